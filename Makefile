@@ -1,0 +1,42 @@
+# Ztream's build and test entry points. `make test` is the one command that
+# runs every test (CI calls it through .ci/run); it installs what is missing.
+
+GO       ?= go
+GOFLAGS  ?=
+PKGS     := ./...
+
+.PHONY: all build run test deps check gotest webtest e2e fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ztream ./cmd/ztream
+
+run:
+	$(GO) run ./cmd/ztream serve
+
+## test: everything — formatting, vet, Go tests with the race detector, web unit and browser tests.
+test: deps check gotest webtest
+
+deps:
+	./scripts/install-deps.sh
+
+check:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+gotest:
+	$(GO) test -race -timeout 40m $(PKGS)
+
+webtest:
+	node --test web/test/unit/
+	./web/test/run-e2e.sh
+
+## fuzz: a short run of every fuzz target (not part of `make test`).
+fuzz:
+	$(GO) test ./media/ -run '^$$' -fuzz FuzzFrameParser -fuzztime 60s
+	$(GO) test ./media/ -run '^$$' -fuzz FuzzTagSkipper -fuzztime 60s
+
+clean:
+	rm -rf bin

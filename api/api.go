@@ -1,0 +1,184 @@
+// Package api serves Ztream's HTTP catalog API: the track list, manifests and
+// the chunk bytes (the HTTP fallback path for clients whose WebRTC fails).
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/ztream/ztream/media"
+	"github.com/ztream/ztream/store"
+)
+
+// trackIDPattern is the syntax of a track id: 32 lowercase hex digits.
+var trackIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// ValidTrackID reports whether id has the syntax of a track id.
+func ValidTrackID(id string) bool { return trackIDPattern.MatchString(id) }
+
+// Config holds the API's dependencies.
+type Config struct {
+	Store  store.Store
+	Logger *slog.Logger
+	// OnChunkServed, when set, is called with the size of every chunk served
+	// over HTTP (those bytes count as server bytes).
+	OnChunkServed func(bytes int)
+}
+
+// API is the HTTP catalog API.
+type API struct {
+	cfg Config
+}
+
+// New returns the API; mount its Routes under /api.
+func New(cfg Config) *API {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &API{cfg: cfg}
+}
+
+// Routes returns the API's router:
+//
+//	GET /tracks                   → [{id, title, artist, album, duration_ms}]
+//	GET /tracks/{id}              → the track's manifest
+//	GET /tracks/{id}/chunks/{seq} → the chunk's bytes (audio/mpeg)
+func (a *API) Routes() http.Handler {
+	r := chi.NewRouter()
+	r.Get("/tracks", a.listTracks)
+	r.Get("/tracks/{id}", a.manifest)
+	r.Get("/tracks/{id}/chunks/{seq}", a.chunk)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, r.Method+" not allowed on "+r.URL.Path)
+	})
+	return r
+}
+
+func (a *API) listTracks(w http.ResponseWriter, r *http.Request) {
+	tracks, err := a.cfg.Store.ListTracks(r.Context())
+	if err != nil {
+		a.storeError(w, r, err)
+		return
+	}
+	if tracks == nil {
+		tracks = []media.Summary{}
+	}
+	writeJSON(w, http.StatusOK, tracks)
+}
+
+func (a *API) manifest(w http.ResponseWriter, r *http.Request) {
+	id, ok := trackID(w, r)
+	if !ok {
+		return
+	}
+	m, err := a.cfg.Store.Manifest(r.Context(), id)
+	if err != nil {
+		a.storeError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	writeJSON(w, http.StatusOK, m)
+}
+
+func (a *API) chunk(w http.ResponseWriter, r *http.Request) {
+	id, ok := trackID(w, r)
+	if !ok {
+		return
+	}
+	seq, err := strconv.Atoi(chi.URLParam(r, "seq"))
+	if err != nil || seq < 0 {
+		writeError(w, http.StatusBadRequest, "malformed chunk number "+strconv.Quote(chi.URLParam(r, "seq")))
+		return
+	}
+	m, err := a.cfg.Store.Manifest(r.Context(), id)
+	if err != nil {
+		a.storeError(w, r, err)
+		return
+	}
+	if seq >= len(m.Chunks) {
+		writeError(w, http.StatusNotFound, "track "+id+" has no chunk "+strconv.Itoa(seq))
+		return
+	}
+	info := m.Chunks[seq]
+	etag := `"` + info.SHA256 + `"`
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	it, err := a.cfg.Store.ReadChunks(r.Context(), id, seq, seq+1)
+	if err != nil {
+		a.storeError(w, r, err)
+		return
+	}
+	defer it.Close()
+	if !it.Next() {
+		err := it.Err()
+		if err == nil {
+			err = store.ErrNotFound
+		}
+		a.storeError(w, r, err)
+		return
+	}
+	data := it.Chunk().Data
+	h := w.Header()
+	h.Set("Content-Type", media.MIMEType)
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("ETag", etag)
+	w.WriteHeader(http.StatusOK)
+	n, _ := w.Write(data)
+	if a.cfg.OnChunkServed != nil {
+		a.cfg.OnChunkServed(n)
+	}
+}
+
+// trackID extracts and validates the {id} URL parameter, answering 400 when
+// it is malformed.
+func trackID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := chi.URLParam(r, "id")
+	if !ValidTrackID(id) {
+		writeError(w, http.StatusBadRequest, "malformed track id "+strconv.Quote(id)+": want 32 lowercase hex digits")
+		return "", false
+	}
+	return id, true
+}
+
+// storeError maps a store error to an HTTP status.
+func (a *API) storeError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not found: "+chi.URLParam(r, "id"))
+	case errors.Is(err, store.ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+	default:
+		a.cfg.Logger.Error("store request failed", "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "the track store is unavailable, try again")
+	}
+}
+
+// errorBody is the JSON shape of every API error.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,169 @@
+package api_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/ztream/ztream/api"
+	"github.com/ztream/ztream/boltstore"
+	"github.com/ztream/ztream/media"
+)
+
+// putSyntheticTrack stores a track of n chunks of distinct bytes and returns
+// its manifest and chunk data.
+func putSyntheticTrack(t *testing.T, st *boltstore.Store, n int) (*media.Manifest, [][]byte) {
+	t.Helper()
+	m := &media.Manifest{
+		ID: "0123456789abcdef0123456789abcdef", Title: "Song", Artist: "Band", Album: "Album",
+		MIME: media.MIMEType, SampleRate: 44100, Channels: 2, MPEGVersion: "1",
+		SamplesPerFrame: 1152, FramesPerChunk: 38, Bitrate: 128,
+	}
+	var chunks [][]byte
+	for i := range n {
+		data := []byte(fmt.Sprintf("chunk %d of a synthetic track", i))
+		sum := sha256.Sum256(data)
+		chunks = append(chunks, data)
+		m.Chunks = append(m.Chunks, media.ChunkInfo{Seq: i, Frames: 38, Size: len(data), SHA256: hex.EncodeToString(sum[:]),
+			StartMS: float64(i) * 992.65, DurationMS: 992.65})
+		m.Size += int64(len(data))
+		m.TotalFrames += 38
+	}
+	m.TotalSamples = int64(m.TotalFrames * 1152)
+	m.DurationMS = m.TotalSamples * 1000 / 44100
+	err := st.PutTrack(context.Background(), m, func(seq int) ([]byte, error) { return chunks[seq], nil })
+	if err != nil {
+		t.Fatalf("PutTrack: %v", err)
+	}
+	return m, chunks
+}
+
+func newServer(t *testing.T) (*httptest.Server, *boltstore.Store, *int) {
+	t.Helper()
+	st, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	served := new(int)
+	h := http.StripPrefix("/api", api.New(api.Config{Store: st, OnChunkServed: func(n int) { *served += n }}).Routes())
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, st, served
+}
+
+func get(t *testing.T, url string) (int, string, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), body
+}
+
+func TestCatalogManifestAndChunks(t *testing.T) {
+	srv, st, served := newServer(t)
+
+	code, _, body := get(t, srv.URL+"/api/tracks")
+	if code != 200 || string(body) != "[]\n" {
+		t.Fatalf("empty library: got %d %q, want 200 []", code, body)
+	}
+
+	m, chunks := putSyntheticTrack(t, st, 5)
+	code, ctype, body := get(t, srv.URL+"/api/tracks")
+	if code != 200 || ctype != "application/json; charset=utf-8" {
+		t.Fatalf("list: %d %s", code, ctype)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0]["id"] != m.ID || list[0]["title"] != "Song" || list[0]["duration_ms"] != float64(m.DurationMS) {
+		t.Fatalf("list = %v", list)
+	}
+	for _, key := range []string{"id", "title", "artist", "album", "duration_ms"} {
+		if _, ok := list[0][key]; !ok {
+			t.Errorf("list entry lacks %q", key)
+		}
+	}
+
+	code, _, body = get(t, srv.URL+"/api/tracks/"+m.ID)
+	var got media.Manifest
+	if err := json.Unmarshal(body, &got); err != nil || code != 200 {
+		t.Fatalf("manifest: %d %v", code, err)
+	}
+	if got.ID != m.ID || len(got.Chunks) != 5 || got.Chunks[3].SHA256 != m.Chunks[3].SHA256 {
+		t.Fatalf("manifest = %+v", got)
+	}
+
+	total := 0
+	for seq, want := range chunks {
+		code, ctype, body = get(t, fmt.Sprintf("%s/api/tracks/%s/chunks/%d", srv.URL, m.ID, seq))
+		if code != 200 || ctype != "audio/mpeg" || string(body) != string(want) {
+			t.Fatalf("chunk %d: %d %s %q", seq, code, ctype, body)
+		}
+		total += len(want)
+	}
+	if *served != total {
+		t.Errorf("OnChunkServed counted %d bytes, want %d", *served, total)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	srv, st, _ := newServer(t)
+	m, _ := putSyntheticTrack(t, st, 2)
+	unknown := "ffffffffffffffffffffffffffffffff"
+	cases := []struct {
+		path string
+		code int
+	}{
+		{"/api/tracks/" + unknown, 404},
+		{"/api/tracks/" + unknown + "/chunks/0", 404},
+		{"/api/tracks/not-an-id", 400},
+		{"/api/tracks/" + m.ID + "X", 400},
+		{"/api/tracks/" + m.ID + "/chunks/2", 404},
+		{"/api/tracks/" + m.ID + "/chunks/-1", 400},
+		{"/api/tracks/" + m.ID + "/chunks/abc", 400},
+		{"/api/tracks/" + m.ID + "/chunks/99999999999999999999999", 400},
+		{"/api/nothing", 404},
+	}
+	for _, c := range cases {
+		code, ctype, body := get(t, srv.URL+c.path)
+		if code != c.code {
+			t.Errorf("%s: status %d, want %d (%s)", c.path, code, c.code, body)
+			continue
+		}
+		var e struct {
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal(body, &e); err != nil || e.Error == "" || ctype != "application/json; charset=utf-8" {
+			t.Errorf("%s: body %q is not a JSON error (%v)", c.path, body, err)
+		}
+	}
+}
+
+func TestChunkETag(t *testing.T) {
+	srv, st, _ := newServer(t)
+	m, _ := putSyntheticTrack(t, st, 1)
+	req, _ := http.NewRequest("GET", srv.URL+"/api/tracks/"+m.ID+"/chunks/0", nil)
+	req.Header.Set("If-None-Match", `"`+m.Chunks[0].SHA256+`"`)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotModified {
+		t.Fatalf("conditional GET: %d, want 304", resp.StatusCode)
+	}
+}

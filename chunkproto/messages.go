@@ -1,0 +1,216 @@
+package chunkproto
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Text message types on a chunks DataChannel.
+const (
+	TypeRequest   = "request"
+	TypeCancel    = "cancel"
+	TypeDone      = "done"
+	TypeError     = "error"
+	TypeHave      = "have"
+	TypeHaveReply = "have_reply"
+)
+
+// Error codes carried by Error.Code.
+const (
+	// CodeBadRequest: the message could not be parsed or a field is invalid.
+	CodeBadRequest = "bad_request"
+	// CodeNotFound: the track is unknown to the sender (or not held by a peer).
+	CodeNotFound = "not_found"
+	// CodeInvalidRange: from/to are outside the track's chunks or from >= to.
+	CodeInvalidRange = "invalid_range"
+	// CodeTooManyRequests: the requester already has the maximum number of
+	// ranges in flight.
+	CodeTooManyRequests = "too_many_requests"
+	// CodeDuplicateID: a request reused the id of a request still in flight.
+	CodeDuplicateID = "duplicate_id"
+	// CodeInternal: the sender failed to read the chunks.
+	CodeInternal = "internal"
+)
+
+// MaxRequests is the default number of ranges a requester may have in flight
+// at one sender; more are refused with CodeTooManyRequests.
+const MaxRequests = 4
+
+// Message is a JSON text message of the chunk protocol.
+type Message interface {
+	// MessageType returns the value of the message's "type" field.
+	MessageType() string
+}
+
+// Request asks for chunks [From, To) of Track, sent in seq order, then a Done
+// with the same ID (or an Error). A new request for a track that already has
+// a range in flight replaces it: the old range stops without Done.
+type Request struct {
+	// ID is chosen by the requester, unique among its ranges in flight.
+	ID    uint32 `json:"id"`
+	Track string `json:"track"`
+	From  int    `json:"from"`
+	To    int    `json:"to"`
+}
+
+// Cancel stops the range with ID. No Done follows; chunks already sent may
+// still arrive.
+type Cancel struct {
+	ID uint32 `json:"id"`
+}
+
+// Done says every chunk of range ID was sent.
+type Done struct {
+	ID uint32 `json:"id"`
+}
+
+// Error says range ID failed (or a message was refused); no more chunks of
+// it follow. ID is 0 when the failing message had no usable id.
+type Error struct {
+	ID      uint32 `json:"id"`
+	Code    string `json:"code"`
+	Message string `json:"message,omitempty"`
+}
+
+// Have asks the remote peer whether it holds every chunk of Track and would
+// serve it; the answer is a HaveReply.
+type Have struct {
+	Track string `json:"track"`
+}
+
+// HaveReply answers Have.
+type HaveReply struct {
+	Track string `json:"track"`
+	OK    bool   `json:"ok"`
+}
+
+// MessageType implements Message.
+func (Request) MessageType() string { return TypeRequest }
+
+// MessageType implements Message.
+func (Cancel) MessageType() string { return TypeCancel }
+
+// MessageType implements Message.
+func (Done) MessageType() string { return TypeDone }
+
+// MessageType implements Message.
+func (Error) MessageType() string { return TypeError }
+
+// MessageType implements Message.
+func (Have) MessageType() string { return TypeHave }
+
+// MessageType implements Message.
+func (HaveReply) MessageType() string { return TypeHaveReply }
+
+// ErrEmptyRange is returned (wrapped, along with ErrMalformed) by
+// Request.Validate for a range with from < 0 or to <= from.
+var ErrEmptyRange = errors.New("chunkproto: empty or negative range")
+
+// Validate checks the fields of r that do not need the manifest: the track
+// id syntax and 0 <= From < To (ErrEmptyRange). Errors wrap ErrMalformed.
+func (r Request) Validate() error {
+	if !ValidTrackID(r.Track) {
+		return fmt.Errorf("request %d: track id %q: %w", r.ID, r.Track, ErrMalformed)
+	}
+	if r.From < 0 || r.To <= r.From {
+		return fmt.Errorf("request %d: range [%d,%d): %w: %w", r.ID, r.From, r.To, ErrMalformed, ErrEmptyRange)
+	}
+	return nil
+}
+
+// EncodeMessage returns the JSON text form of m, with its "type" field first.
+func EncodeMessage(m Message) ([]byte, error) {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", m.MessageType(), err)
+	}
+	return spliceType(m.MessageType(), body), nil
+}
+
+// DecodeMessage parses a JSON text message. Unknown fields are ignored;
+// an unknown or missing type is an error wrapping ErrMalformed. Have and
+// HaveReply must name a valid track id. A Request is returned unchecked so
+// that the receiver can answer an Error carrying its id: call Validate.
+func DecodeMessage(data []byte) (Message, error) {
+	if len(data) > MaxTextSize {
+		return nil, fmt.Errorf("decode: %d bytes exceeds %d: %w", len(data), MaxTextSize, ErrMalformed)
+	}
+	var env struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("decode: %w: %v", ErrMalformed, err)
+	}
+	var m Message
+	switch env.Type {
+	case TypeRequest:
+		var v Request
+		if err := unmarshal(data, &v); err != nil {
+			return nil, err
+		}
+		m = v
+	case TypeCancel:
+		var v Cancel
+		if err := unmarshal(data, &v); err != nil {
+			return nil, err
+		}
+		m = v
+	case TypeDone:
+		var v Done
+		if err := unmarshal(data, &v); err != nil {
+			return nil, err
+		}
+		m = v
+	case TypeError:
+		var v Error
+		if err := unmarshal(data, &v); err != nil {
+			return nil, err
+		}
+		m = v
+	case TypeHave:
+		var v Have
+		if err := unmarshal(data, &v); err != nil {
+			return nil, err
+		}
+		if !ValidTrackID(v.Track) {
+			return nil, fmt.Errorf("decode have: track id %q: %w", v.Track, ErrMalformed)
+		}
+		m = v
+	case TypeHaveReply:
+		var v HaveReply
+		if err := unmarshal(data, &v); err != nil {
+			return nil, err
+		}
+		if !ValidTrackID(v.Track) {
+			return nil, fmt.Errorf("decode have_reply: track id %q: %w", v.Track, ErrMalformed)
+		}
+		m = v
+	default:
+		return nil, fmt.Errorf("decode: unknown type %q: %w", env.Type, ErrMalformed)
+	}
+	return m, nil
+}
+
+func unmarshal(data []byte, v Message) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode %s: %w: %v", v.MessageType(), ErrMalformed, err)
+	}
+	return nil
+}
+
+// spliceType turns the JSON object body into {"type":"<t>", ...body}.
+func spliceType(t string, body []byte) []byte {
+	out := make([]byte, 0, len(body)+len(t)+12)
+	out = append(out, `{"type":`...)
+	out = append(out, '"')
+	out = append(out, t...)
+	out = append(out, '"')
+	inner := bytes.TrimSpace(body[1 : len(body)-1])
+	if len(inner) > 0 {
+		out = append(out, ',')
+		out = append(out, inner...)
+	}
+	return append(out, '}')
+}

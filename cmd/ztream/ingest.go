@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/ztream/ztream/ingest"
+)
+
+func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var sf storeFlags
+	sf.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: ztream ingest [--data DIR | --mongo URI] FILE|DIR...\n\nAdds MP3 files (directories are searched recursively for *.mp3) to the library.")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	files, err := ingest.FindFiles(fs.Args())
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("no .mp3 files found in %v", fs.Args())
+	}
+	st, desc, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintf(stderr, "ingesting %d files into the %s\n", len(files), desc)
+	sum, err := ingest.Run(ctx, st, ingest.FileSources(files), progressPrinter(stdout, stderr))
+	ingest.WriteSummary(stdout, sum)
+	if err != nil {
+		return err
+	}
+	if sum.Failed > 0 {
+		return fmt.Errorf("%d of %d files failed", sum.Failed, len(files))
+	}
+	return nil
+}
+
+// progressPrinter prints one line per finished file to stdout, and on a
+// terminal a live "[i/n] file" line on stderr.
+func progressPrinter(stdout, stderr io.Writer) ingest.Progress {
+	live := isTerminal(stderr)
+	return func(done, total int, r *ingest.Result) {
+		if live {
+			fmt.Fprintf(stderr, "\r\033[K[%d/%d] %s", done, total, r.Path)
+		}
+		if r.Manifest == nil && r.Err == nil {
+			return // starting this file
+		}
+		if live {
+			fmt.Fprint(stderr, "\r\033[K")
+		}
+		switch {
+		case r.Err != nil:
+			fmt.Fprintf(stdout, "[%d/%d] FAILED  %v\n", done, total, r.Err)
+		default:
+			m := r.Manifest
+			state := "stored "
+			if r.Existed {
+				state = "present"
+			}
+			fmt.Fprintf(stdout, "[%d/%d] %s %s  %s — %s (%s, %d kbit/s, %d chunks)\n", done, total, state, m.ID,
+				m.Artist, m.Title, (time.Duration(m.DurationMS) * time.Millisecond).Round(time.Second), m.Bitrate, len(m.Chunks))
+		}
+	}
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,98 @@
+// Command ztream is Ztream's single binary: the hub server, the ingest tool,
+// the library listing and the load generator.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+)
+
+const usage = `ztream — peer-assisted music streaming for the web
+
+Usage:
+  ztream serve  [--addr :8080] [--data DIR | --mongo URI] [flags]   run the hub, API and web client
+  ztream ingest [--data DIR | --mongo URI] FILE|DIR...              add MP3 files to the library
+  ztream tracks [--data DIR | --mongo URI] [--json]                 list the library
+  ztream load   --server URL [--peers N] [--duration D] [flags]     run simulated peers against a hub
+
+Run 'ztream COMMAND -h' for a command's flags. Every flag can also be set with
+an environment variable, named in the flag's help.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one subcommand and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		err = runServe(ctx, rest, stdout, stderr)
+	case "ingest":
+		err = runIngest(ctx, rest, stdout, stderr)
+	case "tracks":
+		err = runTracks(ctx, rest, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "ztream: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "ztream %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// errUsage marks an error whose message the flag package already printed.
+var errUsage = errors.New("usage error")
+
+// parseFlags parses args with fs, turning flag errors into errUsage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}
+
+// envInt returns the environment variable name as an int, or def when it is
+// unset or not a number.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(envOr(name, "")); err == nil {
+		return v
+	}
+	return def
+}
+
+// envOr returns the environment variable name, or def when it is unset.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}

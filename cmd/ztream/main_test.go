@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ztream/ztream/demo"
+	"github.com/ztream/ztream/media"
+)
+
+func runCmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestIngestAndTracks(t *testing.T) {
+	data := t.TempDir()
+	lib := t.TempDir()
+	for _, f := range []string{"cbr128_44k_stereo.mp3", "mono_44k.mp3"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "media", "testdata", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(lib, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(lib, "broken.mp3"), []byte("this is text, not audio"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := runCmd(t, "ingest", "--data", data, lib)
+	if code != 1 {
+		t.Fatalf("ingest with a bad file exited %d, want 1\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "broken.mp3") || !strings.Contains(out, "2 stored (2 new") {
+		t.Fatalf("ingest output does not report the bad file and the summary:\n%s", out)
+	}
+
+	code, out, errOut = runCmd(t, "tracks", "--data", data, "--json")
+	if code != 0 {
+		t.Fatalf("tracks exited %d: %s", code, errOut)
+	}
+	var tracks []media.Summary
+	if err := json.Unmarshal([]byte(out), &tracks); err != nil || len(tracks) != 2 {
+		t.Fatalf("tracks --json = %q (%v), want 2 tracks", out, err)
+	}
+	code, out, _ = runCmd(t, "tracks", "--data", data)
+	if code != 0 || !strings.Contains(out, "2 tracks") {
+		t.Fatalf("tracks table: %d %q", code, out)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	if code, _, _ := runCmd(t); code != 2 {
+		t.Errorf("no command: exit %d, want 2", code)
+	}
+	if code, _, errOut := runCmd(t, "frobnicate"); code != 2 || !strings.Contains(errOut, "unknown command") {
+		t.Errorf("unknown command: exit %d, %q", code, errOut)
+	}
+	if code, _, _ := runCmd(t, "ingest", "--data", t.TempDir()); code != 2 {
+		t.Errorf("ingest without files: exit %d, want 2", code)
+	}
+	if code, _, _ := runCmd(t, "serve", "--bogus"); code != 2 {
+		t.Errorf("serve with an unknown flag: exit %d, want 2", code)
+	}
+	if code, _, errOut := runCmd(t, "ingest", "--data", t.TempDir(), "/nonexistent/dir"); code != 1 || !strings.Contains(errOut, "nonexistent") {
+		t.Errorf("ingest of a missing path: exit %d, %q", code, errOut)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServeIngestsDemoAndServes runs `ztream serve` on an empty data
+// directory: it must put the demo tracks in the library and serve the API,
+// the web client, /healthz and /metrics, then stop on cancel.
+func TestServeIngestsDemoAndServes(t *testing.T) {
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", addr, "--data", t.TempDir(), "--udp-port", "0"}, io.Discard, &stderr)
+	}()
+	base := "http://" + addr
+	var tracks []media.Summary
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(base + "/api/tracks")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&tracks)
+			resp.Body.Close()
+			if err == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve did not answer within 60 s: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(tracks) != len(demo.Names()) {
+		t.Fatalf("serve library has %d tracks, want the %d demo tracks", len(tracks), len(demo.Names()))
+	}
+	for _, path := range []string{"/", "/healthz", "/metrics", fmt.Sprintf("/api/tracks/%s/chunks/0", tracks[0].ID)} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d", path, resp.StatusCode)
+		}
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d after cancel:\n%s", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop within 20 s of cancel")
+	}
+}

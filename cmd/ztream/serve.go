@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ztream/ztream/demo"
+	"github.com/ztream/ztream/hub"
+	"github.com/ztream/ztream/ingest"
+	"github.com/ztream/ztream/metrics"
+	"github.com/ztream/ztream/server"
+	"github.com/ztream/ztream/store"
+	"github.com/ztream/ztream/web"
+)
+
+// serveConfig is everything `ztream serve` is told.
+type serveConfig struct {
+	addr     string
+	store    storeFlags
+	noDemo   bool
+	logLevel string
+	shutdown time.Duration
+	hub      hubFlags
+}
+
+// hubFlags configure the hub's WebRTC side.
+type hubFlags struct {
+	udpPort      int
+	publicIPs    string
+	origins      string
+	maxPeers     int
+	uploadCap    int
+	iceLoopback  bool
+	iceServerURL string
+}
+
+func (h *hubFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&h.udpPort, "udp-port", envInt("ZTREAM_UDP_PORT", 8443),
+		"the one UDP port all hub PeerConnections share; 0 = an ephemeral port per connection (env ZTREAM_UDP_PORT)")
+	fs.StringVar(&h.publicIPs, "public-ip", envOr("ZTREAM_PUBLIC_IP", ""),
+		"comma-separated public IPs announced instead of the host's (1:1 NAT, containers) (env ZTREAM_PUBLIC_IP)")
+	fs.StringVar(&h.origins, "allowed-origins", envOr("ZTREAM_ALLOWED_ORIGINS", ""),
+		"comma-separated Origin host patterns allowed on /ws besides the same origin, e.g. 'app.example.com,*.example.org' (env ZTREAM_ALLOWED_ORIGINS)")
+	fs.IntVar(&h.maxPeers, "max-peers", envInt("ZTREAM_MAX_PEERS", 1000), "most peers connected at once (env ZTREAM_MAX_PEERS)")
+	fs.IntVar(&h.uploadCap, "upload-cap", envInt("ZTREAM_UPLOAD_CAP", 4), "default number of leechers a peer serves at once (env ZTREAM_UPLOAD_CAP)")
+	fs.BoolVar(&h.iceLoopback, "ice-loopback", envOr("ZTREAM_ICE_LOOPBACK", "") != "",
+		"offer loopback ICE candidates (only for tests and single-machine demos) (env ZTREAM_ICE_LOOPBACK=1)")
+	fs.StringVar(&h.iceServerURL, "ice-servers", envOr("ZTREAM_ICE_SERVERS", ""),
+		"comma-separated STUN/TURN URLs handed to peers for peer-to-peer connections, e.g. stun:stun.example.org:3478 (env ZTREAM_ICE_SERVERS)")
+}
+
+// config turns the flags into a hub configuration.
+func (h *hubFlags) config(logger *slog.Logger) hub.Config {
+	cfg := hub.DefaultConfig()
+	cfg.UDPPort = h.udpPort
+	cfg.PublicIPs = splitList(h.publicIPs)
+	cfg.OriginPatterns = splitList(h.origins)
+	cfg.MaxPeers = h.maxPeers
+	cfg.UploadCap = h.uploadCap
+	cfg.IncludeLoopback = h.iceLoopback
+	if urls := splitList(h.iceServerURL); len(urls) > 0 {
+		cfg.ICEServers = []webrtc.ICEServer{{URLs: urls}}
+	}
+	cfg.Logger = logger
+	return cfg
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg serveConfig
+	fs.StringVar(&cfg.addr, "addr", envOr("ZTREAM_ADDR", ":8080"), "HTTP listen address (env ZTREAM_ADDR)")
+	cfg.store.register(fs)
+	fs.BoolVar(&cfg.noDemo, "no-demo", envOr("ZTREAM_NO_DEMO", "") != "", "do not ingest the bundled demo tracks into an empty library (env ZTREAM_NO_DEMO=1)")
+	fs.StringVar(&cfg.logLevel, "log-level", envOr("ZTREAM_LOG_LEVEL", "info"), "debug, info, warn or error (env ZTREAM_LOG_LEVEL)")
+	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	cfg.hub.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ztream serve: unexpected arguments %v\n", fs.Args())
+		return errUsage
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	st, desc, err := cfg.store.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	logger.Info("track store open", "store", desc)
+	if !cfg.noDemo {
+		if err := ingestDemoIfEmpty(ctx, st, logger); err != nil {
+			return err
+		}
+	}
+
+	met := metrics.New()
+	hcfg := cfg.hub.config(logger)
+	h, err := hub.New(hcfg, st)
+	if err != nil {
+		return fmt.Errorf("starting the hub: %w", err)
+	}
+	defer h.Close()
+	logger.Info("hub ready", "udp_port", hcfg.UDPPort, "max_peers", hcfg.MaxPeers)
+	handler := server.NewHandler(server.Config{
+		Store:     st,
+		Metrics:   met,
+		Logger:    logger,
+		Signaling: h,
+		Web:       web.Handler(),
+	})
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.addr, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	logger.Info("serving", "url", "http://"+displayAddr(ln.Addr()))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", cfg.shutdown)
+	// Tell peers first (the hub closes its WebSockets with 1001 "going
+	// away"), then let in-flight HTTP requests finish.
+	h.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdown)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// displayAddr turns a listen address into one a browser can open.
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// ingestDemoIfEmpty puts the bundled demo tracks into an empty library.
+func ingestDemoIfEmpty(ctx context.Context, st store.Store, logger *slog.Logger) error {
+	tracks, err := st.ListTracks(ctx)
+	if err != nil {
+		return fmt.Errorf("listing the library: %w", err)
+	}
+	if len(tracks) > 0 {
+		logger.Info("library ready", "tracks", len(tracks))
+		return nil
+	}
+	fsys := demo.Tracks()
+	var names []string
+	err = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.EqualFold(path.Ext(p), ".mp3") {
+			names = append(names, p)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("listing the demo tracks: %w", err)
+	}
+	logger.Info("library is empty: ingesting the demo tracks", "files", len(names))
+	sum, err := ingest.Run(ctx, st, ingest.FSSources(fsys, names), nil)
+	if err != nil {
+		return err
+	}
+	for _, r := range sum.Results {
+		if r.Err != nil {
+			return fmt.Errorf("ingesting demo track: %w", r.Err)
+		}
+	}
+	logger.Info("demo tracks ingested", "tracks", sum.Stored, "took", sum.Elapsed.Round(time.Millisecond))
+	return nil
+}

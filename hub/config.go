@@ -1,0 +1,114 @@
+package hub
+
+import (
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/signaling"
+)
+
+// Config configures a Hub. Zero fields take the defaults in DefaultConfig,
+// except UDPPort, where 0 means "no UDP mux".
+type Config struct {
+	// UDPPort is the single UDP port every hub PeerConnection shares
+	// (ice.NewMultiUDPMuxFromPort). 0 = no mux: each PeerConnection gathers
+	// on its own ephemeral sockets (tests, or a port range below).
+	UDPPort int
+	// UDPBufferBytes sizes the mux socket buffers (default 8 MiB).
+	UDPBufferBytes int
+	// PublicIPs replace the host candidates' addresses (1:1 NAT, Docker).
+	PublicIPs []string
+	// IncludeLoopback gathers loopback candidates (tests on 127.0.0.1).
+	IncludeLoopback bool
+	// IPFilter, if set, keeps only the local addresses it accepts.
+	IPFilter func(net.IP) bool
+	// ICEServers are handed to peers in welcome, for peer↔peer connections.
+	ICEServers []webrtc.ICEServer
+	// OriginPatterns are the allowed Origin host patterns of the WebSocket
+	// (websocket.AcceptOptions); empty allows only same-origin requests.
+	OriginPatterns []string
+
+	// MaxPeers bounds connected peers (default 1000).
+	MaxPeers int
+	// UploadCap is the default upload cap of a peer (default 4).
+	UploadCap int
+	// MaxPairs bounds the pairs one peer is part of (default 32).
+	MaxPairs int
+	// LookupTimeout ends a lookup with no yes (default 1.5 s).
+	LookupTimeout time.Duration
+	// HolderPerTrack is how many recent holders the tracker keeps per track (10).
+	HoldersPerTrack int
+	// SendWindow is the DataChannel bufferedAmount above which the hub
+	// waits before sending the next chunk (default 512 KiB).
+	SendWindow int
+	// MaxRequests bounds the ranges a peer may have in flight (default 4).
+	MaxRequests int
+	// SendQueue bounds the WebSocket messages queued for one peer; a peer
+	// that lets it fill is disconnected (default 128).
+	SendQueue int
+	// HelloTimeout is how long a new connection has to send hello (10 s).
+	HelloTimeout time.Duration
+	// ConnectTimeout is how long the hub PeerConnection has to connect (20 s).
+	ConnectTimeout time.Duration
+	// WriteTimeout bounds one WebSocket write (10 s).
+	WriteTimeout time.Duration
+
+	// Logger receives the hub's logs (default slog.Default()).
+	Logger *slog.Logger
+	// Metrics receives the hub's events (default: no-op).
+	Metrics Metrics
+}
+
+// DefaultConfig returns the configuration used by `ztream serve`.
+func DefaultConfig() Config {
+	return Config{UDPPort: 8443}.withDefaults()
+}
+
+func (c Config) withDefaults() Config {
+	if c.UDPBufferBytes <= 0 {
+		c.UDPBufferBytes = 8 << 20
+	}
+	if c.MaxPeers <= 0 {
+		c.MaxPeers = 1000
+	}
+	if c.UploadCap <= 0 {
+		c.UploadCap = signaling.DefaultUploadCap
+	}
+	if c.MaxPairs <= 0 {
+		c.MaxPairs = 32
+	}
+	if c.LookupTimeout <= 0 {
+		c.LookupTimeout = 1500 * time.Millisecond
+	}
+	if c.HoldersPerTrack <= 0 {
+		c.HoldersPerTrack = 10
+	}
+	if c.SendWindow <= 0 {
+		c.SendWindow = 512 << 10
+	}
+	if c.MaxRequests <= 0 {
+		c.MaxRequests = chunkproto.MaxRequests
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = 128
+	}
+	if c.HelloTimeout <= 0 {
+		c.HelloTimeout = 10 * time.Second
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 20 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = NopMetrics{}
+	}
+	return c
+}

@@ -1,0 +1,414 @@
+// Package hub is Ztream's realtime server: it accepts each peer's WebSocket
+// control connection (GET /ws), negotiates one Pion PeerConnection per peer
+// whose "chunks" DataChannel streams track chunks from the store with
+// backpressure, runs the tracker that pairs leechers with seeders, and relays
+// signaling strictly between paired peers. docs/PROTOCOL.md describes the
+// wire protocol; package signaling and chunkproto hold its messages.
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/signaling"
+	"github.com/ztream/ztream/store"
+	"github.com/ztream/ztream/tracker"
+)
+
+// closeGrace is how long Close waits for peers to finish their close handshake.
+const closeGrace = 3 * time.Second
+
+// ErrClosed is returned by operations on a closed Hub.
+var ErrClosed = errors.New("hub: closed")
+
+// Hub serves peers. Create it with New, mount it (it is an http.Handler for
+// the /ws route) and Close it on shutdown.
+type Hub struct {
+	cfg     Config
+	st      store.Store
+	log     *slog.Logger
+	metrics Metrics
+	api     *webrtc.API
+	mux     ice.UDPMux
+	tracker *tracker.Tracker
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool
+	conns    map[*participant]struct{} // every open connection, before hello too
+	peers    map[string]*participant
+	pairs    map[string]*pair
+	nextPair uint64
+}
+
+// pair is a leecher/seeder couple the tracker brokered.
+type pair struct {
+	id, track       string
+	seeder, leecher string
+	// uploading is true while the seeder's upload slot is held.
+	uploading bool
+}
+
+func (p *pair) other(id string) string {
+	if id == p.seeder {
+		return p.leecher
+	}
+	return p.seeder
+}
+
+// New returns a hub serving chunks from st. With cfg.UDPPort set it binds
+// that UDP port (on every local address) for all PeerConnections.
+func New(cfg Config, st store.Store) (*Hub, error) {
+	cfg = cfg.withDefaults()
+	h := &Hub{
+		cfg:     cfg,
+		st:      st,
+		log:     cfg.Logger,
+		metrics: cfg.Metrics,
+		conns:   make(map[*participant]struct{}),
+		peers:   make(map[string]*participant),
+		pairs:   make(map[string]*pair),
+	}
+	se := webrtc.SettingEngine{LoggerFactory: pionLoggerFactory{log: cfg.Logger}}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	se.SetSCTPMaxMessageSize(chunkproto.MaxMessageSize)
+	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	if cfg.IPFilter != nil {
+		se.SetIPFilter(cfg.IPFilter)
+	}
+	if len(cfg.PublicIPs) > 0 {
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        cfg.PublicIPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteReplace,
+		}); err != nil {
+			return nil, fmt.Errorf("hub: public ips %v: %w", cfg.PublicIPs, err)
+		}
+	}
+	if cfg.UDPPort != 0 {
+		opts := []ice.UDPMuxFromPortOption{
+			ice.UDPMuxFromPortWithReadBufferSize(cfg.UDPBufferBytes),
+			ice.UDPMuxFromPortWithWriteBufferSize(cfg.UDPBufferBytes),
+			ice.UDPMuxFromPortWithLogger(pionLoggerFactory{log: cfg.Logger}.NewLogger("udpmux")),
+		}
+		if cfg.IncludeLoopback {
+			opts = append(opts, ice.UDPMuxFromPortWithLoopback())
+		}
+		if cfg.IPFilter != nil {
+			opts = append(opts, ice.UDPMuxFromPortWithIPFilter(cfg.IPFilter))
+		}
+		mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("hub: udp mux on port %d: %w", cfg.UDPPort, err)
+		}
+		h.mux = mux
+		se.SetICEUDPMux(mux)
+	}
+	h.api = webrtc.NewAPI(
+		webrtc.WithSettingEngine(se),
+		webrtc.WithMediaEngine(&webrtc.MediaEngine{}),
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{}),
+	)
+	h.tracker = tracker.New(tracker.Config{
+		HoldersPerTrack:   cfg.HoldersPerTrack,
+		MaxTracksPerPeer:  signaling.MaxCachedTracks,
+		MaxPendingPerPeer: 4,
+		LookupTimeout:     cfg.LookupTimeout,
+	}, asker{h}, h.onLookupResult)
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	return h, nil
+}
+
+// UDPAddrs returns the addresses of the hub's UDP mux (nil without one).
+func (h *Hub) UDPAddrs() []net.Addr {
+	if h.mux == nil {
+		return nil
+	}
+	return h.mux.GetListenAddresses()
+}
+
+// Peers returns the number of peers past the handshake.
+func (h *Hub) Peers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.peers)
+}
+
+// ServeHTTP accepts one peer's WebSocket and serves it until it disconnects
+// or the hub closes. Mount it on GET /ws, outside compression and timeout
+// middleware.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		http.Error(w, "hub closed", http.StatusServiceUnavailable)
+		return
+	}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer h.wg.Done()
+
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
+	if err != nil {
+		h.log.Debug("websocket accept failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	conn.SetReadLimit(signaling.MaxMessageSize)
+	p := newParticipant(h, conn, r.RemoteAddr)
+	h.mu.Lock()
+	h.conns[p] = struct{}{}
+	closed := h.closed
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.conns, p)
+		h.mu.Unlock()
+	}()
+	if closed {
+		p.fail(websocket.StatusGoingAway, "hub shutting down")
+	}
+	p.serve()
+}
+
+// Close disconnects every peer (close status 1001), waits for their
+// goroutines and releases the UDP mux. It is safe to call twice.
+func (h *Hub) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	conns := make([]*participant, 0, len(h.conns))
+	for p := range h.conns {
+		conns = append(conns, p)
+	}
+	h.mu.Unlock()
+	for _, p := range conns {
+		p.fail(websocket.StatusGoingAway, "hub shutting down")
+	}
+	// Give the close handshakes a moment, then cut whatever is left.
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeGrace):
+		h.cancel()
+		<-done
+	}
+	h.cancel()
+	h.tracker.Close()
+	if h.mux != nil {
+		if err := h.mux.Close(); err != nil {
+			return fmt.Errorf("hub: close udp mux: %w", err)
+		}
+	}
+	return nil
+}
+
+// register adds a peer after its hello; it fails when the hub is full or closed.
+func (h *Hub) register(p *participant) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return ErrClosed
+	}
+	if len(h.peers) >= h.cfg.MaxPeers {
+		return errServerFull
+	}
+	if err := h.tracker.Join(p.id, p.uploadCap); err != nil {
+		return fmt.Errorf("hub: register %s: %w", p.id, err)
+	}
+	h.peers[p.id] = p
+	return nil
+}
+
+var errServerFull = errors.New("hub: server full")
+
+// unregister removes a departed peer: its pairs end (the other sides get
+// unpair peer_left) and the tracker forgets it.
+func (h *Hub) unregister(p *participant) {
+	type note struct {
+		to  *participant
+		msg signaling.Unpair
+	}
+	var notes []note
+	h.mu.Lock()
+	if h.peers[p.id] != p {
+		h.mu.Unlock()
+		return
+	}
+	delete(h.peers, p.id)
+	for id := range p.pairs {
+		pr := h.pairs[id]
+		delete(h.pairs, id)
+		if pr == nil {
+			continue
+		}
+		if pr.uploading && pr.seeder != p.id {
+			h.tracker.ReleaseUpload(pr.seeder)
+		}
+		if other := h.peers[pr.other(p.id)]; other != nil {
+			delete(other.pairs, id)
+			notes = append(notes, note{other, signaling.Unpair{PairID: id, Reason: signaling.ReasonPeerLeft}})
+		}
+	}
+	p.pairs = nil
+	h.mu.Unlock()
+	h.tracker.Leave(p.id)
+	for _, n := range notes {
+		n.to.send(n.msg)
+	}
+}
+
+// relay forwards a peer↔peer signal from p to its pair partner, or refuses it.
+func (h *Hub) relay(p *participant, s signaling.Signal) {
+	h.mu.Lock()
+	pr := h.pairs[s.PairID]
+	var to *participant
+	if pr != nil && (pr.seeder == p.id || pr.leecher == p.id) && pr.other(p.id) == s.To {
+		to = h.peers[s.To]
+	}
+	h.mu.Unlock()
+	if to == nil {
+		h.metrics.SignalingRejected(signaling.CodeNotPaired)
+		p.sendError(signaling.CodeNotPaired, fmt.Sprintf("no pair %q between you and %q", s.PairID, s.To), signaling.TypeSignal)
+		return
+	}
+	s.From = p.id
+	to.send(s)
+}
+
+// unpair ends pair id at the request of member p.
+func (h *Hub) unpair(p *participant, id string) {
+	h.mu.Lock()
+	pr := h.pairs[id]
+	if pr == nil || (pr.seeder != p.id && pr.leecher != p.id) {
+		h.mu.Unlock()
+		p.sendError(signaling.CodeUnknownPair, fmt.Sprintf("no pair %q of yours", id), signaling.TypeUnpair)
+		return
+	}
+	delete(h.pairs, id)
+	delete(p.pairs, id)
+	if pr.uploading {
+		pr.uploading = false
+		h.tracker.ReleaseUpload(pr.seeder)
+	}
+	other := h.peers[pr.other(p.id)]
+	if other != nil {
+		delete(other.pairs, id)
+	}
+	h.mu.Unlock()
+	if other != nil {
+		other.send(signaling.Unpair{PairID: id, Reason: signaling.ReasonRequested})
+	}
+}
+
+// uploadDone frees the upload slot of pair id; only its seeder may do so.
+func (h *Hub) uploadDone(p *participant, id string) {
+	h.mu.Lock()
+	pr := h.pairs[id]
+	if pr == nil || pr.seeder != p.id {
+		h.mu.Unlock()
+		p.sendError(signaling.CodeUnknownPair, fmt.Sprintf("no pair %q where you seed", id), signaling.TypeUploadDone)
+		return
+	}
+	if pr.uploading {
+		pr.uploading = false
+		h.tracker.ReleaseUpload(pr.seeder)
+	}
+	h.mu.Unlock()
+}
+
+// onLookupResult turns a tracker result into lookup_result and, on success,
+// a pair and two paired messages.
+func (h *Hub) onLookupResult(res tracker.Result) {
+	h.mu.Lock()
+	req := h.peers[res.Requester]
+	if req == nil {
+		h.mu.Unlock()
+		if res.Seeder != "" {
+			h.tracker.ReleaseUpload(res.Seeder)
+		}
+		h.metrics.SeederLookup("canceled", res.Elapsed)
+		return
+	}
+	size := req.takeLookup(res.Track)
+	if res.Seeder == "" {
+		h.mu.Unlock()
+		h.metrics.SeederLookup(res.Reason, res.Elapsed)
+		req.send(signaling.LookupResult{Track: res.Track, Reason: res.Reason})
+		return
+	}
+	seed := h.peers[res.Seeder]
+	if seed == nil || len(seed.pairs) >= h.cfg.MaxPairs || len(req.pairs) >= h.cfg.MaxPairs {
+		h.mu.Unlock()
+		h.tracker.ReleaseUpload(res.Seeder)
+		h.metrics.PairFailed()
+		h.metrics.SeederLookup(signaling.ReasonAllRefused, res.Elapsed)
+		req.send(signaling.LookupResult{Track: res.Track, Reason: signaling.ReasonAllRefused})
+		return
+	}
+	h.nextPair++
+	pr := &pair{
+		id:        "x-" + strconv.FormatUint(h.nextPair, 10),
+		track:     res.Track,
+		seeder:    seed.id,
+		leecher:   req.id,
+		uploading: true,
+	}
+	h.pairs[pr.id] = pr
+	seed.pairs[pr.id] = struct{}{}
+	req.pairs[pr.id] = struct{}{}
+	h.mu.Unlock()
+
+	h.metrics.PairBrokered()
+	h.metrics.SeederLookup("found", res.Elapsed)
+	seed.peerMetrics.GrantUpload(size)
+	req.peerMetrics.GrantDownload(size)
+	seed.send(signaling.Paired{PairID: pr.id, Peer: req.id, Track: pr.track, Role: signaling.RoleSeeder})
+	req.send(signaling.Paired{PairID: pr.id, Peer: seed.id, Track: pr.track, Role: signaling.RoleLeecher})
+	req.send(signaling.LookupResult{Track: pr.track, PeerID: seed.id, PairID: pr.id})
+}
+
+// asker delivers the tracker's can_upload questions.
+type asker struct{ h *Hub }
+
+// AskUpload implements tracker.Asker.
+func (a asker) AskUpload(peer, track, lookupID string) bool {
+	a.h.mu.Lock()
+	p := a.h.peers[peer]
+	a.h.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	return p.send(signaling.CanUpload{Track: track, LookupID: lookupID})
+}
+
+// newPeerID returns a fresh random peer id.
+func newPeerID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return "p-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,340 @@
+package hub
+
+import (
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/coder/websocket"
+	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/signaling"
+)
+
+// varied gives chunk sizes from 1 byte to the 64 KiB maximum (chunk 3).
+func varied(seq int) int {
+	if seq == 3 {
+		return chunkproto.MaxPayload
+	}
+	return 1 + (seq*7919+131)%chunkproto.MaxPayload
+}
+
+func TestHandshakeAndRange(t *testing.T) {
+	tr := makeTrack(1, 40, varied)
+	st := openStore(t, tr)
+	spy := newSpy()
+	h, url := testHub(t, Config{Metrics: spy}, st)
+	c := connect(t, url, clientAPI(), signaling.Hello{UploadCap: 2})
+	if !strings.HasPrefix(c.id, "p-") || c.welcome.UploadCap != 2 {
+		t.Fatalf("welcome %+v", c.welcome)
+	}
+	if h.Peers() != 1 {
+		t.Fatalf("hub counts %d peers", h.Peers())
+	}
+
+	c.dcSend(chunkproto.Request{ID: 7, Track: tr.id(), From: 2, To: 30})
+	c.receiveRange(tr, 7, 2, 30)
+	c.dcSend(chunkproto.Request{ID: 8, Track: tr.id(), From: 0, To: 40})
+	c.receiveRange(tr, 8, 0, 40)
+
+	c.dcSend(chunkproto.Have{Track: tr.id()})
+	if m := c.nextText(); m != (chunkproto.HaveReply{Track: tr.id(), OK: true}) {
+		t.Fatalf("have: %#v", m)
+	}
+	other := strings.Repeat("ab", 16)
+	c.dcSend(chunkproto.Have{Track: other})
+	if m := c.nextText(); m != (chunkproto.HaveReply{Track: other, OK: false}) {
+		t.Fatalf("have unknown: %#v", m)
+	}
+	if n := spy.get(func(s *spyMetrics) int64 { return int64(s.chunks) }); n != 68 {
+		t.Fatalf("metrics counted %d chunks, want 68", n)
+	}
+	if spy.get(func(s *spyMetrics) int64 { return int64(s.connected) }) != 1 {
+		t.Fatal("metrics: peer not counted as connected")
+	}
+}
+
+func TestInvalidRequests(t *testing.T) {
+	tr := makeTrack(2, 10, func(int) int { return 1000 })
+	st := openStore(t, tr)
+	_, url := testHub(t, Config{}, st)
+	c := connect(t, url, clientAPI(), signaling.Hello{})
+	for _, tc := range []struct {
+		req  chunkproto.Request
+		code string
+	}{
+		{chunkproto.Request{ID: 1, Track: tr.id(), From: 0, To: 11}, chunkproto.CodeInvalidRange},
+		{chunkproto.Request{ID: 2, Track: tr.id(), From: 5, To: 5}, chunkproto.CodeInvalidRange},
+		{chunkproto.Request{ID: 3, Track: tr.id(), From: -1, To: 2}, chunkproto.CodeInvalidRange},
+		{chunkproto.Request{ID: 4, Track: strings.Repeat("0", 32), From: 0, To: 1}, chunkproto.CodeNotFound},
+		{chunkproto.Request{ID: 5, Track: "nothex", From: 0, To: 1}, chunkproto.CodeBadRequest},
+	} {
+		c.dcSend(tc.req)
+		m, ok := c.nextText().(chunkproto.Error)
+		if !ok || m.ID != tc.req.ID || m.Code != tc.code {
+			t.Fatalf("request %+v: got %#v, want error %s", tc.req, m, tc.code)
+		}
+	}
+	if err := c.dc.SendText(`{"type":"bogus"}`); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := c.nextText().(chunkproto.Error); !ok || m.Code != chunkproto.CodeBadRequest {
+		t.Fatalf("bogus: %#v", m)
+	}
+	// The channel still works after errors.
+	c.dcSend(chunkproto.Request{ID: 9, Track: tr.id(), From: 9, To: 10})
+	c.receiveRange(tr, 9, 9, 10)
+}
+
+// bigTrack is large enough (3.2 MiB) that a paused reader makes the hub hit
+// its send window: the SCTP receive window is 1 MiB.
+func bigTrack(seed byte) *testTrack {
+	return makeTrack(seed, 200, func(int) int { return 16 << 10 })
+}
+
+func TestSlowReaderBoundedWindow(t *testing.T) {
+	tr := bigTrack(3)
+	st := openStore(t, tr)
+	spy := newSpy()
+	const window = 128 << 10
+	_, url := testHub(t, Config{Metrics: spy, SendWindow: window}, st)
+	c := connect(t, url, clientAPI(), signaling.Hello{})
+
+	c.pause.Lock() // the client stops reading its DataChannel
+	c.dcSend(chunkproto.Request{ID: 1, Track: tr.id(), From: 0, To: len(tr.chunks)})
+	eventually(t, "hub send buffer to reach the window", func() bool {
+		return spy.get(func(s *spyMetrics) int64 { return s.buffered }) >= window
+	})
+	sent := spy.get(func(s *spyMetrics) int64 { return int64(s.chunks) })
+	if sent >= int64(len(tr.chunks)) {
+		t.Fatalf("hub sent all %d chunks to a reader that does not read", sent)
+	}
+	c.pause.Unlock()
+	c.receiveRange(tr, 1, 0, len(tr.chunks))
+
+	peak := spy.get(func(s *spyMetrics) int64 { return s.peak })
+	if limit := int64(window + chunkproto.MaxMessageSize); peak > limit {
+		t.Fatalf("hub buffered %d bytes for one peer, limit %d", peak, limit)
+	}
+	t.Logf("peak buffered %d bytes (window %d)", peak, window)
+}
+
+func TestCancelAndReplace(t *testing.T) {
+	tr := bigTrack(4)
+	small := makeTrack(5, 5, func(int) int { return 500 })
+	st := openStore(t, tr, small)
+	spy := newSpy()
+	const window = 128 << 10
+	_, url := testHub(t, Config{Metrics: spy, SendWindow: window}, st)
+	c := connect(t, url, clientAPI(), signaling.Hello{})
+
+	// Cancel: pause, request everything, cancel while the hub is blocked.
+	c.pause.Lock()
+	c.dcSend(chunkproto.Request{ID: 1, Track: tr.id(), From: 0, To: len(tr.chunks)})
+	eventually(t, "hub send buffer to reach the window", func() bool {
+		return spy.get(func(s *spyMetrics) int64 { return s.buffered }) >= window
+	})
+	c.dcSend(chunkproto.Cancel{ID: 1})
+	c.dcSend(chunkproto.Request{ID: 2, Track: small.id(), From: 0, To: 5})
+	c.pause.Unlock()
+	got := 0
+	for {
+		select {
+		case ch := <-c.chunks:
+			if ch.Track == tr.id() {
+				if ch.Seq != got {
+					t.Fatalf("chunk %d, want %d", ch.Seq, got)
+				}
+				got++
+				continue
+			}
+			// The first chunk of request 2: every chunk of request 1 sent
+			// before the cancel was processed arrived before it.
+			if ch.Seq != 0 {
+				t.Fatalf("small chunk %d first", ch.Seq)
+			}
+			for seq := 1; seq < 5; seq++ {
+				if ch := c.nextChunk(); ch.Track != small.id() || ch.Seq != seq {
+					t.Fatalf("got %s/%d", ch.Track, ch.Seq)
+				}
+			}
+		case <-c.ctx.Done():
+			t.Fatal("timeout")
+		}
+		break
+	}
+	if m := c.nextText(); m != (chunkproto.Done{ID: 2}) {
+		t.Fatalf("got %#v, want done 2 (and no done 1)", m)
+	}
+	if got >= len(tr.chunks) {
+		t.Fatalf("cancel did not stop the range: %d chunks", got)
+	}
+	t.Logf("cancel after %d of %d chunks", got, len(tr.chunks))
+
+	// Replace: a new request for the same track replaces the running one.
+	c.pause.Lock()
+	c.dcSend(chunkproto.Request{ID: 3, Track: tr.id(), From: 0, To: len(tr.chunks)})
+	eventually(t, "hub send buffer to reach the window", func() bool {
+		return spy.get(func(s *spyMetrics) int64 { return s.buffered }) >= window
+	})
+	c.dcSend(chunkproto.Request{ID: 4, Track: tr.id(), From: 190, To: 200})
+	c.pause.Unlock()
+	n := 0
+	for {
+		ch := c.nextChunk()
+		if ch.Seq == 190 && n != 190 {
+			break
+		}
+		if ch.Seq != n {
+			t.Fatalf("range 3: chunk %d, want %d", ch.Seq, n)
+		}
+		n++
+	}
+	for seq := 191; seq < 200; seq++ {
+		if ch := c.nextChunk(); ch.Seq != seq {
+			t.Fatalf("range 4: chunk %d, want %d", ch.Seq, seq)
+		}
+	}
+	if m := c.nextText(); m != (chunkproto.Done{ID: 4}) {
+		t.Fatalf("got %#v, want done 4", m)
+	}
+}
+
+func TestTooManyRequests(t *testing.T) {
+	var tracks []*testTrack
+	for i := range 5 {
+		tracks = append(tracks, makeTrack(byte(10+i), 20, func(int) int { return 64 << 10 }))
+	}
+	st := openStore(t, tracks...)
+	spy := newSpy()
+	const window = 128 << 10
+	_, url := testHub(t, Config{Metrics: spy, SendWindow: window, MaxRequests: 4}, st)
+	c := connect(t, url, clientAPI(), signaling.Hello{})
+	c.pause.Lock()
+	for i := range 4 {
+		c.dcSend(chunkproto.Request{ID: uint32(i + 1), Track: tracks[i].id(), From: 0, To: 20})
+	}
+	eventually(t, "hub send buffer to reach the window", func() bool {
+		return spy.get(func(s *spyMetrics) int64 { return s.buffered }) >= window
+	})
+	c.dcSend(chunkproto.Request{ID: 5, Track: tracks[4].id(), From: 0, To: 20})
+	c.dcSend(chunkproto.Request{ID: 2, Track: tracks[4].id(), From: 0, To: 20})
+	c.pause.Unlock()
+	next := map[string]int{}
+	var texts []chunkproto.Message
+	for len(texts) < 6 {
+		select {
+		case ch := <-c.chunks:
+			if ch.Seq != next[ch.Track] {
+				t.Fatalf("track %s: chunk %d, want %d", ch.Track, ch.Seq, next[ch.Track])
+			}
+			next[ch.Track]++
+		case m := <-c.text:
+			texts = append(texts, m)
+		case <-c.ctx.Done():
+			t.Fatalf("timeout; texts so far %#v", texts)
+		}
+	}
+	want := map[chunkproto.Message]bool{
+		chunkproto.Error{ID: 5, Code: chunkproto.CodeTooManyRequests, Message: "at most 4 ranges in flight"}: true,
+		chunkproto.Error{ID: 2, Code: chunkproto.CodeDuplicateID, Message: "request 2 is in flight"}:         true,
+		chunkproto.Done{ID: 1}: true, chunkproto.Done{ID: 2}: true, chunkproto.Done{ID: 3}: true, chunkproto.Done{ID: 4}: true,
+	}
+	for _, m := range texts {
+		if !want[m] {
+			t.Errorf("unexpected %#v", m)
+		}
+		delete(want, m)
+	}
+	for i := range 4 {
+		if next[tracks[i].id()] != 20 {
+			t.Errorf("track %d: %d chunks", i, next[tracks[i].id()])
+		}
+	}
+}
+
+func TestHandshakeErrors(t *testing.T) {
+	st := openStore(t)
+	spy := newSpy()
+	_, url := testHub(t, Config{Metrics: spy, MaxPeers: 1}, st)
+
+	c := dial(t, url)
+	c.send(signaling.Lookup{Track: strings.Repeat("a", 32)})
+	if e, ok := c.readRaw().(signaling.Error); !ok || e.Code != signaling.CodeHelloRequired {
+		t.Fatalf("got %#v", e)
+	}
+	go c.readLoop()
+	if s := c.closeStatus(); s != websocket.StatusPolicyViolation {
+		t.Fatalf("close status %v", s)
+	}
+
+	c = dial(t, url)
+	c.send(signaling.Hello{Version: 2})
+	if e, ok := c.readRaw().(signaling.Error); !ok || e.Code != signaling.CodeBadVersion {
+		t.Fatalf("got %#v", e)
+	}
+	go c.readLoop()
+	if s := c.closeStatus(); s != websocket.StatusPolicyViolation {
+		t.Fatalf("close status %v", s)
+	}
+
+	c = dial(t, url)
+	if err := c.ws.Write(c.ctx, websocket.MessageText, []byte(`{"type":"hello","version":1,"pad":"`+strings.Repeat("x", signaling.MaxMessageSize)+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	go c.readLoop()
+	if s := c.closeStatus(); s != websocket.StatusMessageTooBig {
+		t.Fatalf("close status %v", s)
+	}
+
+	// One peer fits; it may send junk and stay; a second peer is refused.
+	api := clientAPI()
+	first := connect(t, url, api, signaling.Hello{})
+	if err := first.ws.Write(first.ctx, websocket.MessageText, []byte(`{"type":"nope"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if e := waitFor[signaling.Error](first); e.Code != signaling.CodeBadMessage {
+		t.Fatalf("got %#v", e)
+	}
+	first.send(signaling.Welcome{PeerID: "p-x"}) // a hub→peer type
+	if e := waitFor[signaling.Error](first); e.Code != signaling.CodeBadMessage || e.Ref != signaling.TypeWelcome {
+		t.Fatalf("got %#v", e)
+	}
+	c = dial(t, url)
+	c.send(signaling.Hello{Version: 1})
+	if e, ok := c.readRaw().(signaling.Error); !ok || e.Code != signaling.CodeServerFull {
+		t.Fatalf("got %#v", e)
+	}
+	go c.readLoop()
+	if s := c.closeStatus(); s != websocket.StatusTryAgainLater {
+		t.Fatalf("close status %v", s)
+	}
+	for _, r := range []string{"too_large", signaling.CodeBadMessage, signaling.CodeServerFull} {
+		if spy.get(func(s *spyMetrics) int64 { return int64(s.rejected[r]) }) == 0 {
+			t.Errorf("rejection %q not counted", r)
+		}
+	}
+}
+
+func TestUDPMux(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	if err := pc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tr := makeTrack(6, 8, func(int) int { return 4000 })
+	st := openStore(t, tr)
+	h, url := testHub(t, Config{UDPPort: port}, st)
+	if len(h.UDPAddrs()) == 0 {
+		t.Fatal("no mux addresses")
+	}
+	api := clientAPI()
+	for i := range 2 {
+		c := connect(t, url, api, signaling.Hello{})
+		c.dcSend(chunkproto.Request{ID: uint32(i), Track: tr.id(), From: 0, To: 8})
+		c.receiveRange(tr, uint32(i), 0, 8)
+	}
+	t.Logf("mux on %v", h.UDPAddrs())
+}

@@ -1,0 +1,84 @@
+package hub
+
+import (
+	"time"
+
+	"github.com/ztream/ztream/signaling"
+)
+
+// Metrics receives the hub's events. *metrics.Metrics implements every
+// method but OpenPeer; an adapter supplies that one. Methods must be safe for
+// concurrent use and must not block.
+type Metrics interface {
+	// PeerConnected counts a peer that completed the handshake.
+	PeerConnected()
+	// PeerDisconnected is called exactly once per PeerConnected.
+	PeerDisconnected()
+	// ChunkSent counts one chunk of n payload bytes sent on a DataChannel.
+	ChunkSent(n int)
+	// PairBrokered counts a pair the tracker created.
+	PairBrokered()
+	// PairFailed counts a pair that could not be set up (a side left).
+	PairFailed()
+	// SeederLookup counts a finished lookup: outcome is "found" or a
+	// signaling Reason* value; d is its duration.
+	SeederLookup(outcome string, d time.Duration)
+	// AddBufferedBytes adds delta to the bytes queued in the hub's
+	// DataChannels (summed over peers).
+	AddBufferedBytes(delta int64)
+	// SignalingRejected counts a refused message or dropped connection:
+	// reason is a signaling Code* value or "too_large", "slow_consumer",
+	// "hello_timeout".
+	SignalingRejected(reason string)
+	// OpenPeer starts the accounting of one peer's stats reports.
+	OpenPeer(peerID string) PeerMetrics
+}
+
+// PeerMetrics accounts the stats reports of one connected peer.
+type PeerMetrics interface {
+	// GrantDownload is called when the peer is paired as leecher for a
+	// track of trackSize bytes; GrantUpload when paired as seeder.
+	GrantDownload(trackSize int64)
+	GrantUpload(trackSize int64)
+	// Report handles one validated stats message.
+	Report(s signaling.Stats)
+	// Close ends the accounting (the peer left).
+	Close()
+}
+
+// NopMetrics is a Metrics that does nothing.
+type NopMetrics struct{}
+
+// PeerConnected implements Metrics.
+func (NopMetrics) PeerConnected() {}
+
+// PeerDisconnected implements Metrics.
+func (NopMetrics) PeerDisconnected() {}
+
+// ChunkSent implements Metrics.
+func (NopMetrics) ChunkSent(int) {}
+
+// PairBrokered implements Metrics.
+func (NopMetrics) PairBrokered() {}
+
+// PairFailed implements Metrics.
+func (NopMetrics) PairFailed() {}
+
+// SeederLookup implements Metrics.
+func (NopMetrics) SeederLookup(string, time.Duration) {}
+
+// AddBufferedBytes implements Metrics.
+func (NopMetrics) AddBufferedBytes(int64) {}
+
+// SignalingRejected implements Metrics.
+func (NopMetrics) SignalingRejected(string) {}
+
+// OpenPeer implements Metrics.
+func (NopMetrics) OpenPeer(string) PeerMetrics { return nopPeer{} }
+
+type nopPeer struct{}
+
+func (nopPeer) GrantDownload(int64)    {}
+func (nopPeer) GrantUpload(int64)      {}
+func (nopPeer) Report(signaling.Stats) {}
+func (nopPeer) Close()                 {}

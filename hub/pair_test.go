@@ -1,0 +1,399 @@
+package hub
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/webrtc/v4"
+	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/signaling"
+)
+
+// lookupOK has leecher l find seeder s for track (s answers yes) and returns
+// the pair id, checking both paired messages and the lookup result.
+func lookupOK(t *testing.T, l, s *client, track string) string {
+	t.Helper()
+	l.send(signaling.Lookup{Track: track})
+	ask := waitFor[signaling.CanUpload](s)
+	if ask.Track != track || ask.LookupID == "" {
+		t.Fatalf("can_upload %+v", ask)
+	}
+	s.send(signaling.UploadReply{LookupID: ask.LookupID, OK: true})
+	ps := waitFor[signaling.Paired](s)
+	pl := waitFor[signaling.Paired](l)
+	res := waitFor[signaling.LookupResult](l)
+	if ps.Role != signaling.RoleSeeder || ps.Peer != l.id || ps.Track != track ||
+		pl.Role != signaling.RoleLeecher || pl.Peer != s.id || pl.PairID != ps.PairID ||
+		res.PeerID != s.id || res.PairID != ps.PairID || res.Track != track {
+		t.Fatalf("seeder %+v leecher %+v result %+v", ps, pl, res)
+	}
+	return ps.PairID
+}
+
+// barrier returns once the hub has handled every message c sent before:
+// the hub handles one peer's messages in order and answers this one.
+func barrier(t *testing.T, c *client) {
+	t.Helper()
+	c.send(signaling.Lookup{Track: strings.Repeat("f", 32)})
+	if e := waitFor[signaling.Error](c); e.Code != signaling.CodeUnknownTrack {
+		t.Fatalf("barrier: %+v", e)
+	}
+}
+
+// lookupFail has l look track up and expects no seeder, for reason.
+func lookupFail(t *testing.T, l *client, track, reason string) {
+	t.Helper()
+	l.send(signaling.Lookup{Track: track})
+	res := waitFor[signaling.LookupResult](l)
+	if res.PeerID != "" || res.Reason != reason || res.Track != track {
+		t.Fatalf("lookup result %+v, want failure %s", res, reason)
+	}
+}
+
+func TestRelayOnlyBetweenPairedPeers(t *testing.T) {
+	tr := makeTrack(20, 3, func(int) int { return 100 })
+	nobody := makeTrack(21, 3, func(int) int { return 100 })
+	st := openStore(t, tr, nobody)
+	spy := newSpy()
+	_, url := testHub(t, Config{Metrics: spy}, st)
+	api := clientAPI()
+	s := connect(t, url, api, signaling.Hello{Cached: []string{tr.id()}})
+	l := connect(t, url, api, signaling.Hello{})
+	c := connect(t, url, api, signaling.Hello{})
+
+	pair := lookupOK(t, l, s, tr.id())
+	if g := spy.get(func(s *spyMetrics) int64 { return s.grantsUp + s.grantsDown }); g != 2*tr.m.Size {
+		t.Fatalf("metric grants %d, want %d", g, 2*tr.m.Size)
+	}
+	offer := &webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: "v=0\r\n"}
+
+	// A relayed message carries the real sender, whatever the sender claims.
+	l.send(signaling.Signal{To: s.id, From: "p-forged", PairID: pair, SDP: offer})
+	got := waitFor[signaling.Signal](s)
+	if got.From != l.id || got.PairID != pair || got.SDP == nil || got.SDP.SDP != offer.SDP {
+		t.Fatalf("relayed %+v", got)
+	}
+	mid := "0"
+	s.send(signaling.Signal{To: l.id, PairID: pair, Candidate: &webrtc.ICECandidateInit{Candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host", SDPMid: &mid}})
+	if got := waitFor[signaling.Signal](l); got.From != s.id || got.Candidate == nil || *got.Candidate.SDPMid != "0" {
+		t.Fatalf("relayed %+v", got)
+	}
+
+	// Refused: to a peer outside the pair, with an unknown pair, from outside the pair.
+	for _, bad := range []struct {
+		from *client
+		sig  signaling.Signal
+	}{
+		{l, signaling.Signal{To: c.id, PairID: pair, SDP: offer}},
+		{l, signaling.Signal{To: s.id, PairID: "x-999", SDP: offer}},
+		{c, signaling.Signal{To: s.id, PairID: pair, SDP: offer}},
+		{l, signaling.Signal{To: "p-nobody", PairID: pair, SDP: offer}},
+	} {
+		bad.from.send(bad.sig)
+		if e := waitFor[signaling.Error](bad.from); e.Code != signaling.CodeNotPaired || e.Ref != signaling.TypeSignal {
+			t.Fatalf("%+v: got %+v", bad.sig, e)
+		}
+	}
+	if n := spy.get(func(s *spyMetrics) int64 { return int64(s.rejected[signaling.CodeNotPaired]) }); n != 4 {
+		t.Fatalf("refused relays counted %d, want 4", n)
+	}
+	// Nothing reached c or s: the next message each gets is the answer to
+	// a lookup they send now (the hub writes each peer's messages in order).
+	// (waitFor keeps skipped messages in the backlog: there must be none.)
+	lookupFail(t, c, nobody.id(), signaling.ReasonNoCandidates)
+	if len(c.backlog) != 0 {
+		t.Fatalf("c received %#v", c.backlog[0])
+	}
+	lookupFail(t, s, nobody.id(), signaling.ReasonNoCandidates)
+	if len(s.backlog) != 0 {
+		t.Fatalf("s received %#v", s.backlog[0])
+	}
+
+	// Unpair: the other side is told and the relay closes.
+	l.send(signaling.Unpair{PairID: pair})
+	if u := waitFor[signaling.Unpair](s); u.PairID != pair || u.Reason != signaling.ReasonRequested {
+		t.Fatalf("unpair %+v", u)
+	}
+	s.send(signaling.Signal{To: l.id, PairID: pair, SDP: offer})
+	if e := waitFor[signaling.Error](s); e.Code != signaling.CodeNotPaired {
+		t.Fatalf("after unpair: %+v", e)
+	}
+	l.send(signaling.Unpair{PairID: pair})
+	if e := waitFor[signaling.Error](l); e.Code != signaling.CodeUnknownPair {
+		t.Fatalf("second unpair: %+v", e)
+	}
+}
+
+func TestLookupOutcomes(t *testing.T) {
+	tr := makeTrack(30, 3, func(int) int { return 100 })
+	st := openStore(t, tr)
+	spy := newSpy()
+	_, url := testHub(t, Config{Metrics: spy, LookupTimeout: 300 * time.Millisecond}, st)
+	api := clientAPI()
+	l := connect(t, url, api, signaling.Hello{})
+
+	// Nobody holds it.
+	lookupFail(t, l, tr.id(), signaling.ReasonNoCandidates)
+	// Unknown track, bad track.
+	l.send(signaling.Lookup{Track: strings.Repeat("0", 32)})
+	if e := waitFor[signaling.Error](l); e.Code != signaling.CodeUnknownTrack {
+		t.Fatalf("got %+v", e)
+	}
+
+	// Two holders: one says no, the other never answers → timeout.
+	s1 := connect(t, url, api, signaling.Hello{Cached: []string{tr.id()}})
+	s2 := connect(t, url, api, signaling.Hello{})
+	s2.send(signaling.Announce{Tracks: []string{tr.id()}})
+	barrier(t, s2)
+
+	l.send(signaling.Lookup{Track: tr.id()})
+	a1 := waitFor[signaling.CanUpload](s1)
+	a2 := waitFor[signaling.CanUpload](s2)
+	if a1.LookupID != a2.LookupID {
+		t.Fatalf("asked with different lookup ids %q %q", a1.LookupID, a2.LookupID)
+	}
+	s1.send(signaling.UploadReply{LookupID: a1.LookupID, OK: false})
+	if res := waitFor[signaling.LookupResult](l); res.PeerID != "" || res.Reason != signaling.ReasonTimeout {
+		t.Fatalf("result %+v", res)
+	}
+	// A late yes is ignored: no pair, no message.
+	s2.send(signaling.UploadReply{LookupID: a2.LookupID, OK: true})
+
+	// Both say no → all_refused at once.
+	l.send(signaling.Lookup{Track: tr.id()})
+	for _, s := range []*client{s1, s2} {
+		a := waitFor[signaling.CanUpload](s)
+		s.send(signaling.UploadReply{LookupID: a.LookupID, OK: false})
+	}
+	if res := waitFor[signaling.LookupResult](l); res.Reason != signaling.ReasonAllRefused {
+		t.Fatalf("result %+v", res)
+	}
+	if n := spy.get(func(s *spyMetrics) int64 { return int64(s.lookups[signaling.ReasonTimeout]) }); n != 1 {
+		t.Fatalf("timeouts counted %d", n)
+	}
+}
+
+func TestUploadCapAndCompleted(t *testing.T) {
+	tr := makeTrack(40, 3, func(int) int { return 100 })
+	st := openStore(t, tr)
+	_, url := testHub(t, Config{LookupTimeout: 5 * time.Second}, st)
+	api := clientAPI()
+	s := connect(t, url, api, signaling.Hello{Cached: []string{tr.id()}, UploadCap: 1})
+	l1 := connect(t, url, api, signaling.Hello{})
+	l2 := connect(t, url, api, signaling.Hello{})
+
+	pair := lookupOK(t, l1, s, tr.id())
+	// s is at its cap: it is not even asked.
+	lookupFail(t, l2, tr.id(), signaling.ReasonNoCandidates)
+	// upload_done frees the slot (only the seeder may send it).
+	l1.send(signaling.UploadDone{PairID: pair})
+	if e := waitFor[signaling.Error](l1); e.Code != signaling.CodeUnknownPair {
+		t.Fatalf("leecher upload_done: %+v", e)
+	}
+	s.send(signaling.UploadDone{PairID: pair})
+	barrier(t, s)
+	pair2 := lookupOK(t, l2, s, tr.id())
+
+	// l1 completed the track: it becomes a candidate, the most recent one.
+	l1.send(signaling.Completed{Track: tr.id()})
+	barrier(t, l1)
+	l3 := connect(t, url, api, signaling.Hello{})
+	l3.send(signaling.Lookup{Track: tr.id()})
+	a := waitFor[signaling.CanUpload](l1)
+	l1.send(signaling.UploadReply{LookupID: a.LookupID, OK: true})
+	if res := waitFor[signaling.LookupResult](l3); res.PeerID != l1.id {
+		t.Fatalf("result %+v, want seeder %s", res, l1.id)
+	}
+
+	// The seeder leaves: its leecher's pair ends, and a new lookup no longer
+	// finds it.
+	if err := s.ws.CloseNow(); err != nil {
+		t.Fatal(err)
+	}
+	if u := waitFor[signaling.Unpair](l2); u.PairID != pair2 || u.Reason != signaling.ReasonPeerLeft {
+		t.Fatalf("unpair %+v", u)
+	}
+	if u := waitFor[signaling.Unpair](l1); u.PairID != pair || u.Reason != signaling.ReasonPeerLeft {
+		t.Fatalf("unpair %+v", u)
+	}
+}
+
+func TestStatsAccepted(t *testing.T) {
+	st := openStore(t)
+	spy := newSpy()
+	_, url := testHub(t, Config{Metrics: spy}, st)
+	c := connect(t, url, clientAPI(), signaling.Hello{})
+	c.send(signaling.Stats{HubBytes: 10, PeerBytes: 20, StartupMS: []float64{150}})
+	if err := c.ws.Write(c.ctx, websocket.MessageText, []byte(`{"type":"stats","hub_bytes":-5}`)); err != nil {
+		t.Fatal(err)
+	}
+	if e := waitFor[signaling.Error](c); e.Code != signaling.CodeBadMessage {
+		t.Fatalf("got %+v", e)
+	}
+	reports := spy.get(func(s *spyMetrics) int64 { return int64(len(s.reports)) })
+	if reports != 1 {
+		t.Fatalf("%d reports", reports)
+	}
+	spy.mu.Lock()
+	r := spy.reports[0]
+	spy.mu.Unlock()
+	if r.PeerBytes != 20 || len(r.StartupMS) != 1 {
+		t.Fatalf("report %+v", r)
+	}
+}
+
+// TestPeerToPeer runs the whole flow with real PeerConnections: lookup,
+// pairing, SDP and candidates relayed through the hub, and the chunk
+// protocol on the peers' own DataChannel.
+func TestPeerToPeer(t *testing.T) {
+	tr := makeTrack(50, 4, func(int) int { return 3000 })
+	st := openStore(t, tr)
+	_, url := testHub(t, Config{}, st)
+	api := clientAPI()
+	s := connect(t, url, api, signaling.Hello{Cached: []string{tr.id()}})
+	l := connect(t, url, api, signaling.Hello{})
+	pair := lookupOK(t, l, s, tr.id())
+
+	newPC := func(self *client, other string) *webrtc.PeerConnection {
+		pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: self.welcome.ICEServers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = pc.Close() })
+		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+			if c != nil {
+				init := c.ToJSON()
+				self.sendQuiet(signaling.Signal{To: other, PairID: pair, Candidate: &init})
+			}
+		})
+		return pc
+	}
+	lpc := newPC(l, s.id)
+	spc := newPC(s, l.id)
+
+	// The seeder serves the chunk protocol: have → have_reply, request → chunks + done.
+	spc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		dc.OnMessage(func(msg webrtc.DataChannelMessage) {
+			m, err := chunkproto.DecodeMessage(msg.Data)
+			if err != nil {
+				t.Errorf("seeder: %v", err)
+				return
+			}
+			var out [][]byte
+			switch m := m.(type) {
+			case chunkproto.Have:
+				b, _ := chunkproto.EncodeMessage(chunkproto.HaveReply{Track: m.Track, OK: m.Track == tr.id()})
+				_ = dc.SendText(string(b))
+			case chunkproto.Request:
+				for seq := m.From; seq < m.To; seq++ {
+					b, err := chunkproto.EncodeChunk(m.Track, seq, tr.chunks[seq])
+					if err != nil {
+						t.Errorf("seeder: %v", err)
+						return
+					}
+					out = append(out, b)
+				}
+				for _, b := range out {
+					_ = dc.Send(b)
+				}
+				b, _ := chunkproto.EncodeMessage(chunkproto.Done{ID: m.ID})
+				_ = dc.SendText(string(b))
+			}
+		})
+	})
+	ldc, err := lpc.CreateDataChannel(chunkproto.DataChannelLabel, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := make(chan struct{})
+	got := make(chan webrtc.DataChannelMessage, 16)
+	ldc.OnOpen(func() { close(open) })
+	ldc.OnMessage(func(m webrtc.DataChannelMessage) { got <- m })
+
+	offer, err := lpc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lpc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	l.send(signaling.Signal{To: s.id, PairID: pair, SDP: &offer})
+
+	// Each side applies what the hub relays until the channel opens.
+	relay := func(self *client, pc *webrtc.PeerConnection, stop <-chan struct{}) {
+		for {
+			select {
+			case m, ok := <-self.inbox:
+				if !ok {
+					return
+				}
+				sig, ok := m.(signaling.Signal)
+				if !ok || sig.PairID != pair {
+					t.Errorf("%s: unexpected %#v", self.id, m)
+					return
+				}
+				if sig.Candidate != nil {
+					_ = pc.AddICECandidate(*sig.Candidate)
+					continue
+				}
+				if err := pc.SetRemoteDescription(*sig.SDP); err != nil {
+					t.Errorf("set remote: %v", err)
+					return
+				}
+				if sig.SDP.Type == webrtc.SDPTypeOffer {
+					ans, err := pc.CreateAnswer(nil)
+					if err == nil {
+						err = pc.SetLocalDescription(ans)
+					}
+					if err != nil {
+						t.Errorf("answer: %v", err)
+						return
+					}
+					self.sendQuiet(signaling.Signal{To: l.id, PairID: pair, SDP: &ans})
+				}
+			case <-stop:
+				return
+			}
+		}
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go relay(s, spc, done)
+	go relay(l, lpc, done)
+	select {
+	case <-open:
+	case <-time.After(testTimeout):
+		t.Fatal("peer-to-peer data channel did not open")
+	}
+	send := func(m chunkproto.Message) {
+		b, _ := chunkproto.EncodeMessage(m)
+		if err := ldc.SendText(string(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recv := func() webrtc.DataChannelMessage {
+		select {
+		case m := <-got:
+			return m
+		case <-time.After(testTimeout):
+			t.Fatal("no message from the seeder")
+		}
+		return webrtc.DataChannelMessage{}
+	}
+	send(chunkproto.Have{Track: tr.id()})
+	if m, err := chunkproto.DecodeMessage(recv().Data); err != nil || m != (chunkproto.HaveReply{Track: tr.id(), OK: true}) {
+		t.Fatalf("have_reply %#v %v", m, err)
+	}
+	send(chunkproto.Request{ID: 1, Track: tr.id(), From: 1, To: 4})
+	for seq := 1; seq < 4; seq++ {
+		c, err := chunkproto.DecodeChunk(recv().Data)
+		if err != nil || c.Seq != seq || string(c.Data) != string(tr.chunks[seq]) {
+			t.Fatalf("chunk %d: %v", seq, err)
+		}
+	}
+	if m, err := chunkproto.DecodeMessage(recv().Data); err != nil || m != (chunkproto.Done{ID: 1}) {
+		t.Fatalf("done %#v %v", m, err)
+	}
+}

@@ -1,0 +1,511 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/webrtc/v4"
+	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/signaling"
+	"github.com/ztream/ztream/store"
+	"github.com/ztream/ztream/tracker"
+)
+
+// maxQueuedCandidates bounds the ICE candidates kept before the answer.
+const maxQueuedCandidates = 64
+
+// participant owns one peer: its WebSocket (a reader — the goroutine of
+// ServeHTTP — and a writer fed by a bounded queue), its PeerConnection with
+// the hub and the chunk sender of that PeerConnection's DataChannel.
+type participant struct {
+	h      *Hub
+	conn   *websocket.Conn
+	remote string
+	log    *slog.Logger
+
+	ctx    context.Context // canceled when the participant is torn down
+	cancel context.CancelFunc
+
+	sendq      chan []byte
+	closing    chan struct{}
+	closeOnce  sync.Once
+	closeCode  websocket.StatusCode
+	closeText  string
+	writerDone chan struct{}
+
+	// Set by the handshake, read-only afterwards.
+	id          string
+	uploadCap   int
+	peerMetrics PeerMetrics
+
+	// Guarded by h.mu.
+	pairs   map[string]struct{}
+	lookups map[string]int64 // track → size, for pending lookups
+
+	// Hub PeerConnection. remoteSet and queued belong to the read loop;
+	// sigMu makes the offer go out before any trickled candidate.
+	pc        *webrtc.PeerConnection
+	sender    *chunkSender
+	sigMu     sync.Mutex
+	offerSent bool
+	early     []webrtc.ICECandidateInit
+	remoteSet bool
+	queued    []webrtc.ICECandidateInit
+	connected atomic.Bool
+
+	// Background goroutines (the chunk sender), waited for at the end.
+	bgMu     sync.Mutex
+	bgClosed bool
+	bg       sync.WaitGroup
+}
+
+// spawn runs f in a goroutine that serve waits for, unless serve is ending.
+func (p *participant) spawn(f func()) {
+	p.bgMu.Lock()
+	defer p.bgMu.Unlock()
+	if p.bgClosed {
+		return
+	}
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		f()
+	}()
+}
+
+func newParticipant(h *Hub, conn *websocket.Conn, remote string) *participant {
+	ctx, cancel := context.WithCancel(h.ctx)
+	return &participant{
+		h:          h,
+		conn:       conn,
+		remote:     remote,
+		log:        h.log.With("remote", remote),
+		ctx:        ctx,
+		cancel:     cancel,
+		sendq:      make(chan []byte, h.cfg.SendQueue),
+		closing:    make(chan struct{}),
+		writerDone: make(chan struct{}),
+		pairs:      make(map[string]struct{}),
+		lookups:    make(map[string]int64),
+	}
+}
+
+// serve runs the connection to its end.
+func (p *participant) serve() {
+	go p.writeLoop()
+	defer func() {
+		p.fail(websocket.StatusNormalClosure, "")
+		<-p.writerDone
+		p.cancel()
+	}()
+
+	hello, ok := p.readHello()
+	if !ok {
+		return
+	}
+	p.id = newPeerID()
+	p.log = p.log.With("peer", p.id)
+	p.uploadCap = hello.UploadCap
+	if p.uploadCap == 0 {
+		p.uploadCap = p.h.cfg.UploadCap
+	}
+	if err := p.h.register(p); err != nil {
+		if errors.Is(err, errServerFull) {
+			p.h.metrics.SignalingRejected(signaling.CodeServerFull)
+			p.sendError(signaling.CodeServerFull, "too many peers", signaling.TypeHello)
+			p.fail(websocket.StatusTryAgainLater, "server full")
+		} else {
+			p.fail(websocket.StatusGoingAway, "hub closed")
+		}
+		return
+	}
+	p.peerMetrics = p.h.metrics.OpenPeer(p.id)
+	p.h.metrics.PeerConnected()
+	defer func() {
+		p.h.unregister(p)
+		p.cancel()
+		p.bgMu.Lock()
+		p.bgClosed = true
+		p.bgMu.Unlock()
+		p.bg.Wait()
+		if p.pc != nil {
+			if err := p.pc.Close(); err != nil {
+				p.log.Debug("close peer connection", "err", err)
+			}
+		}
+		p.peerMetrics.Close()
+		p.h.metrics.PeerDisconnected()
+	}()
+	p.log.Debug("peer joined", "cached", len(hello.Cached), "upload_cap", p.uploadCap)
+	p.send(signaling.Welcome{PeerID: p.id, ICEServers: p.h.cfg.ICEServers, UploadCap: p.uploadCap})
+	p.hold(hello.Cached)
+	if err := p.startPeerConnection(); err != nil {
+		p.log.Warn("hub peer connection setup failed", "err", err)
+		p.sendError(signaling.CodeInternal, "peer connection setup failed", "")
+		p.fail(websocket.StatusInternalError, "peer connection setup failed")
+		return
+	}
+	p.readLoop()
+}
+
+// readHello reads the first message; on failure it has arranged the close.
+func (p *participant) readHello() (signaling.Hello, bool) {
+	ctx, cancel := context.WithTimeout(p.ctx, p.h.cfg.HelloTimeout)
+	defer cancel()
+	typ, data, err := p.conn.Read(ctx)
+	if err != nil {
+		switch {
+		case errors.Is(err, websocket.ErrMessageTooBig):
+			p.h.metrics.SignalingRejected("too_large")
+		case ctx.Err() != nil && p.ctx.Err() == nil:
+			p.h.metrics.SignalingRejected("hello_timeout")
+		}
+		return signaling.Hello{}, false
+	}
+	if typ != websocket.MessageText {
+		p.fail(websocket.StatusUnsupportedData, "text messages only")
+		return signaling.Hello{}, false
+	}
+	m, err := signaling.Decode(data)
+	if err != nil {
+		p.sendError(signaling.CodeBadMessage, err.Error(), "")
+		p.fail(websocket.StatusPolicyViolation, "bad hello")
+		return signaling.Hello{}, false
+	}
+	hello, ok := m.(signaling.Hello)
+	if !ok {
+		p.sendError(signaling.CodeHelloRequired, "first message must be hello", m.MessageType())
+		p.fail(websocket.StatusPolicyViolation, "hello required")
+		return signaling.Hello{}, false
+	}
+	if hello.Version != signaling.Version {
+		p.sendError(signaling.CodeBadVersion, fmt.Sprintf("version %d unsupported, want %d", hello.Version, signaling.Version), signaling.TypeHello)
+		p.fail(websocket.StatusPolicyViolation, "unsupported version")
+		return signaling.Hello{}, false
+	}
+	return hello, true
+}
+
+// readLoop handles messages until the connection ends.
+func (p *participant) readLoop() {
+	for {
+		typ, data, err := p.conn.Read(p.ctx)
+		if err != nil {
+			if errors.Is(err, websocket.ErrMessageTooBig) {
+				p.h.metrics.SignalingRejected("too_large")
+			}
+			p.log.Debug("websocket read ended", "err", err)
+			return
+		}
+		if typ != websocket.MessageText {
+			p.fail(websocket.StatusUnsupportedData, "text messages only")
+			return
+		}
+		m, err := signaling.Decode(data)
+		if err != nil {
+			p.h.metrics.SignalingRejected(signaling.CodeBadMessage)
+			p.sendError(signaling.CodeBadMessage, err.Error(), "")
+			continue
+		}
+		p.handle(m)
+	}
+}
+
+func (p *participant) handle(m signaling.Message) {
+	switch m := m.(type) {
+	case signaling.Signal:
+		if m.PairID == "" && (m.To == "" || m.To == signaling.HubID) {
+			p.handleHubSignal(m)
+		} else {
+			p.h.relay(p, m)
+		}
+	case signaling.Lookup:
+		p.handleLookup(m.Track)
+	case signaling.UploadReply:
+		p.h.tracker.Reply(p.id, m.LookupID, m.OK)
+	case signaling.Unpair:
+		p.h.unpair(p, m.PairID)
+	case signaling.UploadDone:
+		p.h.uploadDone(p, m.PairID)
+	case signaling.Completed:
+		if p.trackExists(m.Track) {
+			p.hold([]string{m.Track})
+		} else {
+			p.sendError(signaling.CodeUnknownTrack, "unknown track "+m.Track, signaling.TypeCompleted)
+		}
+	case signaling.Announce:
+		p.hold(m.Tracks)
+	case signaling.Stats:
+		p.peerMetrics.Report(m)
+	default:
+		p.h.metrics.SignalingRejected(signaling.CodeBadMessage)
+		p.sendError(signaling.CodeBadMessage, "unexpected message type "+m.MessageType(), m.MessageType())
+	}
+}
+
+// hold records tracks the peer holds, keeping only those in the store.
+func (p *participant) hold(tracks []string) {
+	known := make([]string, 0, len(tracks))
+	for _, t := range tracks {
+		if p.trackExists(t) {
+			known = append(known, t)
+		}
+	}
+	if len(known) == 0 {
+		return
+	}
+	if _, err := p.h.tracker.Hold(p.id, known...); err != nil {
+		p.log.Debug("tracker hold", "err", err)
+	}
+}
+
+func (p *participant) trackExists(id string) bool {
+	_, err := p.manifestSize(id)
+	return err == nil
+}
+
+func (p *participant) manifestSize(id string) (int64, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+	defer cancel()
+	m, err := p.h.st.Manifest(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("manifest %s: %w", id, err)
+	}
+	return m.Size, nil
+}
+
+func (p *participant) handleLookup(track string) {
+	size, err := p.manifestSize(track)
+	if err != nil {
+		code := signaling.CodeInternal
+		if errors.Is(err, store.ErrNotFound) {
+			code = signaling.CodeUnknownTrack
+		}
+		p.sendError(code, "lookup of "+track+": unknown track", signaling.TypeLookup)
+		return
+	}
+	h := p.h
+	h.mu.Lock()
+	code := ""
+	switch {
+	case len(p.lookups) >= 4:
+		code = signaling.CodeTooManyLookups
+	case len(p.pairs) >= h.cfg.MaxPairs:
+		code = signaling.CodeTooManyPairs
+	default:
+		if _, dup := p.lookups[track]; dup {
+			code = signaling.CodeDuplicateLookup
+		} else {
+			p.lookups[track] = size
+		}
+	}
+	h.mu.Unlock()
+	if code != "" {
+		h.metrics.SignalingRejected(code)
+		p.sendError(code, "lookup of "+track+" refused", signaling.TypeLookup)
+		return
+	}
+	if _, err := h.tracker.Lookup(p.id, track); err != nil {
+		h.mu.Lock()
+		delete(p.lookups, track)
+		h.mu.Unlock()
+		code := signaling.CodeInternal
+		if errors.Is(err, tracker.ErrTooManyLookups) {
+			code = signaling.CodeTooManyLookups
+		} else if errors.Is(err, tracker.ErrDuplicateLookup) {
+			code = signaling.CodeDuplicateLookup
+		}
+		p.sendError(code, err.Error(), signaling.TypeLookup)
+	}
+}
+
+// takeLookup removes the pending lookup of track and returns the track size.
+// h.mu must be held.
+func (p *participant) takeLookup(track string) int64 {
+	size := p.lookups[track]
+	delete(p.lookups, track)
+	return size
+}
+
+// send queues m for the writer. A full queue means the peer does not read:
+// the connection is dropped. It reports whether m was queued.
+func (p *participant) send(m signaling.Message) bool {
+	b, err := signaling.Encode(m)
+	if err != nil {
+		p.log.Error("encode message", "type", m.MessageType(), "err", err)
+		return false
+	}
+	select {
+	case <-p.closing:
+		return false
+	default:
+	}
+	select {
+	case p.sendq <- b:
+		return true
+	default:
+		p.h.metrics.SignalingRejected("slow_consumer")
+		p.fail(websocket.StatusPolicyViolation, "slow_consumer")
+		return false
+	}
+}
+
+func (p *participant) sendError(code, msg, ref string) {
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	p.send(signaling.Error{Code: code, Message: msg, Ref: ref})
+}
+
+// fail starts closing the connection with code and reason (first call wins);
+// the writer flushes what is queued, then closes.
+func (p *participant) fail(code websocket.StatusCode, reason string) {
+	p.closeOnce.Do(func() {
+		p.closeCode = code
+		p.closeText = reason
+		close(p.closing)
+	})
+}
+
+func (p *participant) writeLoop() {
+	defer close(p.writerDone)
+	for {
+		select {
+		case b := <-p.sendq:
+			if err := p.write(b); err != nil {
+				p.log.Debug("websocket write failed", "err", err)
+				p.fail(websocket.StatusInternalError, "write failed")
+				_ = p.conn.CloseNow()
+				return
+			}
+		case <-p.closing:
+			for flushed := false; !flushed; {
+				select {
+				case b := <-p.sendq:
+					if p.write(b) != nil {
+						flushed = true
+					}
+				default:
+					flushed = true
+				}
+			}
+			if err := p.conn.Close(p.closeCode, p.closeText); err != nil {
+				p.log.Debug("websocket close", "err", err)
+			}
+			return
+		}
+	}
+}
+
+func (p *participant) write(b []byte) error {
+	ctx, cancel := context.WithTimeout(p.h.ctx, p.h.cfg.WriteTimeout)
+	defer cancel()
+	if err := p.conn.Write(ctx, websocket.MessageText, b); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+// startPeerConnection creates the hub PeerConnection, its "chunks"
+// DataChannel and the offer, and sends the offer.
+func (p *participant) startPeerConnection() error {
+	pc, err := p.h.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return fmt.Errorf("new peer connection: %w", err)
+	}
+	p.pc = pc
+	ordered := true
+	dc, err := pc.CreateDataChannel(chunkproto.DataChannelLabel, &webrtc.DataChannelInit{Ordered: &ordered})
+	if err != nil {
+		return fmt.Errorf("create data channel: %w", err)
+	}
+	p.sender = newChunkSender(p, dc)
+
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return
+		}
+		init := c.ToJSON()
+		p.sigMu.Lock()
+		defer p.sigMu.Unlock()
+		if !p.offerSent {
+			p.early = append(p.early, init)
+			return
+		}
+		p.send(signaling.Signal{From: signaling.HubID, Candidate: &init})
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		p.log.Debug("hub peer connection state", "state", s.String())
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			p.connected.Store(true)
+		case webrtc.PeerConnectionStateFailed:
+			p.fail(websocket.StatusInternalError, "peer connection failed")
+		}
+	})
+	timer := time.AfterFunc(p.h.cfg.ConnectTimeout, func() {
+		if !p.connected.Load() {
+			p.log.Debug("hub peer connection did not connect in time")
+			p.fail(websocket.StatusInternalError, "peer connection timeout")
+		}
+	})
+	context.AfterFunc(p.ctx, func() { timer.Stop() })
+
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return fmt.Errorf("create offer: %w", err)
+	}
+	p.sigMu.Lock()
+	defer p.sigMu.Unlock()
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return fmt.Errorf("set local description: %w", err)
+	}
+	p.send(signaling.Signal{From: signaling.HubID, SDP: &offer})
+	p.offerSent = true
+	for i := range p.early {
+		p.send(signaling.Signal{From: signaling.HubID, Candidate: &p.early[i]})
+	}
+	p.early = nil
+	return nil
+}
+
+// handleHubSignal applies the peer's answer or candidate to the hub PeerConnection.
+func (p *participant) handleHubSignal(s signaling.Signal) {
+	if s.SDP != nil {
+		if s.SDP.Type != webrtc.SDPTypeAnswer || p.remoteSet {
+			p.sendError(signaling.CodeNegotiation, "the hub offers; send one answer", signaling.TypeSignal)
+			return
+		}
+		if err := p.pc.SetRemoteDescription(*s.SDP); err != nil {
+			p.sendError(signaling.CodeNegotiation, "answer rejected: "+err.Error(), signaling.TypeSignal)
+			return
+		}
+		p.remoteSet = true
+		for _, c := range p.queued {
+			p.addCandidate(c)
+		}
+		p.queued = nil
+		return
+	}
+	if !p.remoteSet {
+		if len(p.queued) >= maxQueuedCandidates {
+			p.sendError(signaling.CodeNegotiation, "too many candidates before the answer", signaling.TypeSignal)
+			return
+		}
+		p.queued = append(p.queued, *s.Candidate)
+		return
+	}
+	p.addCandidate(*s.Candidate)
+}
+
+func (p *participant) addCandidate(c webrtc.ICECandidateInit) {
+	if err := p.pc.AddICECandidate(c); err != nil {
+		p.sendError(signaling.CodeNegotiation, "candidate rejected: "+err.Error(), signaling.TypeSignal)
+	}
+}

@@ -1,0 +1,54 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/pion/logging"
+)
+
+// pionLogger routes Pion's logs to slog. Pion's Info level is chatty (state
+// changes of every connection), so it goes to Debug; Trace goes below Debug.
+type pionLogger struct {
+	log *slog.Logger
+}
+
+type pionLoggerFactory struct {
+	log *slog.Logger
+}
+
+func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{log: f.log.With("pion", scope)}
+}
+
+func (l pionLogger) emit(level slog.Level, msg string) {
+	l.log.Log(context.Background(), level, msg)
+}
+
+func (l pionLogger) emitf(level slog.Level, format string, args ...any) {
+	if l.log.Enabled(context.Background(), level) {
+		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
+	}
+}
+
+func (l pionLogger) Trace(msg string) { l.emit(slog.LevelDebug-4, msg) }
+func (l pionLogger) Tracef(format string, args ...any) {
+	l.emitf(slog.LevelDebug-4, format, args...)
+}
+func (l pionLogger) Debug(msg string) { l.emit(slog.LevelDebug, msg) }
+func (l pionLogger) Debugf(format string, args ...any) {
+	l.emitf(slog.LevelDebug, format, args...)
+}
+func (l pionLogger) Info(msg string) { l.emit(slog.LevelDebug, msg) }
+func (l pionLogger) Infof(format string, args ...any) {
+	l.emitf(slog.LevelDebug, format, args...)
+}
+func (l pionLogger) Warn(msg string) { l.emit(slog.LevelWarn, msg) }
+func (l pionLogger) Warnf(format string, args ...any) {
+	l.emitf(slog.LevelWarn, format, args...)
+}
+func (l pionLogger) Error(msg string) { l.emit(slog.LevelError, msg) }
+func (l pionLogger) Errorf(format string, args ...any) {
+	l.emitf(slog.LevelError, format, args...)
+}

@@ -1,0 +1,315 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/webrtc/v4"
+	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/store"
+)
+
+// senderQueue bounds the DataChannel messages waiting for the sender
+// goroutine; a peer that fills it is disconnected.
+const senderQueue = 64
+
+// idleRefresh is how often an idle sender refreshes the buffered-bytes gauge
+// while its DataChannel still holds data.
+const idleRefresh = time.Second
+
+// chunkSender serves the chunk protocol on the hub's DataChannel of one
+// peer: one goroutine owns every range in flight, pulls chunks from the
+// store one at a time, interleaves ranges round-robin and waits whenever the
+// channel's bufferedAmount exceeds the send window.
+type chunkSender struct {
+	p    *participant
+	dc   *webrtc.DataChannel
+	cmds chan chunkproto.Message
+	low  chan struct{}
+
+	// Owned by the run goroutine.
+	ranges   []*chunkRange
+	next     int   // round-robin position
+	reported int64 // bufferedAmount last added to the metrics gauge
+}
+
+// chunkRange is one request in flight.
+type chunkRange struct {
+	id       uint32
+	track    string
+	next, to int
+	it       store.ChunkIterator
+}
+
+func newChunkSender(p *participant, dc *webrtc.DataChannel) *chunkSender {
+	s := &chunkSender{
+		p:    p,
+		dc:   dc,
+		cmds: make(chan chunkproto.Message, senderQueue),
+		low:  make(chan struct{}, 1),
+	}
+	dc.SetBufferedAmountLowThreshold(uint64(p.h.cfg.SendWindow / 2))
+	dc.OnBufferedAmountLow(func() {
+		select {
+		case s.low <- struct{}{}:
+		default:
+		}
+	})
+	dc.OnOpen(func() {
+		p.log.Debug("chunks data channel open")
+		p.spawn(func() { s.run(p.ctx) })
+	})
+	dc.OnClose(func() {
+		p.fail(websocket.StatusInternalError, "data channel closed")
+	})
+	dc.OnMessage(s.onMessage)
+	return s
+}
+
+// onMessage runs on Pion's read goroutine: decode and hand over.
+func (s *chunkSender) onMessage(msg webrtc.DataChannelMessage) {
+	if !msg.IsString {
+		s.reply(chunkproto.Error{Code: chunkproto.CodeBadRequest, Message: "the hub accepts text messages only"})
+		return
+	}
+	m, err := chunkproto.DecodeMessage(msg.Data)
+	if err != nil {
+		s.reply(chunkproto.Error{Code: chunkproto.CodeBadRequest, Message: truncate(err.Error())})
+		return
+	}
+	select {
+	case s.cmds <- m:
+	default:
+		s.p.h.metrics.SignalingRejected("slow_consumer")
+		s.p.fail(websocket.StatusPolicyViolation, "too many data channel messages")
+	}
+}
+
+func (s *chunkSender) reply(m chunkproto.Message) {
+	b, err := chunkproto.EncodeMessage(m)
+	if err != nil {
+		s.p.log.Error("encode chunk message", "err", err)
+		return
+	}
+	if err := s.dc.SendText(string(b)); err != nil {
+		s.p.log.Debug("data channel send", "err", err)
+	}
+}
+
+// run is the sender goroutine; it ends with ctx (the participant's life).
+func (s *chunkSender) run(ctx context.Context) {
+	defer func() {
+		for _, r := range s.ranges {
+			_ = r.it.Close()
+		}
+		s.ranges = nil
+		s.p.h.metrics.AddBufferedBytes(-s.reported)
+		s.reported = 0
+	}()
+	idle := time.NewTicker(idleRefresh)
+	defer idle.Stop()
+	for ctx.Err() == nil {
+		if len(s.ranges) == 0 {
+			var tick <-chan time.Time
+			if s.reported != 0 {
+				tick = idle.C
+			}
+			select {
+			case m := <-s.cmds:
+				s.handle(ctx, m)
+			case <-tick:
+				s.refreshGauge()
+			case <-ctx.Done():
+			}
+			continue
+		}
+		s.drainCommands(ctx)
+		if !s.waitWindow(ctx) || len(s.ranges) == 0 {
+			continue
+		}
+		s.sendNext(ctx)
+	}
+}
+
+// drainCommands handles the commands already queued, without blocking.
+func (s *chunkSender) drainCommands(ctx context.Context) {
+	for {
+		select {
+		case m := <-s.cmds:
+			s.handle(ctx, m)
+		default:
+			return
+		}
+	}
+}
+
+// waitWindow blocks while bufferedAmount exceeds the window, still handling
+// commands. It returns false if ctx ended or no range is left.
+func (s *chunkSender) waitWindow(ctx context.Context) bool {
+	window := uint64(s.p.h.cfg.SendWindow)
+	for s.dc.BufferedAmount() > window {
+		select {
+		case <-s.low:
+		case m := <-s.cmds:
+			s.handle(ctx, m)
+			if len(s.ranges) == 0 {
+				return false
+			}
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// sendNext sends the next chunk of the next range in round-robin order.
+func (s *chunkSender) sendNext(ctx context.Context) {
+	if s.next >= len(s.ranges) {
+		s.next = 0
+	}
+	r := s.ranges[s.next]
+	if !r.it.Next() {
+		err := r.it.Err()
+		s.remove(r)
+		if err != nil {
+			s.p.log.Warn("read chunks", "track", r.track, "err", err)
+			s.reply(chunkproto.Error{ID: r.id, Code: chunkproto.CodeInternal, Message: "store read failed"})
+			return
+		}
+		if r.next != r.to {
+			s.reply(chunkproto.Error{ID: r.id, Code: chunkproto.CodeInternal, Message: "store ended the range early"})
+			return
+		}
+		s.reply(chunkproto.Done{ID: r.id})
+		return
+	}
+	c := r.it.Chunk()
+	msg, err := chunkproto.EncodeChunk(r.track, c.Seq, c.Data)
+	if err != nil || c.Seq != r.next {
+		s.remove(r)
+		s.p.log.Error("bad chunk from store", "track", r.track, "seq", c.Seq, "want", r.next, "err", err)
+		s.reply(chunkproto.Error{ID: r.id, Code: chunkproto.CodeInternal, Message: "bad chunk in store"})
+		return
+	}
+	r.next++
+	if err := s.dc.Send(msg); err != nil {
+		s.p.log.Debug("data channel send", "err", err)
+		s.p.fail(websocket.StatusInternalError, "data channel send failed")
+		return
+	}
+	s.p.h.metrics.ChunkSent(len(c.Data))
+	s.refreshGauge()
+	s.next++
+}
+
+func (s *chunkSender) refreshGauge() {
+	cur := int64(s.dc.BufferedAmount())
+	if d := cur - s.reported; d != 0 {
+		s.p.h.metrics.AddBufferedBytes(d)
+		s.reported = cur
+	}
+}
+
+// handle applies one message from the peer.
+func (s *chunkSender) handle(ctx context.Context, m chunkproto.Message) {
+	switch m := m.(type) {
+	case chunkproto.Request:
+		s.start(ctx, m)
+	case chunkproto.Cancel:
+		for _, r := range s.ranges {
+			if r.id == m.ID {
+				s.remove(r)
+				break
+			}
+		}
+	case chunkproto.Have:
+		_, err := s.p.h.st.Manifest(ctx, m.Track)
+		s.reply(chunkproto.HaveReply{Track: m.Track, OK: err == nil})
+	default:
+		// done, error and have_reply answer requests the hub never makes.
+	}
+}
+
+// start validates a request and adds its range, replacing a range of the
+// same track.
+func (s *chunkSender) start(ctx context.Context, req chunkproto.Request) {
+	fail := func(code, msg string) {
+		s.reply(chunkproto.Error{ID: req.ID, Code: code, Message: truncate(msg)})
+	}
+	if err := req.Validate(); err != nil {
+		if errors.Is(err, chunkproto.ErrEmptyRange) {
+			fail(chunkproto.CodeInvalidRange, err.Error())
+		} else {
+			fail(chunkproto.CodeBadRequest, err.Error())
+		}
+		return
+	}
+	for _, r := range s.ranges {
+		if r.id == req.ID {
+			fail(chunkproto.CodeDuplicateID, fmt.Sprintf("request %d is in flight", req.ID))
+			return
+		}
+	}
+	var replaced *chunkRange
+	for _, r := range s.ranges {
+		if r.track == req.Track {
+			replaced = r
+		}
+	}
+	if replaced == nil && len(s.ranges) >= s.p.h.cfg.MaxRequests {
+		fail(chunkproto.CodeTooManyRequests, fmt.Sprintf("at most %d ranges in flight", s.p.h.cfg.MaxRequests))
+		return
+	}
+	m, err := s.p.h.st.Manifest(ctx, req.Track)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			fail(chunkproto.CodeNotFound, "unknown track "+req.Track)
+		} else {
+			fail(chunkproto.CodeInternal, "manifest read failed")
+		}
+		return
+	}
+	if err := store.CheckRange(req.Track, len(m.Chunks), req.From, req.To); err != nil {
+		fail(chunkproto.CodeInvalidRange, fmt.Sprintf("range [%d,%d) outside [0,%d)", req.From, req.To, len(m.Chunks)))
+		return
+	}
+	if replaced != nil {
+		s.remove(replaced)
+	}
+	it, err := s.p.h.st.ReadChunks(ctx, req.Track, req.From, req.To)
+	if err != nil {
+		switch {
+		case errors.Is(err, store.ErrInvalid):
+			fail(chunkproto.CodeInvalidRange, err.Error())
+		case errors.Is(err, store.ErrNotFound):
+			fail(chunkproto.CodeNotFound, "unknown track "+req.Track)
+		default:
+			fail(chunkproto.CodeInternal, "store read failed")
+		}
+		return
+	}
+	s.ranges = append(s.ranges, &chunkRange{id: req.ID, track: req.Track, next: req.From, to: req.To, it: it})
+}
+
+func (s *chunkSender) remove(r *chunkRange) {
+	for i, x := range s.ranges {
+		if x == r {
+			_ = r.it.Close()
+			s.ranges = append(s.ranges[:i], s.ranges[i+1:]...)
+			if s.next > i {
+				s.next--
+			}
+			return
+		}
+	}
+}
+
+func truncate(s string) string {
+	if len(s) > 200 {
+		return s[:200]
+	}
+	return s
+}

@@ -1,0 +1,210 @@
+// Package ingest turns MP3 files into stored tracks: it finds the files,
+// analyses each one with the media package and puts it into a store.Store,
+// reporting progress as it goes. A bad file is reported and skipped; every
+// good file is stored.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ztream/ztream/media"
+	"github.com/ztream/ztream/store"
+)
+
+// Result is the outcome of ingesting one file.
+type Result struct {
+	// Path names the file as given (or as found under a directory).
+	Path string
+	// Manifest is set when the file was stored.
+	Manifest *media.Manifest
+	// Existed is true when the library already held this audio (same id).
+	Existed bool
+	// Err is set when the file could not be ingested.
+	Err error
+}
+
+// Summary totals a run.
+type Summary struct {
+	Results  []Result
+	Stored   int
+	New      int
+	Failed   int
+	Bytes    int64
+	Duration time.Duration // of the stored audio
+	Elapsed  time.Duration
+}
+
+// Progress is told about each file before (done = index) and after it is
+// handled; it may be nil.
+type Progress func(done, total int, r *Result)
+
+// ReaderAtCloser is a file opened for random access.
+type ReaderAtCloser interface {
+	io.ReaderAt
+	io.Closer
+}
+
+// Source is one file to ingest: a name for messages and a way to open it.
+type Source struct {
+	Name string
+	Open func() (ReaderAtCloser, int64, error)
+}
+
+// FindFiles expands paths into the files to ingest: a file is taken as it is,
+// a directory is walked recursively for files ending in .mp3 (any case),
+// sorted by path. A path that does not exist is an error.
+func FindFiles(paths []string) ([]string, error) {
+	var files []string
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+		if !info.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.Type().IsRegular() && strings.EqualFold(filepath.Ext(path), ".mp3") {
+				found = append(found, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("ingest: walking %s: %w", p, err)
+		}
+		sort.Strings(found)
+		files = append(files, found...)
+	}
+	return files, nil
+}
+
+// FileSources returns a Source per file path.
+func FileSources(paths []string) []Source {
+	out := make([]Source, len(paths))
+	for i, p := range paths {
+		out[i] = Source{Name: p, Open: func() (ReaderAtCloser, int64, error) {
+			f, err := os.Open(p)
+			if err != nil {
+				return nil, 0, err
+			}
+			info, err := f.Stat()
+			if err != nil {
+				f.Close()
+				return nil, 0, err
+			}
+			return f, info.Size(), nil
+		}}
+	}
+	return out
+}
+
+// FSSources returns a Source per named file of fsys (for the embedded demo
+// tracks). Files of fsys must implement io.ReaderAt, as embed.FS files do.
+func FSSources(fsys fs.FS, names []string) []Source {
+	out := make([]Source, len(names))
+	for i, name := range names {
+		out[i] = Source{Name: name, Open: func() (ReaderAtCloser, int64, error) {
+			f, err := fsys.Open(name)
+			if err != nil {
+				return nil, 0, err
+			}
+			info, err := f.Stat()
+			if err != nil {
+				f.Close()
+				return nil, 0, err
+			}
+			ra, ok := f.(ReaderAtCloser)
+			if !ok {
+				f.Close()
+				return nil, 0, fmt.Errorf("%s: file system does not support random access", name)
+			}
+			return ra, info.Size(), nil
+		}}
+	}
+	return out
+}
+
+// Run ingests every source into st, one after the other. It stops early only
+// when ctx is cancelled; a failed file is recorded in its Result and the run
+// goes on.
+func Run(ctx context.Context, st store.Store, sources []Source, progress Progress) (Summary, error) {
+	start := time.Now()
+	var sum Summary
+	for i, src := range sources {
+		if err := ctx.Err(); err != nil {
+			sum.Elapsed = time.Since(start)
+			return sum, fmt.Errorf("ingest interrupted after %d of %d files: %w", i, len(sources), err)
+		}
+		r := Result{Path: src.Name}
+		if progress != nil {
+			progress(i, len(sources), &r)
+		}
+		r.Manifest, r.Existed, r.Err = one(ctx, st, src)
+		if r.Err != nil {
+			sum.Failed++
+		} else {
+			sum.Stored++
+			if !r.Existed {
+				sum.New++
+			}
+			sum.Bytes += r.Manifest.Size
+			sum.Duration += time.Duration(r.Manifest.DurationMS) * time.Millisecond
+		}
+		sum.Results = append(sum.Results, r)
+		if progress != nil {
+			progress(i+1, len(sources), &r)
+		}
+	}
+	sum.Elapsed = time.Since(start)
+	return sum, nil
+}
+
+// one ingests a single source.
+func one(ctx context.Context, st store.Store, src Source) (*media.Manifest, bool, error) {
+	f, size, err := src.Open()
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", src.Name, err)
+	}
+	defer f.Close()
+	tr, err := media.Analyze(f, size, src.Name)
+	if err != nil {
+		return nil, false, err // media errors name the file already
+	}
+	m := tr.Manifest
+	_, err = st.Manifest(ctx, m.ID)
+	existed := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, false, fmt.Errorf("%s: checking the library: %w", src.Name, err)
+	}
+	if err := st.PutTrack(ctx, m, tr.Chunk); err != nil {
+		return nil, false, fmt.Errorf("%s: storing track: %w", src.Name, err)
+	}
+	return m, existed, nil
+}
+
+// WriteSummary prints a human summary of sum to w: one line per failure and
+// totals.
+func WriteSummary(w io.Writer, sum Summary) {
+	for _, r := range sum.Results {
+		if r.Err != nil {
+			fmt.Fprintf(w, "FAILED  %v\n", r.Err)
+		}
+	}
+	fmt.Fprintf(w, "%d stored (%d new, %d already in the library), %d failed; %s of audio, %.1f MB, in %s\n",
+		sum.Stored, sum.New, sum.Stored-sum.New, sum.Failed,
+		sum.Duration.Round(time.Second), float64(sum.Bytes)/1e6, sum.Elapsed.Round(time.Millisecond))
+}

@@ -1,0 +1,465 @@
+// Package loadgen runs simulated Ztream listeners (package peer) against a
+// hub and reports what they measured: how much audio came from the server,
+// from other peers and from caches, start and lookup latencies, stalls and
+// integrity failures.
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ztream/ztream/media"
+	"github.com/ztream/ztream/peer"
+)
+
+// MaxTracks bounds the catalog a run loads manifests for.
+const MaxTracks = 1000
+
+// Config configures a load run. Server is required.
+type Config struct {
+	// Server is the hub's base URL (http://host:port).
+	Server string
+	// Peers is how many simulated peers run (default 16).
+	Peers int
+	// Duration is how long peers keep starting playbacks (default 60 s);
+	// playbacks under way then finish (within Drain).
+	Duration time.Duration
+	// Ramp spreads the peers' joins evenly over this time (default
+	// min(Duration/4, 30 s)).
+	Ramp time.Duration
+	// Drain bounds the wait for playbacks under way after Duration
+	// (default: the longest track at Speed, plus 30 s).
+	Drain time.Duration
+	// Speed is the playback speed factor (default 10).
+	Speed float64
+	// ZipfS is the Zipf exponent of track popularity, > 1 (default 1.2).
+	ZipfS float64
+	// Seed seeds every random choice (default 1).
+	Seed uint64
+	// DisableP2P makes peers fetch everything from the server.
+	DisableP2P bool
+	// UploadCap and CacheBytes are passed to every peer (0 = peer defaults).
+	UploadCap  int
+	CacheBytes int64
+	// Loopback gathers loopback ICE candidates (default: when Server's host is
+	// a loopback address).
+	Loopback *bool
+	// Progress, when set, receives a progress line every ProgressEvery (5 s).
+	Progress      io.Writer
+	ProgressEvery time.Duration
+	// Logger receives the peers' logs (default: discard).
+	Logger *slog.Logger
+	// HTTPClient fetches the catalog (default: 10 s timeout).
+	HTTPClient *http.Client
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Server == "" {
+		return c, errors.New("loadgen: no server URL")
+	}
+	if c.Peers <= 0 {
+		c.Peers = 16
+	}
+	if c.Duration <= 0 {
+		c.Duration = 60 * time.Second
+	}
+	if c.Ramp <= 0 {
+		c.Ramp = min(c.Duration/4, 30*time.Second)
+	}
+	if c.Speed <= 0 {
+		c.Speed = 10
+	}
+	if c.ZipfS == 0 {
+		c.ZipfS = 1.2
+	}
+	if c.ZipfS <= 1 {
+		return c, fmt.Errorf("loadgen: zipf exponent %v must be > 1", c.ZipfS)
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.ProgressEvery <= 0 {
+		c.ProgressEvery = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if c.Loopback == nil {
+		lb := isLoopbackURL(c.Server)
+		c.Loopback = &lb
+	}
+	return c, nil
+}
+
+func isLoopbackURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Percentiles summarizes a latency distribution in milliseconds.
+type Percentiles struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Peers       int     `json:"peers"`
+	PeersFailed int     `json:"peers_failed"`
+	Tracks      int     `json:"tracks"`
+	Speed       float64 `json:"speed"`
+	P2P         bool    `json:"p2p"`
+	WallSeconds float64 `json:"wall_seconds"`
+	// OffloadRatio is p2p / (p2p + server) bytes.
+	OffloadRatio      float64 `json:"offload_ratio"`
+	ServerBytes       int64   `json:"server_bytes"`
+	P2PBytes          int64   `json:"p2p_bytes"`
+	CacheBytes        int64   `json:"cache_bytes"`
+	UploadedBytes     int64   `json:"uploaded_bytes"`
+	Playbacks         int     `json:"playbacks"`
+	PlaybacksComplete int     `json:"playbacks_complete"`
+	PlaybacksCached   int     `json:"playbacks_cached"`
+	PlaybackErrors    int     `json:"playback_errors"`
+	Stalls            int     `json:"stalls"`
+	StalledMS         float64 `json:"stalled_ms"`
+	HashFailures      int     `json:"hash_failures"`
+	CorruptAccepted   int     `json:"corrupt_accepted"`
+	// StartupMS covers playbacks that were not cached; StartupAllMS all.
+	StartupMS    Percentiles `json:"startup_ms"`
+	StartupAllMS Percentiles `json:"startup_all_ms"`
+	// LookupMS: asking for a seeder → getting one; ConnectMS: tracker answer
+	// → peer DataChannel open.
+	LookupMS  Percentiles `json:"lookup_ms"`
+	ConnectMS Percentiles `json:"connect_ms"`
+}
+
+// manifests is a fixed map of manifests; it implements peer.ManifestSource.
+type manifests map[string]*media.Manifest
+
+func (m manifests) Manifest(_ context.Context, id string) (*media.Manifest, error) {
+	if v, ok := m[id]; ok {
+		return v, nil
+	}
+	return nil, fmt.Errorf("manifest %s: not in the catalog", id)
+}
+
+// result is one playback as recorded by the run.
+type result struct {
+	res peer.PlaybackResult
+	err error
+}
+
+// Run starts cfg.Peers simulated peers with staggered joins; each plays
+// tracks picked by Zipf popularity until cfg.Duration has passed, then the
+// playbacks under way finish and the report is computed. It fails when the
+// catalog cannot be loaded or no peer could connect.
+func Run(ctx context.Context, cfg Config) (Report, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return Report{}, err
+	}
+	base := strings.TrimSuffix(cfg.Server, "/")
+	mans, order, err := loadCatalog(ctx, cfg.HTTPClient, base)
+	if err != nil {
+		return Report{}, err
+	}
+	longest := 0.0
+	for _, m := range mans {
+		longest = max(longest, peer.NewTimeline(m).TotalMS())
+	}
+	if cfg.Drain <= 0 {
+		cfg.Drain = time.Duration(longest/cfg.Speed*float64(time.Millisecond)) + 30*time.Second
+	}
+	// Popularity: a seeded shuffle of the catalog, rank 0 the most popular.
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
+	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+
+	start := time.Now()
+	stopStarting := start.Add(cfg.Duration)
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration+cfg.Drain+30*time.Second)
+	defer cancel()
+
+	var (
+		mu      sync.Mutex
+		results []result
+		peers   []*peer.Peer
+		failed  int
+	)
+	var wg sync.WaitGroup
+	var playing sync.WaitGroup // peers still playing
+	for i := 0; i < cfg.Peers; i++ {
+		wg.Add(1)
+		playing.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer playing.Done()
+			delay := time.Duration(0)
+			if cfg.Peers > 1 {
+				delay = cfg.Ramp * time.Duration(i) / time.Duration(cfg.Peers)
+			}
+			select {
+			case <-time.After(delay):
+			case <-runCtx.Done():
+				return
+			}
+			p, err := peer.Dial(runCtx, peer.Config{
+				HubURL: base, Manifests: mans, UploadCap: cfg.UploadCap, CacheBytes: cfg.CacheBytes,
+				Speed: cfg.Speed, Logger: cfg.Logger.With("sim", i), DisableP2P: cfg.DisableP2P,
+				ICELoopback: *cfg.Loopback,
+			})
+			if err != nil {
+				cfg.Logger.Warn("peer could not connect", "sim", i, "err", err)
+				mu.Lock()
+				failed++
+				mu.Unlock()
+				return
+			}
+			mu.Lock()
+			peers = append(peers, p)
+			mu.Unlock()
+			prng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)+1))
+			zipf := rand.NewZipf(prng, cfg.ZipfS, 1, uint64(len(order)-1))
+			for time.Now().Before(stopStarting) && runCtx.Err() == nil {
+				id := order[zipf.Uint64()]
+				res, err := p.Play(runCtx, id)
+				mu.Lock()
+				results = append(results, result{res, err})
+				mu.Unlock()
+				if err != nil {
+					cfg.Logger.Warn("playback failed", "sim", i, "track", id, "err", err)
+					if p.Err() != nil {
+						return // the peer is gone
+					}
+				}
+			}
+		}(i)
+	}
+	// Progress, until every peer has stopped playing.
+	allDone := make(chan struct{})
+	go func() {
+		playing.Wait()
+		close(allDone)
+	}()
+	tick := time.NewTicker(cfg.ProgressEvery)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case <-allDone:
+			break wait
+		case <-tick.C:
+			if cfg.Progress != nil {
+				mu.Lock()
+				r := summarize(results, peers)
+				online := len(peers)
+				mu.Unlock()
+				fmt.Fprintf(cfg.Progress, "load: %5.0fs peers %d/%d playbacks %d (%d complete) offload %.3f stalls %d hash_failures %d\n",
+					time.Since(start).Seconds(), online, cfg.Peers, r.Playbacks, r.PlaybacksComplete, r.OffloadRatio, r.Stalls, r.HashFailures)
+			}
+		}
+	}
+	wg.Wait()
+	mu.Lock()
+	rep := summarize(results, peers)
+	ps := peers
+	mu.Unlock()
+	// Close after the report: uploads end with the peers.
+	var cw sync.WaitGroup
+	for _, p := range ps {
+		cw.Add(1)
+		go func() {
+			defer cw.Done()
+			p.Close()
+		}()
+	}
+	cw.Wait()
+	rep.Peers = cfg.Peers
+	rep.PeersFailed = failed
+	rep.Tracks = len(order)
+	rep.Speed = cfg.Speed
+	rep.P2P = !cfg.DisableP2P
+	rep.WallSeconds = time.Since(start).Seconds()
+	if failed == cfg.Peers {
+		return rep, fmt.Errorf("loadgen: none of the %d peers could connect to %s", cfg.Peers, base)
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, fmt.Errorf("loadgen: %w", err)
+	}
+	return rep, nil
+}
+
+// summarize aggregates playback results and the peers' upload counters.
+func summarize(results []result, peers []*peer.Peer) Report {
+	var r Report
+	var startup, startupAll, lookup, connect []float64
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	for _, x := range results {
+		res := x.res
+		r.Playbacks++
+		if x.err != nil {
+			r.PlaybackErrors++
+		}
+		if res.Complete {
+			r.PlaybacksComplete++
+		}
+		if res.FromCache {
+			r.PlaybacksCached++
+		}
+		r.ServerBytes += res.ServerBytes
+		r.P2PBytes += res.P2PBytes
+		r.CacheBytes += res.CacheBytes
+		r.Stalls += res.Stalls
+		r.StalledMS += ms(res.StalledTime)
+		r.HashFailures += res.HashFailures
+		r.CorruptAccepted += res.CorruptAccepted
+		if res.StartLatency > 0 {
+			startupAll = append(startupAll, ms(res.StartLatency))
+			if !res.FromCache {
+				startup = append(startup, ms(res.StartLatency))
+			}
+		}
+		if res.LookupLatency > 0 {
+			lookup = append(lookup, ms(res.LookupLatency))
+		}
+		if res.ConnectLatency > 0 {
+			connect = append(connect, ms(res.ConnectLatency))
+		}
+	}
+	for _, p := range peers {
+		r.UploadedBytes += p.Stats().UploadedBytes
+	}
+	if t := r.P2PBytes + r.ServerBytes; t > 0 {
+		r.OffloadRatio = float64(r.P2PBytes) / float64(t)
+	}
+	r.StartupMS = percentiles(startup)
+	r.StartupAllMS = percentiles(startupAll)
+	r.LookupMS = percentiles(lookup)
+	r.ConnectMS = percentiles(connect)
+	return r
+}
+
+// percentiles returns nearest-rank percentiles of v (which it sorts).
+func percentiles(v []float64) Percentiles {
+	if len(v) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(v)
+	at := func(q float64) float64 {
+		i := int(math.Ceil(q*float64(len(v)))) - 1
+		return round2(v[min(max(i, 0), len(v)-1)])
+	}
+	return Percentiles{N: len(v), P50: at(0.50), P95: at(0.95), P99: at(0.99), Max: round2(v[len(v)-1])}
+}
+
+func round2(x float64) float64 { return math.Round(x*100) / 100 }
+
+// loadCatalog fetches the track list and every manifest (at most MaxTracks).
+func loadCatalog(ctx context.Context, c *http.Client, base string) (manifests, []string, error) {
+	var list []media.Summary
+	if err := getJSON(ctx, c, base+"/api/tracks", &list); err != nil {
+		return nil, nil, fmt.Errorf("loadgen: catalog: %w", err)
+	}
+	if len(list) == 0 {
+		return nil, nil, fmt.Errorf("loadgen: the catalog of %s is empty", base)
+	}
+	if len(list) > MaxTracks {
+		list = list[:MaxTracks]
+	}
+	mans := make(manifests, len(list))
+	order := make([]string, 0, len(list))
+	for _, s := range list {
+		var m media.Manifest
+		if err := getJSON(ctx, c, base+"/api/tracks/"+url.PathEscape(s.ID), &m); err != nil {
+			return nil, nil, fmt.Errorf("loadgen: manifest: %w", err)
+		}
+		if m.ID != s.ID || len(m.Chunks) == 0 {
+			return nil, nil, fmt.Errorf("loadgen: manifest of %s is malformed", s.ID)
+		}
+		mans[m.ID] = &m
+		order = append(order, m.ID)
+	}
+	return mans, order, nil
+}
+
+func getJSON(ctx context.Context, c *http.Client, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %s", u, resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(v); err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	return nil
+}
+
+// WriteTable prints r as a human-readable table.
+func WriteTable(w io.Writer, r Report) error {
+	mb := func(b int64) string { return fmt.Sprintf("%.2f MB", float64(b)/1e6) }
+	pct := func(p Percentiles) string {
+		if p.N == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("p50 %.1f  p95 %.1f  p99 %.1f  max %.1f  (n=%d)", p.P50, p.P95, p.P99, p.Max, p.N)
+	}
+	rows := [][2]string{
+		{"peers", fmt.Sprintf("%d (%d failed to connect)", r.Peers, r.PeersFailed)},
+		{"tracks", fmt.Sprint(r.Tracks)},
+		{"speed", fmt.Sprintf("%gx", r.Speed)},
+		{"p2p", fmt.Sprint(r.P2P)},
+		{"wall time", fmt.Sprintf("%.1f s", r.WallSeconds)},
+		{"offload ratio", fmt.Sprintf("%.3f", r.OffloadRatio)},
+		{"server bytes", mb(r.ServerBytes)},
+		{"p2p bytes", mb(r.P2PBytes)},
+		{"cache bytes", mb(r.CacheBytes)},
+		{"uploaded bytes", mb(r.UploadedBytes)},
+		{"playbacks", fmt.Sprintf("%d (%d complete, %d cached, %d errors)", r.Playbacks, r.PlaybacksComplete, r.PlaybacksCached, r.PlaybackErrors)},
+		{"stalls", fmt.Sprintf("%d (%.0f ms)", r.Stalls, r.StalledMS)},
+		{"hash failures", fmt.Sprint(r.HashFailures)},
+		{"corrupt accepted", fmt.Sprint(r.CorruptAccepted)},
+		{"startup ms", pct(r.StartupMS)},
+		{"startup ms (all)", pct(r.StartupAllMS)},
+		{"lookup ms", pct(r.LookupMS)},
+		{"connect ms", pct(r.ConnectMS)},
+	}
+	for _, row := range rows {
+		if _, err := fmt.Fprintf(w, "%-18s %s\n", row[0], row[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

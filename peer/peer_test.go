@@ -1,0 +1,288 @@
+package peer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ztream/ztream/boltstore"
+	"github.com/ztream/ztream/hub"
+	"github.com/ztream/ztream/media"
+	"github.com/ztream/ztream/store"
+)
+
+// testEnv is a hub on an httptest server with a bolt store of synthetic tracks.
+type testEnv struct {
+	t      *testing.T
+	url    string
+	st     store.Store
+	tracks []*media.Manifest
+}
+
+// syntheticTrack returns a manifest and chunks of n chunks of 1 s and size bytes each.
+func syntheticTrack(seed uint64, n, size int) (*media.Manifest, [][]byte) {
+	r := rand.New(rand.NewPCG(seed, 42))
+	chunks := make([][]byte, n)
+	all := sha256.New()
+	for i := range chunks {
+		c := make([]byte, size)
+		for j := range c {
+			c[j] = byte(r.Uint32())
+		}
+		chunks[i] = c
+		all.Write(c)
+	}
+	sum := all.Sum(nil)
+	m := testManifest(hex.EncodeToString(sum[:16]), chunks)
+	m.Title = fmt.Sprintf("Synthetic %d", seed)
+	m.Artist, m.Album, m.MIME = "Test", "Test", media.MIMEType
+	m.DurationMS = int64(n) * 1000
+	m.Bitrate = size * 8 / 1000
+	return m, chunks
+}
+
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func newTestEnv(t *testing.T, tracks int) *testEnv {
+	t.Helper()
+	st, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	env := &testEnv{t: t, st: st}
+	for i := 0; i < tracks; i++ {
+		m, chunks := syntheticTrack(uint64(i+1), 40, 4000)
+		if err := st.PutTrack(context.Background(), m, func(seq int) ([]byte, error) { return chunks[seq], nil }); err != nil {
+			t.Fatal(err)
+		}
+		env.tracks = append(env.tracks, m)
+	}
+	h, err := hub.New(hub.Config{IncludeLoopback: true, Logger: testLogger(t)}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ws", h)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		srv.Close()
+		h.Close()
+	})
+	env.url = srv.URL
+	return env
+}
+
+// peer dials a peer with the test defaults, changed by mod.
+func (env *testEnv) peer(mod func(*Config)) *Peer {
+	env.t.Helper()
+	cfg := Config{
+		HubURL: env.url, Manifests: env.st, Speed: 20, ICELoopback: true,
+		Logger: testLogger(env.t), StatsInterval: -1,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	p, err := Dial(ctx, cfg)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	env.t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func play(t *testing.T, p *Peer, id string) PlaybackResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := p.Play(ctx, id)
+	if err != nil {
+		t.Fatalf("Play: %v", err)
+	}
+	t.Logf("%s: %+v", p.ID(), res)
+	return res
+}
+
+func checkComplete(t *testing.T, p *Peer, res PlaybackResult, m *media.Manifest) {
+	t.Helper()
+	if !res.Complete {
+		t.Errorf("playback not complete: %+v", res)
+	}
+	if res.CorruptAccepted != 0 {
+		t.Errorf("corrupt chunks accepted: %d", res.CorruptAccepted)
+	}
+	ct, ok := p.Cache().Peek(m.ID)
+	if !ok {
+		t.Fatalf("completed track not cached")
+	}
+	for seq, c := range ct.Chunks {
+		if !VerifyChunk(m, seq, c) {
+			t.Fatalf("cached chunk %d differs from the store's", seq)
+		}
+	}
+}
+
+func TestInstantStartFromHub(t *testing.T) {
+	env := newTestEnv(t, 1)
+	m := env.tracks[0]
+	p := env.peer(nil)
+	res := play(t, p, m.ID)
+	checkComplete(t, p, res, m)
+	if res.StartLatency <= 0 {
+		t.Errorf("start latency %v", res.StartLatency)
+	}
+	if res.ServerBytes < m.Size || res.P2PBytes != 0 {
+		t.Errorf("server %d p2p %d bytes, want all %d from the hub", res.ServerBytes, res.P2PBytes, m.Size)
+	}
+	if res.Stalls != 0 {
+		t.Errorf("%d stalls", res.Stalls)
+	}
+	// Played again: from the cache.
+	res2 := play(t, p, m.ID)
+	if !res2.FromCache || res2.CacheBytes != m.Size || res2.ServerBytes != 0 {
+		t.Errorf("second playback not from the cache: %+v", res2)
+	}
+	if st := p.Stats(); st.CacheBytes != m.Size || st.Playbacks != 2 || st.Complete != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestSecondPeerStreamsFromCompleter(t *testing.T) {
+	env := newTestEnv(t, 1)
+	m := env.tracks[0]
+	a := env.peer(nil)
+	checkComplete(t, a, play(t, a, m.ID), m)
+	b := env.peer(nil)
+	res := play(t, b, m.ID)
+	checkComplete(t, b, res, m)
+	if res.P2PBytes <= res.ServerBytes {
+		t.Errorf("p2p %d bytes <= server %d bytes", res.P2PBytes, res.ServerBytes)
+	}
+	if res.HashFailures != 0 || res.Seeders == 0 {
+		t.Errorf("hash failures %d, seeders %d", res.HashFailures, res.Seeders)
+	}
+	if up := a.Stats().UploadedBytes; up < res.P2PBytes {
+		t.Errorf("seeder uploaded %d bytes, leecher got %d", up, res.P2PBytes)
+	}
+	// A third peer: two seeders are known now; it also gets the track from peers.
+	c := env.peer(nil)
+	res3 := play(t, c, m.ID)
+	checkComplete(t, c, res3, m)
+	if res3.P2PBytes <= res3.ServerBytes {
+		t.Errorf("third peer: p2p %d bytes <= server %d bytes", res3.P2PBytes, res3.ServerBytes)
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type playOut struct {
+	res PlaybackResult
+	err error
+}
+
+func playAsync(p *Peer, id string) <-chan playOut {
+	out := make(chan playOut, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		res, err := p.Play(ctx, id)
+		out <- playOut{res, err}
+	}()
+	return out
+}
+
+func TestUploadCapRespected(t *testing.T) {
+	env := newTestEnv(t, 1)
+	m := env.tracks[0]
+	s := env.peer(func(c *Config) { c.UploadCap = 1 })
+	checkComplete(t, s, play(t, s, m.ID), m)
+	// L1 plays slowly and asks the seeder only 5 s ahead, so it holds the
+	// seeder's only slot for seconds.
+	l1 := env.peer(func(c *Config) { c.Speed = 5; c.Sched.PeerAheadMS = 5000 })
+	out1 := playAsync(l1, m.ID)
+	waitFor(t, "L1 to stream from the seeder", 10*time.Second, func() bool { return l1.Stats().P2PBytes > 0 })
+	l2 := env.peer(nil)
+	res2 := play(t, l2, m.ID)
+	checkComplete(t, l2, res2, m)
+	if res2.P2PBytes != 0 || res2.Seeders != 0 {
+		t.Errorf("L2 got %d bytes from %d seeders while the seeder's only slot was taken", res2.P2PBytes, res2.Seeders)
+	}
+	r1 := <-out1
+	if r1.err != nil {
+		t.Fatal(r1.err)
+	}
+	checkComplete(t, l1, r1.res, m)
+	if r1.res.P2PBytes <= r1.res.ServerBytes {
+		t.Errorf("L1: p2p %d <= server %d", r1.res.P2PBytes, r1.res.ServerBytes)
+	}
+}
+
+func TestSeederVanishesMidTrack(t *testing.T) {
+	env := newTestEnv(t, 1)
+	m := env.tracks[0]
+	s := env.peer(nil)
+	checkComplete(t, s, play(t, s, m.ID), m)
+	l := env.peer(func(c *Config) { c.Sched.PeerAheadMS = 6000 })
+	out := playAsync(l, m.ID)
+	waitFor(t, "the leecher to stream from the seeder", 10*time.Second, func() bool { return l.Stats().P2PBytes > 10*4000 })
+	s.Close()
+	r := <-out
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	checkComplete(t, l, r.res, m)
+	if r.res.Stalls != 0 {
+		t.Errorf("%d stalls after the seeder left", r.res.Stalls)
+	}
+	if r.res.P2PBytes == 0 || r.res.ServerBytes < m.Size/4 {
+		t.Errorf("p2p %d server %d: want both, the end from the hub", r.res.P2PBytes, r.res.ServerBytes)
+	}
+}
+
+func TestCorruptSeederBypassed(t *testing.T) {
+	env := newTestEnv(t, 1)
+	m := env.tracks[0]
+	bad := env.peer(func(c *Config) { c.Corrupt = true })
+	checkComplete(t, bad, play(t, bad, m.ID), m)
+	l := env.peer(nil)
+	res := play(t, l, m.ID)
+	checkComplete(t, l, res, m)
+	if res.HashFailures == 0 {
+		t.Errorf("no hash failure detected from a corrupting seeder: %+v", res)
+	}
+	if st := l.Stats(); st.CorruptAccepted != 0 || st.HashFailures == 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if bad.Stats().UploadedBytes == 0 {
+		t.Errorf("the corrupting seeder was never used; the test proves nothing")
+	}
+}

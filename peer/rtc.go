@@ -1,0 +1,383 @@
+package peer
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/signaling"
+)
+
+// maxQueuedCandidates bounds the ICE candidates kept before the remote description.
+const maxQueuedCandidates = 64
+
+// hubSignal handles an SDP offer or ICE candidate from the hub.
+func (p *Peer) hubSignal(m signaling.Signal) {
+	if m.Candidate != nil {
+		p.mu.Lock()
+		pc, ready := p.hubPC, p.hubRemote
+		if !ready {
+			if len(p.hubCands) < maxQueuedCandidates {
+				p.hubCands = append(p.hubCands, *m.Candidate)
+			}
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		if err := pc.AddICECandidate(*m.Candidate); err != nil {
+			p.log.Debug("hub candidate", "err", err)
+		}
+		return
+	}
+	if m.SDP.Type != webrtc.SDPTypeOffer {
+		return
+	}
+	if err := p.answerHub(*m.SDP); err != nil {
+		p.log.Warn("hub offer", "err", err)
+		p.stop(err)
+	}
+}
+
+func (p *Peer) answerHub(offer webrtc.SessionDescription) error {
+	p.mu.Lock()
+	if p.hubPC != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("hub renegotiation is not supported")
+	}
+	pc, err := p.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("hub PeerConnection: %w", err)
+	}
+	p.hubPC = pc
+	p.mu.Unlock()
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return
+		}
+		init := c.ToJSON()
+		if err := p.send(signaling.Signal{To: signaling.HubID, Candidate: &init}); err != nil {
+			p.log.Debug("send hub candidate", "err", err)
+		}
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
+			p.stop(fmt.Errorf("hub PeerConnection %s", s))
+		}
+	})
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		if dc.Label() != chunkproto.DataChannelLabel {
+			dc.Close()
+			return
+		}
+		ep := newEndpoint(p, dc, signaling.HubID, nil)
+		dc.OnOpen(func() {
+			p.mu.Lock()
+			first := p.hubEP == nil
+			if first {
+				p.hubEP = ep
+			}
+			p.mu.Unlock()
+			if first {
+				close(p.hubReady)
+			}
+		})
+	})
+	if err := pc.SetRemoteDescription(offer); err != nil {
+		return fmt.Errorf("hub offer: %w", err)
+	}
+	p.mu.Lock()
+	p.hubRemote = true
+	cands := p.hubCands
+	p.hubCands = nil
+	p.mu.Unlock()
+	for _, c := range cands {
+		if err := pc.AddICECandidate(c); err != nil {
+			p.log.Debug("hub candidate", "err", err)
+		}
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("hub answer: %w", err)
+	}
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fmt.Errorf("hub answer: %w", err)
+	}
+	return p.send(signaling.Signal{To: signaling.HubID, SDP: &answer})
+}
+
+// hub returns the hub endpoint, or nil before it opens.
+func (p *Peer) hub() *endpoint {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hubEP
+}
+
+// pair is a PeerConnection with another peer, brokered by the hub.
+type pair struct {
+	p      *Peer
+	id     string
+	remote string
+	track  string
+	role   string
+	pc     *webrtc.PeerConnection
+
+	open      chan struct{} // closed when the DataChannel opens
+	closed    chan struct{}
+	closeOnce sync.Once
+
+	mu        sync.Mutex
+	ep        *endpoint
+	cands     []webrtc.ICECandidateInit
+	remoteSet bool
+	lastUsed  time.Time
+}
+
+func (pr *pair) endpoint() *endpoint {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.ep
+}
+
+func (pr *pair) isClosed() bool {
+	select {
+	case <-pr.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (pr *pair) touch() {
+	pr.mu.Lock()
+	pr.lastUsed = time.Now()
+	pr.mu.Unlock()
+}
+
+// close tears the pair down locally (no message to the hub).
+func (pr *pair) close() {
+	pr.closeOnce.Do(func() {
+		close(pr.closed)
+		pr.p.mu.Lock()
+		if pr.p.pairs[pr.id] == pr {
+			delete(pr.p.pairs, pr.id)
+		}
+		s := pr.p.slots[pr.remote]
+		if s != nil && s.pairID == pr.id {
+			delete(pr.p.slots, pr.remote)
+		}
+		pr.p.mu.Unlock()
+		if ep := pr.endpoint(); ep != nil {
+			ep.shutdown()
+		}
+		go pr.pc.Close() // may block on DTLS/SCTP teardown
+	})
+}
+
+// unpair ends a pair: tells the hub and closes it locally.
+func (p *Peer) unpair(pairID string) {
+	p.mu.Lock()
+	pr := p.pairs[pairID]
+	p.mu.Unlock()
+	if err := p.send(signaling.Unpair{PairID: pairID}); err != nil {
+		p.log.Debug("unpair", "err", err)
+	}
+	if pr != nil {
+		pr.close()
+	}
+}
+
+// onPaired creates the PeerConnection of a new pair. The leecher offers and
+// creates the DataChannel; the seeder waits for the offer.
+func (p *Peer) onPaired(m signaling.Paired) {
+	p.mu.Lock()
+	n := len(p.pairs)
+	p.mu.Unlock()
+	if n >= p.cfg.MaxPeerConns+p.cfg.UploadCap {
+		p.trimPairs()
+	}
+	pc, err := p.api.NewPeerConnection(webrtc.Configuration{ICEServers: p.iceServers})
+	if err != nil {
+		p.log.Warn("pair PeerConnection", "err", err)
+		p.unpair(m.PairID)
+		return
+	}
+	pr := &pair{p: p, id: m.PairID, remote: m.Peer, track: m.Track, role: m.Role, pc: pc,
+		open: make(chan struct{}), closed: make(chan struct{}), lastUsed: time.Now()}
+	p.mu.Lock()
+	p.pairs[m.PairID] = pr
+	p.mu.Unlock()
+	if m.Role == signaling.RoleSeeder {
+		// The hub counted this upload: hold the slot until upload_done/unpair.
+		p.acquireSlot(m.Peer, m.PairID, true)
+	}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return
+		}
+		init := c.ToJSON()
+		if err := p.send(signaling.Signal{To: pr.remote, PairID: pr.id, Candidate: &init}); err != nil {
+			p.log.Debug("send pair candidate", "err", err)
+		}
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed {
+			p.unpair(pr.id)
+		}
+	})
+	attach := func(dc *webrtc.DataChannel) {
+		ep := newEndpoint(p, dc, pr.remote, pr)
+		dc.OnOpen(func() {
+			pr.mu.Lock()
+			pr.ep = ep
+			pr.mu.Unlock()
+			close(pr.open)
+		})
+		dc.OnClose(func() { pr.close() })
+	}
+	if m.Role == signaling.RoleLeecher {
+		ordered := true
+		dc, err := pc.CreateDataChannel(chunkproto.DataChannelLabel, &webrtc.DataChannelInit{Ordered: &ordered})
+		if err != nil {
+			p.log.Warn("pair DataChannel", "err", err)
+			p.unpair(pr.id)
+			return
+		}
+		attach(dc)
+		offer, err := pc.CreateOffer(nil)
+		if err == nil {
+			err = pc.SetLocalDescription(offer)
+		}
+		if err != nil {
+			p.log.Warn("pair offer", "err", err)
+			p.unpair(pr.id)
+			return
+		}
+		if err := p.send(signaling.Signal{To: pr.remote, PairID: pr.id, SDP: &offer}); err != nil {
+			p.log.Debug("send offer", "err", err)
+		}
+		return
+	}
+	var once sync.Once
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		if dc.Label() != chunkproto.DataChannelLabel {
+			dc.Close()
+			return
+		}
+		once.Do(func() { attach(dc) })
+	})
+}
+
+// pairSignal handles an SDP or candidate relayed from the other peer of a pair.
+func (p *Peer) pairSignal(m signaling.Signal) {
+	p.mu.Lock()
+	pr := p.pairs[m.PairID]
+	p.mu.Unlock()
+	if pr == nil || m.From != pr.remote {
+		return
+	}
+	if m.Candidate != nil {
+		pr.mu.Lock()
+		if !pr.remoteSet {
+			if len(pr.cands) < maxQueuedCandidates {
+				pr.cands = append(pr.cands, *m.Candidate)
+			}
+			pr.mu.Unlock()
+			return
+		}
+		pr.mu.Unlock()
+		if err := pr.pc.AddICECandidate(*m.Candidate); err != nil {
+			p.log.Debug("pair candidate", "err", err)
+		}
+		return
+	}
+	sdp := *m.SDP
+	switch {
+	case sdp.Type == webrtc.SDPTypeOffer && pr.role == signaling.RoleSeeder:
+	case sdp.Type == webrtc.SDPTypeAnswer && pr.role == signaling.RoleLeecher:
+	default:
+		return
+	}
+	if err := pr.pc.SetRemoteDescription(sdp); err != nil {
+		p.log.Debug("pair remote description", "err", err)
+		p.unpair(pr.id)
+		return
+	}
+	pr.mu.Lock()
+	pr.remoteSet = true
+	cands := pr.cands
+	pr.cands = nil
+	pr.mu.Unlock()
+	for _, c := range cands {
+		if err := pr.pc.AddICECandidate(c); err != nil {
+			p.log.Debug("pair candidate", "err", err)
+		}
+	}
+	if sdp.Type != webrtc.SDPTypeOffer {
+		return
+	}
+	answer, err := pr.pc.CreateAnswer(nil)
+	if err == nil {
+		err = pr.pc.SetLocalDescription(answer)
+	}
+	if err != nil {
+		p.log.Debug("pair answer", "err", err)
+		p.unpair(pr.id)
+		return
+	}
+	if err := p.send(signaling.Signal{To: pr.remote, PairID: pr.id, SDP: &answer}); err != nil {
+		p.log.Debug("send answer", "err", err)
+	}
+}
+
+// openPairs returns the pairs whose DataChannel is open, most recently used first.
+func (p *Peer) openPairs() []*pair {
+	p.mu.Lock()
+	out := make([]*pair, 0, len(p.pairs))
+	for _, pr := range p.pairs {
+		if pr.endpoint() != nil && !pr.isClosed() {
+			out = append(out, pr)
+		}
+	}
+	p.mu.Unlock()
+	return out
+}
+
+// trimPairs closes the least recently used idle pairs above MaxPeerConns.
+func (p *Peer) trimPairs() {
+	p.mu.Lock()
+	var idle []*pair
+	for _, pr := range p.pairs {
+		ep := pr.endpoint()
+		if _, slotted := p.slots[pr.remote]; slotted {
+			continue
+		}
+		if ep != nil && (ep.servingCount() > 0 || ep.requestCount() > 0) {
+			continue
+		}
+		idle = append(idle, pr)
+	}
+	excess := len(p.pairs) - p.cfg.MaxPeerConns
+	p.mu.Unlock()
+	if excess <= 0 {
+		return
+	}
+	// Oldest first.
+	for i := 1; i < len(idle); i++ {
+		for j := i; j > 0 && idle[j].lastUsedAt().Before(idle[j-1].lastUsedAt()); j-- {
+			idle[j], idle[j-1] = idle[j-1], idle[j]
+		}
+	}
+	for i := 0; i < excess && i < len(idle); i++ {
+		p.unpair(idle[i].id)
+	}
+}
+
+func (pr *pair) lastUsedAt() time.Time {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.lastUsed
+}

@@ -1,0 +1,68 @@
+// Package server assembles Ztream's HTTP surface: the web client, the catalog
+// API, the WebSocket signaling endpoint, /metrics and /healthz.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/ztream/ztream/api"
+	"github.com/ztream/ztream/metrics"
+	"github.com/ztream/ztream/store"
+)
+
+// Config holds what the HTTP surface serves.
+type Config struct {
+	Store   store.Store
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	// Signaling serves the WebSocket control connection at /ws (optional).
+	Signaling http.Handler
+	// Web serves the browser client at / (optional).
+	Web http.Handler
+}
+
+// NewHandler returns the router of the whole HTTP surface.
+func NewHandler(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	apiCfg := api.Config{Store: cfg.Store, Logger: cfg.Logger}
+	if cfg.Metrics != nil {
+		apiCfg.OnChunkServed = cfg.Metrics.ServerBytes
+		r.Method(http.MethodGet, "/metrics", cfg.Metrics.Handler())
+	}
+	r.Mount("/api", api.New(apiCfg).Routes())
+	r.Get("/healthz", health(cfg.Store))
+	if cfg.Signaling != nil {
+		// The WebSocket route stays outside any compression or timeout middleware.
+		r.Handle("/ws", cfg.Signaling)
+	}
+	if cfg.Web != nil {
+		r.Handle("/*", cfg.Web)
+	}
+	return r
+}
+
+// health answers 200 when the store responds, 503 otherwise.
+func health(st store.Store) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		if err := st.Ping(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]string{"status": "unavailable", "error": err.Error()})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+	}
+}

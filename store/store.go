@@ -1,0 +1,69 @@
+// Package store defines the track store that every Ztream component reads
+// chunks from: a catalog of manifests plus the chunk bytes, written once at
+// ingest and read many times. Implementations: boltstore (embedded default)
+// and mongostore (production). Both pass the conformance suite in storetest.
+package store
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ztream/ztream/media"
+)
+
+// ErrNotFound is returned (possibly wrapped) when a track or chunk does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrInvalid is returned (possibly wrapped) for a malformed request, such as a
+// chunk range outside the manifest or a manifest inconsistent with its chunks.
+var ErrInvalid = errors.New("invalid argument")
+
+// ChunkSource yields the bytes of chunk seq of the track being stored.
+// PutTrack calls it once per chunk, in seq order.
+type ChunkSource func(seq int) ([]byte, error)
+
+// Chunk is one chunk read back from the store.
+type Chunk struct {
+	Seq  int
+	Data []byte
+}
+
+// ChunkIterator pulls chunks of a range in seq order; the consumer's pace
+// drives the reads, so at most a small bounded window is held in memory.
+// Typical use:
+//
+//	it, err := s.ReadChunks(ctx, id, from, to)
+//	defer it.Close()
+//	for it.Next() { use(it.Chunk()) }
+//	if err := it.Err(); err != nil { ... }
+type ChunkIterator interface {
+	// Next advances to the next chunk; false at the end or on error.
+	Next() bool
+	// Chunk returns the current chunk. Its Data stays valid after Next.
+	Chunk() Chunk
+	// Err returns the first error met, if any.
+	Err() error
+	// Close releases the iterator's resources; it is safe to call twice.
+	Close() error
+}
+
+// Store is a catalog of tracks and their chunks.
+type Store interface {
+	// PutTrack stores m and its chunks atomically: after an error nothing of
+	// the track is visible. Putting a track whose ID exists already replaces it
+	// (ingest is idempotent). Each chunk's size and SHA-256 must match m.
+	PutTrack(ctx context.Context, m *media.Manifest, chunks ChunkSource) error
+	// ListTracks returns the catalog, sorted by artist, album, title, id.
+	ListTracks(ctx context.Context) ([]media.Summary, error)
+	// Manifest returns the manifest of a track, or ErrNotFound.
+	Manifest(ctx context.Context, id string) (*media.Manifest, error)
+	// ReadChunks streams chunks [from, to) of a track in order. A range outside
+	// the track's chunks gives ErrInvalid, an unknown track ErrNotFound.
+	ReadChunks(ctx context.Context, id string, from, to int) (ChunkIterator, error)
+	// DeleteTrack removes a track and its chunks, or returns ErrNotFound.
+	DeleteTrack(ctx context.Context, id string) error
+	// Ping reports whether the store can serve requests.
+	Ping(ctx context.Context) error
+	// Close releases the store.
+	Close() error
+}

@@ -1,0 +1,175 @@
+// The loader downloads the chunks of one track, playhead first, from the
+// sources it is given (HTTP endpoint, hub DataChannel, peers), verifies each
+// chunk's SHA-256, stores it and counts its bytes by source.
+//
+// A source is {name, statsName, available(), slots(track), maxRun, lookahead?,
+// request(track, from, to, onChunk, signal) → Promise}: it delivers chunks
+// [from, to) through onChunk(seq, bytes) and settles when the range is done
+// or failed. The loader hands each source runs of contiguous missing chunks,
+// most urgent first, within its free slots.
+
+import { planFetches } from './scheduler.js';
+import { verifyChunk } from './verify.js';
+import { chunkStartSec } from './timeline.js';
+
+/** After a failed range, a source is not used again for this long (ms), doubling up to 8 s. */
+const RETRY_BASE_MS = 250;
+
+export class Loader extends EventTarget {
+  /**
+   * @param {{manifest: object, store: import('./chunkstore.js').ChunkStore,
+   *   stats: import('./stats.js').SessionStats, sources: object[],
+   *   position: () => number, bufferedAhead?: () => number, log?: (msg: string) => void}} opts
+   */
+  constructor({ manifest, store, stats, sources, position, bufferedAhead = () => Infinity, log = () => {} }) {
+    super();
+    this.m = manifest;
+    this.id = manifest.id;
+    this.store = store;
+    this.stats = stats;
+    this.sources = sources;
+    this.position = position;
+    this.bufferedAhead = bufferedAhead;
+    this.log = log;
+    /** seq → source name of the range it is requested in */
+    this.inflight = new Map();
+    this.jobs = new Set();
+    /** source name → {failures, until} */
+    this.backoff = new Map();
+    this.stopped = false;
+    this.ctrl = new AbortController();
+    this.retryTimer = null;
+    /** Only chunks starting before this time (s) are fetched: a prefetch loads just the start. */
+    this.limitSec = Infinity;
+    store.setTotal(this.id, manifest.chunks.length);
+  }
+
+  /** Whether every chunk is held. */
+  get complete() {
+    return this.store.isComplete(this.id);
+  }
+
+  stop() {
+    this.stopped = true;
+    this.ctrl.abort();
+    clearTimeout(this.retryTimer);
+  }
+
+  /** Re-plans: starts ranges on every source with a free slot. Cheap; call it often. */
+  kick() {
+    if (this.stopped || this.complete) return;
+    const now = performance.now();
+    const position = this.position();
+    const ahead = this.bufferedAhead();
+    let plan = planFetches({ manifest: this.m, position, have: this.store.held(this.id), inflight: this.inflight });
+    if (this.limitSec !== Infinity) plan = plan.filter((p) => chunkStartSec(this.m, p.seq) < this.limitSec);
+    if (plan.length === 0) return;
+    let soonestRetry = Infinity;
+    for (const src of this.sources) {
+      if (!src.available()) continue;
+      const bo = this.backoff.get(src.name);
+      if (bo && bo.until > now) {
+        soonestRetry = Math.min(soonestRetry, bo.until);
+        continue;
+      }
+      let slots = src.slots(this.id, { ahead, urgent: plan.some((p) => p.urgent) });
+      while (slots > 0) {
+        const run = this.takeRun(plan, src, position);
+        if (!run) break;
+        slots--;
+        this.startJob(src, run.from, run.to);
+      }
+    }
+    if (soonestRetry < Infinity && !this.retryTimer) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        this.kick();
+      }, soonestRetry - now);
+    }
+  }
+
+  /** Takes from plan the first run of contiguous chunks src accepts (urgentOnly, lookahead). */
+  takeRun(plan, src, position) {
+    for (let i = 0; i < plan.length; i++) {
+      const p = plan[i];
+      if (p === null || this.inflight.has(p.seq)) continue;
+      if (src.urgentOnly && !p.urgent) continue;
+      if (src.lookahead !== undefined && chunkStartSec(this.m, p.seq) > position + src.lookahead) continue;
+      let to = p.seq + 1;
+      plan[i] = null;
+      for (let j = i + 1; j < plan.length && to - p.seq < src.maxRun; j++) {
+        const q = plan[j];
+        if (q === null || q.seq !== to) break;
+        if (src.urgentOnly && !q.urgent) break;
+        plan[j] = null;
+        to++;
+      }
+      return { from: p.seq, to };
+    }
+    return null;
+  }
+
+  startJob(src, from, to) {
+    for (let s = from; s < to; s++) this.inflight.set(s, src.name);
+    const job = { src, from, to };
+    this.jobs.add(job);
+    const onChunk = (seq, bytes) => this.deliver(src, seq, bytes);
+    src.request(this.id, from, to, onChunk, this.ctrl.signal).then(
+      () => this.backoff.delete(src.name),
+      (err) => {
+        if (this.stopped) return;
+        const bo = this.backoff.get(src.name) || { failures: 0, until: 0 };
+        bo.failures++;
+        bo.until = performance.now() + Math.min(8000, RETRY_BASE_MS * 2 ** (bo.failures - 1));
+        this.backoff.set(src.name, bo);
+        this.log(`${src.name}: chunks ${from}..${to - 1} of ${this.id}: ${err && err.message ? err.message : err}`);
+      },
+    ).finally(() => {
+      this.jobs.delete(job);
+      for (let s = from; s < to; s++) if (this.inflight.get(s) === src.name) this.inflight.delete(s);
+      this.kick();
+    });
+  }
+
+  /** Verifies and stores one chunk delivered by src. */
+  async deliver(src, seq, bytes) {
+    if (this.stopped || seq < 0 || seq >= this.m.chunks.length || this.store.has(this.id, seq)) return;
+    const bad = await verifyChunk(this.m, seq, bytes);
+    if (bad) {
+      this.stats.badChunk();
+      this.log(`${src.name}: rejected ${bad}`);
+      return;
+    }
+    if (this.store.has(this.id, seq)) return; // a duplicate verified meanwhile
+    this.store.put(this.id, seq, bytes, src.statsName);
+    this.stats.received(src.statsName, bytes.length);
+    if (this.inflight.get(seq) === src.name) this.inflight.delete(seq);
+    this.dispatchEvent(new CustomEvent('chunk', { detail: { seq, source: src.statsName } }));
+  }
+}
+
+/**
+ * The HTTP chunk endpoint as a loader source: up to `parallel` single-chunk
+ * requests at once (its ranges are one chunk long).
+ * @param {import('./api.js').CatalogAPI} api
+ */
+export function httpSource(api, { parallel = 4, lookahead, urgentOnly = false } = {}) {
+  let active = 0;
+  return {
+    name: 'http',
+    statsName: 'http',
+    maxRun: 1,
+    lookahead,
+    urgentOnly,
+    available: () => true,
+    slots: () => parallel - active,
+    async request(track, from, to, onChunk, signal) {
+      active++;
+      try {
+        for (let seq = from; seq < to; seq++) await onChunk(seq, await api.chunk(track, seq, signal));
+      } finally {
+        active--;
+      }
+    },
+  };
+}

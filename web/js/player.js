@@ -1,0 +1,415 @@
+// The player: plays one track at a time through Media Source Extensions.
+//
+// Chromium and Safari append the raw MP3 chunks to an 'audio/mpeg'
+// SourceBuffer (generated timestamps, "sequence" mode; timestampOffset is set
+// whenever an append does not continue the previous one). Firefox gets each
+// chunk wrapped into an fMP4 fragment (fmp4.js). iOS has only
+// ManagedMediaSource, used when MediaSource is missing. Gapless trimming:
+// timestampOffset = −encoder_delay/sr and the append window [0, total_samples/sr).
+//
+// Chunks are downloaded by a Loader (the whole track, playhead first) into the
+// ChunkStore; the player appends them from there, at most appendAheadSec
+// ahead, and removes what lies far behind so the SourceBuffer stays small.
+
+import { MP4_MIME, initSegment, fragment } from './fmp4.js';
+import { DEFAULTS, bufferedAhead, toRanges, planAppends, planEvictions, chunksInRange } from './scheduler.js';
+import { chunkAt, chunkStartSec, durationSec } from './timeline.js';
+import { Loader } from './loader.js';
+
+/** Start the next track's download when this many seconds remain. */
+export const PREFETCH_REMAINING_SEC = 30;
+/** A prefetch downloads the first this many seconds of the next track. */
+export const PREFETCH_SEC = 10;
+/** How long play() waits for playback to start. */
+const START_TIMEOUT_MS = 30000;
+
+/** The Media Source constructor of this browser (ManagedMediaSource on iOS), or null. */
+export function mediaSourceClass() {
+  return globalThis.MediaSource || globalThis.ManagedMediaSource || null;
+}
+
+/** 'mpeg' when raw MP3 can be appended, 'mp4' when it must be wrapped, or null. */
+export function appendMode(MS = mediaSourceClass()) {
+  if (!MS) return null;
+  if (MS.isTypeSupported('audio/mpeg')) return 'mpeg';
+  if (MS.isTypeSupported(MP4_MIME)) return 'mp4';
+  return null;
+}
+
+/** One track loaded into one MediaSource. */
+class Session {
+  constructor(player, manifest, loader, t0) {
+    this.p = player;
+    this.m = manifest;
+    this.id = manifest.id;
+    this.loader = loader;
+    this.t0 = t0;
+    this.audio = player.audio;
+    this.mode = player.mode;
+    this.appended = new Set();
+    this.lastAppended = -2;
+    this.initAppended = false;
+    this.started = false;
+    this.seekPending = false;
+    this.closed = false;
+    this.aheadSec = DEFAULTS.appendAheadSec;
+    this.quotaUntil = 0;
+    this.prefetched = false;
+    this.ms = null;
+    this.sb = null;
+    this.onChunk = () => this.pump();
+  }
+
+  /** Creates the MediaSource and SourceBuffer; resolves once it can take appends. */
+  open(startAt) {
+    const MS = mediaSourceClass();
+    const ms = new MS();
+    this.ms = ms;
+    this.startAt = startAt;
+    const audio = this.audio;
+    if (globalThis.ManagedMediaSource && ms instanceof globalThis.ManagedMediaSource) {
+      audio.disableRemotePlayback = true; // required for ManagedMediaSource to open
+    }
+    return new Promise((resolve, reject) => {
+      ms.addEventListener('sourceopen', () => {
+        if (this.sb || this.closed) return; // reopened after endOfStream
+        try {
+          ms.duration = durationSec(this.m);
+          const type = this.mode === 'mpeg' ? 'audio/mpeg' : MP4_MIME;
+          try {
+            this.sb = ms.addSourceBuffer(type);
+          } catch (err) {
+            this.sb = ms.addSourceBuffer(type); // Firefox once refused the first try on a cold start
+          }
+          this.sb.appendWindowStart = 0;
+          this.sb.appendWindowEnd = durationSec(this.m);
+          if (this.mode === 'mp4') {
+            this.sb.timestampOffset = -this.m.encoder_delay / this.m.sample_rate;
+          }
+          this.sb.addEventListener('updateend', () => this.pump());
+          this.sb.addEventListener('error', () => this.p.log(`SourceBuffer error on ${this.id}`));
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+      }, { once: false });
+      if (globalThis.ManagedMediaSource && ms instanceof globalThis.ManagedMediaSource && 'srcObject' in audio) {
+        try {
+          audio.srcObject = ms;
+        } catch {
+          audio.src = URL.createObjectURL(ms);
+        }
+      } else {
+        this.objectURL = URL.createObjectURL(ms);
+        audio.src = this.objectURL;
+      }
+    }).then(() => {
+      if (startAt > 0) audio.currentTime = startAt;
+      this.loader.addEventListener('chunk', this.onChunk);
+      this.timer = setInterval(() => this.pump(), 500);
+      this.pump();
+    });
+  }
+
+  close() {
+    this.closed = true;
+    clearInterval(this.timer);
+    this.loader.removeEventListener('chunk', this.onChunk);
+    if (this.objectURL) URL.revokeObjectURL(this.objectURL);
+  }
+
+  get position() {
+    if (!this.sb) return this.startAt || 0;
+    return this.audio.currentTime;
+  }
+
+  /** Seconds buffered contiguously from the playhead. */
+  bufferedAhead() {
+    if (!this.sb) return 0;
+    try {
+      return bufferedAhead(toRanges(this.sb.buffered), this.audio.currentTime);
+    } catch {
+      return 0; // the SourceBuffer was removed
+    }
+  }
+
+  /** One step of buffer management: evict, append or end the stream; then let the loader plan. */
+  pump() {
+    if (this.closed) return;
+    this.loader.kick();
+    const sb = this.sb;
+    const ms = this.ms;
+    if (!sb || sb.updating || ms.readyState === 'closed') return;
+    const position = this.audio.currentTime;
+    const m = this.m;
+    const now = performance.now();
+    if (this.quotaUntil && now > this.quotaUntil) {
+      this.quotaUntil = 0;
+      this.aheadSec = DEFAULTS.appendAheadSec;
+    }
+    const ranges = toRanges(sb.buffered);
+    const evict = planEvictions({
+      ranges, position, duration: durationSec(m), appendAheadSec: this.aheadSec,
+      keepBehindSec: this.quotaUntil ? 3 : DEFAULTS.keepBehindSec,
+    });
+    if (evict.length > 0) {
+      const [start, end] = evict[0];
+      for (const s of chunksInRange(m, start, end)) this.appended.delete(s);
+      this.lastAppended = -2;
+      sb.remove(start, end);
+      return;
+    }
+    if (this.mode === 'mp4' && !this.initAppended) {
+      this.initAppended = true;
+      sb.appendBuffer(initSegment({ sampleRate: m.sample_rate, channels: m.channels, bitrate: m.bitrate }));
+      return;
+    }
+    const todo = planAppends({ manifest: m, position, have: this.p.store.held(this.id), appended: this.appended, aheadSec: this.aheadSec });
+    if (todo.length > 0) {
+      this.append(todo[0]);
+      return;
+    }
+    this.maybeEnd(position);
+    this.maybePrefetch(position);
+  }
+
+  append(seq) {
+    const m = this.m;
+    const bytes = this.p.store.get(this.id, seq);
+    if (!bytes) return;
+    const sb = this.sb;
+    try {
+      if (this.mode === 'mpeg') {
+        if (this.lastAppended !== seq - 1) sb.timestampOffset = chunkStartSec(m, seq);
+        sb.appendBuffer(bytes);
+      } else {
+        sb.appendBuffer(fragment({ seq, bytes, framesPerChunk: m.frames_per_chunk, samplesPerFrame: m.samples_per_frame }));
+      }
+      this.appended.add(seq);
+      this.lastAppended = seq;
+      this.p.dispatchEvent(new CustomEvent('appended', { detail: { track: this.id, seq } }));
+    } catch (err) {
+      if (err && err.name === 'QuotaExceededError') {
+        // Keep less: drop more of what is behind, append less ahead for a while.
+        this.quotaUntil = performance.now() + 30000;
+        this.aheadSec = Math.max(10, this.aheadSec / 2);
+        this.p.log(`SourceBuffer full: appending ${this.aheadSec}s ahead for a while`);
+        setTimeout(() => this.pump(), 200);
+      } else {
+        this.p.log(`append of chunk ${seq} failed: ${err && err.message}`);
+        this.lastAppended = -2;
+      }
+    }
+  }
+
+  /** Calls endOfStream once every chunk from the playhead to the last one is appended. */
+  maybeEnd(position) {
+    const n = this.m.chunks.length;
+    if (this.ms.readyState !== 'open' || !this.appended.has(n - 1)) return;
+    for (let s = chunkAt(this.m, position); s < n; s++) if (!this.appended.has(s)) return;
+    try {
+      this.ms.endOfStream();
+    } catch (err) {
+      this.p.log(`endOfStream: ${err.message}`);
+    }
+  }
+
+  maybePrefetch(position) {
+    if (this.prefetched || !this.loader.complete) return;
+    if (durationSec(this.m) - position > PREFETCH_REMAINING_SEC) return;
+    this.prefetched = true;
+    this.p.dispatchEvent(new CustomEvent('nearend', { detail: { track: this.id } }));
+  }
+}
+
+export class Player extends EventTarget {
+  /**
+   * @param {{audio: HTMLAudioElement, api: import('./api.js').CatalogAPI,
+   *   store: import('./chunkstore.js').ChunkStore, stats: import('./stats.js').SessionStats,
+   *   sources: () => object[], log?: (msg: string) => void}} opts
+   */
+  constructor({ audio, api, store, stats, sources, log = (msg) => console.warn('[ztream]', msg) }) {
+    super();
+    this.audio = audio;
+    this.api = api;
+    this.store = store;
+    this.stats = stats;
+    this.sources = sources;
+    this.log = log;
+    this.mode = appendMode();
+    /** @type {Session|null} */
+    this.session = null;
+    /** Loaders by track id: the current track's and a prefetched one. */
+    this.loaders = new Map();
+    this.wireAudio();
+  }
+
+  get trackId() {
+    return this.session ? this.session.id : null;
+  }
+
+  get manifest() {
+    return this.session ? this.session.m : null;
+  }
+
+  wireAudio() {
+    const a = this.audio;
+    a.addEventListener('playing', () => {
+      const s = this.session;
+      if (!s) return;
+      s.seekPending = false;
+      if (!s.started) {
+        s.started = true;
+        this.stats.startup(performance.now() - s.t0);
+      }
+    });
+    a.addEventListener('seeking', () => {
+      if (this.session) {
+        this.session.seekPending = true;
+        this.session.pump();
+      }
+    });
+    a.addEventListener('seeked', () => this.session && this.session.pump());
+    a.addEventListener('timeupdate', () => this.session && this.session.pump());
+    a.addEventListener('waiting', () => {
+      const s = this.session;
+      if (s && s.started && !s.seekPending && !a.seeking && !a.ended) {
+        this.stats.stall();
+        this.log(`stall at ${a.currentTime.toFixed(2)}s (${s.bufferedAhead().toFixed(2)}s buffered)`);
+      }
+    });
+    a.addEventListener('ended', () => {
+      if (this.session) this.dispatchEvent(new CustomEvent('ended', { detail: { track: this.session.id } }));
+    });
+    a.addEventListener('error', () => {
+      const e = a.error;
+      if (this.session) this.log(`media error ${e ? e.code + ' ' + e.message : ''}`);
+    });
+  }
+
+  /** The loader of track m (reusing a prefetch), with no download limit. */
+  loaderFor(m) {
+    let l = this.loaders.get(m.id);
+    if (!l) {
+      l = new Loader({
+        manifest: m, store: this.store, stats: this.stats, sources: this.sources(m), log: this.log,
+        position: () => (this.session && this.session.id === m.id ? this.session.position : 0),
+        bufferedAhead: () => (this.session && this.session.id === m.id ? this.session.bufferedAhead() : Infinity),
+      });
+      this.loaders.set(m.id, l);
+    }
+    l.limitSec = Infinity;
+    return l;
+  }
+
+  /**
+   * Plays track id from startAt seconds. Resolves once audio is playing
+   * (rejects if another play() supersedes it, on error, or after 30 s).
+   */
+  async play(id, startAt = 0) {
+    if (!this.mode) throw new Error('this browser has no Media Source support for MP3');
+    const t0 = performance.now();
+    const m = await this.api.manifest(id);
+    this.stop();
+    const loader = this.loaderFor(m);
+    // Forget other loaders (a prefetch of another track, the previous track).
+    for (const [tid, l] of this.loaders) {
+      if (tid !== id) {
+        l.stop();
+        this.loaders.delete(tid);
+      }
+    }
+    this.store.pinned.clear();
+    this.store.pinned.add(id);
+    this.store.touch(id);
+    const s = new Session(this, m, loader, t0);
+    this.session = s;
+    this.dispatchEvent(new CustomEvent('track', { detail: { manifest: m } }));
+    loader.kick();
+    await s.open(startAt);
+    if (this.session !== s) throw new DOMException('superseded by another play()', 'AbortError');
+    return this.startPlayback(s);
+  }
+
+  /** Calls audio.play() and waits for the 'playing' event. */
+  startPlayback(s) {
+    return new Promise((resolve, reject) => {
+      const a = this.audio;
+      let timer;
+      const done = (err) => {
+        clearTimeout(timer);
+        a.removeEventListener('playing', onPlaying);
+        a.removeEventListener('error', onError);
+        this.removeEventListener('track', onOther);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onPlaying = () => done();
+      const onError = () => done(new Error(`media error: ${a.error ? a.error.message || a.error.code : 'unknown'}`));
+      const onOther = () => done(new DOMException('superseded by another play()', 'AbortError'));
+      a.addEventListener('playing', onPlaying);
+      a.addEventListener('error', onError);
+      this.addEventListener('track', onOther);
+      timer = setTimeout(() => done(new Error('playback did not start within 30 s')), START_TIMEOUT_MS);
+      a.play().catch((err) => {
+        if (this.session === s) done(err);
+      });
+    });
+  }
+
+  /** Detaches the current track. */
+  stop() {
+    const s = this.session;
+    if (!s) return;
+    s.close();
+    this.session = null;
+    this.audio.pause();
+    this.audio.removeAttribute('src');
+    if ('srcObject' in this.audio) this.audio.srcObject = null;
+    this.audio.load();
+  }
+
+  pause() {
+    this.audio.pause();
+  }
+
+  resume() {
+    if (this.session) return this.audio.play();
+    return Promise.resolve();
+  }
+
+  /** Seeks to t seconds (clamped to the track). */
+  seek(t) {
+    const s = this.session;
+    if (!s) return;
+    const d = durationSec(s.m);
+    const to = Math.max(0, Math.min(d - 0.05, t));
+    s.seekPending = true;
+    s.loader.kick();
+    this.audio.currentTime = to;
+    s.pump();
+  }
+
+  /** Downloads the start of track id in the background (next in the queue). */
+  async prefetch(id) {
+    if (this.loaders.has(id)) return;
+    const m = await this.api.manifest(id);
+    if (this.loaders.has(id) || (this.session && this.session.id === id)) return;
+    const l = this.loaderFor(m);
+    l.limitSec = PREFETCH_SEC;
+    this.store.pinned.add(id);
+    l.kick();
+  }
+
+  get playing() {
+    return !!this.session && !this.audio.paused && !this.audio.ended;
+  }
+
+  get currentTime() {
+    return this.session ? this.audio.currentTime : 0;
+  }
+
+  get duration() {
+    return this.session ? durationSec(this.session.m) : 0;
+  }
+}

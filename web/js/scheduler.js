@@ -1,0 +1,122 @@
+// Pure scheduling logic of the player: which chunks to fetch next and how
+// urgently, which downloaded chunks to append to the SourceBuffer, and which
+// buffered time ranges to remove. No I/O here, so it is unit-tested in node.
+
+import { chunkAt, chunkStartSec, chunkEndSec } from './timeline.js';
+
+/** Default tuning. */
+export const DEFAULTS = Object.freeze({
+  /** A chunk starting less than this many seconds ahead of the playhead is urgent. */
+  urgentAheadSec: 3,
+  /** Chunks are appended to the SourceBuffer up to this far ahead of the playhead. */
+  appendAheadSec: 40,
+  /** Buffered media further behind the playhead than this is removed. */
+  keepBehindSec: 20,
+  /** Buffered media further ahead than appendAheadSec + this is removed (after a backward seek). */
+  keepAheadSlackSec: 30,
+  /** Tolerance (s) when checking that buffered ranges are contiguous. */
+  gapToleranceSec: 0.15,
+});
+
+/**
+ * Seconds of media buffered contiguously from t.
+ * @param {Array<[number, number]>} ranges sorted, as from TimeRanges
+ * @param {number} t
+ * @param {number} [tol]
+ */
+export function bufferedAhead(ranges, t, tol = DEFAULTS.gapToleranceSec) {
+  let end = -1;
+  for (const [s, e] of ranges) {
+    if (end < 0) {
+      if (s - tol <= t && t < e) end = e;
+    } else if (s - tol <= end) {
+      end = Math.max(end, e);
+    }
+  }
+  return end < 0 ? 0 : Math.max(0, end - t);
+}
+
+/** Converts a TimeRanges object to an array of [start, end]. */
+export function toRanges(timeRanges) {
+  const out = [];
+  for (let i = 0; i < timeRanges.length; i++) out.push([timeRanges.start(i), timeRanges.end(i)]);
+  return out;
+}
+
+/**
+ * The order in which to fetch the chunks of a track for a playhead at
+ * position: the chunk before the playhead chunk when that one needs the bit
+ * reservoir, then from the playhead to the end, then the start of the track.
+ * Chunks in have or inflight are left out; at most limit entries.
+ * @returns {{seq: number, urgent: boolean}[]}
+ */
+export function planFetches({ manifest: m, position, have, inflight, limit = Infinity, urgentAheadSec = DEFAULTS.urgentAheadSec }) {
+  const n = m.chunks.length;
+  const out = [];
+  const start = chunkAt(m, position);
+  const preroll = start > 0 && m.chunks[start].reservoir;
+  const order = [];
+  if (preroll) order.push(start - 1);
+  for (let s = start; s < n; s++) order.push(s);
+  for (let s = 0; s < start - (preroll ? 1 : 0); s++) order.push(s);
+  for (const seq of order) {
+    if (out.length >= limit) break;
+    if (have.has(seq) || inflight.has(seq)) continue;
+    const urgent = (preroll && seq === start - 1) || (seq >= start && (seq === start || chunkStartSec(m, seq) < position + urgentAheadSec));
+    out.push({ seq, urgent });
+  }
+  return out;
+}
+
+/**
+ * The chunks to append now, in order: the contiguous run of downloaded chunks
+ * from the playhead chunk up to position + aheadSec, skipping those already
+ * appended, stopping at the first chunk not downloaded. When the playhead
+ * chunk is not appended and needs the reservoir, the previous chunk comes first.
+ * @returns {number[]}
+ */
+export function planAppends({ manifest: m, position, have, appended, aheadSec = DEFAULTS.appendAheadSec }) {
+  const n = m.chunks.length;
+  if (n === 0) return [];
+  const start = chunkAt(m, position);
+  const last = chunkAt(m, position + aheadSec);
+  const out = [];
+  if (!appended.has(start) && start > 0 && m.chunks[start].reservoir && !appended.has(start - 1)) {
+    if (!have.has(start - 1)) return [];
+    out.push(start - 1);
+  }
+  for (let s = start; s <= last && s < n; s++) {
+    if (appended.has(s)) continue;
+    if (!have.has(s)) break;
+    out.push(s);
+  }
+  return out;
+}
+
+/**
+ * Time ranges to remove from the SourceBuffer: what lies more than keepBehindSec
+ * behind the playhead or more than appendAheadSec+keepAheadSlackSec ahead of it.
+ * @param {{ranges: Array<[number, number]>, position: number, duration: number}} p
+ * @returns {Array<[number, number]>}
+ */
+export function planEvictions({ ranges, position, duration, keepBehindSec = DEFAULTS.keepBehindSec,
+  appendAheadSec = DEFAULTS.appendAheadSec, keepAheadSlackSec = DEFAULTS.keepAheadSlackSec }) {
+  const out = [];
+  if (ranges.length === 0) return out;
+  const behind = position - keepBehindSec;
+  if (behind > 0 && ranges[0][0] < behind - 1) out.push([0, behind]);
+  const ahead = position + appendAheadSec + keepAheadSlackSec;
+  const lastEnd = ranges[ranges.length - 1][1];
+  if (lastEnd > ahead + 1) out.push([ahead, Math.max(duration, lastEnd)]);
+  return out;
+}
+
+/** The chunks whose time span intersects [start, end): those to forget as appended after a remove. */
+export function chunksInRange(m, start, end) {
+  const out = [];
+  for (let s = chunkAt(m, start); s < m.chunks.length; s++) {
+    if (chunkStartSec(m, s) >= end) break;
+    if (chunkEndSec(m, s) > start) out.push(s);
+  }
+  return out;
+}

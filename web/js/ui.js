@@ -1,0 +1,341 @@
+// The page: track list with search, now-playing panel, chunk map, session
+// numbers, player bar and keyboard shortcuts. All DOM work lives here.
+
+import { formatTime, durationSec } from './timeline.js';
+
+/** Lowercases and strips diacritics, for search. */
+export function fold(s) {
+  return String(s || '').normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+}
+
+/** Whether track matches query: every word of the query occurs in its title, artist or album. */
+export function matches(track, query) {
+  const words = fold(query).split(/\s+/).filter(Boolean);
+  if (words.length === 0) return true;
+  const hay = fold(`${track.title} ${track.artist} ${track.album}`);
+  return words.every((w) => hay.includes(w));
+}
+
+/** Formats a byte count: 0 B, 12.3 kB, 4.56 MB. */
+export function formatBytes(n) {
+  if (n < 1000) return `${n} B`;
+  if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
+  if (n < 1e9) return `${(n / 1e6).toFixed(2)} MB`;
+  return `${(n / 1e9).toFixed(2)} GB`;
+}
+
+/** A stable hue (deg) for a track id, for its generated cover. */
+function hue(id) {
+  let h = 0;
+  for (const c of id) h = (h * 31 + c.charCodeAt(0)) % 360;
+  return h;
+}
+
+export class UI {
+  constructor({ document, player, store, stats }) {
+    this.d = document;
+    this.player = player;
+    this.store = store;
+    this.stats = stats;
+    this.tracks = [];
+    this.visible = [];
+    this.$ = (id) => document.getElementById(id);
+    this.seeking = false;
+    this.cells = [];
+  }
+
+  /** Loads the catalog and wires every control. */
+  async start(api) {
+    this.wire();
+    this.tracks = await api.tracks();
+    this.renderList();
+    this.renderStats();
+  }
+
+  wire() {
+    const $ = this.$;
+    const p = this.player;
+    $('search').addEventListener('input', () => this.renderList());
+    $('search').addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && this.visible.length > 0) this.playTrack(this.visible[0].id).catch(() => {});
+      if (e.key === 'Escape') {
+        e.target.value = '';
+        this.renderList();
+      }
+    });
+    $('tracklist').addEventListener('click', (e) => {
+      const row = e.target.closest('[data-track-id]');
+      if (row) this.playTrack(row.dataset.trackId).catch(() => {});
+    });
+    $('btn-play').addEventListener('click', () => this.toggle());
+    $('btn-next').addEventListener('click', () => this.next());
+    $('btn-prev').addEventListener('click', () => this.prev());
+    $('btn-mute').addEventListener('click', () => {
+      p.audio.muted = !p.audio.muted;
+    });
+    const seekbar = $('seekbar');
+    seekbar.addEventListener('input', () => {
+      this.seeking = true;
+      $('t-cur').textContent = formatTime((seekbar.value / 1000) * p.duration);
+      seekbar.style.setProperty('--p', `${seekbar.value / 10}%`);
+    });
+    seekbar.addEventListener('change', () => {
+      this.seeking = false;
+      p.seek((seekbar.value / 1000) * p.duration);
+    });
+    const vol = $('volume');
+    vol.addEventListener('input', () => {
+      p.audio.volume = vol.value / 100;
+      p.audio.muted = false;
+    });
+    p.audio.volume = vol.value / 100;
+    p.audio.addEventListener('volumechange', () => this.renderVolume());
+    for (const ev of ['play', 'pause', 'playing', 'ended', 'emptied']) p.audio.addEventListener(ev, () => this.renderPlayState());
+    p.audio.addEventListener('timeupdate', () => this.renderTime());
+    p.addEventListener('track', (e) => this.renderTrack(e.detail.manifest));
+    p.addEventListener('nearend', () => {
+      const n = this.neighbour(+1);
+      if (n) p.prefetch(n.id).catch(() => {});
+    });
+    this.store.addEventListener('chunk', (e) => {
+      if (e.detail.track === p.trackId) this.paintChunk(e.detail.seq, e.detail.source);
+    });
+    this.store.addEventListener('complete', () => this.markCached());
+    this.stats.addEventListener('change', () => this.scheduleStats());
+    this.d.addEventListener('keydown', (e) => this.onKey(e));
+    this.renderVolume();
+    this.renderPlayState();
+  }
+
+  onKey(e) {
+    const t = e.target;
+    const typing = t && (t.tagName === 'INPUT' && t.type !== 'range') || (t && t.isContentEditable);
+    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    const p = this.player;
+    switch (e.key) {
+      case ' ':
+      case 'Spacebar':
+        if (t && t.tagName === 'BUTTON') return; // the button itself handles space
+        e.preventDefault();
+        this.toggle();
+        break;
+      case 'ArrowLeft':
+        e.preventDefault();
+        p.seek(p.currentTime - 10);
+        break;
+      case 'ArrowRight':
+        e.preventDefault();
+        p.seek(p.currentTime + 10);
+        break;
+      case 'ArrowUp':
+        e.preventDefault();
+        p.audio.volume = Math.min(1, Math.round((p.audio.volume + 0.1) * 100) / 100);
+        break;
+      case 'ArrowDown':
+        e.preventDefault();
+        p.audio.volume = Math.max(0, Math.round((p.audio.volume - 0.1) * 100) / 100);
+        break;
+      default:
+    }
+  }
+
+  /** Plays track id (from a row, a button or the automation API). */
+  playTrack(id) {
+    return this.player.play(id);
+  }
+
+  toggle() {
+    const p = this.player;
+    if (!p.trackId) {
+      const first = this.visible[0] || this.tracks[0];
+      if (first) this.playTrack(first.id).catch(() => {});
+      return;
+    }
+    if (p.audio.paused) p.resume().catch(() => {});
+    else p.pause();
+  }
+
+  /** The track dir (+1/−1) away from the current one in the visible list (or the catalog). */
+  neighbour(dir) {
+    const list = this.visible.length > 0 ? this.visible : this.tracks;
+    if (list.length === 0) return null;
+    const i = list.findIndex((t) => t.id === this.player.trackId);
+    if (i < 0) return list[0];
+    return list[(i + dir + list.length) % list.length];
+  }
+
+  next() {
+    const n = this.neighbour(+1);
+    if (n) this.playTrack(n.id).catch(() => {});
+  }
+
+  /** Restarts the track when more than 3 s in, else plays the previous one. */
+  prev() {
+    const p = this.player;
+    if (p.trackId && p.currentTime > 3) {
+      p.seek(0);
+      return;
+    }
+    const n = this.neighbour(-1);
+    if (n) this.playTrack(n.id).catch(() => {});
+  }
+
+  setConnection(state, text) {
+    const el = this.$('conn');
+    el.className = `conn ${state}`;
+    this.$('conn-text').textContent = text;
+  }
+
+  renderList() {
+    const q = this.$('search').value;
+    this.visible = this.tracks.filter((t) => matches(t, q));
+    const list = this.$('tracklist');
+    list.replaceChildren(...this.visible.map((t, i) => this.row(t, i)));
+    this.$('empty').hidden = this.visible.length > 0 || this.tracks.length === 0;
+  }
+
+  row(t, i) {
+    const d = this.d;
+    const li = d.createElement('li');
+    const b = d.createElement('button');
+    b.type = 'button';
+    b.className = 'track';
+    b.dataset.trackId = t.id;
+    b.setAttribute('aria-label', `Play ${t.title} by ${t.artist}`);
+    if (t.id === this.player.trackId) b.setAttribute('aria-current', 'true');
+    const idx = d.createElement('span');
+    idx.className = 'idx';
+    idx.textContent = String(i + 1);
+    const tt = d.createElement('span');
+    tt.className = 't';
+    const title = d.createElement('b');
+    title.textContent = t.title || '(untitled)';
+    if (this.store.isComplete(t.id)) {
+      const badge = d.createElement('span');
+      badge.className = 'badge';
+      badge.textContent = 'cached';
+      title.append(badge);
+    }
+    const artist = d.createElement('span');
+    artist.textContent = t.artist || 'Unknown artist';
+    tt.append(title, artist);
+    const al = d.createElement('span');
+    al.className = 'al';
+    al.textContent = t.album || '';
+    const dur = d.createElement('span');
+    dur.className = 'dur num';
+    dur.textContent = formatTime(t.duration_ms / 1000);
+    b.append(idx, tt, al, dur);
+    li.append(b);
+    return li;
+  }
+
+  markCached() {
+    this.renderList();
+  }
+
+  renderTrack(m) {
+    const $ = this.$;
+    $('now-title').textContent = m.title || '(untitled)';
+    $('now-artist').textContent = [m.artist, m.album].filter(Boolean).join(' — ');
+    $('pb-title').textContent = m.title || '(untitled)';
+    $('pb-artist').textContent = m.artist || '';
+    $('cover').style.setProperty('--hue', `${hue(m.id)}deg`);
+    $('t-dur').textContent = formatTime(durationSec(m));
+    this.d.title = `${m.title} — Ztream`;
+    for (const row of this.d.querySelectorAll('.track')) {
+      if (row.dataset.trackId === m.id) row.setAttribute('aria-current', 'true');
+      else row.removeAttribute('aria-current');
+    }
+    const map = $('chunkmap');
+    this.cells = m.chunks.map((c) => {
+      const el = this.d.createElement('div');
+      el.className = 'c';
+      el.dataset.seq = String(c.seq);
+      return el;
+    });
+    this.head = this.d.createElement('div');
+    this.head.className = 'head';
+    map.replaceChildren(...this.cells, this.head);
+    map.dataset.trackId = m.id;
+    for (const [seq, c] of this.store.held(m.id)) this.paintChunk(seq, c.source);
+    this.renderChunkCount();
+    this.renderTime();
+  }
+
+  paintChunk(seq, source) {
+    const el = this.cells[seq];
+    if (!el) return;
+    el.className = `c src-${source}`;
+    el.dataset.source = source;
+    this.renderChunkCount();
+  }
+
+  renderChunkCount() {
+    const id = this.player.trackId;
+    if (!id) return;
+    this.$('chunk-count').textContent = `${this.store.held(id).size} / ${this.cells.length}`;
+  }
+
+  renderPlayState() {
+    const btn = this.$('btn-play');
+    const playing = !this.player.audio.paused && !this.player.audio.ended && !!this.player.trackId;
+    btn.dataset.state = playing ? 'playing' : 'paused';
+    btn.setAttribute('aria-label', playing ? 'Pause' : 'Play');
+    btn.title = playing ? 'Pause (space)' : 'Play (space)';
+  }
+
+  renderTime() {
+    const p = this.player;
+    const d = p.duration;
+    const t = p.currentTime;
+    if (!this.seeking) {
+      const bar = this.$('seekbar');
+      const v = d > 0 ? Math.round((t / d) * 1000) : 0;
+      bar.value = String(v);
+      bar.style.setProperty('--p', `${v / 10}%`);
+      bar.setAttribute('aria-valuetext', `${formatTime(t)} of ${formatTime(d)}`);
+      this.$('t-cur').textContent = formatTime(t);
+    }
+    if (this.head && d > 0) this.head.style.left = `${Math.min(100, (t / d) * 100)}%`;
+    const s = p.session;
+    if (s && d > 0) {
+      const ahead = s.bufferedAhead();
+      this.$('seek-buffer').style.width = `${Math.min(100, ((t + ahead) / d) * 100)}%`;
+    }
+  }
+
+  renderVolume() {
+    const a = this.player.audio;
+    const v = a.muted ? 0 : a.volume;
+    const vol = this.$('volume');
+    vol.value = String(Math.round(v * 100));
+    vol.style.setProperty('--p', `${v * 100}%`);
+    const mute = this.$('btn-mute');
+    mute.setAttribute('aria-pressed', a.muted ? 'true' : 'false');
+    mute.setAttribute('aria-label', a.muted ? 'Unmute' : 'Mute');
+  }
+
+  scheduleStats() {
+    if (this.statsPending) return;
+    this.statsPending = true;
+    requestAnimationFrame(() => {
+      this.statsPending = false;
+      this.renderStats();
+    });
+  }
+
+  renderStats() {
+    const s = this.stats;
+    const $ = this.$;
+    $('st-hub').textContent = formatBytes(s.bytes.hub);
+    $('st-peer').textContent = formatBytes(s.bytes.peer);
+    $('st-cache').textContent = formatBytes(s.bytes.cache);
+    $('st-http').textContent = formatBytes(s.bytes.http);
+    $('st-up').textContent = formatBytes(s.uploaded);
+    $('st-peers').textContent = String(s.peers);
+    $('st-start').textContent = s.lastStartupMs === null ? '–' : `${Math.round(s.lastStartupMs)} ms`;
+    const total = s.bytes.hub + s.bytes.http + s.bytes.peer;
+    $('st-share').textContent = total === 0 ? '–' : `${Math.round(s.p2pShare * 100)} %`;
+  }
+}

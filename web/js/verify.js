@@ -1,0 +1,35 @@
+// Chunk verification: every chunk received from a peer (or read back from
+// the cache) must have the SHA-256 the manifest lists for it.
+
+/** Lowercase hex of bytes. */
+export function toHex(bytes) {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+/**
+ * SHA-256 of bytes as lowercase hex, with WebCrypto (browsers and node).
+ * @param {Uint8Array} bytes
+ * @param {SubtleCrypto} [subtle]
+ */
+export async function sha256Hex(bytes, subtle = globalThis.crypto.subtle) {
+  return toHex(new Uint8Array(await subtle.digest('SHA-256', bytes)));
+}
+
+/**
+ * Checks that bytes are chunk seq of manifest m: right size and SHA-256.
+ * Resolves to null when they are, or to a string saying what is wrong.
+ * @param {{chunks: {seq: number, size: number, sha256: string}[]}} m
+ * @param {number} seq
+ * @param {Uint8Array} bytes
+ * @returns {Promise<string|null>}
+ */
+export async function verifyChunk(m, seq, bytes) {
+  const info = m.chunks[seq];
+  if (!info) return `chunk ${seq} is not in the manifest`;
+  if (bytes.length !== info.size) return `chunk ${seq}: ${bytes.length} bytes, manifest says ${info.size}`;
+  const got = await sha256Hex(bytes);
+  if (got !== info.sha256) return `chunk ${seq}: sha256 ${got}, manifest says ${info.sha256}`;
+  return null;
+}
