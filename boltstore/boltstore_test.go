@@ -39,7 +39,7 @@ func TestConformanceSmallBatches(t *testing.T) {
 		s := openTemp(t, WithBatchBytes(4<<10))
 		s.db.NoSync = true // thousands of tiny transactions: skip fsync in this test
 		return s
-	}, storetest.Options{SkipMemory: true})
+	}, storetest.Options{SkipMemory: true, LargeChunks: 150})
 }
 
 func TestOpenLocked(t *testing.T) {

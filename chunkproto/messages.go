@@ -32,6 +32,9 @@ const (
 	CodeDuplicateID = "duplicate_id"
 	// CodeInternal: the sender failed to read the chunks.
 	CodeInternal = "internal"
+	// CodeUnavailable: the sender cannot serve right now (its store is
+	// unreachable, or it is shutting down); retry later or elsewhere.
+	CodeUnavailable = "unavailable"
 )
 
 // MaxRequests is the default number of ranges a requester may have in flight

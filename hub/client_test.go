@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,7 +72,7 @@ func makeTrack(seed byte, n int, size func(seq int) int) *testTrack {
 
 func (tr *testTrack) id() string { return tr.m.ID }
 
-func openStore(t *testing.T, tracks ...*testTrack) store.Store {
+func openStore(t testing.TB, tracks ...*testTrack) store.Store {
 	t.Helper()
 	st, err := boltstore.Open(t.TempDir())
 	if err != nil {
@@ -120,8 +122,8 @@ func (s *spyMetrics) AddBufferedBytes(d int64) {
 	s.peak = max(s.peak, s.buffered)
 	s.mu.Unlock()
 }
-func (s *spyMetrics) SignalingRejected(r string) { s.mu.Lock(); s.rejected[r]++; s.mu.Unlock() }
-func (s *spyMetrics) OpenPeer(string) PeerMetrics  { return spyPeer{s} }
+func (s *spyMetrics) SignalingRejected(r string)  { s.mu.Lock(); s.rejected[r]++; s.mu.Unlock() }
+func (s *spyMetrics) OpenPeer(string) PeerMetrics { return spyPeer{s} }
 
 func (s *spyMetrics) get(f func(s *spyMetrics) int64) int64 {
 	s.mu.Lock()
@@ -153,12 +155,15 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // testHub starts a hub on an httptest server. cfg gets loopback settings.
-func testHub(t *testing.T, cfg Config, st store.Store) (*Hub, string) {
+func testHub(t testing.TB, cfg Config, st store.Store) (*Hub, string) {
 	t.Helper()
 	cfg.IncludeLoopback = true
 	cfg.IPFilter = loopbackOnly
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		if os.Getenv("HUB_TEST_LOG") != "" {
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
 	}
 	h, err := New(cfg, st)
 	if err != nil {
@@ -177,7 +182,7 @@ func testHub(t *testing.T, cfg Config, st store.Store) (*Hub, string) {
 // client is a minimal Go peer: WebSocket, PeerConnection with the hub
 // (answering its offer) and the "chunks" DataChannel.
 type client struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context
 	ws  *websocket.Conn
 	api *webrtc.API
@@ -194,10 +199,11 @@ type client struct {
 	text   chan chunkproto.Message
 	chunks chan chunkproto.Chunk
 	pause  sync.RWMutex // the DataChannel handler holds a read lock per message
+	pings  atomic.Int32 // pings received (and answered) by readLoop
 }
 
 // dial connects and sends hello, but does not wait for anything.
-func dial(t *testing.T, url string) *client {
+func dial(t testing.TB, url string) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
@@ -212,7 +218,7 @@ func dial(t *testing.T, url string) *client {
 }
 
 // connect dials, says hello, reads welcome and waits for the DataChannel.
-func connect(t *testing.T, url string, api *webrtc.API, hello signaling.Hello) *client {
+func connect(t testing.TB, url string, api *webrtc.API, hello signaling.Hello) *client {
 	t.Helper()
 	c := dial(t, url)
 	c.api = api
@@ -315,6 +321,11 @@ func (c *client) readLoop() {
 		m, err := signaling.Decode(data)
 		if err != nil {
 			c.t.Errorf("decode %s: %v", data, err)
+			continue
+		}
+		if _, ok := m.(signaling.Ping); ok {
+			c.pings.Add(1)
+			c.sendQuiet(signaling.Pong{})
 			continue
 		}
 		if s, ok := m.(signaling.Signal); ok && s.From == signaling.HubID {
@@ -455,5 +466,15 @@ func (c *client) receiveRange(tr *testTrack, id uint32, from, to int) {
 	}
 	if m := c.nextText(); m != (chunkproto.Done{ID: id}) {
 		c.t.Fatalf("after range: %#v, want done %d", m, id)
+	}
+}
+
+// readLoopRaw drains the WebSocket without answering anything.
+func (c *client) readLoopRaw() {
+	for {
+		if _, _, err := c.ws.Read(c.ctx); err != nil {
+			c.closed <- err
+			return
+		}
 	}
 }

@@ -31,8 +31,28 @@ type Config struct {
 	// (websocket.AcceptOptions); empty allows only same-origin requests.
 	OriginPatterns []string
 
-	// MaxPeers bounds connected peers (default 1000).
+	// MaxPeers bounds connected peers (default 1000). Open WebSockets,
+	// counting those still before hello, are bounded by 2 × MaxPeers.
 	MaxPeers int
+	// MaxPeersPerIP bounds the open WebSockets of one client address (an
+	// IPv6 client counts by its /64) (default 32; negative = no limit).
+	// Behind a reverse proxy every peer has the proxy's address: raise it.
+	MaxPeersPerIP int
+	// MessageRate is the sustained rate of WebSocket messages (per second)
+	// one connection may send after hello (default 50); MessageBurst is the
+	// burst it may send at once (default 200). Extra messages are refused
+	// with rate_limited; a connection refused more than MessageBurst/4
+	// times in a burst (refilled at 1 per second) is closed (1008).
+	MessageRate  float64
+	MessageBurst int
+	// PingInterval is how often the hub checks a connection's liveness: one
+	// quiet for half of it gets a ping (default 15 s).
+	PingInterval time.Duration
+	// IdleTimeout closes a connection (1008) that sent no WebSocket and no
+	// DataChannel message for that long (default 30 s).
+	IdleTimeout time.Duration
+	// StoreTimeout bounds one store lookup of a manifest (default 5 s).
+	StoreTimeout time.Duration
 	// UploadCap is the default upload cap of a peer (default 4).
 	UploadCap int
 	// MaxPairs bounds the pairs one peer is part of (default 32).
@@ -73,6 +93,24 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPeers <= 0 {
 		c.MaxPeers = 1000
+	}
+	if c.MaxPeersPerIP == 0 {
+		c.MaxPeersPerIP = 32
+	}
+	if c.MessageRate <= 0 {
+		c.MessageRate = 50
+	}
+	if c.MessageBurst <= 0 {
+		c.MessageBurst = 200
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 15 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 2 * c.PingInterval
+	}
+	if c.StoreTimeout <= 0 {
+		c.StoreTimeout = 5 * time.Second
 	}
 	if c.UploadCap <= 0 {
 		c.UploadCap = signaling.DefaultUploadCap

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -28,6 +29,9 @@ import (
 	"github.com/ztream/ztream/store"
 	"github.com/ztream/ztream/tracker"
 )
+
+// maxPendingLookups bounds the lookups one peer has in progress.
+const maxPendingLookups = 4
 
 // closeGrace is how long Close waits for peers to finish their close handshake.
 const closeGrace = 3 * time.Second
@@ -50,9 +54,16 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// draining is set by Shutdown: no new connections, no new ranges.
+	draining atomic.Bool
+	// activeRanges counts the chunk ranges in flight over all peers.
+	activeRanges atomic.Int64
+
 	mu       sync.Mutex
 	closed   bool
 	conns    map[*participant]struct{} // every open connection, before hello too
+	perIP    map[string]int            // open connections by client address key
+	open     int                       // accepted requests on /ws not yet finished
 	peers    map[string]*participant
 	pairs    map[string]*pair
 	nextPair uint64
@@ -64,6 +75,8 @@ type pair struct {
 	seeder, leecher string
 	// uploading is true while the seeder's upload slot is held.
 	uploading bool
+	// signals counts the messages relayed for the pair.
+	signals int
 }
 
 func (p *pair) other(id string) string {
@@ -77,12 +90,16 @@ func (p *pair) other(id string) string {
 // that UDP port (on every local address) for all PeerConnections.
 func New(cfg Config, st store.Store) (*Hub, error) {
 	cfg = cfg.withDefaults()
+	if cfg.UDPPort < 0 || cfg.UDPPort > 65535 {
+		return nil, fmt.Errorf("hub: udp port %d out of range", cfg.UDPPort)
+	}
 	h := &Hub{
 		cfg:     cfg,
 		st:      st,
 		log:     cfg.Logger,
 		metrics: cfg.Metrics,
 		conns:   make(map[*participant]struct{}),
+		perIP:   make(map[string]int),
 		peers:   make(map[string]*participant),
 		pairs:   make(map[string]*pair),
 	}
@@ -130,7 +147,7 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 	h.tracker = tracker.New(tracker.Config{
 		HoldersPerTrack:   cfg.HoldersPerTrack,
 		MaxTracksPerPeer:  signaling.MaxCachedTracks,
-		MaxPendingPerPeer: 4,
+		MaxPendingPerPeer: maxPendingLookups,
 		LookupTimeout:     cfg.LookupTimeout,
 	}, asker{h}, h.onLookupResult)
 	h.ctx, h.cancel = context.WithCancel(context.Background())
@@ -154,20 +171,44 @@ func (h *Hub) Peers() int {
 
 // ServeHTTP accepts one peer's WebSocket and serves it until it disconnects
 // or the hub closes. Mount it on GET /ws, outside compression and timeout
-// middleware.
+// middleware. A hub that is shutting down answers 503, a client address
+// over Config.MaxPeersPerIP 429, and a foreign Origin 403.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ipKey := addrKey(r.RemoteAddr)
 	h.mu.Lock()
-	if h.closed {
+	switch {
+	case h.closed || h.draining.Load():
 		h.mu.Unlock()
-		http.Error(w, "hub closed", http.StatusServiceUnavailable)
+		http.Error(w, "hub shutting down", http.StatusServiceUnavailable)
+		return
+	case h.open >= 2*h.cfg.MaxPeers:
+		h.mu.Unlock()
+		h.metrics.SignalingRejected(signaling.CodeServerFull)
+		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+		return
+	case h.cfg.MaxPeersPerIP > 0 && h.perIP[ipKey] >= h.cfg.MaxPeersPerIP:
+		h.mu.Unlock()
+		h.metrics.SignalingRejected("too_many_connections")
+		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
 		return
 	}
+	h.open++
+	h.perIP[ipKey]++
 	h.wg.Add(1)
 	h.mu.Unlock()
-	defer h.wg.Done()
+	defer func() {
+		h.mu.Lock()
+		h.open--
+		if h.perIP[ipKey]--; h.perIP[ipKey] <= 0 {
+			delete(h.perIP, ipKey)
+		}
+		h.mu.Unlock()
+		h.wg.Done()
+	}()
 
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
 	if err != nil {
+		h.metrics.SignalingRejected("bad_handshake")
 		h.log.Debug("websocket accept failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
@@ -188,8 +229,70 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.serve()
 }
 
+// addrKey returns the per-address accounting key of a remote "host:port":
+// the IP, or its /64 prefix for IPv6 (one subscriber usually holds a /64).
+func addrKey(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return host
+	}
+	if ip.To4() != nil {
+		return ip.String()
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+}
+
+// drainPoll is how often Shutdown checks whether the ranges in flight are done.
+const drainPoll = 20 * time.Millisecond
+
+// Shutdown shuts the hub down gracefully: it refuses new connections (503)
+// and new chunk requests (DataChannel error unavailable), lets the ranges in
+// flight finish and their bytes reach the peers until ctx ends, then closes
+// like Close (every peer gets close status 1001). It returns an error
+// wrapping ctx.Err() if ranges had to be cut.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.draining.Store(true)
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	var err error
+	for !h.drained() {
+		select {
+		case <-tick.C:
+			continue
+		case <-ctx.Done():
+			err = fmt.Errorf("hub: shutdown cut %d chunk ranges: %w", h.activeRanges.Load(), ctx.Err())
+		}
+		break
+	}
+	if cerr := h.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// drained reports whether no range is in flight and every hub DataChannel
+// has delivered what it queued.
+func (h *Hub) drained() bool {
+	if h.activeRanges.Load() > 0 {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for p := range h.conns {
+		if dc := p.dc.Load(); dc != nil && dc.ReadyState() == webrtc.DataChannelStateOpen && dc.BufferedAmount() > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // Close disconnects every peer (close status 1001), waits for their
-// goroutines and releases the UDP mux. It is safe to call twice.
+// goroutines and releases the UDP mux. Ranges in flight are cut (see
+// Shutdown). It is safe to call twice.
 func (h *Hub) Close() error {
 	h.mu.Lock()
 	if h.closed {
@@ -231,7 +334,7 @@ func (h *Hub) Close() error {
 func (h *Hub) register(p *participant) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
+	if h.closed || h.draining.Load() {
 		return ErrClosed
 	}
 	if len(h.peers) >= h.cfg.MaxPeers {
@@ -287,10 +390,21 @@ func (h *Hub) relay(p *participant, s signaling.Signal) {
 	h.mu.Lock()
 	pr := h.pairs[s.PairID]
 	var to *participant
+	limited := false
 	if pr != nil && (pr.seeder == p.id || pr.leecher == p.id) && pr.other(p.id) == s.To {
 		to = h.peers[s.To]
+		if pr.signals >= signaling.MaxPairSignals {
+			limited = true
+		} else {
+			pr.signals++
+		}
 	}
 	h.mu.Unlock()
+	if limited {
+		h.metrics.SignalingRejected(signaling.CodeRateLimited)
+		p.sendError(signaling.CodeRateLimited, fmt.Sprintf("pair %q relayed %d signals already", s.PairID, signaling.MaxPairSignals), signaling.TypeSignal)
+		return
+	}
 	if to == nil {
 		h.metrics.SignalingRejected(signaling.CodeNotPaired)
 		p.sendError(signaling.CodeNotPaired, fmt.Sprintf("no pair %q between you and %q", s.PairID, s.To), signaling.TypeSignal)

@@ -4,6 +4,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/ztream/ztream/chunkproto"
@@ -337,4 +338,33 @@ func TestUDPMux(t *testing.T) {
 		c.receiveRange(tr, uint32(i), 0, 8)
 	}
 	t.Logf("mux on %v", h.UDPAddrs())
+}
+
+func TestConnectTimeoutAndShutdown(t *testing.T) {
+	st := openStore(t)
+	h, url := testHub(t, Config{ConnectTimeout: 200 * time.Millisecond}, st)
+
+	// A peer that never answers the offer is dropped.
+	c := dial(t, url)
+	c.send(signaling.Hello{Version: signaling.Version})
+	if _, ok := c.readRaw().(signaling.Welcome); !ok {
+		t.Fatal("no welcome")
+	}
+	go c.readLoopRaw()
+	if s := c.closeStatus(); s != websocket.StatusInternalError {
+		t.Fatalf("close status %v", s)
+	}
+
+	// Close disconnects connected peers with "going away".
+	h, url = testHub(t, Config{}, st)
+	ok := connect(t, url, clientAPI(), signaling.Hello{})
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s := ok.closeStatus(); s != websocket.StatusGoingAway {
+		t.Fatalf("close status %v", s)
+	}
+	if h.Peers() != 0 {
+		t.Fatalf("%d peers after close", h.Peers())
+	}
 }

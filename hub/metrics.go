@@ -26,9 +26,11 @@ type Metrics interface {
 	// AddBufferedBytes adds delta to the bytes queued in the hub's
 	// DataChannels (summed over peers).
 	AddBufferedBytes(delta int64)
-	// SignalingRejected counts a refused message or dropped connection:
-	// reason is a signaling Code* value or "too_large", "slow_consumer",
-	// "hello_timeout".
+	// SignalingRejected counts a refused message, connection or dropped
+	// peer: reason is a signaling Code* value (rate_limited for the message
+	// rate too) or "too_large", "binary", "slow_consumer", "hello_timeout",
+	// "idle_timeout", "too_many_connections" (per-address cap, HTTP 429),
+	// "bad_handshake" (WebSocket upgrade refused, e.g. a foreign Origin).
 	SignalingRejected(reason string)
 	// OpenPeer starts the accounting of one peer's stats reports.
 	OpenPeer(peerID string) PeerMetrics

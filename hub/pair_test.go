@@ -57,7 +57,8 @@ func TestRelayOnlyBetweenPairedPeers(t *testing.T) {
 	nobody := makeTrack(21, 3, func(int) int { return 100 })
 	st := openStore(t, tr, nobody)
 	spy := newSpy()
-	_, url := testHub(t, Config{Metrics: spy}, st)
+	// The relay budget is sent in bursts above the default message rate.
+	_, url := testHub(t, Config{Metrics: spy, MessageRate: 1000, MessageBurst: 1000}, st)
 	api := clientAPI()
 	s := connect(t, url, api, signaling.Hello{Cached: []string{tr.id()}})
 	l := connect(t, url, api, signaling.Hello{})
@@ -109,6 +110,23 @@ func TestRelayOnlyBetweenPairedPeers(t *testing.T) {
 	lookupFail(t, s, nobody.id(), signaling.ReasonNoCandidates)
 	if len(s.backlog) != 0 {
 		t.Fatalf("s received %#v", s.backlog[0])
+	}
+
+	// The pair's relay budget: 2 signals used above.
+	cand := &webrtc.ICECandidateInit{Candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host"}
+	for used := 2; used < signaling.MaxPairSignals; {
+		n := min(32, signaling.MaxPairSignals-used) // stay well below the send queue
+		for range n {
+			l.send(signaling.Signal{To: s.id, PairID: pair, Candidate: cand})
+		}
+		for range n {
+			waitFor[signaling.Signal](s)
+		}
+		used += n
+	}
+	l.send(signaling.Signal{To: s.id, PairID: pair, Candidate: cand})
+	if e := waitFor[signaling.Error](l); e.Code != signaling.CodeRateLimited {
+		t.Fatalf("over budget: %+v", e)
 	}
 
 	// Unpair: the other side is told and the relay closes.
@@ -322,7 +340,10 @@ func TestPeerToPeer(t *testing.T) {
 	l.send(signaling.Signal{To: s.id, PairID: pair, SDP: &offer})
 
 	// Each side applies what the hub relays until the channel opens.
+	// Candidates may overtake the description they belong to (each side
+	// trickles from Pion's goroutine), so they wait for it, as PROTOCOL.md asks.
 	relay := func(self *client, pc *webrtc.PeerConnection, stop <-chan struct{}) {
+		var early []webrtc.ICECandidateInit
 		for {
 			select {
 			case m, ok := <-self.inbox:
@@ -335,13 +356,23 @@ func TestPeerToPeer(t *testing.T) {
 					return
 				}
 				if sig.Candidate != nil {
-					_ = pc.AddICECandidate(*sig.Candidate)
+					if pc.RemoteDescription() == nil {
+						early = append(early, *sig.Candidate)
+					} else if err := pc.AddICECandidate(*sig.Candidate); err != nil {
+						t.Errorf("add candidate: %v", err)
+					}
 					continue
 				}
 				if err := pc.SetRemoteDescription(*sig.SDP); err != nil {
 					t.Errorf("set remote: %v", err)
 					return
 				}
+				for _, c := range early {
+					if err := pc.AddICECandidate(c); err != nil {
+						t.Errorf("add candidate: %v", err)
+					}
+				}
+				early = nil
 				if sig.SDP.Type == webrtc.SDPTypeOffer {
 					ans, err := pc.CreateAnswer(nil)
 					if err == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/ztream/ztream/signaling"
 	"github.com/ztream/ztream/store"
 	"github.com/ztream/ztream/tracker"
+	"golang.org/x/time/rate"
 )
 
 // maxQueuedCandidates bounds the ICE candidates kept before the answer.
@@ -39,7 +40,9 @@ type participant struct {
 	closeText  string
 	writerDone chan struct{}
 
-	// Set by the handshake, read-only afterwards.
+	// Set by the handshake before the participant is registered (and
+	// visible to other goroutines), read-only afterwards. log is only for
+	// the ServeHTTP goroutine and those it starts after the handshake.
 	id          string
 	uploadCap   int
 	peerMetrics PeerMetrics
@@ -58,6 +61,11 @@ type participant struct {
 	remoteSet bool
 	queued    []webrtc.ICECandidateInit
 	connected atomic.Bool
+	// dc is the hub DataChannel, for Shutdown's drain check.
+	dc atomic.Pointer[webrtc.DataChannel]
+	// lastActive is when the peer last sent a WebSocket or DataChannel
+	// message (UnixNano).
+	lastActive atomic.Int64
 
 	// Background goroutines (the chunk sender), waited for at the end.
 	bgMu     sync.Mutex
@@ -81,7 +89,7 @@ func (p *participant) spawn(f func()) {
 
 func newParticipant(h *Hub, conn *websocket.Conn, remote string) *participant {
 	ctx, cancel := context.WithCancel(h.ctx)
-	return &participant{
+	p := &participant{
 		h:          h,
 		conn:       conn,
 		remote:     remote,
@@ -93,6 +101,38 @@ func newParticipant(h *Hub, conn *websocket.Conn, remote string) *participant {
 		writerDone: make(chan struct{}),
 		pairs:      make(map[string]struct{}),
 		lookups:    make(map[string]int64),
+	}
+	p.touch()
+	return p
+}
+
+// touch records a sign of life from the peer.
+func (p *participant) touch() { p.lastActive.Store(time.Now().UnixNano()) }
+
+// watchIdle pings a quiet peer and closes a silent one; it runs until the
+// participant ends.
+func (p *participant) watchIdle() {
+	every, limit := p.h.cfg.PingInterval, p.h.cfg.IdleTimeout
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-p.closing:
+			return
+		case <-tick.C:
+		}
+		quiet := time.Since(time.Unix(0, p.lastActive.Load()))
+		switch {
+		case quiet >= limit:
+			p.log.Debug("peer idle, closing", "quiet", quiet)
+			p.h.metrics.SignalingRejected("idle_timeout")
+			p.fail(websocket.StatusPolicyViolation, "idle_timeout")
+			return
+		case quiet >= every/2:
+			p.send(signaling.Ping{})
+		}
 	}
 }
 
@@ -115,7 +155,9 @@ func (p *participant) serve() {
 	if p.uploadCap == 0 {
 		p.uploadCap = p.h.cfg.UploadCap
 	}
+	p.peerMetrics = p.h.metrics.OpenPeer(p.id)
 	if err := p.h.register(p); err != nil {
+		p.peerMetrics.Close()
 		if errors.Is(err, errServerFull) {
 			p.h.metrics.SignalingRejected(signaling.CodeServerFull)
 			p.sendError(signaling.CodeServerFull, "too many peers", signaling.TypeHello)
@@ -125,7 +167,6 @@ func (p *participant) serve() {
 		}
 		return
 	}
-	p.peerMetrics = p.h.metrics.OpenPeer(p.id)
 	p.h.metrics.PeerConnected()
 	defer func() {
 		p.h.unregister(p)
@@ -145,6 +186,7 @@ func (p *participant) serve() {
 	p.log.Debug("peer joined", "cached", len(hello.Cached), "upload_cap", p.uploadCap)
 	p.send(signaling.Welcome{PeerID: p.id, ICEServers: p.h.cfg.ICEServers, UploadCap: p.uploadCap})
 	p.hold(hello.Cached)
+	p.spawn(p.watchIdle)
 	if err := p.startPeerConnection(); err != nil {
 		p.log.Warn("hub peer connection setup failed", "err", err)
 		p.sendError(signaling.CodeInternal, "peer connection setup failed", "")
@@ -156,35 +198,43 @@ func (p *participant) serve() {
 
 // readHello reads the first message; on failure it has arranged the close.
 func (p *participant) readHello() (signaling.Hello, bool) {
-	ctx, cancel := context.WithTimeout(p.ctx, p.h.cfg.HelloTimeout)
-	defer cancel()
-	typ, data, err := p.conn.Read(ctx)
+	// Not a Read deadline: coder/websocket would drop the connection
+	// without a close frame. fail sends close 1008, which ends the Read.
+	timer := time.AfterFunc(p.h.cfg.HelloTimeout, func() {
+		p.h.metrics.SignalingRejected("hello_timeout")
+		p.fail(websocket.StatusPolicyViolation, "hello_timeout")
+	})
+	typ, data, err := p.conn.Read(p.ctx)
+	if !timer.Stop() {
+		return signaling.Hello{}, false
+	}
 	if err != nil {
-		switch {
-		case errors.Is(err, websocket.ErrMessageTooBig):
+		if errors.Is(err, websocket.ErrMessageTooBig) {
 			p.h.metrics.SignalingRejected("too_large")
-		case ctx.Err() != nil && p.ctx.Err() == nil:
-			p.h.metrics.SignalingRejected("hello_timeout")
 		}
 		return signaling.Hello{}, false
 	}
 	if typ != websocket.MessageText {
+		p.h.metrics.SignalingRejected("binary")
 		p.fail(websocket.StatusUnsupportedData, "text messages only")
 		return signaling.Hello{}, false
 	}
 	m, err := signaling.Decode(data)
 	if err != nil {
+		p.h.metrics.SignalingRejected(signaling.CodeBadMessage)
 		p.sendError(signaling.CodeBadMessage, err.Error(), "")
 		p.fail(websocket.StatusPolicyViolation, "bad hello")
 		return signaling.Hello{}, false
 	}
 	hello, ok := m.(signaling.Hello)
 	if !ok {
+		p.h.metrics.SignalingRejected(signaling.CodeHelloRequired)
 		p.sendError(signaling.CodeHelloRequired, "first message must be hello", m.MessageType())
 		p.fail(websocket.StatusPolicyViolation, "hello required")
 		return signaling.Hello{}, false
 	}
 	if hello.Version != signaling.Version {
+		p.h.metrics.SignalingRejected(signaling.CodeBadVersion)
 		p.sendError(signaling.CodeBadVersion, fmt.Sprintf("version %d unsupported, want %d", hello.Version, signaling.Version), signaling.TypeHello)
 		p.fail(websocket.StatusPolicyViolation, "unsupported version")
 		return signaling.Hello{}, false
@@ -192,8 +242,13 @@ func (p *participant) readHello() (signaling.Hello, bool) {
 	return hello, true
 }
 
-// readLoop handles messages until the connection ends.
+// readLoop handles messages until the connection ends. Every message costs
+// a token of the connection's rate limiter; refusals cost a token of a
+// second, small bucket, and a connection that empties it is closed.
 func (p *participant) readLoop() {
+	cfg := p.h.cfg
+	limiter := rate.NewLimiter(rate.Limit(cfg.MessageRate), cfg.MessageBurst)
+	strikes := rate.NewLimiter(1, max(1, cfg.MessageBurst/4))
 	for {
 		typ, data, err := p.conn.Read(p.ctx)
 		if err != nil {
@@ -203,9 +258,21 @@ func (p *participant) readLoop() {
 			p.log.Debug("websocket read ended", "err", err)
 			return
 		}
+		p.touch()
 		if typ != websocket.MessageText {
+			p.h.metrics.SignalingRejected("binary")
 			p.fail(websocket.StatusUnsupportedData, "text messages only")
 			return
+		}
+		if !limiter.Allow() {
+			p.h.metrics.SignalingRejected(signaling.CodeRateLimited)
+			if !strikes.Allow() {
+				p.log.Debug("peer keeps exceeding the message rate, closing")
+				p.fail(websocket.StatusPolicyViolation, "rate_limited")
+				return
+			}
+			p.sendError(signaling.CodeRateLimited, fmt.Sprintf("more than %g messages/s", cfg.MessageRate), "")
+			continue
 		}
 		m, err := signaling.Decode(data)
 		if err != nil {
@@ -234,44 +301,34 @@ func (p *participant) handle(m signaling.Message) {
 	case signaling.UploadDone:
 		p.h.uploadDone(p, m.PairID)
 	case signaling.Completed:
-		if p.trackExists(m.Track) {
-			p.hold([]string{m.Track})
-		} else {
-			p.sendError(signaling.CodeUnknownTrack, "unknown track "+m.Track, signaling.TypeCompleted)
-		}
+		p.hold([]string{m.Track})
 	case signaling.Announce:
 		p.hold(m.Tracks)
 	case signaling.Stats:
 		p.peerMetrics.Report(m)
+	case signaling.Pong:
+		// A sign of life; readLoop recorded it.
 	default:
 		p.h.metrics.SignalingRejected(signaling.CodeBadMessage)
 		p.sendError(signaling.CodeBadMessage, "unexpected message type "+m.MessageType(), m.MessageType())
 	}
 }
 
-// hold records tracks the peer holds, keeping only those in the store.
+// hold records tracks the peer holds. Their ids have track id syntax
+// (signaling.Decode checks it); whether they exist is not checked, as an
+// unknown id only costs a bounded tracker entry: lookups are for tracks in
+// the store.
 func (p *participant) hold(tracks []string) {
-	known := make([]string, 0, len(tracks))
-	for _, t := range tracks {
-		if p.trackExists(t) {
-			known = append(known, t)
-		}
-	}
-	if len(known) == 0 {
+	if len(tracks) == 0 {
 		return
 	}
-	if _, err := p.h.tracker.Hold(p.id, known...); err != nil {
+	if _, err := p.h.tracker.Hold(p.id, tracks...); err != nil {
 		p.log.Debug("tracker hold", "err", err)
 	}
 }
 
-func (p *participant) trackExists(id string) bool {
-	_, err := p.manifestSize(id)
-	return err == nil
-}
-
 func (p *participant) manifestSize(id string) (int64, error) {
-	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(p.ctx, p.h.cfg.StoreTimeout)
 	defer cancel()
 	m, err := p.h.st.Manifest(ctx, id)
 	if err != nil {
@@ -283,18 +340,19 @@ func (p *participant) manifestSize(id string) (int64, error) {
 func (p *participant) handleLookup(track string) {
 	size, err := p.manifestSize(track)
 	if err != nil {
-		code := signaling.CodeInternal
 		if errors.Is(err, store.ErrNotFound) {
-			code = signaling.CodeUnknownTrack
+			p.sendError(signaling.CodeUnknownTrack, "lookup of "+track+": unknown track", signaling.TypeLookup)
+		} else {
+			p.log.Warn("lookup: store", "track", track, "err", err)
+			p.sendError(signaling.CodeInternal, "lookup of "+track+": track store unavailable", signaling.TypeLookup)
 		}
-		p.sendError(code, "lookup of "+track+": unknown track", signaling.TypeLookup)
 		return
 	}
 	h := p.h
 	h.mu.Lock()
 	code := ""
 	switch {
-	case len(p.lookups) >= 4:
+	case len(p.lookups) >= maxPendingLookups:
 		code = signaling.CodeTooManyLookups
 	case len(p.pairs) >= h.cfg.MaxPairs:
 		code = signaling.CodeTooManyPairs
@@ -350,8 +408,11 @@ func (p *participant) send(m signaling.Message) bool {
 	case p.sendq <- b:
 		return true
 	default:
+		// The peer is megabytes behind: a close frame would queue behind
+		// them, so cut the connection at once.
 		p.h.metrics.SignalingRejected("slow_consumer")
 		p.fail(websocket.StatusPolicyViolation, "slow_consumer")
+		_ = p.conn.CloseNow()
 		return false
 	}
 }
@@ -379,7 +440,11 @@ func (p *participant) writeLoop() {
 		select {
 		case b := <-p.sendq:
 			if err := p.write(b); err != nil {
-				p.log.Debug("websocket write failed", "err", err)
+				if errors.Is(err, context.DeadlineExceeded) {
+					// Not reading for WriteTimeout: a slow consumer too.
+					p.h.metrics.SignalingRejected("slow_consumer")
+				}
+				p.h.log.Debug("websocket write failed", "remote", p.remote, "err", err)
 				p.fail(websocket.StatusInternalError, "write failed")
 				_ = p.conn.CloseNow()
 				return
@@ -396,7 +461,7 @@ func (p *participant) writeLoop() {
 				}
 			}
 			if err := p.conn.Close(p.closeCode, p.closeText); err != nil {
-				p.log.Debug("websocket close", "err", err)
+				p.h.log.Debug("websocket close", "remote", p.remote, "err", err)
 			}
 			return
 		}

@@ -34,7 +34,13 @@ type chunkSender struct {
 	ranges   []*chunkRange
 	next     int   // round-robin position
 	reported int64 // bufferedAmount last added to the metrics gauge
+	// lengths caches the chunk count of recently requested tracks, so that
+	// seeks do not decode the manifest again.
+	lengths map[string]int
 }
+
+// maxCachedLengths bounds chunkSender.lengths.
+const maxCachedLengths = 8
 
 // chunkRange is one request in flight.
 type chunkRange struct {
@@ -51,6 +57,7 @@ func newChunkSender(p *participant, dc *webrtc.DataChannel) *chunkSender {
 		cmds: make(chan chunkproto.Message, senderQueue),
 		low:  make(chan struct{}, 1),
 	}
+	p.dc.Store(dc)
 	dc.SetBufferedAmountLowThreshold(uint64(p.h.cfg.SendWindow / 2))
 	dc.OnBufferedAmountLow(func() {
 		select {
@@ -71,6 +78,7 @@ func newChunkSender(p *participant, dc *webrtc.DataChannel) *chunkSender {
 
 // onMessage runs on Pion's read goroutine: decode and hand over.
 func (s *chunkSender) onMessage(msg webrtc.DataChannelMessage) {
+	s.p.touch()
 	if !msg.IsString {
 		s.reply(chunkproto.Error{Code: chunkproto.CodeBadRequest, Message: "the hub accepts text messages only"})
 		return
@@ -105,6 +113,7 @@ func (s *chunkSender) run(ctx context.Context) {
 		for _, r := range s.ranges {
 			_ = r.it.Close()
 		}
+		s.p.h.activeRanges.Add(-int64(len(s.ranges)))
 		s.ranges = nil
 		s.p.h.metrics.AddBufferedBytes(-s.reported)
 		s.reported = 0
@@ -176,7 +185,7 @@ func (s *chunkSender) sendNext(ctx context.Context) {
 		s.remove(r)
 		if err != nil {
 			s.p.log.Warn("read chunks", "track", r.track, "err", err)
-			s.reply(chunkproto.Error{ID: r.id, Code: chunkproto.CodeInternal, Message: "store read failed"})
+			s.reply(chunkproto.Error{ID: r.id, Code: chunkproto.CodeUnavailable, Message: "store read failed"})
 			return
 		}
 		if r.next != r.to {
@@ -226,7 +235,9 @@ func (s *chunkSender) handle(ctx context.Context, m chunkproto.Message) {
 			}
 		}
 	case chunkproto.Have:
-		_, err := s.p.h.st.Manifest(ctx, m.Track)
+		mctx, cancel := context.WithTimeout(ctx, s.p.h.cfg.StoreTimeout)
+		_, err := s.p.h.st.Manifest(mctx, m.Track)
+		cancel()
 		s.reply(chunkproto.HaveReply{Track: m.Track, OK: err == nil})
 	default:
 		// done, error and have_reply answer requests the hub never makes.
@@ -238,6 +249,10 @@ func (s *chunkSender) handle(ctx context.Context, m chunkproto.Message) {
 func (s *chunkSender) start(ctx context.Context, req chunkproto.Request) {
 	fail := func(code, msg string) {
 		s.reply(chunkproto.Error{ID: req.ID, Code: code, Message: truncate(msg)})
+	}
+	if s.p.h.draining.Load() {
+		fail(chunkproto.CodeUnavailable, "the hub is shutting down")
+		return
 	}
 	if err := req.Validate(); err != nil {
 		if errors.Is(err, chunkproto.ErrEmptyRange) {
@@ -263,17 +278,18 @@ func (s *chunkSender) start(ctx context.Context, req chunkproto.Request) {
 		fail(chunkproto.CodeTooManyRequests, fmt.Sprintf("at most %d ranges in flight", s.p.h.cfg.MaxRequests))
 		return
 	}
-	m, err := s.p.h.st.Manifest(ctx, req.Track)
+	n, err := s.trackLength(ctx, req.Track)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			fail(chunkproto.CodeNotFound, "unknown track "+req.Track)
 		} else {
-			fail(chunkproto.CodeInternal, "manifest read failed")
+			s.p.log.Warn("request: manifest", "track", req.Track, "err", err)
+			fail(chunkproto.CodeUnavailable, "track store unavailable")
 		}
 		return
 	}
-	if err := store.CheckRange(req.Track, len(m.Chunks), req.From, req.To); err != nil {
-		fail(chunkproto.CodeInvalidRange, fmt.Sprintf("range [%d,%d) outside [0,%d)", req.From, req.To, len(m.Chunks)))
+	if err := store.CheckRange(req.Track, n, req.From, req.To); err != nil {
+		fail(chunkproto.CodeInvalidRange, fmt.Sprintf("range [%d,%d) outside [0,%d)", req.From, req.To, n))
 		return
 	}
 	if replaced != nil {
@@ -287,17 +303,38 @@ func (s *chunkSender) start(ctx context.Context, req chunkproto.Request) {
 		case errors.Is(err, store.ErrNotFound):
 			fail(chunkproto.CodeNotFound, "unknown track "+req.Track)
 		default:
-			fail(chunkproto.CodeInternal, "store read failed")
+			s.p.log.Warn("request: read chunks", "track", req.Track, "err", err)
+			fail(chunkproto.CodeUnavailable, "track store unavailable")
 		}
 		return
 	}
 	s.ranges = append(s.ranges, &chunkRange{id: req.ID, track: req.Track, next: req.From, to: req.To, it: it})
+	s.p.h.activeRanges.Add(1)
+}
+
+// trackLength returns the number of chunks of track.
+func (s *chunkSender) trackLength(ctx context.Context, track string) (int, error) {
+	if n, ok := s.lengths[track]; ok {
+		return n, nil
+	}
+	mctx, cancel := context.WithTimeout(ctx, s.p.h.cfg.StoreTimeout)
+	defer cancel()
+	m, err := s.p.h.st.Manifest(mctx, track)
+	if err != nil {
+		return 0, fmt.Errorf("manifest %s: %w", track, err)
+	}
+	if s.lengths == nil || len(s.lengths) >= maxCachedLengths {
+		s.lengths = make(map[string]int, maxCachedLengths)
+	}
+	s.lengths[track] = len(m.Chunks)
+	return len(m.Chunks), nil
 }
 
 func (s *chunkSender) remove(r *chunkRange) {
 	for i, x := range s.ranges {
 		if x == r {
 			_ = r.it.Close()
+			s.p.h.activeRanges.Add(-1)
 			s.ranges = append(s.ranges[:i], s.ranges[i+1:]...)
 			if s.next > i {
 				s.next--

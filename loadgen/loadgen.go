@@ -64,6 +64,16 @@ type Config struct {
 	Logger *slog.Logger
 	// HTTPClient fetches the catalog (default: 10 s timeout).
 	HTTPClient *http.Client
+	// CorruptPeers is how many peers misbehave when seeding (spread evenly
+	// over the join order). The k-th of them uses Faults[k % len(Faults)].
+	CorruptPeers int
+	// Faults are the fault modes of the corrupt peers (default
+	// peer.FaultModes: bad_bytes, wrong_seq, oversize, silent in turn).
+	Faults []peer.FaultMode
+	// Churn is the probability (0..1) that a peer leaves after a playback:
+	// it closes (WebSocket and PeerConnections, cutting its uploads) and
+	// rejoins at once as a new peer keeping its cache.
+	Churn float64
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -103,6 +113,20 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Loopback == nil {
 		lb := isLoopbackURL(c.Server)
 		c.Loopback = &lb
+	}
+	if c.CorruptPeers < 0 || c.CorruptPeers > c.Peers {
+		return c, fmt.Errorf("loadgen: %d corrupt peers out of %d", c.CorruptPeers, c.Peers)
+	}
+	if len(c.Faults) == 0 {
+		c.Faults = peer.FaultModes
+	}
+	for _, f := range c.Faults {
+		if f == peer.FaultNone {
+			return c, errors.New("loadgen: fault mode none among the corrupt peers' faults")
+		}
+	}
+	if !(c.Churn >= 0 && c.Churn <= 1) {
+		return c, fmt.Errorf("loadgen: churn %v outside 0..1", c.Churn)
 	}
 	return c, nil
 }
@@ -158,6 +182,33 @@ type Report struct {
 	// → peer DataChannel open.
 	LookupMS  Percentiles `json:"lookup_ms"`
 	ConnectMS Percentiles `json:"connect_ms"`
+	// FaultsInjected and FaultsDetected describe the hostile part of a run.
+	FaultsInjected FaultsInjected `json:"faults_injected"`
+	FaultsDetected FaultsDetected `json:"faults_detected"`
+}
+
+// FaultsInjected counts the faults a run injected.
+type FaultsInjected struct {
+	// CorruptPeers is how many peers misbehaved when seeding; Modes counts
+	// them by fault mode.
+	CorruptPeers int            `json:"corrupt_peers"`
+	Modes        map[string]int `json:"modes,omitempty"`
+	// FaultyChunks counts the chunks they served wrongly (a silent seeder
+	// counts every chunk it was asked for).
+	FaultyChunks int64 `json:"faulty_chunks"`
+	// ChurnLeaves counts peers that left (and rejoined) after a playback.
+	ChurnLeaves int `json:"churn_leaves"`
+	// RejoinFailures counts rejoins that could not connect.
+	RejoinFailures int `json:"rejoin_failures"`
+}
+
+// FaultsDetected counts what the peers detected, summed over every peer.
+type FaultsDetected struct {
+	HashFailures int64 `json:"hash_failures"`
+	BadMessages  int64 `json:"bad_messages"`
+	Timeouts     int64 `json:"timeouts"`
+	ReportsSent  int64 `json:"reports_sent"`
+	Reconnects   int64 `json:"reconnects"`
 }
 
 // manifests is a fixed map of manifests; it implements peer.ManifestSource.
@@ -209,8 +260,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	var (
 		mu      sync.Mutex
 		results []result
-		peers   []*peer.Peer
+		peers   []*peer.Peer // every peer started, churned ones included
 		failed  int
+		inj     FaultsInjected
 	)
 	var wg sync.WaitGroup
 	var playing sync.WaitGroup // peers still playing
@@ -229,11 +281,22 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			case <-runCtx.Done():
 				return
 			}
-			p, err := peer.Dial(runCtx, peer.Config{
+			pcfg := peer.Config{
 				HubURL: base, Manifests: mans, UploadCap: cfg.UploadCap, CacheBytes: cfg.CacheBytes,
 				Speed: cfg.Speed, Logger: cfg.Logger.With("sim", i), DisableP2P: cfg.DisableP2P,
 				ICELoopback: *cfg.Loopback,
-			})
+			}
+			if k := corruptIndex(i, cfg.Peers, cfg.CorruptPeers); k >= 0 {
+				pcfg.Fault = cfg.Faults[k%len(cfg.Faults)]
+				mu.Lock()
+				inj.CorruptPeers++
+				if inj.Modes == nil {
+					inj.Modes = make(map[string]int)
+				}
+				inj.Modes[pcfg.Fault.String()]++
+				mu.Unlock()
+			}
+			p, err := peer.Dial(runCtx, pcfg)
 			if err != nil {
 				cfg.Logger.Warn("peer could not connect", "sim", i, "err", err)
 				mu.Lock()
@@ -245,6 +308,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			peers = append(peers, p)
 			mu.Unlock()
 			prng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)+1))
+			churn := rand.New(rand.NewPCG(cfg.Seed, uint64(i)+1<<32))
 			zipf := rand.NewZipf(prng, cfg.ZipfS, 1, uint64(len(order)-1))
 			for time.Now().Before(stopStarting) && runCtx.Err() == nil {
 				id := order[zipf.Uint64()]
@@ -257,6 +321,26 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 					if p.Err() != nil {
 						return // the peer is gone
 					}
+				}
+				if cfg.Churn > 0 && churn.Float64() < cfg.Churn && time.Now().Before(stopStarting) {
+					// Leave (cutting uploads under way) and rejoin as a new
+					// peer with the same cache.
+					p.Close()
+					pcfg.Cache = p.Cache()
+					np, err := peer.Dial(runCtx, pcfg)
+					mu.Lock()
+					inj.ChurnLeaves++
+					if err != nil {
+						inj.RejoinFailures++
+					} else {
+						peers = append(peers, np)
+					}
+					mu.Unlock()
+					if err != nil {
+						cfg.Logger.Warn("peer could not rejoin", "sim", i, "err", err)
+						return
+					}
+					p = np
 				}
 			}
 		}(i)
@@ -278,7 +362,7 @@ wait:
 			if cfg.Progress != nil {
 				mu.Lock()
 				r := summarize(results, peers)
-				online := len(peers)
+				online := len(peers) - inj.ChurnLeaves + inj.RejoinFailures
 				mu.Unlock()
 				fmt.Fprintf(cfg.Progress, "load: %5.0fs peers %d/%d playbacks %d (%d complete) offload %.3f stalls %d hash_failures %d\n",
 					time.Since(start).Seconds(), online, cfg.Peers, r.Playbacks, r.PlaybacksComplete, r.OffloadRatio, r.Stalls, r.HashFailures)
@@ -289,6 +373,7 @@ wait:
 	mu.Lock()
 	rep := summarize(results, peers)
 	ps := peers
+	injected := inj
 	mu.Unlock()
 	// Close after the report: uploads end with the peers.
 	var cw sync.WaitGroup
@@ -300,6 +385,12 @@ wait:
 		}()
 	}
 	cw.Wait()
+	// Counters again after Close: the last of them are final now.
+	final := summarize(nil, ps)
+	rep.UploadedBytes = final.UploadedBytes
+	rep.FaultsDetected = final.FaultsDetected
+	injected.FaultyChunks = final.FaultsInjected.FaultyChunks
+	rep.FaultsInjected = injected
 	rep.Peers = cfg.Peers
 	rep.PeersFailed = failed
 	rep.Tracks = len(order)
@@ -313,6 +404,19 @@ wait:
 		return rep, fmt.Errorf("loadgen: %w", err)
 	}
 	return rep, nil
+}
+
+// corruptIndex returns k ≥ 0 when peer i of n is the k-th of the corrupt
+// ones (spread evenly over the join order), else -1.
+func corruptIndex(i, n, corrupt int) int {
+	if corrupt <= 0 || n <= 0 {
+		return -1
+	}
+	// Peer i is corrupt when the multiples of n/corrupt cross it.
+	if (i*corrupt)%n < corrupt {
+		return i * corrupt / n
+	}
+	return -1
 }
 
 // summarize aggregates playback results and the peers' upload counters.
@@ -353,7 +457,14 @@ func summarize(results []result, peers []*peer.Peer) Report {
 		}
 	}
 	for _, p := range peers {
-		r.UploadedBytes += p.Stats().UploadedBytes
+		st := p.Stats()
+		r.UploadedBytes += st.UploadedBytes
+		r.FaultsDetected.HashFailures += st.HashFailures
+		r.FaultsDetected.BadMessages += st.BadMessages
+		r.FaultsDetected.Timeouts += st.Timeouts
+		r.FaultsDetected.ReportsSent += st.ReportsSent
+		r.FaultsDetected.Reconnects += st.Reconnects
+		r.FaultsInjected.FaultyChunks += st.FaultsSent
 	}
 	if t := r.P2PBytes + r.ServerBytes; t > 0 {
 		r.OffloadRatio = float64(r.P2PBytes) / float64(t)
@@ -455,6 +566,10 @@ func WriteTable(w io.Writer, r Report) error {
 		{"startup ms (all)", pct(r.StartupAllMS)},
 		{"lookup ms", pct(r.LookupMS)},
 		{"connect ms", pct(r.ConnectMS)},
+		{"faults injected", fmt.Sprintf("%d corrupt peers %v, %d faulty chunks, %d churn leaves (%d rejoins failed)",
+			r.FaultsInjected.CorruptPeers, r.FaultsInjected.Modes, r.FaultsInjected.FaultyChunks, r.FaultsInjected.ChurnLeaves, r.FaultsInjected.RejoinFailures)},
+		{"faults detected", fmt.Sprintf("%d hash failures, %d bad messages, %d timeouts, %d reports, %d reconnects",
+			r.FaultsDetected.HashFailures, r.FaultsDetected.BadMessages, r.FaultsDetected.Timeouts, r.FaultsDetected.ReportsSent, r.FaultsDetected.Reconnects)},
 	}
 	for _, row := range rows {
 		if _, err := fmt.Fprintf(w, "%-18s %s\n", row[0], row[1]); err != nil {

@@ -78,7 +78,8 @@ var rejectReasons = []string{
 	"bad_message", "bad_version", "hello_required", "server_full", "not_paired",
 	"unknown_track", "too_many_lookups", "duplicate_lookup", "unknown_pair",
 	"negotiation_error", "internal", "too_large", "slow_consumer", "hello_timeout",
-	"rate_limited", ReasonOther,
+	"rate_limited", "too_many_pairs", "binary", "bad_handshake", "too_many_connections",
+	"idle_timeout", ReasonOther,
 }
 
 // Histogram buckets, in seconds.

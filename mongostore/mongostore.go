@@ -24,13 +24,16 @@
 // bytes). Leftovers of a crashed put are removed by Cleanup, which Open runs
 // for staging records older than the stale age (default 1 h).
 //
-// Range reads: with MongoDB, a Find on {track_id, gen, seq range} sorted by
-// seq (served in order by the unique index) with batch size 8, so the client
-// holds at most 8 chunks and a slow consumer slows the getMores. FerretDB v1
-// pushes down neither such filters nor sorts (it would scan and sort the
-// whole result in memory), but it does push down _id equality, so against
-// FerretDB (detected at Open via buildInfo.ferretdbVersion) each chunk is
-// fetched by its _id instead. WithReadMode overrides the choice.
+// Range reads: a Find on {track_id, gen, seq range} with batch size 8
+// through a cursor, so the client holds at most 8 chunks and a slow consumer
+// slows the getMores. With MongoDB the Find is sorted by seq, which the unique
+// index serves in order without a blocking sort. FerretDB v1 (detected at
+// Open via buildInfo.ferretdbVersion) cannot push such a sort down: it would
+// load and sort the whole range in memory before the first batch. Against
+// FerretDB the Find is therefore unsorted: the chunks of one generation are
+// inserted in seq order and come back in that natural order. The iterator
+// checks every seq either way and fails rather than return a chunk out of
+// order. WithReadMode overrides the choice.
 package mongostore
 
 import (
@@ -64,21 +67,22 @@ const insertBatchBytes = 4 << 20
 type ReadMode int
 
 const (
-	// ReadAuto uses ReadPoint against FerretDB and ReadCursor otherwise.
+	// ReadAuto uses ReadNatural against FerretDB and ReadSorted otherwise.
 	ReadAuto ReadMode = iota
-	// ReadCursor runs one Find sorted by seq with batch size 8.
-	ReadCursor
-	// ReadPoint fetches each chunk by its _id.
-	ReadPoint
+	// ReadSorted runs a Find sorted by seq (served by the index in MongoDB).
+	ReadSorted
+	// ReadNatural runs the same Find without a sort, relying on the
+	// insertion order (checked while iterating).
+	ReadNatural
 )
 
 // String returns the name of the mode.
 func (m ReadMode) String() string {
 	switch m {
-	case ReadCursor:
-		return "cursor"
-	case ReadPoint:
-		return "point"
+	case ReadSorted:
+		return "sorted"
+	case ReadNatural:
+		return "natural"
 	default:
 		return "auto"
 	}
@@ -90,6 +94,7 @@ type Option func(*config)
 type config struct {
 	database    string
 	pingTimeout time.Duration
+	opTimeout   time.Duration
 	staleAfter  time.Duration
 	readMode    ReadMode
 	logger      *slog.Logger
@@ -103,6 +108,18 @@ func WithPingTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
 			c.pingTimeout = d
+		}
+	}
+}
+
+// WithOpTimeout bounds every single database operation — a lookup, one
+// batch of a range read, one insert batch of a put (default 10 s) — so that
+// callers fail instead of hanging while the server is unreachable. The
+// caller's context can only shorten it.
+func WithOpTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.opTimeout = d
 		}
 	}
 }
@@ -126,13 +143,19 @@ func WithLogger(l *slog.Logger) Option {
 
 // Store is a store.Store on a MongoDB database. It is safe for concurrent use.
 type Store struct {
-	client   *mongo.Client
-	db       *mongo.Database
-	tracks   *mongo.Collection
-	chunks   *mongo.Collection
-	staging  *mongo.Collection
-	readMode ReadMode // ReadCursor or ReadPoint
-	log      *slog.Logger
+	client    *mongo.Client
+	db        *mongo.Database
+	tracks    *mongo.Collection
+	chunks    *mongo.Collection
+	staging   *mongo.Collection
+	readMode  ReadMode // ReadSorted or ReadNatural
+	opTimeout time.Duration
+	log       *slog.Logger
+}
+
+// op returns ctx bounded by the operation timeout.
+func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.opTimeout)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -166,7 +189,7 @@ func chunkID(id, gen string, seq int) string { return fmt.Sprintf("%s/%s/%08x", 
 // the ping timeout, creates the indexes and cleans stale leftovers. The
 // database is the URI's path, or DefaultDatabase.
 func Open(ctx context.Context, uri string, opts ...Option) (*Store, error) {
-	cfg := config{pingTimeout: 5 * time.Second, staleAfter: time.Hour, logger: slog.Default()}
+	cfg := config{pingTimeout: 5 * time.Second, opTimeout: 10 * time.Second, staleAfter: time.Hour, logger: slog.Default()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -182,12 +205,14 @@ func Open(ctx context.Context, uri string, opts ...Option) (*Store, error) {
 	if cfg.database == "" {
 		cfg.database = DefaultDatabase
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(uri).
-		SetServerSelectionTimeout(cfg.pingTimeout).SetConnectTimeout(cfg.pingTimeout))
+	// The driver's own timeouts stay at their defaults (a short connect
+	// timeout breaks handshakes with a busy server); the ping context below
+	// bounds how long Open waits for an unreachable server.
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
 	if err != nil {
 		return nil, fmt.Errorf("mongostore: connect to %s: %w", hosts, err)
 	}
-	s := &Store{client: client, db: client.Database(cfg.database), log: cfg.logger, readMode: cfg.readMode}
+	s := &Store{client: client, db: client.Database(cfg.database), log: cfg.logger, readMode: cfg.readMode, opTimeout: cfg.opTimeout}
 	s.tracks = s.db.Collection("tracks")
 	s.chunks = s.db.Collection("chunks")
 	s.staging = s.db.Collection("staging")
@@ -205,14 +230,14 @@ func (s *Store) init(ctx context.Context, cfg config, hosts string) error {
 		return fmt.Errorf("mongostore: cannot reach MongoDB at %s: %w", hosts, err)
 	}
 	if s.readMode == ReadAuto {
-		s.readMode = ReadCursor
+		s.readMode = ReadSorted
 		var info bson.M
 		err := s.db.RunCommand(pctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info)
 		if err != nil {
 			return fmt.Errorf("mongostore: buildInfo on %s: %w", hosts, err)
 		}
 		if _, ok := info["ferretdbVersion"]; ok {
-			s.readMode = ReadPoint
+			s.readMode = ReadNatural
 		}
 	}
 	_, err := s.chunks.Indexes().CreateOne(ctx, mongo.IndexModel{
@@ -242,7 +267,7 @@ func (s *Store) init(ctx context.Context, cfg config, hosts string) error {
 	return nil
 }
 
-// ReadMode returns the range-read strategy in use (ReadCursor or ReadPoint).
+// ReadMode returns the range-read strategy in use (ReadSorted or ReadNatural).
 func (s *Store) ReadMode() ReadMode { return s.readMode }
 
 // cleanupContext returns a context for undoing a failed put even when ctx
@@ -258,7 +283,9 @@ func (s *Store) PutTrack(ctx context.Context, m *media.Manifest, chunks store.Ch
 		return fmt.Errorf("mongostore: put: %w", err)
 	}
 	gen := bson.NewObjectID().Hex()
-	_, err := s.staging.InsertOne(ctx, stagingDoc{Gen: gen, TrackID: m.ID, StartedAt: time.Now().UTC()})
+	octx, cancel := s.op(ctx)
+	_, err := s.staging.InsertOne(octx, stagingDoc{Gen: gen, TrackID: m.ID, StartedAt: time.Now().UTC()})
+	cancel()
 	if err != nil {
 		return fmt.Errorf("mongostore: put %s: record staging: %w", m.ID, err)
 	}
@@ -295,7 +322,9 @@ func (s *Store) writeChunks(ctx context.Context, m *media.Manifest, gen string, 
 		if len(batch) == 0 {
 			return nil
 		}
-		if _, err := s.chunks.InsertMany(ctx, batch); err != nil {
+		octx, cancel := s.op(ctx)
+		defer cancel()
+		if _, err := s.chunks.InsertMany(octx, batch); err != nil {
 			return fmt.Errorf("mongostore: put %s: insert chunks: %w", m.ID, err)
 		}
 		batch, size = batch[:0], 0
@@ -335,7 +364,9 @@ func (s *Store) commit(ctx context.Context, m *media.Manifest, gen string) (stri
 	var before struct {
 		Gen string `bson:"gen"`
 	}
-	err := s.tracks.FindOneAndReplace(ctx, bson.D{{Key: "_id", Value: m.ID}}, doc,
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	err := s.tracks.FindOneAndReplace(octx, bson.D{{Key: "_id", Value: m.ID}}, doc,
 		// No projection: FerretDB v1 does not implement it for findAndModify.
 		options.FindOneAndReplace().SetUpsert(true).SetReturnDocument(options.Before)).Decode(&before)
 	if err == nil || errors.Is(err, mongo.ErrNoDocuments) {
@@ -441,6 +472,8 @@ func (s *Store) activeGens(ctx context.Context, id, skip string) ([]string, erro
 
 // ListTracks returns the catalog sorted by artist, album, title, id.
 func (s *Store) ListTracks(ctx context.Context) ([]media.Summary, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	cur, err := s.tracks.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{
 		{Key: "title", Value: 1}, {Key: "artist", Value: 1}, {Key: "album", Value: 1}, {Key: "duration_ms", Value: 1},
 	}))
@@ -471,6 +504,8 @@ func (s *Store) ListTracks(ctx context.Context) ([]media.Summary, error) {
 
 // Manifest returns the manifest of track id, or an error wrapping store.ErrNotFound.
 func (s *Store) Manifest(ctx context.Context, id string) (*media.Manifest, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	var d trackDoc
 	err := s.tracks.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -488,7 +523,9 @@ func (s *Store) ReadChunks(ctx context.Context, id string, from, to int) (store.
 		Gen        string `bson:"gen"`
 		ChunkCount int    `bson:"chunk_count"`
 	}
-	err := s.tracks.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	err := s.tracks.FindOne(octx, bson.D{{Key: "_id", Value: id}},
 		options.FindOne().SetProjection(bson.D{{Key: "gen", Value: 1}, {Key: "chunk_count", Value: 1}})).Decode(&tr)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, fmt.Errorf("mongostore: read %q: %w", id, store.ErrNotFound)
@@ -499,81 +536,69 @@ func (s *Store) ReadChunks(ctx context.Context, id string, from, to int) (store.
 	if err := store.CheckRange(id, tr.ChunkCount, from, to); err != nil {
 		return nil, fmt.Errorf("mongostore: read: %w", err)
 	}
-	it := &iterator{s: s, ctx: ctx, id: id, gen: tr.Gen, next: from, to: to}
-	if s.readMode == ReadCursor {
-		filter := bson.D{
-			{Key: "track_id", Value: id}, {Key: "gen", Value: tr.Gen},
-			{Key: "seq", Value: bson.D{{Key: "$gte", Value: from}, {Key: "$lt", Value: to}}},
-		}
-		cur, err := s.chunks.Find(ctx, filter, options.Find().
-			SetSort(bson.D{{Key: "seq", Value: 1}}).
-			SetBatchSize(readBatch).
-			SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "seq", Value: 1}, {Key: "data", Value: 1}}))
-		if err != nil {
-			return nil, fmt.Errorf("mongostore: read %s: find chunks: %w", id, err)
-		}
-		it.cur = cur
+	filter := bson.D{
+		{Key: "track_id", Value: id}, {Key: "gen", Value: tr.Gen},
+		{Key: "seq", Value: bson.D{{Key: "$gte", Value: from}, {Key: "$lt", Value: to}}},
 	}
-	return it, nil
+	fo := options.Find().SetBatchSize(readBatch).
+		SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "seq", Value: 1}, {Key: "data", Value: 1}})
+	if s.readMode != ReadNatural {
+		fo.SetSort(bson.D{{Key: "seq", Value: 1}})
+	}
+	cur, err := s.chunks.Find(octx, filter, fo)
+	if err != nil {
+		return nil, fmt.Errorf("mongostore: read %s: find chunks: %w", id, err)
+	}
+	return &iterator{ctx: ctx, opTimeout: s.opTimeout, id: id, next: from, to: to, cur: cur}, nil
 }
 
-// iterator yields chunks from a cursor (ReadCursor) or by _id (ReadPoint).
+// iterator yields the chunks of a Find cursor, checking their order.
 type iterator struct {
-	s      *Store
-	ctx    context.Context
-	id     string
-	gen    string
-	next   int
-	to     int
-	cur    *mongo.Cursor // nil in point mode
-	chunk  store.Chunk
-	err    error
-	closed bool
+	ctx       context.Context
+	opTimeout time.Duration // bounds each Next
+	id        string
+	next      int
+	to        int
+	cur       *mongo.Cursor // nil once released
+	chunk     store.Chunk
+	err       error
+	closed    bool
 }
 
 func (it *iterator) Next() bool {
 	if it.err != nil || it.closed || it.next >= it.to {
+		it.release()
 		return false
 	}
 	if err := it.ctx.Err(); err != nil {
 		it.fail(fmt.Errorf("mongostore: read %s: %w", it.id, err))
 		return false
 	}
+	nctx, cancel := context.WithTimeout(it.ctx, it.opTimeout)
+	defer cancel()
+	if !it.cur.Next(nctx) {
+		if err := it.cur.Err(); err != nil {
+			it.fail(fmt.Errorf("mongostore: read %s: %w", it.id, err))
+		} else {
+			it.fail(it.missing())
+		}
+		return false
+	}
 	var d struct {
 		Seq  int    `bson:"seq"`
 		Data []byte `bson:"data"`
 	}
-	if it.cur != nil {
-		if !it.cur.Next(it.ctx) {
-			if err := it.cur.Err(); err != nil {
-				it.fail(fmt.Errorf("mongostore: read %s: %w", it.id, err))
-			} else {
-				it.fail(it.missing())
-			}
-			return false
-		}
-		if err := it.cur.Decode(&d); err != nil {
-			it.fail(fmt.Errorf("mongostore: read %s: decode chunk: %w", it.id, err))
-			return false
-		}
-		if d.Seq != it.next {
-			it.fail(it.missing())
-			return false
-		}
-	} else {
-		err := it.s.chunks.FindOne(it.ctx, bson.D{{Key: "_id", Value: chunkID(it.id, it.gen, it.next)}},
-			options.FindOne().SetProjection(bson.D{{Key: "seq", Value: 1}, {Key: "data", Value: 1}})).Decode(&d)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			it.fail(it.missing())
-			return false
-		}
-		if err != nil {
-			it.fail(fmt.Errorf("mongostore: read %s chunk %d: %w", it.id, it.next, err))
-			return false
-		}
+	// Decoding copies the bytes out of the batch: Data stays valid after Next.
+	if err := it.cur.Decode(&d); err != nil {
+		it.fail(fmt.Errorf("mongostore: read %s: decode chunk: %w", it.id, err))
+		return false
 	}
-	// Decode into a fresh struct copies the bytes: Data stays valid after Next.
-	it.chunk = store.Chunk{Seq: it.next, Data: d.Data}
+	if d.Seq != it.next {
+		it.fail(fmt.Errorf("mongostore: read %s: got chunk %d where %d was expected: %w",
+			it.id, d.Seq, it.next, it.missing()))
+		return false
+	}
+	it.chunk = store.Chunk{Seq: d.Seq, Data: d.Data}
 	it.next++
 	return true
 }
@@ -610,6 +635,8 @@ func (it *iterator) Close() error {
 // DeleteTrack removes track id and its chunks, sparing puts of the same id
 // in progress.
 func (s *Store) DeleteTrack(ctx context.Context, id string) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	var d struct {
 		Gen string `bson:"gen"`
 	}
@@ -635,6 +662,8 @@ func (s *Store) DeleteTrack(ctx context.Context, id string) error {
 // ChunkRecords returns the number of chunk documents stored under id,
 // including leftovers not referenced by a track (for diagnostics and tests).
 func (s *Store) ChunkRecords(ctx context.Context, id string) (int, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	n, err := s.chunks.CountDocuments(ctx, bson.D{{Key: "track_id", Value: id}})
 	if err != nil {
 		return 0, fmt.Errorf("mongostore: count chunks of %s: %w", id, err)
@@ -644,6 +673,8 @@ func (s *Store) ChunkRecords(ctx context.Context, id string) (int, error) {
 
 // Ping checks that the server answers.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
 		return fmt.Errorf("mongostore: ping: %w", err)
 	}

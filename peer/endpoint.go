@@ -24,6 +24,8 @@ type rangeSink interface {
 	rangeEnd(ep *endpoint, id uint32, code string)
 	// haveReply reports a have_reply.
 	haveReply(ep *endpoint, ok bool)
+	// badMessage reports a malformed message from the remote peer.
+	badMessage(ep *endpoint)
 }
 
 // outRange is a range this side requested.
@@ -182,6 +184,9 @@ func (ep *endpoint) onMessage(msg webrtc.DataChannelMessage) {
 	if !msg.IsString {
 		c, err := chunkproto.DecodeChunk(msg.Data)
 		if err != nil {
+			if !ep.isHub() {
+				ep.badMessage()
+			}
 			return
 		}
 		ep.mu.Lock()
@@ -231,6 +236,21 @@ func (ep *endpoint) onMessage(msg webrtc.DataChannelMessage) {
 			}
 		}
 		ep.mu.Unlock()
+	}
+}
+
+// badMessage tells every session with a range in flight here that the
+// remote sent a malformed message.
+func (ep *endpoint) badMessage() {
+	ep.p.stats.badMessages.Add(1)
+	ep.mu.Lock()
+	sinks := make([]rangeSink, 0, len(ep.byTrack))
+	for _, r := range ep.byTrack {
+		sinks = append(sinks, r.sink)
+	}
+	ep.mu.Unlock()
+	for _, s := range sinks {
+		s.badMessage(ep)
 	}
 }
 
@@ -316,23 +336,40 @@ func (ep *endpoint) run(job *serveJob, ct *CachedTrack) {
 			ep.p.releaseSlot(ep.remote)
 		}
 	}()
+	if ep.p.cfg.Fault == FaultSilent {
+		// Accept the request, send nothing: the leecher must time out.
+		ep.p.stats.faultsSent.Add(int64(req.To - req.From))
+		select {
+		case <-job.stop:
+		case <-ep.closed:
+		case <-ep.p.ctx.Done():
+		}
+		return
+	}
 	buf := make([]byte, 0, chunkproto.HeaderSize+chunkproto.MaxPayload)
 	for seq := req.From; seq < req.To; seq++ {
 		if !ep.waitWindow(job) {
 			return
 		}
-		payload := ct.Chunks[seq]
-		if ep.p.cfg.Corrupt {
-			payload = append([]byte(nil), payload...)
-			payload[len(payload)/2] ^= 0xff
+		payload, faulty := faultyPayload(ep.p.cfg.Fault, ct, seq)
+		var msg []byte
+		var err error
+		if len(payload) > chunkproto.MaxPayload {
+			// AppendChunk refuses it: build the oversize message by hand.
+			msg, err = chunkproto.AppendChunk(buf[:0], req.Track, seq, payload[:1])
+			msg = append(msg[:chunkproto.HeaderSize], payload...)
+		} else {
+			msg, err = chunkproto.AppendChunk(buf[:0], req.Track, seq, payload)
 		}
-		msg, err := chunkproto.AppendChunk(buf[:0], req.Track, seq, payload)
 		if err != nil {
 			_ = ep.sendMsg(chunkproto.Error{ID: req.ID, Code: chunkproto.CodeInternal, Message: "encode chunk"})
 			return
 		}
 		if err := ep.dc.Send(msg); err != nil {
 			return
+		}
+		if faulty {
+			ep.p.stats.faultsSent.Add(1)
 		}
 		ep.p.stats.uploaded.Add(int64(len(payload)))
 	}

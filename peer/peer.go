@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,7 +54,23 @@ type Config struct {
 	// Logger receives the peer's logs (default: discard).
 	Logger *slog.Logger
 	// Corrupt makes the peer serve corrupted chunks when seeding (tests).
+	// Deprecated: use Fault; Corrupt is FaultBadBytes.
 	Corrupt bool
+	// Fault makes the peer misbehave when seeding (tests and load runs):
+	// see FaultMode. The peer still plays and verifies like any other.
+	Fault FaultMode
+	// Cache, when set, is the peer's cache instead of a new one of
+	// CacheBytes: a peer that leaves and rejoins keeps its cache (and
+	// announces it in hello).
+	Cache *Cache
+	// NoReconnect makes the peer stop when its hub connection ends. By
+	// default it reconnects, as a new peer (new id, cached tracks announced
+	// in hello), with exponential backoff and jitter between ReconnectMin
+	// (default 250 ms) and ReconnectMax (default 10 s); playbacks under way
+	// continue from their buffer and resume fetching once reconnected.
+	NoReconnect  bool
+	ReconnectMin time.Duration
+	ReconnectMax time.Duration
 	// DisableP2P makes the peer fetch everything from the hub: it never
 	// asks peers nor the tracker for seeders.
 	DisableP2P bool
@@ -69,8 +86,11 @@ type Config struct {
 	// MaxPeerConns bounds the peer's PeerConnections with other peers
 	// (default 16); idle ones are closed first.
 	MaxPeerConns int
-	// MaxLookups bounds tracker lookups per playback (default 4).
+	// MaxLookups bounds tracker lookups per playback (default 32).
 	MaxLookups int
+	// LookupRetryMS is the media time between tracker lookups while no
+	// seeder is found (default 5000).
+	LookupRetryMS float64
 	// StatsInterval is how often stats are sent to the hub (default 5 s;
 	// negative disables).
 	StatsInterval time.Duration
@@ -103,7 +123,10 @@ func (c Config) withDefaults() Config {
 		c.MaxPeerConns = 16
 	}
 	if c.MaxLookups <= 0 {
-		c.MaxLookups = 4
+		c.MaxLookups = 32
+	}
+	if c.LookupRetryMS <= 0 {
+		c.LookupRetryMS = 5000
 	}
 	if c.StatsInterval == 0 {
 		c.StatsInterval = 5 * time.Second
@@ -111,6 +134,16 @@ func (c Config) withDefaults() Config {
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 10 * time.Second
 	}
+	if c.Corrupt && c.Fault == FaultNone {
+		c.Fault = FaultBadBytes
+	}
+	if c.ReconnectMin <= 0 {
+		c.ReconnectMin = 250 * time.Millisecond
+	}
+	if c.ReconnectMax <= 0 {
+		c.ReconnectMax = 10 * time.Second
+	}
+	c.ReconnectMax = max(c.ReconnectMax, c.ReconnectMin)
 	return c
 }
 
@@ -119,7 +152,7 @@ func (c Config) realFor(mediaMS float64) time.Duration {
 	return time.Duration(mediaMS / c.Speed * float64(time.Millisecond))
 }
 
-// Stats are a peer's counters since it was created.
+// Stats are a peer's counters since it was created (across reconnections).
 type Stats struct {
 	ServerBytes     int64 // chunk bytes received from the hub
 	P2PBytes        int64 // chunk bytes received from peers (verified or not)
@@ -132,13 +165,33 @@ type Stats struct {
 	HashFailures    int64 // peer chunks failing the SHA-256 check (dropped)
 	CorruptAccepted int64 // chunks kept whose bytes differ from the manifest
 	UploadsRefused  int64 // can_upload / have / request refused for the cap
+	// BadMessages counts malformed binary messages from peers (oversize
+	// or truncated chunks), each abandoning the seeder.
+	BadMessages int64
+	// Timeouts counts seeders abandoned because they sent nothing within
+	// the source timeout.
+	Timeouts int64
+	// ReportsSent counts `report` messages sent to the hub about bad seeders.
+	ReportsSent int64
+	// Reconnects counts hub connections re-established after a loss.
+	Reconnects int64
+	// FaultsSent counts chunks served wrongly on purpose (Config.Fault).
+	FaultsSent int64
 }
 
 type counters struct {
 	serverBytes, p2pBytes, cacheBytes, uploaded atomic.Int64
 	playbacks, complete, stalls, stalledNS      atomic.Int64
 	hashFailures, corruptAccepted, refused      atomic.Int64
+	badMessages, timeouts, reports, reconnects  atomic.Int64
+	faultsSent                                  atomic.Int64
 }
+
+// maxDataChannelMessage is the largest DataChannel message the peer accepts.
+const maxDataChannelMessage = 256 << 10
+
+// maxBadPeers bounds the remote peers remembered as bad.
+const maxBadPeers = 256
 
 // Peer is one simulated listener. Create it with Dial; its methods are safe
 // for concurrent use.
@@ -146,47 +199,69 @@ type Peer struct {
 	cfg   Config
 	log   *slog.Logger
 	api   *webrtc.API
-	ws    *websocket.Conn
 	cache *Cache
 	mans  ManifestSource
 
-	id         string
-	iceServers []webrtc.ICEServer
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	stats   counters
+	closing atomic.Bool
+	once    sync.Once
+	flushMu sync.Mutex // one flushStats at a time
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	stats  counters
-
-	hubReady chan struct{} // closed when the hub DataChannel opens
-	done     chan struct{} // closed when the WebSocket loop ends
+	done chan struct{} // closed when the peer has stopped for good
 
 	mu         sync.Mutex
 	err        error // why the peer stopped
-	hubPC      *webrtc.PeerConnection
-	hubEP      *endpoint
-	hubCands   []webrtc.ICECandidateInit
-	hubRemote  bool
+	link       *link // current hub connection; nil while disconnected
+	id         string
 	pairs      map[string]*pair
 	lookups    map[string]chan signaling.LookupResult
 	slots      map[string]*slot // upload slots by remote peer id
 	playing    map[string]bool
 	startupBuf []float64
 	lastStats  Stats
+	// bad remembers remote peers caught misbehaving (bounded, oldest
+	// forgotten first) and which of them were reported for which track.
+	bad      map[string]bool
+	badOrder []string
+	reported map[string]bool // remote + "/" + track
+}
+
+// link is one WebSocket connection to the hub with its PeerConnection.
+type link struct {
+	ws         *websocket.Conn
+	id         string
+	iceServers []webrtc.ICEServer
+	ready      chan struct{} // closed when the hub DataChannel opens
+	done       chan struct{} // closed when the read loop ends
+	readyOnce  sync.Once
+
+	// Guarded by Peer.mu.
+	pc        *webrtc.PeerConnection
+	ep        *endpoint
+	cands     []webrtc.ICECandidateInit
+	remoteSet bool
 }
 
 // slot is an upload slot held by one remote peer.
 type slot struct {
-	pairID string // the pair that brought it, "" for a direct have/request
-	last   time.Time
+	// pairIDs are the pairs the hub counts against it (none for a slot taken
+	// by a direct have/request on an existing connection).
+	pairIDs []string
+	last    time.Time
 }
 
+// errNoHub is returned when a message is sent while the hub is away.
+var errNoHub = errors.New("not connected to the hub")
+
 // Dial connects to the hub, completes the handshake and waits until the hub
-// DataChannel is open.
+// DataChannel is open. Later losses of the hub connection are repaired in
+// the background unless Config.NoReconnect is set.
 func Dial(ctx context.Context, cfg Config) (*Peer, error) {
 	cfg = cfg.withDefaults()
-	wsURL, err := wsURLOf(cfg.HubURL)
-	if err != nil {
+	if _, err := wsURLOf(cfg.HubURL); err != nil {
 		return nil, err
 	}
 	api, err := newAPI(cfg)
@@ -197,45 +272,30 @@ func Dial(ctx context.Context, cfg Config) (*Peer, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		api:      api,
-		cache:    NewCache(cfg.CacheBytes),
+		cache:    cfg.Cache,
 		mans:     cfg.Manifests,
-		hubReady: make(chan struct{}),
 		done:     make(chan struct{}),
 		pairs:    make(map[string]*pair),
 		lookups:  make(map[string]chan signaling.LookupResult),
 		slots:    make(map[string]*slot),
 		playing:  make(map[string]bool),
+		bad:      make(map[string]bool),
+		reported: make(map[string]bool),
+	}
+	if p.cache == nil {
+		p.cache = NewCache(cfg.CacheBytes)
 	}
 	if p.mans == nil {
 		p.mans = httpManifests{base: strings.TrimSuffix(cfg.HubURL, "/"), client: cfg.HTTPClient}
 	}
-	dctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
-	defer cancel()
-	ws, _, err := websocket.Dial(dctx, wsURL, nil)
-	if err != nil {
-		return nil, fmt.Errorf("dial hub %s: %w", wsURL, err)
-	}
-	ws.SetReadLimit(signaling.MaxMessageSize)
-	p.ws = ws
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	if err := p.handshake(dctx); err != nil {
+	l, err := p.connect(ctx)
+	if err != nil {
 		p.cancel()
-		ws.CloseNow()
 		return nil, err
 	}
-	p.log = p.log.With("peer", p.id)
 	p.wg.Add(1)
-	go p.readLoop()
-	select {
-	case <-p.hubReady:
-	case <-p.done:
-		err := p.Err()
-		p.Close()
-		return nil, fmt.Errorf("hub connection ended before its DataChannel opened: %w", err)
-	case <-dctx.Done():
-		p.Close()
-		return nil, fmt.Errorf("waiting for the hub DataChannel: %w", dctx.Err())
-	}
+	go p.supervise(l)
 	if cfg.StatsInterval > 0 {
 		p.wg.Add(1)
 		go p.statsLoop()
@@ -243,6 +303,129 @@ func Dial(ctx context.Context, cfg Config) (*Peer, error) {
 	p.wg.Add(1)
 	go p.janitor()
 	return p, nil
+}
+
+// connect opens a hub connection: WebSocket, hello/welcome, and the hub
+// PeerConnection up to its DataChannel opening. The link is current once
+// connect returns it.
+func (p *Peer) connect(ctx context.Context) (*link, error) {
+	wsURL, err := wsURLOf(p.cfg.HubURL)
+	if err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
+	defer cancel()
+	ws, _, err := websocket.Dial(dctx, wsURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("dial hub %s: %w", wsURL, err)
+	}
+	ws.SetReadLimit(signaling.MaxMessageSize)
+	l := &link{ws: ws, ready: make(chan struct{}), done: make(chan struct{})}
+	if err := p.handshake(dctx, l); err != nil {
+		ws.CloseNow()
+		return nil, err
+	}
+	p.mu.Lock()
+	p.link = l
+	p.id = l.id
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go p.readLoop(l)
+	select {
+	case <-l.ready:
+		return l, nil
+	case <-l.done:
+		err = fmt.Errorf("hub connection ended before its DataChannel opened: %w", p.Err())
+	case <-dctx.Done():
+		err = fmt.Errorf("waiting for the hub DataChannel: %w", dctx.Err())
+	}
+	ws.CloseNow()
+	<-l.done
+	p.teardown(l)
+	return nil, err
+}
+
+// supervise waits for the current link to end and reconnects, until the
+// peer is closed (or for good with NoReconnect).
+func (p *Peer) supervise(l *link) {
+	defer p.wg.Done()
+	defer close(p.done)
+	for {
+		select {
+		case <-l.done:
+		case <-p.ctx.Done():
+			l.ws.CloseNow()
+			<-l.done
+		}
+		p.teardown(l)
+		if p.closing.Load() || p.ctx.Err() != nil {
+			p.stop(errors.New("closed"))
+			return
+		}
+		if p.cfg.NoReconnect {
+			p.stop(errors.New("hub connection lost"))
+			return
+		}
+		p.log.Info("hub connection lost; reconnecting")
+		for attempt := 0; ; attempt++ {
+			t := time.NewTimer(backoff(attempt, p.cfg.ReconnectMin, p.cfg.ReconnectMax, rand.Float64))
+			select {
+			case <-t.C:
+			case <-p.ctx.Done():
+				t.Stop()
+				p.stop(errors.New("closed"))
+				return
+			}
+			nl, err := p.connect(p.ctx)
+			if err == nil {
+				l = nl
+				p.stats.reconnects.Add(1)
+				p.log.Info("reconnected to the hub", "peer", nl.id, "attempts", attempt+1)
+				break
+			}
+			p.log.Debug("reconnect failed", "attempt", attempt+1, "err", err)
+		}
+	}
+}
+
+// backoff returns the wait before reconnection attempt n (0-based):
+// min·2ⁿ capped at max, with "equal jitter" (uniformly in [d/2, d]) so that
+// peers dropped together do not come back together.
+func backoff(n int, lo, hi time.Duration, rnd func() float64) time.Duration {
+	d := hi
+	if n < 32 {
+		if e := lo << n; e > 0 && e < hi {
+			d = e
+		}
+	}
+	return d/2 + time.Duration(rnd()*float64(d/2))
+}
+
+// teardown ends everything tied to link l: its pairs (the peer ids and pair
+// ids were the old hub's), lookups, upload slots and hub PeerConnection.
+func (p *Peer) teardown(l *link) {
+	l.ws.CloseNow()
+	p.mu.Lock()
+	if p.link == l {
+		p.link = nil
+	}
+	pairs := make([]*pair, 0, len(p.pairs))
+	for _, pr := range p.pairs {
+		pairs = append(pairs, pr)
+	}
+	clear(p.slots)
+	pc, ep := l.pc, l.ep
+	p.mu.Unlock()
+	p.failLookups()
+	for _, pr := range pairs {
+		pr.close()
+	}
+	if ep != nil {
+		ep.shutdown()
+	}
+	if pc != nil {
+		pc.Close()
+	}
 }
 
 func wsURLOf(hub string) (string, error) {
@@ -269,6 +452,9 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIncludeLoopbackCandidate(cfg.ICELoopback)
+	// Bound what one DataChannel message may make us buffer (browsers
+	// accept 262,144 bytes; a valid chunk message is at most 65,557).
+	se.SetSCTPMaxMessageSize(maxDataChannelMessage)
 	if len(cfg.ICEInterfaces) > 0 {
 		allowed := append([]string(nil), cfg.ICEInterfaces...)
 		se.SetInterfaceFilter(func(name string) bool {
@@ -287,13 +473,17 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 	), nil
 }
 
-// handshake sends hello and reads welcome.
-func (p *Peer) handshake(ctx context.Context) error {
-	if err := p.sendCtx(ctx, signaling.Hello{Version: signaling.Version, UploadCap: p.cfg.UploadCap}); err != nil {
+// handshake sends hello (announcing the cached tracks) and reads welcome.
+func (p *Peer) handshake(ctx context.Context, l *link) error {
+	cached := p.cache.IDs()
+	if len(cached) > signaling.MaxCachedTracks {
+		cached = cached[:signaling.MaxCachedTracks]
+	}
+	if err := p.sendCtx(ctx, l, signaling.Hello{Version: signaling.Version, UploadCap: p.cfg.UploadCap, Cached: cached}); err != nil {
 		return err
 	}
 	for {
-		_, data, err := p.ws.Read(ctx)
+		_, data, err := l.ws.Read(ctx)
 		if err != nil {
 			return fmt.Errorf("read welcome: %w", err)
 		}
@@ -303,8 +493,8 @@ func (p *Peer) handshake(ctx context.Context) error {
 		}
 		switch m := msg.(type) {
 		case signaling.Welcome:
-			p.id = m.PeerID
-			p.iceServers = m.ICEServers
+			l.id = m.PeerID
+			l.iceServers = m.ICEServers
 			return nil
 		case signaling.Error:
 			return fmt.Errorf("hub refused hello: %s: %s", m.Code, m.Message)
@@ -312,8 +502,19 @@ func (p *Peer) handshake(ctx context.Context) error {
 	}
 }
 
-// ID returns the id the hub assigned.
-func (p *Peer) ID() string { return p.id }
+// ID returns the id the hub assigned on the latest connection.
+func (p *Peer) ID() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.id
+}
+
+// Connected reports whether the peer is connected to the hub now.
+func (p *Peer) Connected() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.link != nil && p.link.ep != nil
+}
 
 // Cache returns the peer's cache of complete tracks.
 func (p *Peer) Cache() *Cache { return p.cache }
@@ -325,7 +526,8 @@ func (p *Peer) Err() error {
 	return p.err
 }
 
-// Done is closed when the peer's hub connection has ended.
+// Done is closed when the peer has stopped for good: closed, or its hub
+// connection lost with NoReconnect.
 func (p *Peer) Done() <-chan struct{} { return p.done }
 
 // Stats returns the peer's counters.
@@ -336,28 +538,26 @@ func (p *Peer) Stats() Stats {
 		UploadedBytes: s.uploaded.Load(), Playbacks: s.playbacks.Load(), Complete: s.complete.Load(),
 		Stalls: s.stalls.Load(), StalledTime: time.Duration(s.stalledNS.Load()),
 		HashFailures: s.hashFailures.Load(), CorruptAccepted: s.corruptAccepted.Load(), UploadsRefused: s.refused.Load(),
+		BadMessages: s.badMessages.Load(), Timeouts: s.timeouts.Load(), ReportsSent: s.reports.Load(),
+		Reconnects: s.reconnects.Load(), FaultsSent: s.faultsSent.Load(),
 	}
 }
 
-// Close disconnects from the hub and every peer and waits for the peer's
-// goroutines. It is safe to call twice.
+// Close sends the last stats, disconnects from the hub and every peer and
+// waits for the peer's goroutines. It is safe to call twice.
 func (p *Peer) Close() error {
-	p.ws.Close(websocket.StatusNormalClosure, "bye")
-	p.stop(errors.New("closed"))
-	p.wg.Wait()
-	p.mu.Lock()
-	pairs := make([]*pair, 0, len(p.pairs))
-	for _, pr := range p.pairs {
-		pairs = append(pairs, pr)
-	}
-	hubPC := p.hubPC
-	p.mu.Unlock()
-	for _, pr := range pairs {
-		pr.close()
-	}
-	if hubPC != nil {
-		hubPC.Close()
-	}
+	p.once.Do(func() {
+		p.closing.Store(true)
+		p.flushStats(time.Second)
+		p.mu.Lock()
+		l := p.link
+		p.mu.Unlock()
+		if l != nil {
+			l.ws.Close(websocket.StatusNormalClosure, "bye")
+		}
+		p.stop(errors.New("closed"))
+		p.wg.Wait()
+	})
 	return nil
 }
 
@@ -371,33 +571,43 @@ func (p *Peer) stop(err error) {
 	p.cancel()
 }
 
-// send writes one message to the hub.
+// send writes one message to the hub on the current connection.
 func (p *Peer) send(m signaling.Message) error {
-	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
-	defer cancel()
-	return p.sendCtx(ctx, m)
+	p.mu.Lock()
+	l := p.link
+	p.mu.Unlock()
+	if l == nil {
+		return fmt.Errorf("send %s: %w", m.MessageType(), errNoHub)
+	}
+	return p.sendOn(l, m)
 }
 
-func (p *Peer) sendCtx(ctx context.Context, m signaling.Message) error {
+// sendOn writes one message on link l.
+func (p *Peer) sendOn(l *link, m signaling.Message) error {
+	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+	defer cancel()
+	return p.sendCtx(ctx, l, m)
+}
+
+func (p *Peer) sendCtx(ctx context.Context, l *link, m signaling.Message) error {
 	data, err := signaling.Encode(m)
 	if err != nil {
 		return err
 	}
-	if err := p.ws.Write(ctx, websocket.MessageText, data); err != nil {
+	if err := l.ws.Write(ctx, websocket.MessageText, data); err != nil {
 		return fmt.Errorf("send %s: %w", m.MessageType(), err)
 	}
 	return nil
 }
 
-// readLoop handles the hub's messages until the WebSocket ends.
-func (p *Peer) readLoop() {
+// readLoop handles the messages of link l until its WebSocket ends.
+func (p *Peer) readLoop(l *link) {
 	defer p.wg.Done()
-	defer close(p.done)
+	defer close(l.done)
 	for {
-		_, data, err := p.ws.Read(p.ctx)
+		_, data, err := l.ws.Read(p.ctx)
 		if err != nil {
-			p.stop(fmt.Errorf("hub WebSocket: %w", err))
-			p.failLookups()
+			p.log.Debug("hub WebSocket ended", "peer", l.id, "err", err)
 			return
 		}
 		msg, err := signaling.Decode(data)
@@ -405,28 +615,32 @@ func (p *Peer) readLoop() {
 			p.log.Debug("ignoring hub message", "err", err)
 			continue
 		}
-		p.handle(msg)
+		p.handle(l, msg)
 	}
 }
 
-func (p *Peer) handle(msg signaling.Message) {
+func (p *Peer) handle(l *link, msg signaling.Message) {
 	switch m := msg.(type) {
 	case signaling.Signal:
 		if m.PairID == "" {
-			p.hubSignal(m)
+			p.hubSignal(l, m)
 		} else {
 			p.pairSignal(m)
+		}
+	case signaling.Ping:
+		if err := p.sendOn(l, signaling.Pong{}); err != nil {
+			p.log.Debug("pong", "err", err)
 		}
 	case signaling.CanUpload:
 		ok := p.canUpload(m.Track, "")
 		if !ok {
 			p.stats.refused.Add(1)
 		}
-		if err := p.send(signaling.UploadReply{LookupID: m.LookupID, OK: ok}); err != nil {
+		if err := p.sendOn(l, signaling.UploadReply{LookupID: m.LookupID, OK: ok}); err != nil {
 			p.log.Debug("upload_reply", "err", err)
 		}
 	case signaling.Paired:
-		p.onPaired(m)
+		p.onPaired(l, m)
 	case signaling.LookupResult:
 		p.mu.Lock()
 		ch := p.lookups[m.Track]
@@ -445,6 +659,8 @@ func (p *Peer) handle(msg signaling.Message) {
 			pr.close()
 		}
 	case signaling.Error:
+		// Also the harmless answer of a hub that does not know `report`
+		// (bad_message): the peer has already stopped using the seeder.
 		p.log.Debug("hub error", "code", m.Code, "message", m.Message, "ref", m.Ref)
 	}
 }
@@ -494,6 +710,74 @@ func (p *Peer) lookup(ctx context.Context, track string) (signaling.LookupResult
 	}
 }
 
+// isBad reports whether remote was caught misbehaving.
+func (p *Peer) isBad(remote string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bad[remote]
+}
+
+// markBad remembers remote as bad and reports it to the hub for track, once
+// per remote and track; it reports whether a report was sent.
+// remember=false only reports (a timeout of a seeder
+// that never sent anything in this playback is reported but, being possibly
+// just slow, not remembered across playbacks).
+func (p *Peer) markBad(remote, track, reason string, remember bool) bool {
+	if remote == "" || remote == signaling.HubID {
+		return false
+	}
+	key := remote + "/" + track
+	p.mu.Lock()
+	if remember && !p.bad[remote] {
+		if len(p.badOrder) >= maxBadPeers {
+			old := p.badOrder[0]
+			p.badOrder = p.badOrder[1:]
+			delete(p.bad, old)
+			for k := range p.reported {
+				if strings.HasPrefix(k, old+"/") {
+					delete(p.reported, k)
+				}
+			}
+		}
+		p.bad[remote] = true
+		p.badOrder = append(p.badOrder, remote)
+	}
+	dup := p.reported[key]
+	if !dup && len(p.reported) < 4*maxBadPeers {
+		p.reported[key] = true
+	}
+	p.mu.Unlock()
+	if dup {
+		return false
+	}
+	if err := p.send(reportMsg{Peer: remote, Track: track, Reason: reason}); err != nil {
+		p.log.Debug("report", "err", err)
+		return false
+	}
+	p.stats.reports.Add(1)
+	return true
+}
+
+// Reasons of a report.
+const (
+	ReportHashMismatch = "hash_mismatch"
+	ReportTimeout      = "timeout"
+	ReportBadMessage   = "bad_message"
+)
+
+// reportMsg is the proposed `report` message (peer → hub): peer misbehaved
+// while serving track. A hub that does not know it answers `error`
+// bad_message, which is harmless. It lives here until package signaling
+// defines it.
+type reportMsg struct {
+	Peer   string `json:"peer"`
+	Track  string `json:"track"`
+	Reason string `json:"reason"`
+}
+
+// MessageType implements signaling.Message.
+func (reportMsg) MessageType() string { return "report" }
+
 // canUpload reports whether the peer would upload track to remote now: it
 // holds the whole track and remote holds a slot or one is free.
 func (p *Peer) canUpload(track, remote string) bool {
@@ -513,17 +797,18 @@ func (p *Peer) canUpload(track, remote string) bool {
 func (p *Peer) acquireSlot(remote, pairID string, force bool) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if s, ok := p.slots[remote]; ok {
-		s.last = time.Now()
-		if pairID != "" && s.pairID == "" {
-			s.pairID = pairID
+	s, ok := p.slots[remote]
+	if !ok {
+		if !force && len(p.slots) >= p.cfg.UploadCap {
+			return false
 		}
-		return true
+		s = &slot{}
+		p.slots[remote] = s
 	}
-	if !force && len(p.slots) >= p.cfg.UploadCap {
-		return false
+	s.last = time.Now()
+	if pairID != "" && len(s.pairIDs) < p.cfg.MaxPeerConns {
+		s.pairIDs = append(s.pairIDs, pairID)
 	}
-	p.slots[remote] = &slot{pairID: pairID, last: time.Now()}
 	return true
 }
 
@@ -536,25 +821,26 @@ func (p *Peer) touchSlot(remote string) {
 	p.mu.Unlock()
 }
 
-// releaseSlot frees remote's slot and tells the hub when a pair brought it.
+// releaseSlot frees remote's slot and tells the hub, for every open pair
+// counted against it, that the upload is done.
 func (p *Peer) releaseSlot(remote string) {
 	p.mu.Lock()
 	s, ok := p.slots[remote]
 	delete(p.slots, remote)
-	pr := p.pairs[s.pairIDOrEmpty()]
+	var done []string
+	if ok {
+		for _, id := range s.pairIDs {
+			if pr := p.pairs[id]; pr != nil && !pr.isClosed() {
+				done = append(done, id)
+			}
+		}
+	}
 	p.mu.Unlock()
-	if ok && s.pairID != "" && pr != nil && !pr.isClosed() {
-		if err := p.send(signaling.UploadDone{PairID: s.pairID}); err != nil {
+	for _, id := range done {
+		if err := p.send(signaling.UploadDone{PairID: id}); err != nil {
 			p.log.Debug("upload_done", "err", err)
 		}
 	}
-}
-
-func (s *slot) pairIDOrEmpty() string {
-	if s == nil {
-		return ""
-	}
-	return s.pairID
 }
 
 // slotIdle is how long an upload slot stays without requests.
@@ -610,29 +896,52 @@ func (p *Peer) statsLoop() {
 			return
 		case <-t.C:
 		}
-		p.flushStats()
+		p.flushStats(5 * time.Second)
 	}
 }
 
-func (p *Peer) flushStats() {
+// flushStats sends the counters accumulated since the last stats the hub
+// received. A failed send (hub away) keeps them for the next one.
+func (p *Peer) flushStats(timeout time.Duration) {
+	if p.cfg.StatsInterval < 0 {
+		return
+	}
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
 	cur := p.Stats()
 	p.mu.Lock()
 	prev := p.lastStats
-	p.lastStats = cur
 	startup := p.startupBuf
-	p.startupBuf = nil
 	p.mu.Unlock()
 	msg := signaling.Stats{
 		HubBytes: cur.ServerBytes - prev.ServerBytes, PeerBytes: cur.P2PBytes - prev.P2PBytes,
 		CacheBytes: cur.CacheBytes - prev.CacheBytes, UploadedBytes: cur.UploadedBytes - prev.UploadedBytes,
-		BadChunks: cur.HashFailures - prev.HashFailures, Stalls: cur.Stalls - prev.Stalls, StartupMS: startup,
+		BadChunks: cur.HashFailures + cur.BadMessages - prev.HashFailures - prev.BadMessages,
+		Stalls:    cur.Stalls - prev.Stalls, StartupMS: startup,
 	}
-	if msg.HubBytes == 0 && msg.PeerBytes == 0 && msg.CacheBytes == 0 && msg.UploadedBytes == 0 && len(startup) == 0 {
+	if msg.HubBytes == 0 && msg.PeerBytes == 0 && msg.CacheBytes == 0 && msg.UploadedBytes == 0 &&
+		msg.BadChunks == 0 && msg.Stalls == 0 && len(startup) == 0 {
 		return
 	}
-	if err := p.send(msg); err != nil {
-		p.log.Debug("stats", "err", err)
+	p.mu.Lock()
+	l := p.link
+	p.mu.Unlock()
+	if l == nil {
+		return // kept for the next connection
 	}
+	ctx, cancel := context.WithTimeout(p.ctx, timeout)
+	defer cancel()
+	if err := p.sendCtx(ctx, l, msg); err != nil {
+		p.log.Debug("stats", "err", err)
+		return
+	}
+	p.mu.Lock()
+	p.lastStats = cur
+	p.startupBuf = p.startupBuf[len(startup):]
+	if len(p.startupBuf) == 0 {
+		p.startupBuf = nil
+	}
+	p.mu.Unlock()
 }
 
 func (p *Peer) noteStartup(d time.Duration) {

@@ -61,6 +61,12 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 func newTestEnv(t *testing.T, tracks int) *testEnv {
+	return newTestEnvWith(t, tracks, 40, nil)
+}
+
+// newTestEnvWith is newTestEnv with tracks of n chunks and the hub's
+// configuration changed by mod.
+func newTestEnvWith(t *testing.T, tracks, n int, mod func(*hub.Config)) *testEnv {
 	t.Helper()
 	st, err := boltstore.Open(t.TempDir())
 	if err != nil {
@@ -69,13 +75,17 @@ func newTestEnv(t *testing.T, tracks int) *testEnv {
 	t.Cleanup(func() { st.Close() })
 	env := &testEnv{t: t, st: st}
 	for i := 0; i < tracks; i++ {
-		m, chunks := syntheticTrack(uint64(i+1), 40, 4000)
+		m, chunks := syntheticTrack(uint64(i+1), n, 4000)
 		if err := st.PutTrack(context.Background(), m, func(seq int) ([]byte, error) { return chunks[seq], nil }); err != nil {
 			t.Fatal(err)
 		}
 		env.tracks = append(env.tracks, m)
 	}
-	h, err := hub.New(hub.Config{IncludeLoopback: true, Logger: testLogger(t)}, st)
+	cfg := hub.Config{IncludeLoopback: true, Logger: testLogger(t)}
+	if mod != nil {
+		mod(&cfg)
+	}
+	h, err := hub.New(cfg, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +261,7 @@ func TestSeederVanishesMidTrack(t *testing.T) {
 	m := env.tracks[0]
 	s := env.peer(nil)
 	checkComplete(t, s, play(t, s, m.ID), m)
-	l := env.peer(func(c *Config) { c.Sched.PeerAheadMS = 6000 })
+	l := env.peer(func(c *Config) { c.Speed = 10; c.Sched.PeerAheadMS = 6000 })
 	out := playAsync(l, m.ID)
 	waitFor(t, "the leecher to stream from the seeder", 10*time.Second, func() bool { return l.Stats().P2PBytes > 10*4000 })
 	s.Close()
@@ -271,7 +281,7 @@ func TestSeederVanishesMidTrack(t *testing.T) {
 func TestCorruptSeederBypassed(t *testing.T) {
 	env := newTestEnv(t, 1)
 	m := env.tracks[0]
-	bad := env.peer(func(c *Config) { c.Corrupt = true })
+	bad := env.peer(func(c *Config) { c.Corrupt = true }) // the deprecated form of FaultBadBytes
 	checkComplete(t, bad, play(t, bad, m.ID), m)
 	l := env.peer(nil)
 	res := play(t, l, m.ID)
@@ -284,5 +294,28 @@ func TestCorruptSeederBypassed(t *testing.T) {
 	}
 	if bad.Stats().UploadedBytes == 0 {
 		t.Errorf("the corrupting seeder was never used; the test proves nothing")
+	}
+}
+
+func TestConnectedPeerAskedFirst(t *testing.T) {
+	env := newTestEnv(t, 2)
+	x, y := env.tracks[0], env.tracks[1]
+	a := env.peer(nil)
+	checkComplete(t, a, play(t, a, x.ID), x)
+	checkComplete(t, a, play(t, a, y.ID), y)
+	b := env.peer(nil)
+	resX := play(t, b, x.ID)
+	checkComplete(t, b, resX, x)
+	if resX.Seeders == 0 || resX.Lookups == 0 {
+		t.Fatalf("first track: seeders %d lookups %d, want a seeder from the tracker", resX.Seeders, resX.Lookups)
+	}
+	// b is still connected to a, which holds y too: have, no tracker lookup.
+	resY := play(t, b, y.ID)
+	checkComplete(t, b, resY, y)
+	if resY.Lookups != 0 || resY.Seeders != 1 {
+		t.Errorf("second track: lookups %d seeders %d, want the connected peer without a lookup", resY.Lookups, resY.Seeders)
+	}
+	if resY.P2PBytes <= resY.ServerBytes {
+		t.Errorf("second track: p2p %d <= server %d", resY.P2PBytes, resY.ServerBytes)
 	}
 }

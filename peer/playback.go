@@ -10,11 +10,10 @@ type Playback struct {
 	tl    *Timeline
 	speed float64
 
-	started    bool
-	pos        float64 // media position, ms
-	last       time.Time
-	stalled    bool
-	stallStart time.Time
+	started bool
+	pos     float64 // media position, ms
+	last    time.Time
+	stalled bool
 
 	stalls      int
 	stalledTime time.Duration
@@ -81,7 +80,6 @@ func (p *Playback) Advance(now time.Time, present []bool) {
 		if !present[c] {
 			p.stalled = true
 			p.stalls++
-			p.stallStart = t
 			p.stalledTime += now.Sub(t)
 			break
 		}

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,14 +15,14 @@ import (
 // maxQueuedCandidates bounds the ICE candidates kept before the remote description.
 const maxQueuedCandidates = 64
 
-// hubSignal handles an SDP offer or ICE candidate from the hub.
-func (p *Peer) hubSignal(m signaling.Signal) {
+// hubSignal handles an SDP offer or ICE candidate from the hub of link l.
+func (p *Peer) hubSignal(l *link, m signaling.Signal) {
 	if m.Candidate != nil {
 		p.mu.Lock()
-		pc, ready := p.hubPC, p.hubRemote
+		pc, ready := l.pc, l.remoteSet
 		if !ready {
-			if len(p.hubCands) < maxQueuedCandidates {
-				p.hubCands = append(p.hubCands, *m.Candidate)
+			if len(l.cands) < maxQueuedCandidates {
+				l.cands = append(l.cands, *m.Candidate)
 			}
 			p.mu.Unlock()
 			return
@@ -35,15 +36,15 @@ func (p *Peer) hubSignal(m signaling.Signal) {
 	if m.SDP.Type != webrtc.SDPTypeOffer {
 		return
 	}
-	if err := p.answerHub(*m.SDP); err != nil {
+	if err := p.answerHub(l, *m.SDP); err != nil {
 		p.log.Warn("hub offer", "err", err)
-		p.stop(err)
+		l.ws.CloseNow() // the supervisor reconnects
 	}
 }
 
-func (p *Peer) answerHub(offer webrtc.SessionDescription) error {
+func (p *Peer) answerHub(l *link, offer webrtc.SessionDescription) error {
 	p.mu.Lock()
-	if p.hubPC != nil {
+	if l.pc != nil {
 		p.mu.Unlock()
 		return fmt.Errorf("hub renegotiation is not supported")
 	}
@@ -52,20 +53,22 @@ func (p *Peer) answerHub(offer webrtc.SessionDescription) error {
 		p.mu.Unlock()
 		return fmt.Errorf("hub PeerConnection: %w", err)
 	}
-	p.hubPC = pc
+	l.pc = pc
 	p.mu.Unlock()
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
 			return
 		}
 		init := c.ToJSON()
-		if err := p.send(signaling.Signal{To: signaling.HubID, Candidate: &init}); err != nil {
+		if err := p.sendOn(l, signaling.Signal{To: signaling.HubID, Candidate: &init}); err != nil {
 			p.log.Debug("send hub candidate", "err", err)
 		}
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
-			p.stop(fmt.Errorf("hub PeerConnection %s", s))
+			// The hub connection is unusable: end the link; the supervisor
+			// reconnects (or stops the peer).
+			l.ws.CloseNow()
 		}
 	})
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
@@ -76,13 +79,13 @@ func (p *Peer) answerHub(offer webrtc.SessionDescription) error {
 		ep := newEndpoint(p, dc, signaling.HubID, nil)
 		dc.OnOpen(func() {
 			p.mu.Lock()
-			first := p.hubEP == nil
+			first := l.ep == nil
 			if first {
-				p.hubEP = ep
+				l.ep = ep
 			}
 			p.mu.Unlock()
 			if first {
-				close(p.hubReady)
+				l.readyOnce.Do(func() { close(l.ready) })
 			}
 		})
 	})
@@ -90,9 +93,9 @@ func (p *Peer) answerHub(offer webrtc.SessionDescription) error {
 		return fmt.Errorf("hub offer: %w", err)
 	}
 	p.mu.Lock()
-	p.hubRemote = true
-	cands := p.hubCands
-	p.hubCands = nil
+	l.remoteSet = true
+	cands := l.cands
+	l.cands = nil
 	p.mu.Unlock()
 	for _, c := range cands {
 		if err := pc.AddICECandidate(c); err != nil {
@@ -106,14 +109,17 @@ func (p *Peer) answerHub(offer webrtc.SessionDescription) error {
 	if err := pc.SetLocalDescription(answer); err != nil {
 		return fmt.Errorf("hub answer: %w", err)
 	}
-	return p.send(signaling.Signal{To: signaling.HubID, SDP: &answer})
+	return p.sendOn(l, signaling.Signal{To: signaling.HubID, SDP: &answer})
 }
 
-// hub returns the hub endpoint, or nil before it opens.
+// hub returns the current hub endpoint, or nil while the hub is away.
 func (p *Peer) hub() *endpoint {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.hubEP
+	if p.link == nil {
+		return nil
+	}
+	return p.link.ep
 }
 
 // pair is a PeerConnection with another peer, brokered by the hub.
@@ -165,9 +171,13 @@ func (pr *pair) close() {
 		if pr.p.pairs[pr.id] == pr {
 			delete(pr.p.pairs, pr.id)
 		}
-		s := pr.p.slots[pr.remote]
-		if s != nil && s.pairID == pr.id {
-			delete(pr.p.slots, pr.remote)
+		if s := pr.p.slots[pr.remote]; s != nil {
+			// The hub stops counting a pair at unpair: forget it, and the
+			// slot with it when it was the slot's only reason.
+			s.pairIDs = slices.DeleteFunc(s.pairIDs, func(id string) bool { return id == pr.id })
+			if len(s.pairIDs) == 0 {
+				delete(pr.p.slots, pr.remote)
+			}
 		}
 		pr.p.mu.Unlock()
 		if ep := pr.endpoint(); ep != nil {
@@ -192,14 +202,23 @@ func (p *Peer) unpair(pairID string) {
 
 // onPaired creates the PeerConnection of a new pair. The leecher offers and
 // creates the DataChannel; the seeder waits for the offer.
-func (p *Peer) onPaired(m signaling.Paired) {
+func (p *Peer) onPaired(l *link, m signaling.Paired) {
+	limit := p.cfg.MaxPeerConns + p.cfg.UploadCap
 	p.mu.Lock()
 	n := len(p.pairs)
 	p.mu.Unlock()
-	if n >= p.cfg.MaxPeerConns+p.cfg.UploadCap {
+	if n >= limit {
 		p.trimPairs()
+		p.mu.Lock()
+		n = len(p.pairs)
+		p.mu.Unlock()
+		if n >= limit {
+			p.log.Debug("too many peer connections; refusing a pair", "pair", m.PairID)
+			p.unpair(m.PairID)
+			return
+		}
 	}
-	pc, err := p.api.NewPeerConnection(webrtc.Configuration{ICEServers: p.iceServers})
+	pc, err := p.api.NewPeerConnection(webrtc.Configuration{ICEServers: l.iceServers})
 	if err != nil {
 		p.log.Warn("pair PeerConnection", "err", err)
 		p.unpair(m.PairID)

@@ -18,10 +18,17 @@ type SchedConfig struct {
 	// it is buffered.
 	HubAheadMS float64
 	// PeerAheadMS is how far ahead of the playhead the seeder is asked for
-	// chunks (default 60 s).
+	// chunks (default 300 s: in practice the whole track, as fast as the
+	// seeder sends).
 	PeerAheadMS float64
 	// PeerWindow is the most chunks one seeder range asks for (default 16).
 	PeerWindow int
+	// FirstCopyAheadMS is how far ahead the hub streams when the tracker
+	// said nobody holds the track (default 3,600,000: the whole track). The
+	// peer then becomes a holder quickly and the server sends each track
+	// about once per swarm (p2p-media-loader's server-seeding idea).
+	// Negative disables it (HubAheadMS applies).
+	FirstCopyAheadMS float64
 }
 
 func (c SchedConfig) withDefaults() SchedConfig {
@@ -38,10 +45,13 @@ func (c SchedConfig) withDefaults() SchedConfig {
 		c.HubAheadMS = 10_000
 	}
 	if c.PeerAheadMS <= 0 {
-		c.PeerAheadMS = 60_000
+		c.PeerAheadMS = 300_000
 	}
 	if c.PeerWindow <= 0 {
 		c.PeerWindow = 16
+	}
+	if c.FirstCopyAheadMS == 0 {
+		c.FirstCopyAheadMS = 3_600_000
 	}
 	return c
 }
@@ -70,9 +80,14 @@ type SchedInput struct {
 	Seeder     SourceState
 	// SeederConnected is true when a verified-good seeder's chunk channel is open.
 	SeederConnected bool
-	// Probing is true while connected peers are being asked whether they hold
-	// the track: the hub then sends only the emergency window.
+	// Probing is true while the first seeder search of the playback is under
+	// way (connected peers asked with have, the tracker's answer or the new
+	// pair's connection pending): the hub then starts with only the emergency
+	// window, and the emergency threshold is halved.
 	Probing bool
+	// NoHolders is true when the tracker answered that no online peer holds
+	// the track: the hub then streams FirstCopyAheadMS ahead.
+	NoHolders bool
 }
 
 // Range is a half-open chunk range; the zero Range means "no request".
@@ -93,7 +108,8 @@ type SchedDecision struct {
 // Schedule decides what to ask whom. It is a pure function of in:
 //
 //   - nothing asked yet: the hub gets the start window (StartMS, or only
-//     EmergencyMS when a seeder is connected or connected peers are probed);
+//     EmergencyMS when a seeder is connected or the first search for one is
+//     under way);
 //   - a connected seeder is asked for up to PeerWindow missing chunks after
 //     what the hub covers, up to PeerAheadMS ahead of the playhead, one range
 //     at a time (pipelined: the seeder sends the whole range back to back);
@@ -102,7 +118,8 @@ type SchedDecision struct {
 //     the urgent chunks (up to UrgentMS ahead, HubAheadMS without seeder)
 //     and a stalled seeder range is moved after them;
 //   - with no seeder, the hub streams up to HubAheadMS ahead, refilling when
-//     less than half of it is buffered or covered.
+//     less than half of it is buffered (FirstCopyAheadMS when nobody holds
+//     the track).
 func Schedule(cfg SchedConfig, in SchedInput) SchedDecision {
 	cfg = cfg.withDefaults()
 	tl := in.Timeline
@@ -131,7 +148,13 @@ func Schedule(cfg SchedConfig, in SchedInput) SchedDecision {
 		// At the very start the hub always sends the first chunks.
 		coming = coming || (seederOK && in.Seeder.covers(next)) || (!sr.Empty() && sr.From == next)
 	}
-	if ahead < cfg.EmergencyMS && !coming {
+	threshold := cfg.EmergencyMS
+	if in.Probing && in.Playing(next) {
+		// A seeder answer is due within milliseconds: wait for it down to
+		// half the emergency window.
+		threshold = cfg.EmergencyMS / 2
+	}
+	if ahead < threshold && !coming {
 		// Emergency (this includes the very start: nothing is buffered).
 		reach := cfg.HubAheadMS
 		switch {
@@ -142,6 +165,9 @@ func Schedule(cfg SchedConfig, in SchedInput) SchedDecision {
 		case !in.Playing(next):
 			reach = cfg.StartMS
 		}
+		if reach == cfg.HubAheadMS {
+			reach = hubAhead(cfg, in)
+		}
 		d.Hub = missingRun(tl, in.Present, next, in.PlayheadMS+reach, n)
 		if in.SeederConnected && (!in.Seeder.Active || in.Seeder.Stalled) {
 			// Go back to the seeder after the urgent chunks; a stalled range
@@ -150,11 +176,19 @@ func Schedule(cfg SchedConfig, in SchedInput) SchedDecision {
 		}
 		return d
 	}
-	if !in.SeederConnected && !in.Probing && !in.Hub.Active && ahead < cfg.HubAheadMS/2 {
-		d.Hub = missingRun(tl, in.Present, next, in.PlayheadMS+cfg.HubAheadMS, n)
+	if reach := hubAhead(cfg, in); !in.SeederConnected && !in.Probing && !in.Hub.Active && ahead < reach/2 {
+		d.Hub = missingRun(tl, in.Present, next, in.PlayheadMS+reach, n)
 	}
 	d.Seeder = sr
 	return d
+}
+
+// hubAhead is how far ahead the hub streams without a seeder.
+func hubAhead(cfg SchedConfig, in SchedInput) float64 {
+	if in.NoHolders && cfg.FirstCopyAheadMS > 0 {
+		return cfg.FirstCopyAheadMS
+	}
+	return cfg.HubAheadMS
 }
 
 // Playing reports whether playback is under way: something before chunk

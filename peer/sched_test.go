@@ -29,7 +29,7 @@ func presentUpTo(n, k int) []bool {
 
 func TestSchedule(t *testing.T) {
 	tl := uniform(40)
-	cfg := SchedConfig{} // defaults: start 10 s, emergency 3 s, urgent 5 s, hub ahead 10 s, peer ahead 60 s, window 16
+	cfg := SchedConfig{} // defaults: start 10 s, emergency 3 s, urgent 5 s, hub ahead 10 s, peer ahead 300 s, window 16
 	withGap := presentUpTo(40, 10)
 	withGap[12] = true
 	tests := []struct {
@@ -44,6 +44,12 @@ func TestSchedule(t *testing.T) {
 		{"start, probing connected peers: only the emergency window", SchedConfig{},
 			SchedInput{Present: presentUpTo(40, 0), Probing: true},
 			SchedDecision{Hub: Range{0, 3}}},
+		{"probing, 2 s buffered: wait for the seeder answer", SchedConfig{},
+			SchedInput{Present: presentUpTo(40, 3), PlayheadMS: 1000, Probing: true, Hub: SourceState{}},
+			SchedDecision{}},
+		{"probing, 1 s buffered: emergency, 5 s ahead", SchedConfig{},
+			SchedInput{Present: presentUpTo(40, 3), PlayheadMS: 2000, Probing: true},
+			SchedDecision{Hub: Range{3, 7}}},
 		{"start, seeder connected: hub 3 s, seeder the next window", SchedConfig{},
 			SchedInput{Present: presentUpTo(40, 0), SeederConnected: true},
 			SchedDecision{Hub: Range{0, 3}, Seeder: Range{3, 19}}},
@@ -79,6 +85,12 @@ func TestSchedule(t *testing.T) {
 			SchedDecision{}},
 		{"no seeder, 4 s buffered: refill to 10 s ahead", SchedConfig{},
 			SchedInput{Present: presentUpTo(40, 14), PlayheadMS: 10000},
+			SchedDecision{Hub: Range{14, 20}}},
+		{"nobody holds the track: the hub sends the rest at once", SchedConfig{},
+			SchedInput{Present: presentUpTo(40, 10), PlayheadMS: 1000, NoHolders: true},
+			SchedDecision{Hub: Range{10, 40}}},
+		{"nobody holds the track, prefetch disabled: 10 s windows", SchedConfig{FirstCopyAheadMS: -1},
+			SchedInput{Present: presentUpTo(40, 14), PlayheadMS: 10000, NoHolders: true},
 			SchedDecision{Hub: Range{14, 20}}},
 		{"no seeder, hub range in flight: wait", SchedConfig{},
 			SchedInput{Present: presentUpTo(40, 12), PlayheadMS: 10000, Hub: SourceState{Active: true, From: 12, To: 20, Next: 12}},

@@ -34,6 +34,9 @@ type PlaybackResult struct {
 	CacheBytes       int64
 	HashFailures     int
 	CorruptAccepted  int
+	// BadMessages counts malformed messages from seeders; Timeouts seeders
+	// abandoned for sending nothing; Reports the seeders reported to the hub.
+	BadMessages, Timeouts, Reports int
 }
 
 // ErrBusy is returned by Play when the track is already playing on this peer.
@@ -106,17 +109,21 @@ type evEnd struct {
 	code string
 }
 
+type evBad struct {
+	ep *endpoint
+}
+
 type evHave struct {
 	ep *endpoint
 	ok bool
 }
 
 type evSeeder struct {
-	ep               *endpoint
-	pr               *pair
-	lookup, connect  time.Duration
-	reason           string // why none was found
-	viaTracker, fail bool
+	ep              *endpoint
+	pr              *pair
+	lookup, connect time.Duration
+	reason          string // why none was found
+	fail            bool
 }
 
 // source is one sender of the session's chunks.
@@ -145,13 +152,16 @@ type session struct {
 	pb       *Playback
 	hub      source
 	seeder   source
-	pr       *pair // the seeder's pair, when it came from the tracker
 	bad      map[string]bool
 	probing  map[*endpoint]bool
 	probeEnd time.Time
 	looking  bool
-	nextLook float64 // media position for the next tracker lookup; <0 never
-	res      PlaybackResult
+	// noHolders: the tracker's last answer was that nobody holds the track.
+	noHolders bool
+	nextLook  float64 // media position for the next tracker lookup; <0 never
+	// seederGot counts verified chunks from the current seeder.
+	seederGot int
+	res       PlaybackResult
 }
 
 func newSession(p *Peer, m *media.Manifest, t0 time.Time) *session {
@@ -181,25 +191,20 @@ func (s *session) rangeEnd(ep *endpoint, id uint32, code string) {
 	s.post(evEnd{ep, id, code})
 }
 func (s *session) haveReply(ep *endpoint, ok bool) { s.post(evHave{ep, ok}) }
+func (s *session) badMessage(ep *endpoint)         { s.post(evBad{ep}) }
 
 func (s *session) run(ctx context.Context) (PlaybackResult, error) {
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	defer func() {
 		s.cancel()
 		s.wg.Wait()
-		if s.hub.ep != nil {
-			s.release()
-		}
+		s.release()
 		s.res.Stalls = s.pb.Stalls()
 		s.res.StalledTime = s.pb.StalledTime()
 		s.p.stats.stalls.Add(int64(s.res.Stalls))
 		s.p.stats.stalledNS.Add(int64(s.res.StalledTime))
 	}()
-	hub := s.p.hub()
-	if hub == nil {
-		return s.res, fmt.Errorf("play %s: no hub DataChannel", s.m.ID)
-	}
-	s.hub.ep = hub
+	s.hub.ep = s.p.hub() // nil while the hub is away: step picks it up later
 	s.nextLook = 0
 	if s.p.cfg.DisableP2P {
 		s.nextLook = -1
@@ -216,9 +221,12 @@ func (s *session) run(ctx context.Context) (PlaybackResult, error) {
 		return s.res, err
 	}
 	for !s.pb.Done() {
-		var seederClosed <-chan struct{}
+		var seederClosed, hubClosed <-chan struct{}
 		if s.seeder.ep != nil {
 			seederClosed = s.seeder.ep.closed
+		}
+		if s.hub.ep != nil {
+			hubClosed = s.hub.ep.closed
 		}
 		select {
 		case ev := <-s.events:
@@ -226,10 +234,12 @@ func (s *session) run(ctx context.Context) (PlaybackResult, error) {
 		case <-tick.C:
 		case <-seederClosed:
 			s.dropSeeder(false)
-		case <-hub.closed:
-			return s.res, fmt.Errorf("play %s: hub DataChannel closed", s.m.ID)
+		case <-hubClosed:
+			// The hub is away: play from the buffer until the peer
+			// reconnects (step picks up the new hub).
+			s.hub = source{}
 		case <-s.p.done:
-			return s.res, fmt.Errorf("play %s: hub connection ended: %w", s.m.ID, s.p.Err())
+			return s.res, fmt.Errorf("play %s: peer stopped: %w", s.m.ID, s.p.Err())
 		case <-ctx.Done():
 			return s.res, fmt.Errorf("play %s: %w", s.m.ID, ctx.Err())
 		}
@@ -247,6 +257,18 @@ func (s *session) run(ctx context.Context) (PlaybackResult, error) {
 // step advances playback, starts searches and sends the scheduler's requests.
 func (s *session) step(now time.Time) error {
 	s.pb.Advance(now, s.present)
+	if s.hub.ep == nil || s.hub.ep.isClosed() {
+		if ep := s.p.hub(); ep != nil && ep != s.hub.ep && !ep.isClosed() {
+			s.hub = source{ep: ep}
+		}
+	}
+	if s.seeder.ep != nil && s.seederGot == 0 && s.state(&s.seeder, now).Stalled {
+		// Nothing at all from this seeder within the source timeout.
+		s.res.Timeouts++
+		s.p.stats.timeouts.Add(1)
+		s.p.log.Info("seeder sent nothing; abandoning it", "track", s.m.ID, "seeder", s.seeder.ep.remote)
+		s.abandon(s.seeder.ep, ReportTimeout)
+	}
 	if len(s.probing) > 0 && now.After(s.probeEnd) {
 		clear(s.probing)
 	}
@@ -260,11 +282,13 @@ func (s *session) step(now time.Time) error {
 	d := Schedule(s.p.cfg.Sched, SchedInput{
 		Timeline: s.tl, Present: s.present, PlayheadMS: s.pb.Position(),
 		Hub: s.state(&s.hub, now), Seeder: s.state(&s.seeder, now),
-		SeederConnected: s.seeder.ep != nil, Probing: len(s.probing) > 0,
+		SeederConnected: s.seeder.ep != nil, Probing: s.firstSearch(),
+		NoHolders: s.noHolders,
 	})
-	if !d.Hub.Empty() {
+	if !d.Hub.Empty() && s.hub.ep != nil && !s.hub.ep.isClosed() {
 		if err := s.request(&s.hub, d.Hub, now); err != nil {
-			return fmt.Errorf("play %s: request to hub: %w", s.m.ID, err)
+			s.p.log.Debug("request to hub failed; waiting for the hub", "track", s.m.ID, "err", err)
+			s.hub = source{}
 		}
 	}
 	if !d.Seeder.Empty() && s.seeder.ep != nil {
@@ -273,6 +297,11 @@ func (s *session) step(now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// firstSearch reports whether the playback's first seeder search is under way.
+func (s *session) firstSearch() bool {
+	return len(s.probing) > 0 || (s.looking && s.res.Lookups == 1)
 }
 
 func (s *session) state(src *source, now time.Time) SourceState {
@@ -315,26 +344,31 @@ func (s *session) handle(ev any) {
 		if ev.code != "" && src == &s.seeder {
 			s.dropSeeder(false)
 		}
+	case evBad:
+		s.res.BadMessages++
+		s.p.log.Info("malformed message from seeder; abandoning it", "track", s.m.ID, "seeder", ev.ep.remote)
+		s.abandon(ev.ep, ReportBadMessage)
 	case evHave:
 		if !s.probing[ev.ep] {
 			return
 		}
 		delete(s.probing, ev.ep)
-		if ev.ok && s.seeder.ep == nil && !ev.ep.isClosed() && !s.bad[ev.ep.remote] {
+		if ev.ok && s.seeder.ep == nil && !ev.ep.isClosed() && !s.isBad(ev.ep.remote) {
 			clear(s.probing)
-			s.setSeeder(ev.ep, ev.ep.pair, now.Sub(s.t0), 0)
+			s.setSeeder(ev.ep, now.Sub(s.t0), 0)
 		}
 	case evSeeder:
 		s.looking = false
+		s.noHolders = ev.fail && ev.reason == signaling.ReasonNoCandidates
 		if ev.fail {
 			s.scheduleRetry()
 			return
 		}
-		if s.seeder.ep != nil || s.bad[ev.ep.remote] || s.have == s.tl.Len() {
+		if s.seeder.ep != nil || s.isBad(ev.ep.remote) || s.have == s.tl.Len() {
 			s.p.unpair(ev.pr.id) // not needed any more: free the seeder's slot
 			return
 		}
-		s.setSeeder(ev.ep, ev.pr, ev.lookup, ev.connect)
+		s.setSeeder(ev.ep, ev.lookup, ev.connect)
 	}
 }
 
@@ -356,21 +390,26 @@ func (s *session) onChunk(ev evChunk, now time.Time) {
 		src = &s.seeder
 	}
 	if ev.seq < 0 || ev.seq >= s.tl.Len() {
+		if !fromHub {
+			s.res.BadMessages++
+			s.p.stats.badMessages.Add(1)
+			s.abandon(ev.ep, ReportBadMessage)
+		}
 		return
-	}
-	if src != nil && src.st.Active && ev.seq >= src.st.Next && ev.seq < src.st.To {
-		src.st.Next = ev.seq + 1
-		src.last = now
 	}
 	if !fromHub && !VerifyChunk(s.m, ev.seq, ev.data) {
 		s.res.HashFailures++
 		s.p.stats.hashFailures.Add(1)
 		s.p.log.Info("chunk failed verification; abandoning seeder", "track", s.m.ID, "seq", ev.seq, "seeder", ev.ep.remote)
-		s.bad[ev.ep.remote] = true
-		if ev.ep == s.seeder.ep {
-			s.dropSeeder(true)
-		}
+		s.abandon(ev.ep, ReportHashMismatch)
 		return
+	}
+	if src != nil && src.st.Active && ev.seq >= src.st.Next && ev.seq < src.st.To {
+		src.st.Next = ev.seq + 1
+		src.last = now
+		if src == &s.seeder {
+			s.seederGot++
+		}
 	}
 	if s.present[ev.seq] {
 		return
@@ -425,7 +464,9 @@ func (s *session) cancelRanges() {
 // release forgets the session's sinks on its endpoints.
 func (s *session) release() {
 	s.cancelRanges()
-	s.hub.ep.forget(s.m.ID)
+	if s.hub.ep != nil {
+		s.hub.ep.forget(s.m.ID)
+	}
 	if s.seeder.ep != nil {
 		s.seeder.ep.forget(s.m.ID)
 	}
@@ -434,9 +475,28 @@ func (s *session) release() {
 	}
 }
 
-func (s *session) setSeeder(ep *endpoint, pr *pair, lookup, connect time.Duration) {
+// isBad reports whether remote misbehaved, in this playback or before.
+func (s *session) isBad(remote string) bool { return s.bad[remote] || s.p.isBad(remote) }
+
+// abandon stops using ep's remote for this playback (ending the pair when
+// it is the seeder) and reports it to the hub. A timeout is remembered for
+// this playback only: the seeder may just be slow.
+func (s *session) abandon(ep *endpoint, reason string) {
+	if s.bad[ep.remote] {
+		return
+	}
+	s.bad[ep.remote] = true
+	if s.p.markBad(ep.remote, s.m.ID, reason, reason != ReportTimeout) {
+		s.res.Reports++
+	}
+	if ep == s.seeder.ep {
+		s.dropSeeder(true)
+	}
+}
+
+func (s *session) setSeeder(ep *endpoint, lookup, connect time.Duration) {
 	s.seeder = source{ep: ep}
-	s.pr = pr
+	s.seederGot = 0
 	s.res.Seeders++
 	if s.res.LookupLatency == 0 {
 		s.res.LookupLatency = lookup
@@ -458,7 +518,6 @@ func (s *session) dropSeeder(bad bool) {
 		s.p.unpair(ep.pair.id)
 	}
 	s.seeder = source{}
-	s.pr = nil
 	s.nextLook = s.pb.Position() // search again now
 }
 
@@ -468,14 +527,14 @@ func (s *session) scheduleRetry() {
 		s.nextLook = -1
 		return
 	}
-	s.nextLook = s.pb.Position() + 10_000
+	s.nextLook = s.pb.Position() + s.p.cfg.LookupRetryMS
 }
 
 // probe asks the already-connected peers whether they hold the track.
 func (s *session) probe() {
 	for _, pr := range s.p.openPairs() {
 		ep := pr.endpoint()
-		if ep == nil || ep.isClosed() || s.bad[ep.remote] {
+		if ep == nil || ep.isClosed() || s.isBad(ep.remote) {
 			continue
 		}
 		if err := ep.have(s.m.ID, s); err == nil {
@@ -499,6 +558,7 @@ func (s *session) startLookup() {
 	for k := range s.bad {
 		bad[k] = true
 	}
+	// Peers known bad from earlier playbacks are checked in lookup.
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -516,7 +576,7 @@ func (s *session) lookup(bad map[string]bool) evSeeder {
 		return evSeeder{fail: true, reason: r.Reason}
 	}
 	lookup := time.Since(t0)
-	if bad[r.PeerID] {
+	if bad[r.PeerID] || s.p.isBad(r.PeerID) {
 		s.p.unpair(r.PairID)
 		return evSeeder{fail: true, reason: "known bad seeder"}
 	}
@@ -531,5 +591,5 @@ func (s *session) lookup(bad map[string]bool) evSeeder {
 		s.p.unpair(r.PairID)
 		return evSeeder{fail: true, reason: "pair did not connect"}
 	}
-	return evSeeder{ep: pr.endpoint(), pr: pr, lookup: lookup, connect: time.Since(t1), viaTracker: true}
+	return evSeeder{ep: pr.endpoint(), pr: pr, lookup: lookup, connect: time.Since(t1)}
 }

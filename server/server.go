@@ -26,6 +26,9 @@ type Config struct {
 	Signaling http.Handler
 	// Web serves the browser client at / (optional).
 	Web http.Handler
+	// Profiling mounts Go's pprof handlers at /debug/pprof (off by default:
+	// profiles reveal internals and cost CPU).
+	Profiling bool
 }
 
 // NewHandler returns the router of the whole HTTP surface.
@@ -42,6 +45,9 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	r.Mount("/api", api.New(apiCfg).Routes())
 	r.Get("/healthz", health(cfg.Store))
+	if cfg.Profiling {
+		r.Mount("/debug", middleware.Profiler())
+	}
 	if cfg.Signaling != nil {
 		// The WebSocket route stays outside any compression or timeout middleware.
 		r.Handle("/ws", cfg.Signaling)

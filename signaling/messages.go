@@ -35,6 +35,9 @@ const (
 	MaxUploadCap = 16
 	// DefaultUploadCap applies when Hello.UploadCap is 0.
 	DefaultUploadCap = 4
+	// MaxPairSignals is how many signals the hub relays for one pair (both
+	// directions together); more are refused with CodeRateLimited.
+	MaxPairSignals = 256
 )
 
 // Message types.
@@ -53,6 +56,8 @@ const (
 	TypeCompleted    = "completed"
 	TypeAnnounce     = "announce"
 	TypeStats        = "stats"
+	TypePing         = "ping"
+	TypePong         = "pong"
 )
 
 // Error codes carried by Error.Code.
@@ -66,6 +71,7 @@ const (
 	CodeTooManyLookups  = "too_many_lookups"  // pending lookup cap reached
 	CodeDuplicateLookup = "duplicate_lookup"  // a lookup for this track is pending
 	CodeTooManyPairs    = "too_many_pairs"    // the peer is in too many pairs to start a lookup
+	CodeRateLimited     = "rate_limited"      // too many messages from this connection, or the pair used up its relayed signal budget
 	CodeUnknownPair     = "unknown_pair"      // unpair/upload_done for an unknown pair
 	CodeInternal        = "internal"          // hub-side failure
 	CodeNegotiation     = "negotiation_error" // bad SDP/candidate for the hub PeerConnection
@@ -209,6 +215,16 @@ type Stats struct {
 	StartupMS []float64 `json:"startup_ms,omitempty"`
 }
 
+// Ping asks the peer to prove it is alive (hub → peer): it answers Pong.
+// The hub sends it when the connection has been quiet for a while and
+// closes a connection that stays silent (no WebSocket message, no
+// DataChannel message) for its idle timeout.
+type Ping struct{}
+
+// Pong answers Ping (peer → hub). Any other message also counts as a sign
+// of life.
+type Pong struct{}
+
 // MaxStatsValue bounds every Stats counter.
 const MaxStatsValue = 1 << 40
 
@@ -257,13 +273,24 @@ func (Announce) MessageType() string { return TypeAnnounce }
 // MessageType implements Message.
 func (Stats) MessageType() string { return TypeStats }
 
+// MessageType implements Message.
+func (Ping) MessageType() string { return TypePing }
+
+// MessageType implements Message.
+func (Pong) MessageType() string { return TypePong }
+
 // Validate checks the fields of s.
 func (s Signal) Validate() error {
 	if (s.SDP == nil) == (s.Candidate == nil) {
 		return fmt.Errorf("signal: exactly one of sdp and candidate: %w", ErrMalformed)
 	}
-	if s.SDP != nil && s.SDP.SDP == "" {
-		return fmt.Errorf("signal: empty sdp: %w", ErrMalformed)
+	if s.SDP != nil {
+		if s.SDP.Type != webrtc.SDPTypeOffer && s.SDP.Type != webrtc.SDPTypeAnswer {
+			return fmt.Errorf("signal: sdp type %q, want offer or answer: %w", s.SDP.Type, ErrMalformed)
+		}
+		if s.SDP.SDP == "" {
+			return fmt.Errorf("signal: empty sdp: %w", ErrMalformed)
+		}
 	}
 	return nil
 }
@@ -334,9 +361,9 @@ func Decode(data []byte) (Message, error) {
 		}
 		return v, nil
 	case TypeWelcome:
-		return decodeAs[Welcome](data)
+		return plain[Welcome](data)
 	case TypeError:
-		return decodeAs[Error](data)
+		return plain[Error](data)
 	case TypeSignal:
 		v, err := decodeAs[Signal](data)
 		if err != nil {
@@ -356,9 +383,9 @@ func Decode(data []byte) (Message, error) {
 		}
 		return v, nil
 	case TypeLookupResult:
-		return decodeAs[LookupResult](data)
+		return plain[LookupResult](data)
 	case TypeCanUpload:
-		return decodeAs[CanUpload](data)
+		return plain[CanUpload](data)
 	case TypeUploadReply:
 		v, err := decodeAs[UploadReply](data)
 		if err != nil {
@@ -369,7 +396,7 @@ func Decode(data []byte) (Message, error) {
 		}
 		return v, nil
 	case TypePaired:
-		return decodeAs[Paired](data)
+		return plain[Paired](data)
 	case TypeUnpair:
 		v, err := decodeAs[Unpair](data)
 		if err != nil {
@@ -418,9 +445,22 @@ func Decode(data []byte) (Message, error) {
 			return nil, err
 		}
 		return v, nil
+	case TypePing:
+		return plain[Ping](data)
+	case TypePong:
+		return plain[Pong](data)
 	default:
 		return nil, fmt.Errorf("decode: unknown type %q: %w", env.Type, ErrMalformed)
 	}
+}
+
+// plain decodes a message that needs no further check.
+func plain[T Message](data []byte) (Message, error) {
+	v, err := decodeAs[T](data)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 func decodeAs[T Message](data []byte) (T, error) {

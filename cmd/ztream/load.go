@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ztream/ztream/loadgen"
+	"github.com/ztream/ztream/peer"
 )
 
 // runLoad runs `ztream load`: simulated peers against a running hub.
@@ -29,6 +30,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&cfg.UploadCap, "upload-cap", 0, "upload cap of every peer (0 = default 4)")
 	cacheMB := fs.Int64("cache-mb", 0, "cache size of every peer in MiB (0 = default 256)")
 	loopback := fs.String("loopback", "auto", "gather loopback ICE candidates: auto (when the server is on loopback), true or false")
+	fs.IntVar(&cfg.CorruptPeers, "corrupt-peers", 0, "how many peers serve faulty chunks when seeding (spread over the join order)")
+	faults := fs.String("corrupt-mode", "rotate", "fault of the corrupt peers: rotate (bad_bytes, wrong_seq, oversize, silent in turn) or one of them")
+	fs.Float64Var(&cfg.Churn, "churn", 0, "probability (0..1) that a peer leaves after a playback and rejoins as a new peer keeping its cache")
 	asJSON := fs.Bool("json", false, "end stdout with one line of JSON holding the report")
 	verbose := fs.Bool("v", false, "log the peers' warnings to stderr")
 	if err := parseFlags(fs, args); err != nil {
@@ -48,6 +52,13 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("--loopback: %w", err)
 		}
 		cfg.Loopback = &lb
+	}
+	if *faults != "rotate" {
+		f, err := peer.ParseFaultMode(*faults)
+		if err != nil || f == peer.FaultNone {
+			return fmt.Errorf("--corrupt-mode %q: want rotate, bad_bytes, wrong_seq, oversize or silent", *faults)
+		}
+		cfg.Faults = []peer.FaultMode{f}
 	}
 	cfg.Seed = *seed
 	cfg.DisableP2P = !*p2p

@@ -46,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runIngest(ctx, rest, stdout, stderr)
 	case "tracks":
 		err = runTracks(ctx, rest, stdout, stderr)
+	case "load":
+		err = runLoad(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

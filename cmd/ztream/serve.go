@@ -20,6 +20,7 @@ import (
 	"github.com/ztream/ztream/hub"
 	"github.com/ztream/ztream/ingest"
 	"github.com/ztream/ztream/metrics"
+	"github.com/ztream/ztream/metrics/hubmetrics"
 	"github.com/ztream/ztream/server"
 	"github.com/ztream/ztream/store"
 	"github.com/ztream/ztream/web"
@@ -32,6 +33,7 @@ type serveConfig struct {
 	noDemo   bool
 	logLevel string
 	shutdown time.Duration
+	pprof    bool
 	hub      hubFlags
 }
 
@@ -41,6 +43,7 @@ type hubFlags struct {
 	publicIPs    string
 	origins      string
 	maxPeers     int
+	maxPerIP     int
 	uploadCap    int
 	iceLoopback  bool
 	iceServerURL string
@@ -54,6 +57,8 @@ func (h *hubFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&h.origins, "allowed-origins", envOr("ZTREAM_ALLOWED_ORIGINS", ""),
 		"comma-separated Origin host patterns allowed on /ws besides the same origin, e.g. 'app.example.com,*.example.org' (env ZTREAM_ALLOWED_ORIGINS)")
 	fs.IntVar(&h.maxPeers, "max-peers", envInt("ZTREAM_MAX_PEERS", 1000), "most peers connected at once (env ZTREAM_MAX_PEERS)")
+	fs.IntVar(&h.maxPerIP, "max-peers-per-ip", envInt("ZTREAM_MAX_PEERS_PER_IP", 32),
+		"most WebSockets open at once from one client address (IPv6: per /64); raise it behind a reverse proxy, -1 = no limit (env ZTREAM_MAX_PEERS_PER_IP)")
 	fs.IntVar(&h.uploadCap, "upload-cap", envInt("ZTREAM_UPLOAD_CAP", 4), "default number of leechers a peer serves at once (env ZTREAM_UPLOAD_CAP)")
 	fs.BoolVar(&h.iceLoopback, "ice-loopback", envOr("ZTREAM_ICE_LOOPBACK", "") != "",
 		"offer loopback ICE candidates (only for tests and single-machine demos) (env ZTREAM_ICE_LOOPBACK=1)")
@@ -68,6 +73,7 @@ func (h *hubFlags) config(logger *slog.Logger) hub.Config {
 	cfg.PublicIPs = splitList(h.publicIPs)
 	cfg.OriginPatterns = splitList(h.origins)
 	cfg.MaxPeers = h.maxPeers
+	cfg.MaxPeersPerIP = h.maxPerIP
 	cfg.UploadCap = h.uploadCap
 	cfg.IncludeLoopback = h.iceLoopback
 	if urls := splitList(h.iceServerURL); len(urls) > 0 {
@@ -97,6 +103,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.noDemo, "no-demo", envOr("ZTREAM_NO_DEMO", "") != "", "do not ingest the bundled demo tracks into an empty library (env ZTREAM_NO_DEMO=1)")
 	fs.StringVar(&cfg.logLevel, "log-level", envOr("ZTREAM_LOG_LEVEL", "info"), "debug, info, warn or error (env ZTREAM_LOG_LEVEL)")
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	fs.BoolVar(&cfg.pprof, "pprof", envOr("ZTREAM_PPROF", "") != "", "serve Go profiles at /debug/pprof (env ZTREAM_PPROF=1)")
 	cfg.hub.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -124,19 +131,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	met := metrics.New()
+	timed := met.InstrumentStore(st)
 	hcfg := cfg.hub.config(logger)
-	h, err := hub.New(hcfg, st)
+	hcfg.Metrics = hubmetrics.New(met, metrics.Limits{})
+	h, err := hub.New(hcfg, timed)
 	if err != nil {
 		return fmt.Errorf("starting the hub: %w", err)
 	}
 	defer h.Close()
 	logger.Info("hub ready", "udp_port", hcfg.UDPPort, "max_peers", hcfg.MaxPeers)
 	handler := server.NewHandler(server.Config{
-		Store:     st,
+		Store:     timed,
 		Metrics:   met,
 		Logger:    logger,
 		Signaling: h,
 		Web:       web.Handler(),
+		Profiling: cfg.pprof,
 	})
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -152,11 +162,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "timeout", cfg.shutdown)
-	// Tell peers first (the hub closes its WebSockets with 1001 "going
-	// away"), then let in-flight HTTP requests finish.
-	h.Close()
+	// The hub first: it refuses new peers and chunk requests, lets the
+	// ranges in flight finish within the deadline, then closes its
+	// WebSockets with 1001 "going away". Then in-flight HTTP requests end.
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdown)
 	defer cancel()
+	if err := h.Shutdown(sctx); err != nil {
+		logger.Warn("hub shutdown", "err", err)
+	}
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -99,23 +99,15 @@ func (d dashboard) targets() []exprTarget {
 	return out
 }
 
-// grafanaVars are the values substituted for Grafana's variables when a
-// query runs outside Grafana: $__rate_interval at least four 1 s scrapes.
-var grafanaVars = []struct{ name, value string }{
-	{"${__rate_interval}", "10s"},
-	{"$__rate_interval", "10s"},
-	{"${__interval}", "2s"},
-	{"$__interval", "2s"},
-	{"${__range}", "1m"},
-	{"$__range", "1m"},
-}
-
-// substitute replaces Grafana's variables in expr; it reports whether any
-// unknown variable is left.
-func substitute(expr string) (string, bool) {
-	for _, v := range grafanaVars {
-		expr = strings.ReplaceAll(expr, v.name, v.value)
-	}
+// substitute replaces Grafana's variables in expr as Grafana would for a
+// dashboard whose range is rng and whose $__rate_interval is rate; it
+// reports whether no unknown variable is left.
+func substitute(expr, rate, rng string) (string, bool) {
+	expr = strings.NewReplacer(
+		"${__rate_interval}", rate, "$__rate_interval", rate,
+		"${__interval}", "2s", "$__interval", "2s",
+		"${__range}", rng, "$__range", rng,
+	).Replace(expr)
 	return expr, !strings.Contains(expr, "$")
 }
 
@@ -185,7 +177,7 @@ func TestDashboardModel(t *testing.T) {
 			if strings.TrimSpace(tg.Expr) == "" {
 				t.Errorf("panel %q target %s: empty expr", p.Title, tg.RefID)
 			}
-			if _, ok := substitute(tg.Expr); !ok {
+			if _, ok := substitute(tg.Expr, "1m", "1h"); !ok {
 				t.Errorf("panel %q target %s: unknown variable in %q", p.Title, tg.RefID, tg.Expr)
 			}
 		}
@@ -221,31 +213,35 @@ func TestProvisioningFiles(t *testing.T) {
 }
 
 // TestDashboardAgainstPrometheus runs every query of the dashboard on a real
-// Prometheus that scraped a real Ztream handler under traffic.
+// Prometheus that scraped a real Ztream handler under traffic: a load run of
+// Go peers through the hub, then synthetic traffic that touches every metric.
 func TestDashboardAgainstPrometheus(t *testing.T) {
 	bin := prometheusBinary(t)
+	for _, mode := range []trafficMode{loadRunTraffic, syntheticTraffic} {
+		t.Run(mode.name, func(t *testing.T) { checkDashboard(t, bin, mode) })
+	}
+}
+
+func checkDashboard(t *testing.T, bin string, mode trafficMode) {
 	ctx, cancel := context.WithTimeout(context.Background(), testBudget)
 	defer cancel()
-
-	env := startZtream(t)
-	trafficCtx, stopTraffic := context.WithCancel(ctx)
-	trafficDone := make(chan error, 1)
-	go func() { trafficDone <- env.runTraffic(trafficCtx) }()
-	defer func() {
-		stopTraffic()
-		if err := <-trafficDone; err != nil {
-			t.Errorf("traffic: %v", err)
-		}
-	}()
-
+	env := startZtream(t, mode)
 	prom := startPrometheus(ctx, t, bin, env.addr)
-	prom.waitForScrapes(ctx, t, minScrapes)
+	start := time.Now()
+	// A baseline before the traffic, the traffic, then the final state.
+	prom.waitForScrapes(ctx, t, 2)
+	if err := mode.run(ctx, t, env); err != nil {
+		t.Fatalf("traffic: %v", err)
+	}
+	prom.waitForScrapes(ctx, t, prom.scrapes(ctx, t)+2)
 
-	// Evaluate everything at one instant so the queries agree with each other.
+	// Windows spanning the whole test, so rates see all the traffic; every
+	// query is evaluated at one instant so that they agree with each other.
 	at := time.Now().Truncate(time.Millisecond)
+	rate := fmt.Sprintf("%ds", int(at.Sub(start).Seconds())+5)
 	d := loadDashboard(t)
 	for _, tg := range d.targets() {
-		expr, ok := substitute(tg.Expr)
+		expr, ok := substitute(tg.Expr, rate, rate)
 		if !ok {
 			t.Errorf("%s: unknown variable in %q", tg, tg.Expr)
 			continue
@@ -255,8 +251,12 @@ func TestDashboardAgainstPrometheus(t *testing.T) {
 			t.Errorf("%s: %v", tg, err)
 			continue
 		}
+		t.Logf("%s: %v", tg, samples)
 		if len(samples) == 0 {
-			t.Errorf("%s: %q returned no series (wrong metric name or label?)", tg, expr)
+			// Only a ratio guarded against a zero denominator may be empty.
+			if !strings.Contains(expr, "> 0)") {
+				t.Errorf("%s: %q returned no series (wrong metric name or label?)", tg, expr)
+			}
 			continue
 		}
 		for _, s := range samples {
@@ -266,27 +266,33 @@ func TestDashboardAgainstPrometheus(t *testing.T) {
 				t.Errorf("%s: %q = %v %v", tg, expr, s.Metric, s.Value)
 			}
 		}
-		t.Logf("%s: %v", tg, samples)
 	}
 
 	// The headline: a real ratio in [0, 1] that matches its definition.
-	ratio := prom.scalar(ctx, t, strings.ReplaceAll(offloadExpr, "$__rate_interval", "10s"), at)
-	p2p := prom.scalar(ctx, t, `sum(rate(ztream_delivered_bytes_total{source="p2p"}[10s]))`, at)
-	server := prom.scalar(ctx, t, `sum(rate(ztream_delivered_bytes_total{source="server"}[10s]))`, at)
-	t.Logf("offload ratio %.4f (p2p %.0f B/s, server %.0f B/s)", ratio, p2p, server)
+	offload, _ := substitute(offloadExpr, rate, rate)
+	ratio := prom.scalar(ctx, t, offload, at)
+	p2p := prom.scalar(ctx, t, `sum(rate(ztream_delivered_bytes_total{source="p2p"}[`+rate+`]))`, at)
+	server := prom.scalar(ctx, t, `sum(rate(ztream_delivered_bytes_total{source="server"}[`+rate+`]))`, at)
+	t.Logf("offload ratio %.4f (p2p %.0f B/s, server %.0f B/s over %s)", ratio, p2p, server, rate)
 	if !(ratio >= 0 && ratio <= 1) {
 		t.Errorf("offload ratio = %v, want a number in [0, 1]", ratio)
 	}
 	if p2p <= 0 || server <= 0 {
-		t.Errorf("p2p rate %v and server rate %v: want both > 0 under traffic", p2p, server)
+		t.Errorf("p2p rate %v and server rate %v: want both > 0 after the traffic", p2p, server)
 	} else if want := p2p / (p2p + server); math.Abs(ratio-want) > 1e-9*want {
 		t.Errorf("offload ratio = %v, want p2p/(p2p+server) = %v", ratio, want)
 	}
-	// Where nothing is delivered (the cache source: the traffic reports no
+	// The hub counts what it sends; peers cannot have received more.
+	if rep := env.load; rep != nil {
+		sent := prom.scalar(ctx, t, `sum(ztream_delivered_bytes_total{source="server"})`, at)
+		if sent < float64(rep.ServerBytes) {
+			t.Errorf("the hub counted %v server bytes, but the peers received %d", sent, rep.ServerBytes)
+		}
+	}
+	// Where nothing is delivered (the cache source, when no peer reported
 	// cache bytes), the guarded ratio gives no data rather than NaN.
-	guarded := strings.NewReplacer(`source="p2p"`, `source="cache"`, `source=~"p2p|server"`, `source="cache"`,
-		"$__rate_interval", "10s").Replace(offloadExpr)
-	if cache := prom.scalar(ctx, t, `sum(rate(ztream_delivered_bytes_total{source="cache"}[10s]))`, at); cache != 0 {
+	guarded := strings.NewReplacer(`source="p2p"`, `source="cache"`, `source=~"p2p|server"`, `source="cache"`).Replace(offload)
+	if cache := prom.scalar(ctx, t, `sum(rate(ztream_delivered_bytes_total{source="cache"}[`+rate+`]))`, at); cache != 0 {
 		t.Logf("cache rate %v: guard check skipped", cache)
 	} else if empty, err := prom.query(ctx, guarded, at); err != nil || len(empty) != 0 {
 		t.Errorf("%q = %v, %v; want no series", guarded, empty, err)

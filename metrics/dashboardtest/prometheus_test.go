@@ -22,9 +22,6 @@ import (
 const (
 	// testBudget bounds the whole Prometheus test.
 	testBudget = 2 * time.Minute
-	// minScrapes is how many successful scrapes to wait for before querying
-	// (1 s apart): enough for rate() over the 10 s windows used.
-	minScrapes = 6
 )
 
 // prometheusBinary finds the prometheus binary ($ZTREAM_PROMETHEUS, then
@@ -159,25 +156,33 @@ scrape_configs:
 	}
 }
 
-// waitForScrapes waits (at most 40 s) until Prometheus has n successful
-// scrapes of the ztream job.
+// scrapes returns how many successful scrapes of the ztream job Prometheus
+// has stored so far.
+func (p *promServer) scrapes(ctx context.Context, t *testing.T) int {
+	t.Helper()
+	samples, err := p.query(ctx, `sum_over_time(up{job="ztream"}[1h])`, time.Now())
+	if err != nil {
+		t.Fatalf("counting scrapes: %v", err)
+	}
+	if len(samples) == 0 {
+		return 0
+	}
+	return int(samples[0].Value)
+}
+
+// waitForScrapes waits (at most 40 s) until Prometheus has stored n
+// successful scrapes of the ztream job.
 func (p *promServer) waitForScrapes(ctx context.Context, t *testing.T, n int) {
 	t.Helper()
 	deadline := time.Now().Add(40 * time.Second)
-	q := `sum_over_time(up{job="ztream"}[1m])`
-	var last float64
 	for {
-		samples, err := p.query(ctx, q, time.Now())
-		if err == nil && len(samples) == 1 {
-			last = samples[0].Value
-			if last >= float64(n) {
-				return
-			}
+		if p.scrapes(ctx, t) >= n {
+			return
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Fatalf("after 40 s Prometheus has %v successful scrapes, want %d (last error %v)", last, n, err)
+			t.Fatalf("after 40 s Prometheus has %d successful scrapes, want %d", p.scrapes(ctx, t), n)
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

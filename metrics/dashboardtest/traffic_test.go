@@ -2,9 +2,13 @@ package dashboardtest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/ztream/ztream/boltstore"
 	"github.com/ztream/ztream/hub"
+	"github.com/ztream/ztream/loadgen"
 	"github.com/ztream/ztream/media"
 	"github.com/ztream/ztream/metrics"
 	"github.com/ztream/ztream/metrics/hubmetrics"
@@ -22,67 +27,159 @@ import (
 	"github.com/ztream/ztream/store"
 )
 
-// fixtures are the tracks put into the store (real MP3 files of the media tests).
-var fixtures = []string{
-	filepath.Join("..", "..", "media", "testdata", "cbr320_44k_joint.mp3"),
-	filepath.Join("..", "..", "media", "testdata", "mono_44k.mp3"),
+// trafficMode is how the test feeds the metrics.
+type trafficMode struct {
+	name string
+	// withHub mounts a real hub at /ws.
+	withHub bool
+	// run drives traffic through the environment and returns when done
+	// (it must stop by itself, well within the test budget).
+	run func(ctx context.Context, t *testing.T, e *ztreamEnv) error
 }
 
-// ztreamEnv is a Ztream HTTP handler on a real boltstore, served on
-// 127.0.0.1, plus the traffic that feeds its metrics.
+// Traffic modes: a load run of Go peers through a real hub, and synthetic
+// traffic (HTTP chunk fetches plus the hub's metric calls made directly),
+// which exercises every metric, including ones a short load run may leave
+// at zero.
+var (
+	loadRunTraffic   = trafficMode{name: "loadrun", withHub: true, run: loadRun}
+	syntheticTraffic = trafficMode{name: "synthetic", run: synthetic}
+)
+
+// ztreamEnv is the Ztream HTTP handler (and, in load-run mode, the hub) on a
+// real boltstore, served on 127.0.0.1.
 type ztreamEnv struct {
-	addr    string // host:port of the handler
-	base    string // http://addr
-	met     *metrics.Metrics
-	tracks  []*media.Manifest
-	traffic func(ctx context.Context, e *ztreamEnv) error
+	addr   string // host:port of the handler
+	base   string // http://addr
+	met    *metrics.Metrics
+	tracks []*media.Manifest
+	// load is the load generator's report, after a load run.
+	load *loadgen.Report
 }
 
-// startZtream opens a boltstore in a temporary directory, stores the
-// fixtures and serves server.NewHandler on 127.0.0.1 until the test ends.
-func startZtream(t *testing.T) *ztreamEnv {
+// startZtream opens a boltstore in a temporary directory, stores a few real
+// MP3 fixtures and synthetic tracks, and serves server.NewHandler (with a hub
+// at /ws when mode asks) on 127.0.0.1 until the test ends.
+func startZtream(t *testing.T, mode trafficMode) *ztreamEnv {
 	t.Helper()
 	st, err := boltstore.Open(t.TempDir())
 	if err != nil {
 		t.Fatalf("opening the store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	env := &ztreamEnv{met: metrics.New(), traffic: syntheticTraffic}
-	for _, path := range fixtures {
-		env.tracks = append(env.tracks, putTrack(t, st, path))
+	env := &ztreamEnv{met: metrics.New()}
+	env.tracks = append(env.tracks, putFixtures(t, st, 2)...)
+	for i := range 3 {
+		env.tracks = append(env.tracks, putSynthetic(t, st, uint64(i+1), 40, 4000))
 	}
-	h := server.NewHandler(server.Config{Store: env.met.InstrumentStore(st), Metrics: env.met})
-	srv := httptest.NewServer(h)
+	timed := env.met.InstrumentStore(st)
+	cfg := server.Config{Store: timed, Metrics: env.met}
+	if mode.withHub {
+		h, err := hub.New(hub.Config{
+			IncludeLoopback: true,
+			Metrics:         hubmetrics.New(env.met, metrics.Limits{}),
+			Logger:          slog.New(slog.DiscardHandler),
+		}, timed)
+		if err != nil {
+			t.Fatalf("starting the hub: %v", err)
+		}
+		t.Cleanup(func() { h.Close() })
+		cfg.Signaling = h
+	}
+	srv := httptest.NewServer(server.NewHandler(cfg))
 	t.Cleanup(srv.Close)
 	env.base = srv.URL
 	env.addr = strings.TrimPrefix(srv.URL, "http://")
 	return env
 }
 
-func putTrack(t *testing.T, st store.Store, path string) *media.Manifest {
+// putFixtures stores up to n of the media package's MP3 test files.
+func putFixtures(t *testing.T, st store.Store, n int) []*media.Manifest {
 	t.Helper()
-	tr, err := media.OpenFile(path)
+	paths, err := filepath.Glob(filepath.Join("..", "..", "media", "testdata", "*.mp3"))
 	if err != nil {
-		t.Fatalf("analyzing %s: %v", path, err)
+		t.Fatalf("listing fixtures: %v", err)
 	}
-	defer tr.Close()
-	if err := st.PutTrack(context.Background(), tr.Manifest, tr.Chunk); err != nil {
-		t.Fatalf("storing %s: %v", path, err)
+	var out []*media.Manifest
+	for _, path := range paths {
+		if len(out) == n {
+			break
+		}
+		tr, err := media.OpenFile(path)
+		if err != nil {
+			continue // a fixture meant to be rejected
+		}
+		err = st.PutTrack(context.Background(), tr.Manifest, tr.Chunk)
+		tr.Close()
+		if err != nil {
+			t.Fatalf("storing %s: %v", path, err)
+		}
+		out = append(out, tr.Manifest)
 	}
-	return tr.Manifest
+	if len(out) == 0 {
+		t.Fatalf("no usable MP3 fixture in media/testdata")
+	}
+	return out
 }
 
-// runTraffic feeds the metrics until ctx ends.
-func (e *ztreamEnv) runTraffic(ctx context.Context) error { return e.traffic(ctx, e) }
+// putSynthetic stores a track of n chunks of size random bytes, 1 s each:
+// peers do not decode audio, and longer tracks give a load run time to
+// seed.
+func putSynthetic(t *testing.T, st store.Store, seed uint64, n, size int) *media.Manifest {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 11))
+	chunks := make([][]byte, n)
+	all := sha256.New()
+	m := &media.Manifest{Title: fmt.Sprint("synthetic ", seed), Artist: "test", Album: "test",
+		MIME: media.MIMEType, DurationMS: int64(n) * 1000}
+	for i := range chunks {
+		c := make([]byte, size)
+		for j := range c {
+			c[j] = byte(r.Uint32())
+		}
+		chunks[i] = c
+		all.Write(c)
+		sum := sha256.Sum256(c)
+		m.Chunks = append(m.Chunks, media.ChunkInfo{Seq: i, StartMS: float64(i) * 1000, DurationMS: 1000,
+			Size: size, SHA256: hex.EncodeToString(sum[:])})
+		m.Size += int64(size)
+	}
+	m.ID = hex.EncodeToString(all.Sum(nil)[:16])
+	if err := st.PutTrack(context.Background(), m, func(seq int) ([]byte, error) { return chunks[seq], nil }); err != nil {
+		t.Fatalf("storing a synthetic track: %v", err)
+	}
+	return m
+}
 
-// syntheticTraffic is real HTTP chunk fetches through the handler (server
-// bytes, chunks served via http, store latency) plus the calls the hub makes
-// on its events, including peers' stats reports through real PeerAccounts.
-// It stands in for a load run with the hub and Go peers.
-func syntheticTraffic(ctx context.Context, e *ztreamEnv) error {
+// loadRun runs a few Go peers (package loadgen) against the hub: they play
+// tracks, get the first chunks from the hub, find seeders through the
+// tracker, stream from each other and report their stats.
+func loadRun(ctx context.Context, t *testing.T, e *ztreamEnv) error {
+	rep, err := loadgen.Run(ctx, loadgen.Config{
+		Server:   e.base,
+		Peers:    6,
+		Duration: 10 * time.Second, // twice the peers' 5 s stats interval
+		Ramp:     time.Second,
+		Drain:    10 * time.Second,
+		Speed:    20,
+	})
+	if err != nil {
+		return fmt.Errorf("load run: %w", err)
+	}
+	t.Logf("load run: %d playbacks (%d complete), server %d B, p2p %d B, offload %.3f (as the peers count it)",
+		rep.Playbacks, rep.PlaybacksComplete, rep.ServerBytes, rep.P2PBytes, rep.OffloadRatio)
+	e.load = &rep
+	return nil
+}
+
+// synthetic is real HTTP chunk fetches through the handler (server bytes,
+// chunks served via http, store latency) plus the calls the hub makes on its
+// events, through the same adapter the hub is given, for 6 s.
+func synthetic(ctx context.Context, _ *testing.T, e *ztreamEnv) error {
+	ctx, cancel := context.WithTimeout(ctx, 6*time.Second)
+	defer cancel()
 	const peers = 4
 	hc := &http.Client{Timeout: 5 * time.Second}
-	// The same adapter the hub is given, so stats go through PeerAccounts.
 	m := hubmetrics.New(e.met, metrics.Limits{})
 	type simPeer struct {
 		acct       hub.PeerMetrics
@@ -127,15 +224,15 @@ func syntheticTraffic(ctx context.Context, e *ztreamEnv) error {
 		case 0:
 			// A pair: the seeder may upload, the leecher download, one track.
 			m.PairBrokered()
+			m.SeederLookup(metrics.LookupFound, time.Duration(20+i%50)*time.Millisecond)
 			sim[(i/8)%peers].acct.GrantDownload(tr.Size)
 			sim[(i/8+1)%peers].acct.GrantUpload(tr.Size)
-			m.SeederLookup(metrics.LookupFound, time.Duration(20+i%50)*time.Millisecond)
 		case 3:
-			m.SeederLookup("no_candidates", time.Millisecond)
+			m.SeederLookup(signaling.ReasonNoCandidates, time.Millisecond)
 		case 5:
-			m.SeederLookup("timeout", 1500*time.Millisecond)
+			m.SeederLookup(signaling.ReasonTimeout, 1500*time.Millisecond)
 		case 7:
-			m.SignalingRejected("not_paired")
+			m.SignalingRejected(signaling.CodeNotPaired)
 			if i%16 == 7 {
 				m.PairFailed()
 			}
@@ -146,7 +243,7 @@ func syntheticTraffic(ctx context.Context, e *ztreamEnv) error {
 		if time.Since(p.lastReport) >= 1200*time.Millisecond {
 			r := signaling.Stats{PeerBytes: p.received, UploadedBytes: p.received / 2, StartupMS: []float64{float64(80 + i%300)}}
 			if i%5 == 0 {
-				r.Stalls, r.BadChunks = 1, 1
+				r.Stalls, r.BadChunks, r.EmergencyFetches = 1, 1, 1
 			}
 			p.acct.Report(r)
 			p.received, p.lastReport = 0, time.Now()

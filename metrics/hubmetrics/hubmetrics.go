@@ -55,12 +55,13 @@ func (p *peer) Close() {}
 // Report converts a stats message to the report a metrics.PeerAccount takes.
 func Report(s signaling.Stats) metrics.PeerReport {
 	return metrics.PeerReport{
-		HubBytes:      s.HubBytes,
-		PeerBytes:     s.PeerBytes,
-		CacheBytes:    s.CacheBytes,
-		UploadedBytes: s.UploadedBytes,
-		BadChunks:     s.BadChunks,
-		Stalls:        s.Stalls,
-		StartupMS:     s.StartupMS,
+		HubBytes:         s.HubBytes,
+		PeerBytes:        s.PeerBytes,
+		CacheBytes:       s.CacheBytes,
+		UploadedBytes:    s.UploadedBytes,
+		BadChunks:        s.BadChunks,
+		Stalls:           s.Stalls,
+		EmergencyFetches: s.EmergencyFetches,
+		StartupMS:        s.StartupMS,
 	}
 }

@@ -37,7 +37,7 @@ func TestAdapterCountsValidatedReports(t *testing.T) {
 	honest.GrantUpload(1 << 20)
 
 	clock = clock.Add(5 * time.Second)
-	honest.Report(signaling.Stats{HubBytes: 999, PeerBytes: 500_000, UploadedBytes: 300_000, Stalls: 2, StartupMS: []float64{150}})
+	honest.Report(signaling.Stats{HubBytes: 999, PeerBytes: 500_000, UploadedBytes: 300_000, Stalls: 2, EmergencyFetches: 3, BadChunks: 4, StartupMS: []float64{150}})
 	liar.Report(signaling.Stats{PeerBytes: signaling.MaxStatsValue})
 	for range 10 { // flooding right after: all rate-limited
 		liar.Report(signaling.Stats{PeerBytes: signaling.MaxStatsValue})
@@ -55,6 +55,8 @@ func TestAdapterCountsValidatedReports(t *testing.T) {
 		`ztream_delivered_bytes_total{source="server"} 0`,
 		`ztream_peer_uploaded_bytes_total 300000`,
 		`ztream_playback_stalls_total 2`,
+		`ztream_emergency_fetches_total 3`,
+		`ztream_chunk_hash_failures_total 4`,
 		`ztream_playback_start_latency_seconds_count 1`,
 		`ztream_peer_stats_reports_total{result="accepted"} 1`,
 		`ztream_peer_stats_reports_total{result="clamped"} 1`,

@@ -52,6 +52,10 @@ type Options struct {
 	// MemoryLimit is the heap growth the bounded-memory read may not exceed;
 	// default 24 MiB.
 	MemoryLimit uint64
+	// LargeChunks is the number of 32 KiB chunks of the "large" tracks of the
+	// atomicity tests; default 600 (about 19 MiB, more than the bbolt
+	// store's default write batch). Lower it for slow test backends.
+	LargeChunks int
 }
 
 // Run runs the full conformance suite with default options.
@@ -70,13 +74,16 @@ func RunWithOptions(t *testing.T, newStore func(t *testing.T) store.Store, opts 
 	if opts.MemoryLimit == 0 {
 		opts.MemoryLimit = 24 << 20
 	}
+	if opts.LargeChunks <= 0 {
+		opts.LargeChunks = 600
+	}
 	t.Run("ManifestRoundTrip", func(t *testing.T) { testManifestRoundTrip(t, newStore(t)) })
 	t.Run("ListSorted", func(t *testing.T) { testListSorted(t, newStore(t)) })
 	t.Run("ReadRanges", func(t *testing.T) { testReadRanges(t, newStore(t)) })
 	t.Run("RangeValidation", func(t *testing.T) { testRangeValidation(t, newStore(t)) })
 	t.Run("PutInvalidManifest", func(t *testing.T) { testPutInvalidManifest(t, newStore(t)) })
-	t.Run("PutAtomicity", func(t *testing.T) { testPutAtomicity(t, newStore(t)) })
-	t.Run("FailedRePutKeepsNoPartialTrack", func(t *testing.T) { testFailedRePut(t, newStore(t)) })
+	t.Run("PutAtomicity", func(t *testing.T) { testPutAtomicity(t, newStore(t), opts.LargeChunks) })
+	t.Run("FailedRePutKeepsNoPartialTrack", func(t *testing.T) { testFailedRePut(t, newStore(t), opts.LargeChunks) })
 	t.Run("IdempotentRePut", func(t *testing.T) { testIdempotentRePut(t, newStore(t)) })
 	t.Run("Delete", func(t *testing.T) { testDelete(t, newStore(t)) })
 	t.Run("ContextCancel", func(t *testing.T) { testContextCancel(t, newStore(t)) })
@@ -455,13 +462,13 @@ func failingPuts(tr *track) map[string]struct {
 	}
 }
 
-func testPutAtomicity(t *testing.T, s store.Store) {
+func testPutAtomicity(t *testing.T, s store.Store, large int) {
 	ctx := context.Background()
-	// A short track and one long enough (about 19 MiB) that a store writing
-	// in batches must take its multi-transaction path.
+	// A short track and one long enough (by default about 19 MiB) that a
+	// store writing in batches must take its multi-transaction path.
 	for _, tr := range []*track{
 		newTrack("5555aaaa5555aaaa", 5, 12, varied),
-		newTrack("6666bbbb6666bbbb", 6, 600, fixed(32<<10)),
+		newTrack("6666bbbb6666bbbb", 6, large, fixed(32<<10)),
 	} {
 		for name, fp := range failingPuts(tr) {
 			err := s.PutTrack(ctx, tr.m, fp.src)
@@ -510,11 +517,11 @@ func checkWholeOrAbsent(t *testing.T, s store.Store, tr *track) (present bool) {
 	return true
 }
 
-func testFailedRePut(t *testing.T, s store.Store) {
+func testFailedRePut(t *testing.T, s store.Store, large int) {
 	ctx := context.Background()
 	for _, tr := range []*track{
 		newTrack("7777cccc7777cccc", 7, 9, varied),
-		newTrack("8888dddd8888dddd", 8, 600, fixed(32<<10)),
+		newTrack("8888dddd8888dddd", 8, large, fixed(32<<10)),
 	} {
 		for name, fp := range failingPuts(tr) {
 			if _, err := s.Manifest(ctx, tr.m.ID); errors.Is(err, store.ErrNotFound) {

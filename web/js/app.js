@@ -7,22 +7,106 @@ import { SessionStats } from './stats.js';
 import { Player } from './player.js';
 import { httpSource } from './loader.js';
 import { UI } from './ui.js';
+import { Net } from './net.js';
+import { PersistentCache } from './cache.js';
+import { verifyChunk } from './verify.js';
 
 const api = new CatalogAPI('/api');
 const store = new ChunkStore();
 const stats = new SessionStats();
 const audio = /** @type {HTMLAudioElement} */ (document.getElementById('audio'));
-const log = (msg) => console.warn('[ztream]', msg);
+/** Recent log lines (bounded), exposed as window.ztream.log for debugging and tests. */
+const logLines = [];
+const log = (msg) => {
+  const line = `${(performance.now() / 1000).toFixed(3)} ${msg}`;
+  logLines.push(line);
+  if (logLines.length > 300) logLines.splice(0, logLines.length - 300);
+  console.warn('[ztream]', msg);
+};
+
+const params = new URLSearchParams(location.search);
+if (params.get('debug') === '1') globalThis.ZDEBUG = true;
+/** ?transport=http: no WebSocket/WebRTC at all, only the HTTP chunk endpoint. */
+const httpOnly = params.get('transport') === 'http';
+/** How long the page waits for the hub DataChannel before playing over HTTP. */
+const HUB_WAIT_MS = 5000;
+
+/** ?cache=0 disables the persistent cache (OPFS / IndexedDB). */
+const cache = httpOnly || params.get('cache') === '0'
+  ? null
+  : await PersistentCache.open({ log, budget: Number(params.get('cache_mb')) * 1e6 || undefined }).catch((err) => {
+    log(`persistent cache unavailable: ${err.message}`);
+    return null;
+  });
+
+/**
+ * Loads track m from the persistent cache into the chunk store (source
+ * 'cache'), verifying every chunk. Resolves to whether it did.
+ */
+async function loadFromCache(m) {
+  if (!cache || !cache.has(m.id) || store.isComplete(m.id)) return false;
+  const chunks = await cache.getTrack(m);
+  if (!chunks) return false;
+  for (let seq = 0; seq < chunks.length; seq++) {
+    const bad = await verifyChunk(m, seq, chunks[seq]);
+    if (bad) {
+      log(`cache: ${bad}: dropping the track`);
+      await cache.deleteTrack(m.id);
+      return false;
+    }
+  }
+  store.setTotal(m.id, m.chunks.length);
+  for (let seq = 0; seq < chunks.length; seq++) store.put(m.id, seq, chunks[seq].slice(), 'cache');
+  return true;
+}
+
+if (cache) {
+  // Every track completed in memory is kept for later plays and for seeding.
+  store.addEventListener('complete', (e) => {
+    const id = e.detail.track;
+    const t = store.tracks.get(id);
+    if (!t || cache.has(id)) return;
+    const chunks = [];
+    for (let seq = 0; seq < t.total; seq++) chunks.push(store.get(id, seq));
+    cache.putTrack(id, chunks).catch((err) => log(`cache: storing ${id}: ${err.message}`));
+  });
+}
+
+const net = httpOnly ? null : new Net({
+  store, stats, log,
+  uploadCap: Number(params.get('upload_cap')) || undefined,
+  cached: () => (cache ? cache.tracks() : []),
+  serve: cache ? {
+    canServe: (track) => store.isComplete(track) || cache.has(track),
+    prepare: async (track) => {
+      if (!store.isComplete(track) && cache.has(track)) await loadFromCache(await api.manifest(track));
+    },
+  } : null,
+});
+const http = httpSource(api);
+const httpFallback = { ...http, available: () => !net || !net.hubOpen };
 
 const player = new Player({
   audio, api, store, stats, log,
-  sources: () => [httpSource(api)],
+  sources: (m) => (net ? [...net.sources(m.id), httpFallback] : [http]),
+  beforePlay: async (m) => {
+    if (!cache) return;
+    cache.touch(m.id);
+    await loadFromCache(m);
+    // Chunks that came from the persistent cache count as cache bytes each time they are played.
+    let n = 0;
+    for (const c of store.held(m.id).values()) if (c.source === 'cache') n += c.bytes.length;
+    if (n > 0) stats.received('cache', n);
+  },
 });
 const ui = new UI({ document, player, store, stats });
 
 /** Played-through and complete tracks, for the automation API. */
 const automation = {
   ready: false,
+  log: logLines,
+  /** 'hub' when the hub DataChannel is up, else 'http'. */
+  transport: 'http',
   /** When true (default), the next track starts when one ends. */
   autoAdvance: true,
   /** Plays track id; resolves when audio plays. */
@@ -47,6 +131,10 @@ const automation = {
     track: player.trackId,
     complete: store.completeTracks(),
     mode: player.mode,
+    transport: net && net.hubOpen ? 'hub' : 'http',
+    peer_id: net ? net.peerId : null,
+    emergency_fetches: stats.emergencyFetches,
+    cache: cache ? { kind: cache.kind, tracks: cache.tracks(), bytes: cache.lru.size } : null,
   }),
 };
 window.ztream = automation;
@@ -55,14 +143,46 @@ player.addEventListener('ended', () => {
   if (automation.autoAdvance) ui.next(true);
 });
 
+function markReady() {
+  if (automation.ready) return;
+  automation.ready = true;
+  window.dispatchEvent(new Event('ztream-ready'));
+}
+
+function showConnection() {
+  if (!net) ui.setConnection('fallback', 'HTTP only');
+  else if (net.hubOpen) ui.setConnection('ok', stats.peers > 0 ? `hub + ${stats.peers} peer${stats.peers > 1 ? 's' : ''}` : 'hub connected');
+  else if (net.peerId) ui.setConnection('fallback', 'HTTP fallback (connecting to hub…)');
+  else ui.setConnection('error', 'offline: HTTP fallback, reconnecting…');
+}
+
 ui.start(api).then(
   () => {
-    automation.ready = true;
-    ui.setConnection('fallback', 'HTTP');
-    window.dispatchEvent(new Event('ztream-ready'));
+    if (!net) {
+      showConnection();
+      markReady();
+      return;
+    }
+    if (net.hubOpen) markReady();
+    else setTimeout(markReady, HUB_WAIT_MS); // play over HTTP if the hub PeerConnection does not come up
   },
   (err) => {
     ui.setConnection('error', 'catalog unavailable');
     log(`loading the catalog: ${err.message}`);
   },
 );
+
+if (net) {
+  net.addEventListener('state', (e) => {
+    automation.transport = net.hubOpen ? 'hub' : 'http';
+    if (e.detail.state === 'hub' && ui.tracks.length > 0) markReady();
+    showConnection();
+  });
+  player.addEventListener('track', (e) => net.release([e.detail.manifest.id]));
+  net.addEventListener('change', () => {
+    showConnection();
+    if (player.session) player.session.pump();
+  });
+  net.connect();
+}
+showConnection();

@@ -2,8 +2,8 @@
 // sources it is given (HTTP endpoint, hub DataChannel, peers), verifies each
 // chunk's SHA-256, stores it and counts its bytes by source.
 //
-// A source is {name, statsName, available(), slots(track), maxRun, lookahead?,
-// request(track, from, to, onChunk, signal) → Promise}: it delivers chunks
+// A source is {name, statsName, available(), slots(track, {ahead, urgent}), maxRun,
+// lookahead?, urgentOnly?, rescues?, request(track, from, to, onChunk, signal) → Promise}: it delivers chunks
 // [from, to) through onChunk(seq, bytes) and settles when the range is done
 // or failed. The loader hands each source runs of contiguous missing chunks,
 // most urgent first, within its free slots.
@@ -39,6 +39,10 @@ export class Loader extends EventTarget {
     this.stopped = false;
     this.ctrl = new AbortController();
     this.retryTimer = null;
+    /** Buffer (s) under which sources marked `rescues` may refetch chunks in flight elsewhere. */
+    this.emergencySec = 3;
+    /** Chunks requested again from a rescuing source while in flight elsewhere. */
+    this.rescues = 0;
     /** Only chunks starting before this time (s) are fetched: a prefetch loads just the start. */
     this.limitSec = Infinity;
     store.setTotal(this.id, manifest.chunks.length);
@@ -63,7 +67,8 @@ export class Loader extends EventTarget {
     const ahead = this.bufferedAhead();
     let plan = planFetches({ manifest: this.m, position, have: this.store.held(this.id), inflight: this.inflight });
     if (this.limitSec !== Infinity) plan = plan.filter((p) => chunkStartSec(this.m, p.seq) < this.limitSec);
-    if (plan.length === 0) return;
+    if (plan.length === 0 && !(ahead < this.emergencySec)) return;
+    const urgent = plan.some((p) => p.urgent);
     let soonestRetry = Infinity;
     for (const src of this.sources) {
       if (!src.available()) continue;
@@ -72,9 +77,18 @@ export class Loader extends EventTarget {
         soonestRetry = Math.min(soonestRetry, bo.until);
         continue;
       }
-      let slots = src.slots(this.id, { ahead, urgent: plan.some((p) => p.urgent) });
+      let srcPlan = plan;
+      let rescuing = false;
+      if (src.rescues && ahead < this.emergencySec) {
+        // Under emergencySec of buffer, a rescuing source (the hub) may fetch
+        // urgent chunks again that another source (a slow peer) has in flight.
+        const mine = new Set([...this.inflight].filter(([, name]) => name === src.name).map(([seq]) => seq));
+        srcPlan = planFetches({ manifest: this.m, position, have: this.store.held(this.id), inflight: mine }).filter((p) => p.urgent);
+        rescuing = srcPlan.some((p) => this.inflight.has(p.seq));
+      }
+      let slots = src.slots(this.id, { ahead, urgent: urgent || rescuing });
       while (slots > 0) {
-        const run = this.takeRun(plan, src, position);
+        const run = this.takeRun(srcPlan, src, position, rescuing);
         if (!run) break;
         slots--;
         this.startJob(src, run.from, run.to);
@@ -89,17 +103,17 @@ export class Loader extends EventTarget {
   }
 
   /** Takes from plan the first run of contiguous chunks src accepts (urgentOnly, lookahead). */
-  takeRun(plan, src, position) {
+  takeRun(plan, src, position, rescuing = false) {
     for (let i = 0; i < plan.length; i++) {
       const p = plan[i];
-      if (p === null || this.inflight.has(p.seq)) continue;
+      if (p === null || (!rescuing && this.inflight.has(p.seq)) || this.inflight.get(p.seq) === src.name) continue;
       if (src.urgentOnly && !p.urgent) continue;
       if (src.lookahead !== undefined && chunkStartSec(this.m, p.seq) > position + src.lookahead) continue;
       let to = p.seq + 1;
       plan[i] = null;
       for (let j = i + 1; j < plan.length && to - p.seq < src.maxRun; j++) {
         const q = plan[j];
-        if (q === null || q.seq !== to) break;
+        if (q === null || q.seq !== to || this.inflight.get(q.seq) === src.name) break;
         if (src.urgentOnly && !q.urgent) break;
         plan[j] = null;
         to++;
@@ -110,18 +124,30 @@ export class Loader extends EventTarget {
   }
 
   startJob(src, from, to) {
-    for (let s = from; s < to; s++) this.inflight.set(s, src.name);
+    if (globalThis.ZDEBUG) this.log(`job ${src.name} [${from},${to})`);
+    for (let s = from; s < to; s++) {
+      if (this.inflight.has(s) && this.inflight.get(s) !== src.name) this.rescues++;
+      this.inflight.set(s, src.name);
+    }
     const job = { src, from, to };
     this.jobs.add(job);
-    const onChunk = (seq, bytes) => this.deliver(src, seq, bytes);
-    src.request(this.id, from, to, onChunk, this.ctrl.signal).then(
-      () => this.backoff.delete(src.name),
+    const badBefore = this.stats.badChunks;
+    // Settle the job only after every delivered chunk is verified and stored,
+    // so that its chunks are not planned again meanwhile.
+    const deliveries = [];
+    const onChunk = (seq, bytes) => {
+      const p = this.deliver(src, seq, bytes);
+      deliveries.push(p);
+      return p;
+    };
+    const settled = (v) => Promise.all(deliveries).then(() => v);
+    src.request(this.id, from, to, onChunk, this.ctrl.signal).then(settled, (e) => settled().then(() => { throw e; })).then(
+      () => {
+        if (this.stats.badChunks === badBefore) this.backoff.delete(src.name);
+      },
       (err) => {
-        if (this.stopped) return;
-        const bo = this.backoff.get(src.name) || { failures: 0, until: 0 };
-        bo.failures++;
-        bo.until = performance.now() + Math.min(8000, RETRY_BASE_MS * 2 ** (bo.failures - 1));
-        this.backoff.set(src.name, bo);
+        if (this.stopped || this.complete) return;
+        this.penalize(src);
         this.log(`${src.name}: chunks ${from}..${to - 1} of ${this.id}: ${err && err.message ? err.message : err}`);
       },
     ).finally(() => {
@@ -131,12 +157,22 @@ export class Loader extends EventTarget {
     });
   }
 
+  /** Keeps src unused for a while, longer after each failure. */
+  penalize(src) {
+    const bo = this.backoff.get(src.name) || { failures: 0, until: 0 };
+    bo.failures++;
+    bo.until = performance.now() + Math.min(8000, RETRY_BASE_MS * 2 ** (bo.failures - 1));
+    this.backoff.set(src.name, bo);
+  }
+
   /** Verifies and stores one chunk delivered by src. */
   async deliver(src, seq, bytes) {
     if (this.stopped || seq < 0 || seq >= this.m.chunks.length || this.store.has(this.id, seq)) return;
     const bad = await verifyChunk(this.m, seq, bytes);
     if (bad) {
       this.stats.badChunk();
+      this.penalize(src);
+      if (src.onBadChunk) src.onBadChunk(this.id, seq);
       this.log(`${src.name}: rejected ${bad}`);
       return;
     }
@@ -144,6 +180,7 @@ export class Loader extends EventTarget {
     this.store.put(this.id, seq, bytes, src.statsName);
     this.stats.received(src.statsName, bytes.length);
     if (this.inflight.get(seq) === src.name) this.inflight.delete(seq);
+    if (globalThis.ZDEBUG) this.log(`got ${seq} from ${src.name}`);
     this.dispatchEvent(new CustomEvent('chunk', { detail: { seq, source: src.statsName } }));
   }
 }

@@ -20,6 +20,12 @@ import { Loader } from './loader.js';
 export const PREFETCH_REMAINING_SEC = 30;
 /** A prefetch downloads the first this many seconds of the next track. */
 export const PREFETCH_SEC = 10;
+/** Seconds buffered before playback starts. */
+export const START_BUFFER_SEC = 2;
+/** Playback starts at the latest this long (ms) after the first chunk is buffered. */
+const START_WAIT_MS = 1500;
+/** Media errors recovered from per track before giving up. */
+const MAX_RECOVERIES = 2;
 /** How long play() waits for playback to start. */
 const START_TIMEOUT_MS = 30000;
 
@@ -104,6 +110,7 @@ class Session {
         audio.src = this.objectURL;
       }
     }).then(() => {
+      if (this.closed) return;
       if (startAt > 0) audio.currentTime = startAt;
       this.loader.addEventListener('chunk', this.onChunk);
       this.timer = setInterval(() => this.pump(), 500);
@@ -139,7 +146,7 @@ class Session {
     this.loader.kick();
     const sb = this.sb;
     const ms = this.ms;
-    if (!sb || sb.updating || ms.readyState === 'closed') return;
+    if (!sb || sb.updating || ms.readyState === 'closed' || this.audio.error) return;
     const position = this.audio.currentTime;
     const m = this.m;
     const now = performance.now();
@@ -228,17 +235,23 @@ export class Player extends EventTarget {
    *   store: import('./chunkstore.js').ChunkStore, stats: import('./stats.js').SessionStats,
    *   sources: () => object[], log?: (msg: string) => void}} opts
    */
-  constructor({ audio, api, store, stats, sources, log = (msg) => console.warn('[ztream]', msg) }) {
+  constructor({ audio, api, store, stats, sources, beforePlay = async () => {}, log = (msg) => console.warn('[ztream]', msg) }) {
     super();
     this.audio = audio;
     this.api = api;
     this.store = store;
     this.stats = stats;
     this.sources = sources;
+    /** Called with the manifest before a track's chunks are fetched (loads it from the persistent cache). */
+    this.beforePlay = beforePlay;
     this.log = log;
     this.mode = appendMode();
+    /** Log every media element event (?debug=1). */
+    this.debugEvents = /[?&]debug=1/.test(globalThis.location ? globalThis.location.search : '');
     /** @type {Session|null} */
     this.session = null;
+    /** Recoveries from media errors per track id. */
+    this.recoveries = new Map();
     /** Loaders by track id: the current track's and a prefetched one. */
     this.loaders = new Map();
     this.wireAudio();
@@ -254,13 +267,18 @@ export class Player extends EventTarget {
 
   wireAudio() {
     const a = this.audio;
+    if (this.debugEvents) {
+      for (const ev of ['seeking', 'seeked', 'waiting', 'playing', 'pause', 'play', 'canplay', 'stalled', 'ended']) {
+        a.addEventListener(ev, () => this.log(`event ${ev} t=${a.currentTime.toFixed(3)} rs=${a.readyState} seekPending=${this.session && this.session.seekPending}`));
+      }
+    }
     a.addEventListener('playing', () => {
       const s = this.session;
       if (!s) return;
       s.seekPending = false;
       if (!s.started) {
         s.started = true;
-        this.stats.startup(performance.now() - s.t0);
+        if (s.countStartup) this.stats.startup(performance.now() - s.t0);
       }
     });
     a.addEventListener('seeking', () => {
@@ -283,7 +301,16 @@ export class Player extends EventTarget {
     });
     a.addEventListener('error', () => {
       const e = a.error;
-      if (this.session) this.log(`media error ${e ? e.code + ' ' + e.message : ''}`);
+      const s = this.session;
+      if (!s) return;
+      this.log(`media error ${e ? e.code + ' ' + e.message : ''}`);
+      // Recover: a new MediaSource at the same position, at most MAX_RECOVERIES times per track.
+      const n = this.recoveries.get(s.id) || 0;
+      if (n >= MAX_RECOVERIES) return;
+      this.recoveries.set(s.id, n + 1);
+      const at = a.currentTime;
+      this.log(`recovering ${s.id} at ${at.toFixed(2)}s (attempt ${n + 1})`);
+      this.play(s.id, at, { recovery: true }).catch((err) => this.log(`recovery failed: ${err.message}`));
     });
   }
 
@@ -306,11 +333,19 @@ export class Player extends EventTarget {
    * Plays track id from startAt seconds. Resolves once audio is playing
    * (rejects if another play() supersedes it, on error, or after 30 s).
    */
-  async play(id, startAt = 0) {
+  async play(id, startAt = 0, { recovery = false } = {}) {
     if (!this.mode) throw new Error('this browser has no Media Source support for MP3');
+    if (!recovery) this.recoveries.delete(id);
     const t0 = performance.now();
     const m = await this.api.manifest(id);
     this.stop();
+    this.store.setTotal(m.id, m.chunks.length);
+    try {
+      await this.beforePlay(m);
+    } catch (err) {
+      this.log(`before playing ${id}: ${err.message}`);
+    }
+    this.stop(); // a play() that started meanwhile loses
     const loader = this.loaderFor(m);
     // Forget other loaders (a prefetch of another track, the previous track).
     for (const [tid, l] of this.loaders) {
@@ -323,16 +358,45 @@ export class Player extends EventTarget {
     this.store.pinned.add(id);
     this.store.touch(id);
     const s = new Session(this, m, loader, t0);
+    s.countStartup = !recovery;
     this.session = s;
     this.dispatchEvent(new CustomEvent('track', { detail: { manifest: m } }));
     loader.kick();
     await s.open(startAt);
-    if (this.session !== s) throw new DOMException('superseded by another play()', 'AbortError');
+    if (this.session !== s) {
+      s.close();
+      throw new DOMException('superseded by another play()', 'AbortError');
+    }
     return this.startPlayback(s);
   }
 
+  /**
+   * Resolves once START_BUFFER_SEC are buffered at the playhead (or the rest
+   * of the track is, or START_WAIT_MS passed since the first data), so the
+   * first seconds do not stall while the next chunks are still in flight.
+   */
+  waitForStartBuffer(s) {
+    return new Promise((resolve) => {
+      let firstData = 0;
+      const check = () => {
+        if (this.session !== s) return resolve();
+        const ahead = s.bufferedAhead();
+        const rest = durationSec(s.m) - this.audio.currentTime;
+        if (ahead > 0 && !firstData) firstData = performance.now();
+        if (ahead >= Math.min(START_BUFFER_SEC, rest - 0.05) || (firstData && performance.now() - firstData > START_WAIT_MS)) {
+          resolve();
+          return;
+        }
+        setTimeout(check, 20);
+      };
+      check();
+    });
+  }
+
   /** Calls audio.play() and waits for the 'playing' event. */
-  startPlayback(s) {
+  async startPlayback(s) {
+    await this.waitForStartBuffer(s);
+    if (this.session !== s) throw new DOMException('superseded by another play()', 'AbortError');
     return new Promise((resolve, reject) => {
       const a = this.audio;
       let timer;

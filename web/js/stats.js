@@ -12,11 +12,13 @@ export class SessionStats extends EventTarget {
     this.uploaded = 0;
     this.badChunks = 0;
     this.stalls = 0;
+    /** Chunks fetched from the hub while peers served the track (too slow). */
+    this.emergencyFetches = 0;
     this.peers = 0;
     /** Start latency (ms) of the last play, or null. */
     this.lastStartupMs = null;
     this.pendingStartups = [];
-    this.reported = { hub: 0, peer: 0, cache: 0, uploaded: 0, badChunks: 0, stalls: 0 };
+    this.reported = { hub: 0, peer: 0, cache: 0, uploaded: 0, badChunks: 0, stalls: 0, emergency: 0 };
   }
 
   /** Counts n chunk bytes received from source (one of SOURCES). */
@@ -70,7 +72,7 @@ export class SessionStats extends EventTarget {
   drainDelta() {
     const cur = {
       hub: this.serverBytes, peer: this.bytes.peer, cache: this.bytes.cache,
-      uploaded: this.uploaded, badChunks: this.badChunks, stalls: this.stalls,
+      uploaded: this.uploaded, badChunks: this.badChunks, stalls: this.stalls, emergency: this.emergencyFetches,
     };
     const d = {
       hub_bytes: cur.hub - this.reported.hub,
@@ -79,6 +81,7 @@ export class SessionStats extends EventTarget {
       uploaded_bytes: cur.uploaded - this.reported.uploaded,
       bad_chunks: cur.badChunks - this.reported.badChunks,
       stalls: cur.stalls - this.reported.stalls,
+      emergency_fetches: cur.emergency - this.reported.emergency,
     };
     const startups = this.pendingStartups;
     if (startups.length > 0) d.startup_ms = startups;

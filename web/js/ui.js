@@ -257,6 +257,7 @@ export class UI {
     this.head = this.d.createElement('div');
     this.head.className = 'head';
     map.replaceChildren(...this.cells, this.head);
+    map.classList.toggle('dense', this.cells.length > 60);
     map.dataset.trackId = m.id;
     for (const [seq, c] of this.store.held(m.id)) this.paintChunk(seq, c.source);
     this.renderChunkCount();

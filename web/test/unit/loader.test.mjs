@@ -43,13 +43,14 @@ function waitFor(cond, ms = 3000) {
   });
 }
 
-test('Loader downloads every chunk, playhead first, counting bytes by source', async () => {
+test('Loader downloads every chunk, playhead first, counting bytes by source', async (t) => {
   const { manifest, data } = makeManifest({ n: 12 });
   const store = new ChunkStore();
   const stats = new SessionStats();
   const src = fakeSource('hub', data, { maxRun: 4 });
   const pos = chunkStartSec(manifest, 6) + 0.1;
   const l = new Loader({ manifest, store, stats, sources: [src], position: () => pos });
+  t.after(() => l.stop());
   l.kick();
   await waitFor(() => l.complete);
   assert.deepEqual(src.requests[0], [6, 10], 'first range starts at the playhead');
@@ -60,21 +61,19 @@ test('Loader downloads every chunk, playhead first, counting bytes by source', a
   l.stop();
 });
 
-test('Loader rejects chunks failing SHA-256 and fetches them again elsewhere', async () => {
+test('Loader rejects chunks failing SHA-256 and fetches them again elsewhere', async (t) => {
   const { manifest, data } = makeManifest({ n: 6 });
   const store = new ChunkStore();
   const stats = new SessionStats();
   const evil = fakeSource('peer', data, { maxRun: 6, corrupt: (s) => s % 2 === 0 });
   const good = fakeSource('hub', data, { maxRun: 6 });
   const logs = [];
-  let useEvil = true;
-  evil.available = () => useEvil;
   const l = new Loader({ manifest, store, stats, sources: [evil, good], position: () => 0, log: (m) => logs.push(m) });
-  l.kick();
-  await waitFor(() => evil.requests.length === 1 && evil.active === 0);
-  useEvil = false;
+  t.after(() => l.stop());
   l.kick();
   await waitFor(() => l.complete);
+  assert.deepEqual(evil.requests, [[0, 6]], 'a source that sent bad chunks is backed off');
+  assert.deepEqual(good.requests, [[0, 1], [2, 3], [4, 5]]);
   assert.equal(stats.badChunks, 3);
   assert.equal(stats.bytes.peer, data[1].length + data[3].length + data[5].length);
   assert.equal(stats.bytes.hub, data[0].length + data[2].length + data[4].length);
@@ -83,13 +82,14 @@ test('Loader rejects chunks failing SHA-256 and fetches them again elsewhere', a
   l.stop();
 });
 
-test('Loader backs off a failing source and uses the next one', async () => {
+test('Loader backs off a failing source and uses the next one', async (t) => {
   const { manifest, data } = makeManifest({ n: 4 });
   const store = new ChunkStore();
   const stats = new SessionStats();
   const bad = fakeSource('hub', data, { fail: () => true });
   const http = fakeSource('http', data, { maxRun: 1, slots: 2 });
   const l = new Loader({ manifest, store, stats, sources: [bad, http], position: () => 0, log: () => {} });
+  t.after(() => l.stop());
   l.kick();
   await waitFor(() => l.complete);
   assert.equal(bad.requests.length, 1, 'not retried during the backoff');
@@ -97,12 +97,13 @@ test('Loader backs off a failing source and uses the next one', async () => {
   l.stop();
 });
 
-test('Loader.limitSec restricts a prefetch to the start of the track', async () => {
+test('Loader.limitSec restricts a prefetch to the start of the track', async (t) => {
   const { manifest, data } = makeManifest({ n: 20 });
   const store = new ChunkStore();
   const src = fakeSource('http', data, { maxRun: 1, slots: 3 });
   const l = new Loader({ manifest, store, stats: new SessionStats(), sources: [src], position: () => 0 });
   l.limitSec = 3;
+  t.after(() => l.stop());
   l.kick();
   await waitFor(() => store.held(manifest.id).size === 4 && src.active === 0);
   await new Promise((r) => setTimeout(r, 20));
@@ -122,4 +123,41 @@ test('httpSource fetches one chunk per request, up to parallel at once', async (
   await p;
   assert.deepEqual(got, [[3, 3], [4, 4]]);
   assert.equal(src.slots(), 2);
+});
+
+test('under the emergency buffer a rescuing source refetches chunks a slow source holds', async (t) => {
+  const { manifest, data } = makeManifest({ n: 10 });
+  const store = new ChunkStore();
+  const stats = new SessionStats();
+  let release;
+  const stuck = new Promise((r) => { release = r; });
+  const slowPeer = {
+    name: 'peer', statsName: 'peer', maxRun: 10, requests: [], active: 0,
+    available: () => true,
+    slots: () => 1 - slowPeer.active,
+    async request(track, from, to, onChunk) {
+      slowPeer.requests.push([from, to]);
+      slowPeer.active++;
+      await stuck;
+      for (let s = from; s < to; s++) await onChunk(s, data[s]);
+      slowPeer.active--;
+    },
+  };
+  const hub = fakeSource('hub', data, { maxRun: 8 });
+  hub.rescues = true;
+  let ahead = 10;
+  const l = new Loader({ manifest, store, stats, sources: [slowPeer, hub], position: () => 0, bufferedAhead: () => ahead });
+  t.after(() => { l.stop(); release(); });
+  l.kick();
+  assert.deepEqual(slowPeer.requests, [[0, 10]]);
+  assert.deepEqual(hub.requests, [], 'no rescue while the buffer is healthy');
+  ahead = 1;
+  l.kick();
+  await waitFor(() => store.has(manifest.id, 0) && hub.active === 0);
+  assert.deepEqual(hub.requests, [[0, 4]], 'the urgent chunks (within 3 s) from the hub');
+  assert.equal(l.rescues, 4);
+  release();
+  await waitFor(() => l.complete);
+  assert.equal(stats.bytes.hub, data.slice(0, 4).reduce((n, d) => n + d.length, 0), 'duplicates are not counted');
+  assert.equal(stats.bytes.peer, data.slice(4).reduce((n, d) => n + d.length, 0));
 });

@@ -1,0 +1,596 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/ztream/ztream/loadgen"
+)
+
+// report is everything one benchmark run measured.
+type report struct {
+	Command     string
+	Options     options
+	SampleEvery time.Duration
+	Started     time.Time
+	Elapsed     time.Duration
+	Machine     machineInfo
+	Tracks      int
+	// PerIPFlag: serve had --max-peers-per-ip; else peers went through a
+	// spreadProxy.
+	PerIPFlag bool
+	Idle      *idleResult
+	Rows      []rowResult
+}
+
+// Goals the document checks.
+const (
+	goalOffload      = 0.95
+	goalStartP99MS   = 100.0
+	goalIdleBytes    = 150 << 10
+	goalPeersPerCore = 100.0
+)
+
+func mb(b float64) string  { return fmt.Sprintf("%.1f", b/1e6) }
+func kib(b float64) string { return fmt.Sprintf("%.0f", b/1024) }
+
+func ratio(x float64) string {
+	if x < 0 || math.IsNaN(x) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.3f", x)
+}
+
+// pp formats p50 / p99 of a distribution, or "-" when empty.
+func pp(p loadgen.Percentiles) string {
+	if p.N == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f / %.1f", p.P50, p.P99)
+}
+
+func pct(x float64) string { return fmt.Sprintf("%.1f %%", 100*x) }
+
+// scaling returns the P2P rows in the order run, and the comparison pair.
+func (r *report) scaling() (rows []rowResult, on, off *rowResult) {
+	for i := range r.Rows {
+		row := &r.Rows[i]
+		if row.Spec.P2P {
+			rows = append(rows, *row)
+			if row.Spec.Peers == r.Options.compare {
+				on = row
+			}
+		} else if row.Spec.Peers == r.Options.compare {
+			off = row
+		}
+	}
+	return rows, on, off
+}
+
+// idleCPUPerPeer is the idle phase's hub CPU per connected idle peer
+// (fraction of a core), 0 without an idle phase.
+func (r *report) idleCPUPerPeer() float64 {
+	id := r.Idle
+	if id == nil || len(id.Samples) == 0 {
+		return 0
+	}
+	n := id.Samples[len(id.Samples)-1].Peers
+	if n == 0 {
+		return 0
+	}
+	return max((id.CPUAll-id.CPUNone)/float64(n), 0)
+}
+
+// realtimePerCore estimates real-time listeners per core from a row: a
+// simulated peer does speed listeners' worth of streaming and track changes,
+// and each real listener also costs an idle connection.
+func (r *report) realtimePerCore(x rowResult) float64 {
+	perPeer := x.cpuPerPeer()
+	if perPeer <= 0 {
+		return 0
+	}
+	return 1 / (perPeer/r.Options.speed + r.idleCPUPerPeer())
+}
+
+// write renders the whole document.
+func (r *report) write(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	rows, on, off := r.scaling()
+	o := r.Options
+	cores := float64(max(r.Machine.CPUs, 1))
+
+	p("# Ztream benchmarks\n\n")
+	p("This file is written by `bench/` from one run; do not edit it by hand. It was produced by\n\n")
+	p("```sh\n%s\n```\n\n", r.Command)
+	p("run from the repository root on %s UTC; the run took %s. Rerunning the command rewrites the file.\n",
+		r.Started.Format("2006-01-02 15:04"), r.Elapsed.Round(time.Second))
+	p("The verdict against the project's goals is at the end, under [Goals](#goals).\n\n")
+
+	p("## Machine\n\n| | |\n|---|---|\n")
+	p("| CPUs (`nproc`) | %d |\n| CPU model | %s |\n| memory | %.1f GiB |\n| kernel | %s |\n| Go | %s |\n| commit | %s |\n",
+		r.Machine.CPUs, r.Machine.CPUModel, float64(r.Machine.MemTotal)/(1<<30), r.Machine.Kernel, r.Machine.GoVersion, r.Machine.Commit)
+	p("| 1-minute load average before / after the run | %.2f / %.2f |\n\n", r.Machine.LoadBefore, r.Machine.LoadAfter)
+	p("**Read these numbers as pessimistic.** The hub, the simulated peers (one `ztream load` process, or this\n")
+	p("program for idle peers) and, during this run, other work on the machine all share the same %d CPUs.\n", r.Machine.CPUs)
+	p("Each load row below says how much CPU the peers and everything else used while it ran.\n\n")
+
+	p("## Method\n\n")
+	p("- `go build` builds `ztream` once. Every measurement starts a **fresh** hub, so its peak RSS (`VmHWM`) belongs\n")
+	p("  to that measurement alone: `ztream serve --addr 127.0.0.1:PORT --data DIR --udp-port %s --ice-loopback --pprof`,\n", udpArg(o.udpPort))
+	p("  %s.\n", udpDesc(o.udpPort))
+	p("  `DIR` is a copy of a library made once beforehand (the %d bundled demo tracks, 128 kbit/s MP3, 2–3 min long),\n", r.Tracks)
+	p("  so no ingest work is measured.\n")
+	if r.PerIPFlag {
+		p("  The hub gets `--max-peers-per-ip 100000`: all simulated peers share the loopback address.\n")
+	} else {
+		p("- The hub limits WebSockets per client address (`hub.Config.MaxPeersPerIP`) and this `ztream serve` has no flag to raise it,\n")
+		p("  so peers connect through a small TCP proxy in the benchmark process that opens each connection from the next\n")
+		p("  source address of 127.0.0.2–127.0.0.254. Only WebSocket and HTTP go through it; WebRTC goes over UDP directly.\n")
+	}
+	p("- Hub CPU is utime+stime of the hub process from `/proc/PID/stat`, read just before `ztream load` starts\n")
+	p("  and just after it exits; *wall* is the time between the two readings. Memory is `VmRSS`/`VmHWM` from\n")
+	p("  `/proc/PID/status` and the Go heap (`go_memstats_heap_inuse_bytes`) from the hub's `/metrics`, scraped every %s\n", r.SampleEvery)
+	p("  without compression (as a Prometheus server would; peaks are of those samples).\n")
+	p("- Load rows run `ztream load --server URL --peers N --duration %s --speed %g --json [--p2p=false]` and read\n", o.duration, o.speed)
+	p("  the JSON report on its last line. Peers join over the first quarter of the duration, start playbacks\n")
+	p("  (Zipf-popular tracks) until the duration ends, then finish the playbacks under way.\n")
+	p("- Simulated peers play at **%gx real time**, so each pulls %g times the bitrate of a real listener and\n", o.speed, o.speed)
+	p("  changes track %g times as often. *Real-time listeners per core (est.)* = 1 / (hub CPU per simulated peer ÷ %g\n", o.speed, o.speed)
+	p("  + idle hub CPU per connected peer from the idle phase).\n")
+	p("- *Offload* = p2p bytes / (p2p + server bytes) over the whole run, from the load report. *Warm offload* is the\n")
+	p("  same ratio over the second half of the starting phase (from %s to %s after the start), from the hub's\n", o.duration/2, o.duration)
+	p("  `ztream_delivered_bytes_total` counters (server bytes counted by the hub, p2p bytes as reported by peers\n")
+	p("  every 5 s): the swarm is warm then.\n")
+	p("- *Start* latency is the time from `Play` to the first chunk ready, for playbacks not served from a peer's\n")
+	p("  own cache (p50/p99 nearest rank).\n")
+	p("- *Hub CPU per peer* = hub CPU-seconds / (peers × wall seconds), the fraction of one core each peer costs\n")
+	p("  on average over the run (joins, playbacks, drain); *peers per core* is its inverse.\n\n")
+
+	if r.Idle != nil {
+		r.writeIdle(w)
+	}
+	if on != nil && off != nil {
+		r.writeCompare(w, *on, *off)
+	}
+	r.writeScaling(w, rows, cores)
+	r.writeProfiles(w)
+	r.writeGoals(w, rows, on, cores)
+}
+
+func udpArg(port int) string {
+	if port < 0 {
+		return "UDP_PORT"
+	}
+	return fmt.Sprint(port)
+}
+
+func udpDesc(port int) string {
+	switch {
+	case port < 0:
+		return "where `UDP_PORT` is a free port: one UDP mux for all of the hub's PeerConnections, as in production"
+	case port == 0:
+		return "i.e. no UDP mux: the hub opens an ephemeral socket per PeerConnection"
+	default:
+		return "one UDP mux for all of the hub's PeerConnections, as in production"
+	}
+}
+
+func (r *report) writeIdle(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	id := r.Idle
+	p("## Hub memory per connected idle peer\n\n")
+	p("A fresh hub; this program connects peers (package `peer`: a WebSocket and a PeerConnection with its DataChannel\n")
+	p("open, then nothing but keepalives and a stats message every 5 s), waits until `ztream_connected_peers` counts them,\n")
+	p("waits %s more, forces a GC in the hub (`/debug/pprof/heap?gc=1`) and reads:\n\n", 3*time.Second)
+	p("| peers held | `ztream_connected_peers` | hub RSS (MB) | heap in use (MB) | heap allocated (MB) | goroutines |\n|---:|---:|---:|---:|---:|---:|\n")
+	for _, s := range id.Samples {
+		p("| %d | %.0f | %s | %s | %s | %.0f |\n", s.Peers, s.Connected, mb(float64(s.RSS)), mb(s.HeapInuse), mb(s.HeapAlloc), s.Goroutines)
+	}
+	p("\n")
+	if id.DialFailures > 0 {
+		p("%d peers failed to connect.\n\n", id.DialFailures)
+	}
+	last := id.Samples[len(id.Samples)-1]
+	p("Per connected idle peer (from 0 to %d peers): **%s KiB of heap in use**, %s KiB of heap allocated, **%s KiB of RSS**,\n",
+		last.Peers, kib(id.perPeer(func(s idleSample) float64 { return s.HeapInuse })),
+		kib(id.perPeer(func(s idleSample) float64 { return s.HeapAlloc })),
+		kib(id.perPeer(func(s idleSample) float64 { return float64(s.RSS) })))
+	p("%.1f goroutines. RSS after a GC still holds memory the Go runtime has freed but not yet returned to the OS.\n\n",
+		id.perPeer(func(s idleSample) float64 { return s.Goroutines }))
+	cpuPer := 0.0
+	if last.Peers > 0 {
+		cpuPer = (id.CPUAll - id.CPUNone) / float64(last.Peers)
+	}
+	p("Idle hub CPU over %s: %s of a core with no peer, %s with %d idle peers, i.e. **%.4f %% of a core per idle peer**.\n",
+		id.CPUWindow, pct(id.CPUNone), pct(id.CPUAll), last.Peers, 100*cpuPer)
+	p("Connecting the last %d peers took %s (8 at a time, peers in this process). Hub peak RSS in this phase: %s MB.\n\n",
+		last.Peers-id.Samples[max(len(id.Samples)-2, 0)].Peers, id.DialTime.Round(time.Millisecond), mb(float64(id.HWM)))
+	if len(id.HeapSum) > 0 {
+		p("Where the hub's in-use heap is with %d peers connected (heap profile, `inuse_space`, by package):\n\n", last.Peers)
+		writeShares(w, id.HeapSum)
+		p("<details><summary>go tool pprof -sample_index=inuse_space -top</summary>\n\n```\n%s\n```\n</details>\n\n", trimPprofHeader(id.HeapTop))
+	} else if id.HeapTop != "" {
+		p("%s\n\n", id.HeapTop)
+	}
+}
+
+func writeShares(w io.Writer, shares []profileShare) {
+	fmt.Fprintf(w, "| group | share |\n|---|---:|\n")
+	for _, s := range shares {
+		if s.Percent < 0.5 {
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %.1f %% |\n", s.Group, s.Percent)
+	}
+	fmt.Fprintln(w)
+}
+
+func (r *report) writeCompare(w io.Writer, on, off rowResult) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("## P2P on vs off\n\n")
+	p("The same workload (%d peers, %s, seed 1, %gx), once with P2P and once with `--p2p=false`; a fresh hub each.\n\n",
+		on.Spec.Peers, r.Options.duration, r.Options.speed)
+	p("| | P2P on | P2P off |\n|---|---:|---:|\n")
+	row := func(name string, f func(rowResult) string) { p("| %s | %s | %s |\n", name, f(on), f(off)) }
+	row("server bytes (MB)", func(x rowResult) string { return mb(float64(x.Rep.ServerBytes)) })
+	row("p2p bytes (MB)", func(x rowResult) string { return mb(float64(x.Rep.P2PBytes)) })
+	row("cache bytes (MB)", func(x rowResult) string { return mb(float64(x.Rep.CacheBytes)) })
+	row("offload (whole run)", func(x rowResult) string { return ratio(x.Rep.OffloadRatio) })
+	row("warm offload (second half)", func(x rowResult) string { return ratio(x.WarmOffload) })
+	row("hub CPU (CPU-seconds)", func(x rowResult) string { return fmt.Sprintf("%.1f", x.HubCPU) })
+	row("wall (s)", func(x rowResult) string { return fmt.Sprintf("%.1f", x.Wall) })
+	row("hub CPU per peer (% of a core)", func(x rowResult) string { return fmt.Sprintf("%.3f", 100*x.cpuPerPeer()) })
+	row("hub peak RSS (MB)", func(x rowResult) string { return mb(float64(x.PeakRSS)) })
+	row("hub peak heap in use (MB)", func(x rowResult) string { return mb(x.PeakHeap) })
+	row("peak hub DataChannel queue (MB)", func(x rowResult) string { return mb(x.PeakBuffered) })
+	row("start p50 / p99 (ms)", func(x rowResult) string {
+		return fmt.Sprintf("%.1f / %.1f", x.Rep.StartupMS.P50, x.Rep.StartupMS.P99)
+	})
+	row("seeder lookup p50 / p99 (ms)", func(x rowResult) string { return pp(x.Rep.LookupMS) })
+	row("peer connect p50 / p99 (ms)", func(x rowResult) string { return pp(x.Rep.ConnectMS) })
+	row("stalls (stalled ms)", func(x rowResult) string { return fmt.Sprintf("%d (%.0f)", x.Rep.Stalls, x.Rep.StalledMS) })
+	row("playbacks (complete, errors)", func(x rowResult) string {
+		return fmt.Sprintf("%d (%d, %d)", x.Rep.Playbacks, x.Rep.PlaybacksComplete, x.Rep.PlaybackErrors)
+	})
+	row("peers failed to connect", func(x rowResult) string { return fmt.Sprint(x.Rep.PeersFailed) })
+	row("load generator CPU (CPU-seconds)", func(x rowResult) string { return fmt.Sprintf("%.1f", x.LoadCPU) })
+	row("whole machine busy (CPU-seconds)", func(x rowResult) string { return fmt.Sprintf("%.1f", x.MachineBusy) })
+	if on.Final != nil && off.Final != nil {
+		row("seeder lookups found / not found / timeout", func(x rowResult) string {
+			return fmt.Sprintf("%.0f / %.0f / %.0f", x.Final[`ztream_seeder_lookups_total{outcome="found"}`],
+				x.Final[`ztream_seeder_lookups_total{outcome="not_found"}`], x.Final[`ztream_seeder_lookups_total{outcome="timeout"}`])
+		})
+		row("p2p pairs brokered / failed", func(x rowResult) string {
+			return fmt.Sprintf("%.0f / %.0f", x.Final["ztream_p2p_pairs_brokered_total"], x.Final["ztream_p2p_pairs_failed_total"])
+		})
+		row("emergency fetches (peer-reported)", func(x rowResult) string {
+			return fmt.Sprintf("%.0f", x.Final["ztream_emergency_fetches_total"])
+		})
+	}
+	p("\n")
+	if off.Rep.ServerBytes > 0 && off.HubCPU > 0 {
+		p("With P2P the server sent %s %% of the bytes it sent without (%s MB vs %s MB), and the hub used %s %% of the CPU.\n",
+			fmt.Sprintf("%.1f", 100*float64(on.Rep.ServerBytes)/float64(off.Rep.ServerBytes)), mb(float64(on.Rep.ServerBytes)),
+			mb(float64(off.Rep.ServerBytes)), fmt.Sprintf("%.0f", 100*on.HubCPU/off.HubCPU))
+		if on.HubCPU > off.HubCPU {
+			p("P2P costs the hub more CPU here than it saves: brokering pairs (signaling, tracker) and the peer\n")
+			p("stats replace streaming, and the offload is not high enough to pay for it at this scale.\n")
+		}
+		p("\n")
+	}
+}
+
+func (r *report) writeScaling(w io.Writer, rows []rowResult, cores float64) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("## Scaling (P2P on)\n\n")
+	p("Each row: a fresh hub, `ztream load --peers N --duration %s --speed %g`.\n\n", r.Options.duration, r.Options.speed)
+	p("### Delivery\n\n")
+	p("| peers | playbacks (complete) | offload | warm offload | server MB | p2p MB | start p50 (ms) | start p99 (ms) | lookup p50 / p99 (ms) | stalls | failed peers | playback errors |\n")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, x := range rows {
+		p("| %d | %d (%d) | %s | %s | %s | %s | %.1f | %.1f | %s | %d | %d | %d |\n", x.Spec.Peers, x.Rep.Playbacks, x.Rep.PlaybacksComplete,
+			ratio(x.Rep.OffloadRatio), ratio(x.WarmOffload), mb(float64(x.Rep.ServerBytes)), mb(float64(x.Rep.P2PBytes)),
+			x.Rep.StartupMS.P50, x.Rep.StartupMS.P99, pp(x.Rep.LookupMS), x.Rep.Stalls, x.Rep.PeersFailed, x.Rep.PlaybackErrors)
+	}
+	p("\n### Hub cost\n\n")
+	p("| peers | hub CPU-s | wall s | hub cores used | CPU per peer (%% core) | peers per core | real-time listeners per core (est.) | peak RSS MB | (peak − start RSS) per peer KiB | peak heap MB | peak hub DataChannel queue MB | peak goroutines | load generator CPU-s | other processes CPU-s | machine busy |\n")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, x := range rows {
+		perPeer := x.cpuPerPeer()
+		perCore, leq := "n/a", "n/a"
+		if perPeer > 0 {
+			perCore = fmt.Sprintf("%.0f", 1/perPeer)
+			leq = fmt.Sprintf("%.0f", r.realtimePerCore(x))
+		}
+		other := x.MachineBusy - x.HubCPU - x.LoadCPU
+		busy := 0.0
+		if x.Wall > 0 {
+			busy = x.MachineBusy / (x.Wall * cores)
+		}
+		p("| %d | %.1f | %.1f | %.2f | %.3f | %s | %s | %s | %s | %s | %s | %.0f | %.1f | %.1f | %s |\n", x.Spec.Peers, x.HubCPU, x.Wall,
+			x.HubCPU/max(x.Wall, 1e-9), 100*perPeer, perCore, leq, mb(float64(x.PeakRSS)),
+			kib(float64(x.PeakRSS-x.StartRSS)/float64(x.Spec.Peers)), mb(x.PeakHeap), mb(x.PeakBuffered), x.PeakGor, x.LoadCPU, max(other, 0), pct(busy))
+	}
+	p("\n*Other processes* = whole-machine busy CPU minus the hub and the load generator over the same wall time:\n")
+	p("other helpers' builds and tests sharing this machine, and this program. *Machine busy* is of all %.0f CPUs.\n\n", cores)
+	// Where it stops.
+	p("### Where it stops\n\n")
+	p("A row *holds* when every peer connected, no playback failed or stalled, start p99 stayed under %.0f ms and\n", degradedStartP99MS)
+	p("the warm offload over %.1f.\n\n", degradedOffload)
+	p("| peers | status |\n|---:|---|\n")
+	var lastHeld *rowResult
+	for i, x := range rows {
+		if pr := x.problems(); len(pr) > 0 {
+			p("| %d | **did not hold**: %s |\n", x.Spec.Peers, strings.Join(pr, "; "))
+		} else {
+			p("| %d | held |\n", x.Spec.Peers)
+			lastHeld = &rows[i]
+		}
+	}
+	p("\n")
+	for _, x := range rows {
+		if x.held() {
+			continue
+		}
+		busy := x.MachineBusy / (max(x.Wall, 1e-9) * cores)
+		p("At %d peers the machine was %s busy over %.0f s: the hub used %.1f CPU-seconds (%.2f cores), the load generator\n",
+			x.Spec.Peers, pct(busy), x.Wall, x.HubCPU, x.HubCPU/max(x.Wall, 1e-9))
+		other := max(x.MachineBusy-x.HubCPU-x.LoadCPU, 0)
+		p("%.1f (%.2f cores) and other processes %.1f (%.2f cores).", x.LoadCPU, x.LoadCPU/max(x.Wall, 1e-9), other, other/max(x.Wall, 1e-9))
+		if x.Rep.LookupMS.N > 0 {
+			p(" Seeder lookups took %s ms (p50 / p99) and peer connections %s ms, against %s and %s\n", pp(x.Rep.LookupMS), pp(x.Rep.ConnectMS),
+				ppOf(lastHeld, func(r rowResult) loadgen.Percentiles { return r.Rep.LookupMS }),
+				ppOf(lastHeld, func(r rowResult) loadgen.Percentiles { return r.Rep.ConnectMS }))
+			p("in the largest row that held; a leecher that finds no seeder in time gets the track from the hub, which sent\n")
+			p("%s MB here. ", mb(float64(x.Rep.ServerBytes)))
+		}
+		if busy > 0.95 {
+			p("The machine had no CPU left, so these figures measure this shared %.0f-CPU box more than the hub.\n\n", cores)
+		} else {
+			p("\n\n")
+		}
+		break
+	}
+	switch {
+	case lastHeld == nil:
+		p("No row held.\n\n")
+	case lastHeld.Spec.Peers == rows[len(rows)-1].Spec.Peers:
+		p("Every row held; the largest tried was %d peers. Larger rows were not run, to keep the benchmark short.\n\n", lastHeld.Spec.Peers)
+	default:
+		p("The largest row that held had **%d peers**.\n\n", lastHeld.Spec.Peers)
+	}
+}
+
+// ppOf is pp of a field of r, or "-" without a row.
+func ppOf(r *rowResult, f func(rowResult) loadgen.Percentiles) string {
+	if r == nil {
+		return "-"
+	}
+	return pp(f(*r)) + " ms"
+}
+
+func errNote(s string) string {
+	if s == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (load: %s)", s)
+}
+
+func (r *report) writeProfiles(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	var prof []rowResult
+	for _, x := range r.Rows {
+		if x.Spec.Profile && x.ProfileTop != "" {
+			prof = append(prof, x)
+		}
+	}
+	if len(prof) == 0 {
+		return
+	}
+	p("## Where the hub's CPU goes\n\n")
+	p("CPU profiles of the hub (`/debug/pprof/profile?seconds=%.0f`, taken from the start of the run), flat time\n", r.Options.duration.Seconds())
+	p("grouped by package:\n\n")
+	groups := map[string]bool{}
+	var order []string
+	for _, x := range prof {
+		for _, sh := range x.ProfileSum {
+			if !groups[sh.Group] {
+				groups[sh.Group] = true
+				order = append(order, sh.Group)
+			}
+		}
+	}
+	p("| group |")
+	for _, x := range prof {
+		p(" %s |", x.Spec.name())
+	}
+	p("\n|---|")
+	for range prof {
+		p("---:|")
+	}
+	p("\n")
+	for _, g := range order {
+		p("| %s |", g)
+		for _, x := range prof {
+			v := 0.0
+			for _, sh := range x.ProfileSum {
+				if sh.Group == g {
+					v = sh.Percent
+				}
+			}
+			p(" %.1f %% |", v)
+		}
+		p("\n")
+	}
+	p("\n")
+	for _, x := range prof {
+		p("### %s\n\n", x.Spec.name())
+		if len(x.ProfileSum) == 0 {
+			p("%s\n\n", x.ProfileTop)
+			continue
+		}
+		p("```\n%s\n```\n\n", trimPprofHeader(x.ProfileTop))
+		p("<details><summary>go tool pprof -top -cum</summary>\n\n```\n%s\n```\n</details>\n\n", trimPprofHeader(x.ProfileCum))
+	}
+}
+
+// verdict says "reached" or "**not reached**".
+func verdict(ok bool) string {
+	if ok {
+		return "reached"
+	}
+	return "**not reached**"
+}
+
+func (r *report) writeGoals(w io.Writer, rows []rowResult, on *rowResult, cores float64) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("## Goals\n\n| goal | target | measured | |\n|---|---|---|---|\n")
+	var why []string
+
+	// Offload on a warm swarm.
+	if on != nil {
+		minW, maxW := 2.0, -1.0
+		for _, x := range rows {
+			if x.WarmOffload >= 0 {
+				minW, maxW = min(minW, x.WarmOffload), max(maxW, x.WarmOffload)
+			}
+		}
+		ok := on.WarmOffload >= goalOffload
+		p("| offload on a warm swarm | ≥ %.2f | %s warm (second half) at %d peers, %s over the whole run; warm %s–%s across the scaling rows | %s |\n",
+			goalOffload, ratio(on.WarmOffload), on.Spec.Peers, ratio(on.Rep.OffloadRatio), ratio(minW), ratio(maxW), verdict(ok))
+		if !ok {
+			why = append(why, fmt.Sprintf("**Offload.** At %d peers, %s MB came from the server and %s MB from peers. Every playback's start "+
+				"window comes from the server by design (instant start), and with %gx playback a track lasts only a few seconds, "+
+				"so start windows weigh more than with real listeners. The hub saw %.0f seeder lookups found, %.0f not found and %.0f timed out, "+
+				"%.0f p2p pairs brokered of which %.0f failed, and peers reported %.0f emergency fetches from the server "+
+				"(a peer chunk arriving too late): each not-found lookup, failed pair and emergency fetch is audio the server sent.",
+				on.Spec.Peers, mb(float64(on.Rep.ServerBytes)), mb(float64(on.Rep.P2PBytes)), r.Options.speed,
+				on.Final[`ztream_seeder_lookups_total{outcome="found"}`], on.Final[`ztream_seeder_lookups_total{outcome="not_found"}`],
+				on.Final[`ztream_seeder_lookups_total{outcome="timeout"}`], on.Final["ztream_p2p_pairs_brokered_total"],
+				on.Final["ztream_p2p_pairs_failed_total"], on.Final["ztream_emergency_fetches_total"]))
+		}
+	}
+
+	// Stalls.
+	stalls, stalledRows := 0, []string{}
+	for _, x := range r.Rows {
+		stalls += x.Rep.Stalls
+		if x.Rep.Stalls > 0 {
+			stalledRows = append(stalledRows, fmt.Sprintf("%s: %d", x.Spec.name(), x.Rep.Stalls))
+		}
+	}
+	p("| no stalls | 0 | %d over all load rows%s | %s |\n", stalls, listNote(stalledRows), verdict(stalls == 0))
+	if stalls > 0 {
+		why = append(why, fmt.Sprintf("**Stalls** (%s) happened in rows where the machine was busiest; see the scaling table's "+
+			"*machine busy* column: the simulated peers' clocks, the hub and other processes compete for %.0f CPUs.",
+			strings.Join(stalledRows, ", "), cores))
+	}
+
+	// Start p99.
+	worst, worstRow := 0.0, ""
+	var over []string
+	for _, x := range r.Rows {
+		if x.Rep.StartupMS.P99 > worst {
+			worst, worstRow = x.Rep.StartupMS.P99, x.Spec.name()
+		}
+		if x.Rep.StartupMS.P99 > goalStartP99MS {
+			s := fmt.Sprintf("%s: %.0f ms with the machine %s busy", x.Spec.name(), x.Rep.StartupMS.P99,
+				pct(x.MachineBusy/(max(x.Wall, 1e-9)*cores)))
+			if x.Rep.LookupMS.N > 0 {
+				s += fmt.Sprintf(", seeder lookups p50 / p99 %s ms", pp(x.Rep.LookupMS))
+			}
+			over = append(over, s)
+		}
+	}
+	p("| start p99 on loopback | ≤ %.0f ms | worst %.1f ms (%s) | %s |\n", goalStartP99MS, worst, worstRow, verdict(worst <= goalStartP99MS))
+	if len(over) > 0 {
+		why = append(why, "**Start latency** was over the goal in "+strings.Join(over, "; ")+
+			". On loopback the network adds nothing: the time is the hub's and the peers' CPU work and scheduling on a shared "+
+			"machine (WebSocket round trips, a store read, DataChannel send and receive, SHA-256 of the chunk), and the wait "+
+			"behind bytes already queued in the hub's DataChannel to that peer (see *peak hub DataChannel queue* in the tables).")
+	}
+
+	// Idle memory.
+	if id := r.Idle; id != nil && len(id.Samples) >= 2 {
+		heap := id.perPeer(func(s idleSample) float64 { return s.HeapInuse })
+		rss := id.perPeer(func(s idleSample) float64 { return float64(s.RSS) })
+		v := verdict(heap <= goalIdleBytes && rss <= goalIdleBytes)
+		if heap <= goalIdleBytes && rss > goalIdleBytes {
+			v = "reached for the heap, **not for RSS**"
+		}
+		p("| hub memory per idle connected peer | ≤ %d KiB | %s KiB heap in use, %s KiB RSS | %s |\n", goalIdleBytes>>10, kib(heap), kib(rss), v)
+		if heap > goalIdleBytes || rss > goalIdleBytes {
+			var top []string
+			for i, s := range id.HeapSum {
+				if i == 3 {
+					break
+				}
+				top = append(top, fmt.Sprintf("%s %.0f %%", s.Group, s.Percent))
+			}
+			why = append(why, fmt.Sprintf("**Idle memory.** Each connected peer holds a WebSocket session and a Pion PeerConnection "+
+				"(ICE agent, DTLS connection, SCTP association with its buffers, one DataChannel). The hub's heap profile with all peers "+
+				"connected puts the in-use heap in: %s. RSS is also higher than the heap because the runtime keeps freed spans.",
+				strings.Join(top, ", ")))
+		}
+	}
+
+	// Listeners per core.
+	var best *rowResult
+	for i := range rows {
+		if rows[i].held() && rows[i].cpuPerPeer() > 0 {
+			best = &rows[i]
+		}
+	}
+	if best != nil {
+		direct := 1 / best.cpuPerPeer()
+		est := r.realtimePerCore(*best)
+		v := verdict(direct >= goalPeersPerCore)
+		if direct < goalPeersPerCore && est >= goalPeersPerCore {
+			v = "reached by the real-time estimate, not directly"
+		}
+		p("| concurrent listeners per core | ≥ %.0f | %.0f simulated %gx peers per core at %d peers (direct); ≈ %.0f real-time listeners per core (estimate) | %s |\n",
+			goalPeersPerCore, direct, r.Options.speed, best.Spec.Peers, est, v)
+		p("\n")
+		p("The real-time estimate divides a core by (hub CPU per simulated peer ÷ %g + idle hub CPU per connected peer): a\n", r.Options.speed)
+		p("simulated peer does %g listeners' worth of streaming and track changes, and each real listener also costs an idle\n", r.Options.speed)
+		p("connection's keepalives. It assumes the hub's work grows with bytes and playbacks, as the profile suggests.\n")
+		if direct < goalPeersPerCore {
+			var top []string
+			if on != nil {
+				for i, s := range on.ProfileSum {
+					if i == 3 {
+						break
+					}
+					top = append(top, fmt.Sprintf("%s %.0f %%", s.Group, s.Percent))
+				}
+			}
+			msg := fmt.Sprintf("**Listeners per core.** At %d simulated peers the hub used %.2f cores on average; each simulated peer "+
+				"plays %gx faster than a listener, so the direct figure understates real listeners by about that factor.",
+				best.Spec.Peers, best.HubCPU/max(best.Wall, 1e-9), r.Options.speed)
+			if len(top) > 0 {
+				msg += " The profile's largest groups: " + strings.Join(top, ", ") + "."
+			}
+			why = append(why, msg)
+		}
+	} else {
+		p("| concurrent listeners per core | ≥ %.0f | no P2P row held | **not measured** |\n", goalPeersPerCore)
+	}
+	p("\n")
+	if len(why) > 0 {
+		p("### Why the misses\n\n")
+		for _, s := range why {
+			p("- %s\n", s)
+		}
+		p("\n")
+	}
+}
+
+func listNote(items []string) string {
+	if len(items) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(items, ", ") + ")"
+}

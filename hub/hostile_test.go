@@ -1,0 +1,480 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/webrtc/v4"
+	"github.com/ztream/ztream/signaling"
+)
+
+// rawClient is a WebSocket-only peer: it never answers the hub's offer (the
+// hub's ConnectTimeout, 20 s by default, outlasts these tests), which keeps
+// hostile tests free of PeerConnections.
+type rawClient struct {
+	t      *testing.T
+	ctx    context.Context
+	ws     *websocket.Conn
+	id     string
+	msgs   chan signaling.Message
+	closed chan error
+	// pong makes the reader answer pings.
+	pong  bool
+	pings atomic.Int32
+}
+
+// dialRawOpts opens a WebSocket with opts; it returns the handshake
+// response and error instead of failing the test.
+func dialRawOpts(t *testing.T, url string, opts *websocket.DialOptions) (*rawClient, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	ws, resp, err := websocket.Dial(ctx, url+"/ws", opts)
+	if err != nil {
+		return nil, resp, err
+	}
+	ws.SetReadLimit(1 << 20)
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	return &rawClient{t: t, ctx: ctx, ws: ws, msgs: make(chan signaling.Message, 4096), closed: make(chan error, 1)}, resp, nil
+}
+
+func dialRaw(t *testing.T, url string) *rawClient {
+	t.Helper()
+	r, _, err := dialRawOpts(t, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// hello says hello, reads welcome and starts the reader.
+func (r *rawClient) hello(h signaling.Hello) {
+	r.t.Helper()
+	h.Version = signaling.Version
+	r.send(h)
+	_, data, err := r.ws.Read(r.ctx)
+	if err != nil {
+		r.t.Fatalf("read welcome: %v", err)
+	}
+	m, err := signaling.Decode(data)
+	w, ok := m.(signaling.Welcome)
+	if err != nil || !ok {
+		r.t.Fatalf("first message %s (%v), want welcome", data, err)
+	}
+	r.id = w.PeerID
+	go r.read()
+}
+
+func (r *rawClient) read() {
+	for {
+		_, data, err := r.ws.Read(r.ctx)
+		if err != nil {
+			r.closed <- err
+			close(r.msgs)
+			return
+		}
+		m, err := signaling.Decode(data)
+		if err != nil {
+			r.t.Errorf("decode %s: %v", data, err)
+			continue
+		}
+		switch m := m.(type) {
+		case signaling.Ping:
+			r.pings.Add(1)
+			if r.pong {
+				_ = r.write(signaling.Pong{})
+			}
+			continue
+		case signaling.Signal:
+			if m.From == signaling.HubID {
+				continue
+			}
+		}
+		select {
+		case r.msgs <- m:
+		default:
+			r.t.Errorf("%s: inbox full", r.id)
+		}
+	}
+}
+
+func (r *rawClient) write(m signaling.Message) error {
+	b, err := signaling.Encode(m)
+	if err != nil {
+		return err
+	}
+	return r.ws.Write(r.ctx, websocket.MessageText, b)
+}
+
+func (r *rawClient) send(m signaling.Message) {
+	r.t.Helper()
+	if err := r.write(m); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// waitRaw returns the next message of type T, dropping the others.
+func waitRaw[T signaling.Message](r *rawClient) T {
+	r.t.Helper()
+	var zero T
+	for {
+		select {
+		case m, ok := <-r.msgs:
+			if !ok {
+				r.t.Fatalf("%s: closed while waiting for %s", r.id, zero.MessageType())
+			}
+			if v, ok := m.(T); ok {
+				return v
+			}
+		case <-r.ctx.Done():
+			r.t.Fatalf("%s: no %s in time", r.id, zero.MessageType())
+		}
+	}
+}
+
+// closeStatus waits until the hub closes the connection.
+func (r *rawClient) closeStatus() websocket.StatusCode {
+	r.t.Helper()
+	select {
+	case err := <-r.closed:
+		return websocket.CloseStatus(err)
+	case <-r.ctx.Done():
+		r.t.Fatalf("%s: not closed in time", r.id)
+	}
+	return 0
+}
+
+func rejected(spy *spyMetrics, reason string) int64 {
+	return spy.get(func(s *spyMetrics) int64 { return int64(s.rejected[reason]) })
+}
+
+// TestHugeFrameRefused sends a frame of exactly 4 MiB before and after
+// hello: the hub reads no more than its limit, closes with 1009 and counts it.
+func TestHugeFrameRefused(t *testing.T) {
+	spy := newSpy()
+	h, url := testHub(t, Config{Metrics: spy}, openStore(t))
+	huge := make([]byte, 4<<20)
+	for i := range huge {
+		huge[i] = 'a'
+	}
+	for _, afterHello := range []bool{false, true} {
+		r := dialRaw(t, url)
+		if afterHello {
+			r.hello(signaling.Hello{})
+		} else {
+			go r.read()
+		}
+		// The hub stops reading at its limit: the write may fail.
+		go func() { _ = r.ws.Write(r.ctx, websocket.MessageText, huge) }()
+		if s := r.closeStatus(); s != websocket.StatusMessageTooBig {
+			t.Fatalf("after hello %v: close status %v, want 1009", afterHello, s)
+		}
+	}
+	if n := rejected(spy, "too_large"); n != 2 {
+		t.Fatalf("too_large counted %d times, want 2", n)
+	}
+	eventually(t, "peers to leave", func() bool { return h.Peers() == 0 })
+}
+
+// TestJunkRejectedAndCounted: broken JSON, unknown types and hub→peer types
+// get bad_message and the connection lives on; a binary frame of noise
+// closes it with 1003. Every refusal is counted.
+func TestJunkRejectedAndCounted(t *testing.T) {
+	spy := newSpy()
+	h, url := testHub(t, Config{Metrics: spy}, openStore(t))
+	r := dialRaw(t, url)
+	r.hello(signaling.Hello{})
+	for _, junk := range []string{`{"type":"hello","version":`, `["type"]`, `{"type":"nope"}`, `{"type":"welcome","peer_id":"p-x"}`, "\xff\xfe", ``} {
+		if err := r.ws.Write(r.ctx, websocket.MessageText, []byte(junk)); err != nil {
+			t.Fatal(err)
+		}
+		if e := waitRaw[signaling.Error](r); e.Code != signaling.CodeBadMessage {
+			t.Fatalf("%q: got %+v", junk, e)
+		}
+	}
+	if n := rejected(spy, signaling.CodeBadMessage); n != 6 {
+		t.Fatalf("bad_message counted %d, want 6", n)
+	}
+	noise := make([]byte, 1000)
+	_, _ = rand.Read(noise)
+	if err := r.ws.Write(r.ctx, websocket.MessageBinary, noise); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.closeStatus(); s != websocket.StatusUnsupportedData {
+		t.Fatalf("binary frame: close status %v, want 1003", s)
+	}
+	// Binary noise instead of hello, too.
+	r = dialRaw(t, url)
+	go r.read()
+	if err := r.ws.Write(r.ctx, websocket.MessageBinary, noise); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.closeStatus(); s != websocket.StatusUnsupportedData {
+		t.Fatalf("binary hello: close status %v, want 1003", s)
+	}
+	if n := rejected(spy, "binary"); n != 2 {
+		t.Fatalf("binary counted %d, want 2", n)
+	}
+	eventually(t, "peers to leave", func() bool { return h.Peers() == 0 })
+}
+
+// TestMessageRateLimit: beyond the burst, messages are refused with
+// rate_limited; a connection that keeps flooding is closed with 1008.
+func TestMessageRateLimit(t *testing.T) {
+	spy := newSpy()
+	const burst = 12 // strike bucket: burst/4 = 3
+	_, url := testHub(t, Config{Metrics: spy, MessageRate: 0.01, MessageBurst: burst}, openStore(t))
+
+	r := dialRaw(t, url)
+	r.hello(signaling.Hello{})
+	// Within the burst: pongs are accepted silently; the bad message
+	// after them proves they were handled (its reply is bad_message).
+	for range burst - 1 {
+		r.send(signaling.Pong{})
+	}
+	r.send(signaling.Unpair{PairID: "x-none"})
+	if e := waitRaw[signaling.Error](r); e.Code != signaling.CodeUnknownPair {
+		t.Fatalf("within the burst: %+v", e)
+	}
+	// The bucket is empty now (refill: one token per 100 s).
+	r.send(signaling.Pong{})
+	if e := waitRaw[signaling.Error](r); e.Code != signaling.CodeRateLimited {
+		t.Fatalf("over the burst: %+v", e)
+	}
+	// Keep flooding: the hub hangs up.
+	for range 50 {
+		if r.write(signaling.Pong{}) != nil {
+			break
+		}
+	}
+	if s := r.closeStatus(); s != websocket.StatusPolicyViolation {
+		t.Fatalf("flood: close status %v, want 1008", s)
+	}
+	if n := rejected(spy, signaling.CodeRateLimited); n < 2 {
+		t.Fatalf("rate_limited counted %d times", n)
+	}
+}
+
+// TestPerIPCap: the third connection from one address is refused with 429
+// until one of the first two ends.
+func TestPerIPCap(t *testing.T) {
+	spy := newSpy()
+	_, url := testHub(t, Config{Metrics: spy, MaxPeersPerIP: 2}, openStore(t))
+	a := dialRaw(t, url)
+	a.hello(signaling.Hello{})
+	b := dialRaw(t, url) // before hello counts too
+	_, resp, err := dialRawOpts(t, url, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third connection: %v, %+v; want 429", err, resp)
+	}
+	if n := rejected(spy, "too_many_connections"); n != 1 {
+		t.Fatalf("too_many_connections counted %d", n)
+	}
+	_ = b.ws.CloseNow()
+	eventually(t, "a slot to free up", func() bool {
+		c, _, err := dialRawOpts(t, url, nil)
+		if err != nil {
+			return false
+		}
+		c.hello(signaling.Hello{})
+		return true
+	})
+	if addrKey("[2001:db8:1:2:3:4:5:6]:443") != addrKey("[2001:db8:1:2:ffff::1]:80") || addrKey("10.0.0.1:1") == addrKey("10.0.0.2:1") {
+		t.Fatal("address keys: IPv6 must count per /64, IPv4 per address")
+	}
+}
+
+// TestOriginCheck: a foreign Origin is refused with 403 (counted); the same
+// origin and allowed patterns are accepted.
+func TestOriginCheck(t *testing.T) {
+	spy := newSpy()
+	_, url := testHub(t, Config{Metrics: spy, OriginPatterns: []string{"app.example.com"}}, openStore(t))
+	host := strings.TrimPrefix(url, "ws://")
+	for origin, want := range map[string]int{
+		"http://evil.example.com": http.StatusForbidden,
+		"http://app.example.com":  http.StatusSwitchingProtocols,
+		"http://" + host:          http.StatusSwitchingProtocols,
+	} {
+		r, resp, err := dialRawOpts(t, url, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {origin}}})
+		if resp == nil || resp.StatusCode != want {
+			t.Fatalf("origin %s: %v %+v, want %d", origin, err, resp, want)
+		}
+		if r != nil {
+			r.hello(signaling.Hello{})
+		}
+	}
+	if n := rejected(spy, "bad_handshake"); n != 1 {
+		t.Fatalf("bad_handshake counted %d, want 1", n)
+	}
+}
+
+// TestIdleTimeout: a silent peer gets pings, then is closed with 1008; a
+// peer that answers them stays.
+func TestIdleTimeout(t *testing.T) {
+	spy := newSpy()
+	const idle = time.Second
+	h, url := testHub(t, Config{Metrics: spy, PingInterval: 100 * time.Millisecond, IdleTimeout: idle}, openStore(t))
+	alive := dialRaw(t, url)
+	alive.pong = true
+	alive.hello(signaling.Hello{})
+	silent := dialRaw(t, url)
+	silent.hello(signaling.Hello{})
+	if s := silent.closeStatus(); s != websocket.StatusPolicyViolation {
+		t.Fatalf("silent peer: close status %v, want 1008", s)
+	}
+	if silent.pings.Load() == 0 {
+		t.Fatal("the silent peer was never pinged")
+	}
+	if n := rejected(spy, "idle_timeout"); n < 1 {
+		t.Fatal("idle_timeout not counted")
+	}
+	// The silent peer lived at least `idle`; the answering one has lived as
+	// long and lives on.
+	time.Sleep(idle)
+	alive.send(signaling.Unpair{PairID: "x-none"})
+	if e := waitRaw[signaling.Error](alive); e.Code != signaling.CodeUnknownPair {
+		t.Fatalf("answering peer: %+v", e)
+	}
+	if alive.pings.Load() < 2 {
+		t.Fatalf("answering peer got %d pings", alive.pings.Load())
+	}
+	if n := rejected(spy, "idle_timeout"); n != 1 {
+		t.Fatalf("idle_timeout counted %d, want 1", n)
+	}
+	eventually(t, "the silent peer to leave", func() bool { return h.Peers() == 1 })
+}
+
+// smallReadBuffer dials TCP with a tiny receive buffer, so that a client
+// that stops reading stalls the hub's writes after a few MiB at most.
+func smallReadBuffer() *websocket.DialOptions {
+	d := &net.Dialer{}
+	return &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			if tc, ok := c.(*net.TCPConn); ok {
+				if err := tc.SetReadBuffer(16 << 10); err != nil {
+					_ = c.Close()
+					return nil, err
+				}
+			}
+			return c, nil
+		},
+	}}}
+}
+
+// smallWriteBuffer gives accepted connections a small send buffer.
+type smallWriteBuffer struct{ net.Listener }
+
+func (l smallWriteBuffer) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok && err == nil {
+		if err := tc.SetWriteBuffer(16 << 10); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+	}
+	return c, err
+}
+
+// TestSlowWebSocketReaderDropped: a seeder stops reading its WebSocket
+// while its paired leecher floods it with 60 KiB relayed signals. The hub
+// queues at most SendQueue messages for it, drops it (slow_consumer), and
+// the leecher learns that the pair ended.
+func TestSlowWebSocketReaderDropped(t *testing.T) {
+	tr := makeTrack(40, 2, func(int) int { return 100 })
+	spy := newSpy()
+	const queue = 8
+	// The default WriteTimeout (10 s) outlasts the flood: the queue fills first.
+	h, url := testHub(t, Config{Metrics: spy, SendQueue: queue, MessageRate: 1e6, MessageBurst: 1e6}, openStore(t, tr))
+	// A second server on the same hub whose sockets have a small send
+	// buffer, so that little data fills the pipe to the seeder.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(smallWriteBuffer{ln}) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	slowURL := "ws://" + ln.Addr().String()
+
+	seeder, _, err := dialRawOpts(t, slowURL, smallReadBuffer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeder.send(signaling.Hello{Version: signaling.Version, Cached: []string{tr.id()}})
+	leecher := dialRaw(t, url)
+	leecher.hello(signaling.Hello{})
+	leecher.send(signaling.Lookup{Track: tr.id()})
+	// The seeder reads by hand until paired, then never again.
+	for paired := false; !paired; {
+		_, data, err := seeder.ws.Read(seeder.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m, _ := signaling.Decode(data); m := m.(type) {
+		case signaling.Welcome:
+			seeder.id = m.PeerID
+		case signaling.CanUpload:
+			seeder.send(signaling.UploadReply{LookupID: m.LookupID, OK: true})
+		case signaling.Paired:
+			paired = true
+		}
+	}
+	res := waitRaw[signaling.LookupResult](leecher)
+	if res.PairID == "" {
+		t.Fatalf("lookup failed: %+v", res)
+	}
+	sdp := &webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: strings.Repeat("a", 60<<10)}
+	sent := 0
+	for ; sent < signaling.MaxPairSignals && rejected(spy, "slow_consumer") == 0; sent++ {
+		leecher.send(signaling.Signal{To: seeder.id, PairID: res.PairID, SDP: sdp})
+	}
+	if rejected(spy, "slow_consumer") == 0 {
+		eventually(t, "the slow reader to be dropped", func() bool { return rejected(spy, "slow_consumer") > 0 })
+	}
+	t.Logf("dropped after %d relayed signals (%d KiB)", sent, sent*60)
+	if u := waitRaw[signaling.Unpair](leecher); u.PairID != res.PairID || u.Reason != signaling.ReasonPeerLeft {
+		t.Fatalf("leecher got %+v", u)
+	}
+	eventually(t, "the slow reader to leave", func() bool { return h.Peers() == 1 })
+	// Its connection is gone: reading now ends with an error.
+	go seeder.read()
+	select {
+	case <-seeder.closed:
+	case <-seeder.ctx.Done():
+		t.Fatal("slow reader's connection still open")
+	}
+	leecher.send(signaling.Signal{To: seeder.id, PairID: res.PairID, SDP: sdp})
+	if e := waitRaw[signaling.Error](leecher); e.Code != signaling.CodeNotPaired {
+		t.Fatalf("relay after the drop: %+v", e)
+	}
+}
+
+// TestHelloTimeout: a connection that never says hello is closed and counted.
+func TestHelloTimeout(t *testing.T) {
+	spy := newSpy()
+	h, url := testHub(t, Config{Metrics: spy, HelloTimeout: 200 * time.Millisecond}, openStore(t))
+	r := dialRaw(t, url)
+	go r.read()
+	if s := r.closeStatus(); s != websocket.StatusPolicyViolation {
+		t.Fatalf("close status %v, want 1008", s)
+	}
+	if n := rejected(spy, "hello_timeout"); n != 1 {
+		t.Fatalf("hello_timeout counted %d times", n)
+	}
+	eventually(t, "the hub to drop the connection", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.conns) == 0 && h.open == 0
+	})
+}

@@ -1,0 +1,218 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ztream/ztream/api"
+	"github.com/ztream/ztream/boltstore"
+	"github.com/ztream/ztream/hub"
+	"github.com/ztream/ztream/media"
+)
+
+// putSynthetic stores a track of n chunks of size random bytes, 1 s each.
+func putSynthetic(t *testing.T, st *boltstore.Store, seed uint64, n, size int) *media.Manifest {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 7))
+	chunks := make([][]byte, n)
+	all := sha256.New()
+	m := &media.Manifest{Title: "t", Artist: "a", Album: "b", MIME: media.MIMEType, DurationMS: int64(n) * 1000}
+	for i := range chunks {
+		c := make([]byte, size)
+		for j := range c {
+			c[j] = byte(r.Uint32())
+		}
+		chunks[i] = c
+		all.Write(c)
+		s := sha256.Sum256(c)
+		m.Chunks = append(m.Chunks, media.ChunkInfo{Seq: i, StartMS: float64(i) * 1000, DurationMS: 1000, Size: size, SHA256: hex.EncodeToString(s[:])})
+		m.Size += int64(size)
+	}
+	m.ID = hex.EncodeToString(all.Sum(nil)[:16])
+	if err := st.PutTrack(context.Background(), m, func(seq int) ([]byte, error) { return chunks[seq], nil }); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// newServer serves a hub on /ws and the catalog API on /api.
+func newServer(t *testing.T, tracks int) string {
+	t.Helper()
+	st, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for i := 0; i < tracks; i++ {
+		putSynthetic(t, st, uint64(i+1), 30, 3000)
+	}
+	h, err := hub.New(hub.Config{IncludeLoopback: true}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ws", h)
+	mux.Handle("/api/", http.StripPrefix("/api", api.New(api.Config{Store: st}).Routes()))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		srv.Close()
+		h.Close()
+	})
+	return srv.URL
+}
+
+func TestRunP2P(t *testing.T) {
+	url := newServer(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var progress bytes.Buffer
+	rep, err := Run(ctx, Config{Server: url, Peers: 5, Duration: 4 * time.Second, Ramp: time.Second,
+		Speed: 30, Progress: &progress, ProgressEvery: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table bytes.Buffer
+	if err := WriteTable(&table, rep); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", table.String())
+	if rep.Playbacks == 0 || rep.PlaybacksComplete != rep.Playbacks || rep.PlaybackErrors != 0 {
+		t.Errorf("playbacks %d complete %d errors %d", rep.Playbacks, rep.PlaybacksComplete, rep.PlaybackErrors)
+	}
+	if rep.P2PBytes == 0 || rep.OffloadRatio <= 0 {
+		t.Errorf("no p2p traffic: %+v", rep)
+	}
+	if rep.CorruptAccepted != 0 || rep.HashFailures != 0 {
+		t.Errorf("integrity: %+v", rep)
+	}
+	if rep.StartupMS.N == 0 || rep.UploadedBytes < rep.P2PBytes {
+		t.Errorf("startup n=%d uploaded %d p2p %d", rep.StartupMS.N, rep.UploadedBytes, rep.P2PBytes)
+	}
+	if !strings.Contains(progress.String(), "offload") {
+		t.Errorf("no progress lines: %q", progress.String())
+	}
+	if _, err := json.Marshal(rep); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRunServerOnly(t *testing.T) {
+	url := newServer(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, Config{Server: url, Peers: 3, Duration: 2 * time.Second, Speed: 30, DisableP2P: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.P2PBytes != 0 || rep.OffloadRatio != 0 || rep.ServerBytes == 0 {
+		t.Errorf("server-only run: %+v", rep)
+	}
+	if rep.PlaybacksComplete != rep.Playbacks || rep.Playbacks == 0 {
+		t.Errorf("playbacks %d complete %d", rep.Playbacks, rep.PlaybacksComplete)
+	}
+}
+
+func TestRunUnreachable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := Run(ctx, Config{Server: url, Peers: 1, Duration: time.Second}); err == nil {
+		t.Fatal("Run against a closed server succeeded")
+	}
+	empty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte("[]"))
+	}))
+	defer empty.Close()
+	if _, err := Run(ctx, Config{Server: empty.URL, Peers: 1, Duration: time.Second}); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("Run against an empty catalog: %v", err)
+	}
+}
+
+func TestPercentiles(t *testing.T) {
+	v := make([]float64, 100)
+	for i := range v {
+		v[99-i] = float64(i + 1) // 100..1, unsorted
+	}
+	p := percentiles(v)
+	if p.N != 100 || p.P50 != 50 || p.P95 != 95 || p.P99 != 99 || p.Max != 100 {
+		t.Fatalf("percentiles = %+v", p)
+	}
+	if (percentiles(nil) != Percentiles{}) {
+		t.Fatal("percentiles of nothing")
+	}
+}
+
+// TestRunHostile: corrupt seeders and churn; every playback completes,
+// nothing corrupt is accepted, the faults are counted and detected.
+func TestRunHostile(t *testing.T) {
+	url := newServer(t, 1) // one track: the first (corrupt) holder is asked
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, Config{Server: url, Peers: 6, Duration: 5 * time.Second, Ramp: 2 * time.Second,
+		Speed: 30, CorruptPeers: 2, Churn: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table bytes.Buffer
+	if err := WriteTable(&table, rep); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", table.String())
+	if rep.Playbacks == 0 || rep.PlaybacksComplete != rep.Playbacks || rep.PlaybackErrors != 0 {
+		t.Errorf("playbacks %d complete %d errors %d", rep.Playbacks, rep.PlaybacksComplete, rep.PlaybackErrors)
+	}
+	if rep.CorruptAccepted != 0 {
+		t.Errorf("corrupt chunks accepted: %d", rep.CorruptAccepted)
+	}
+	inj, det := rep.FaultsInjected, rep.FaultsDetected
+	if inj.CorruptPeers != 2 || inj.Modes["bad_bytes"] != 1 || inj.Modes["wrong_seq"] != 1 {
+		t.Errorf("corrupt peers %d modes %v, want one bad_bytes and one wrong_seq", inj.CorruptPeers, inj.Modes)
+	}
+	if inj.FaultyChunks == 0 {
+		t.Errorf("no faulty chunk served: the run tested nothing")
+	}
+	if det.HashFailures == 0 || det.ReportsSent == 0 || int64(rep.HashFailures) > det.HashFailures {
+		t.Errorf("faults detected %+v (playbacks counted %d hash failures)", det, rep.HashFailures)
+	}
+	if inj.ChurnLeaves == 0 || inj.RejoinFailures != 0 {
+		t.Errorf("churn leaves %d rejoin failures %d", inj.ChurnLeaves, inj.RejoinFailures)
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{`"faults_injected"`, `"churn_leaves"`, `"faults_detected"`, `"reports_sent"`, `"offload_ratio"`} {
+		if !strings.Contains(string(b), k) {
+			t.Errorf("JSON lacks %s: %s", k, b)
+		}
+	}
+}
+
+func TestCorruptIndex(t *testing.T) {
+	for _, tc := range []struct{ n, c int }{{12, 2}, {12, 5}, {7, 7}, {5, 0}, {16, 3}} {
+		seen := map[int]bool{}
+		for i := 0; i < tc.n; i++ {
+			if k := corruptIndex(i, tc.n, tc.c); k >= 0 {
+				if seen[k] || k >= tc.c {
+					t.Fatalf("n=%d c=%d: index %d repeated or out of range", tc.n, tc.c, k)
+				}
+				seen[k] = true
+			}
+		}
+		if len(seen) != tc.c {
+			t.Errorf("n=%d c=%d: %d corrupt peers", tc.n, tc.c, len(seen))
+		}
+	}
+}

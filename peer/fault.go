@@ -1,0 +1,84 @@
+package peer
+
+import (
+	"fmt"
+	"strings"
+)
+
+// FaultMode makes a seeding peer misbehave, to test that leechers detect,
+// abandon and report it. The zero value is FaultNone.
+type FaultMode int
+
+// Fault modes.
+const (
+	// FaultNone serves chunks correctly.
+	FaultNone FaultMode = iota
+	// FaultBadBytes flips a byte in the middle of every chunk served.
+	FaultBadBytes
+	// FaultWrongSeq serves the bytes of chunk seq+1 (seq-1 for the last
+	// chunk) labelled seq.
+	FaultWrongSeq
+	// FaultOversize serves every chunk as a binary message whose payload is
+	// the chunk padded beyond the 64 KiB protocol limit (so also larger
+	// than the chunk).
+	FaultOversize
+	// FaultSilent accepts pairings and requests (and says yes to have) but
+	// never sends a chunk, nor done.
+	FaultSilent
+)
+
+// FaultModes lists the modes that misbehave, in the order a load run
+// rotates through them.
+var FaultModes = []FaultMode{FaultBadBytes, FaultWrongSeq, FaultOversize, FaultSilent}
+
+var faultNames = [...]string{"none", "bad_bytes", "wrong_seq", "oversize", "silent"}
+
+// String returns the mode's name: none, bad_bytes, wrong_seq, oversize or silent.
+func (f FaultMode) String() string {
+	if f < 0 || int(f) >= len(faultNames) {
+		return fmt.Sprintf("FaultMode(%d)", int(f))
+	}
+	return faultNames[f]
+}
+
+// ParseFaultMode parses a mode name as returned by String.
+func ParseFaultMode(s string) (FaultMode, error) {
+	for i, n := range faultNames {
+		if strings.EqualFold(s, n) {
+			return FaultMode(i), nil
+		}
+	}
+	return FaultNone, fmt.Errorf("unknown fault mode %q (want one of %s)", s, strings.Join(faultNames[:], ", "))
+}
+
+// oversizePayload is the payload length of a FaultOversize chunk message.
+const oversizePayload = 64<<10 + 1024
+
+// faultyPayload returns what a seeder in mode f sends for chunk seq of ct,
+// or nil for FaultSilent. The second result reports whether it is wrong.
+func faultyPayload(f FaultMode, ct *CachedTrack, seq int) ([]byte, bool) {
+	payload := ct.Chunks[seq]
+	switch f {
+	case FaultBadBytes:
+		payload = append([]byte(nil), payload...)
+		payload[len(payload)/2] ^= 0xff
+		return payload, true
+	case FaultWrongSeq:
+		other := seq + 1
+		if other >= len(ct.Chunks) {
+			other = seq - 1
+		}
+		if other < 0 {
+			// A one-chunk track: corrupt the bytes instead.
+			return faultyPayload(FaultBadBytes, ct, seq)
+		}
+		return ct.Chunks[other], true
+	case FaultOversize:
+		big := make([]byte, oversizePayload)
+		copy(big, payload)
+		return big, true
+	case FaultSilent:
+		return nil, true
+	}
+	return payload, false
+}

@@ -1,0 +1,426 @@
+// The network side of a peer (docs/PROTOCOL.md): the WebSocket to the hub
+// (hello/welcome, reconnect with backoff), the hub PeerConnection answering
+// the hub's offer with its "chunks" DataChannel, tracker lookups, and direct
+// PeerConnections to other peers — as leecher (we offer and open the channel)
+// or as seeder (we answer and serve complete tracks, within an upload cap).
+
+import { ChunkChannel, channelSource } from './channel.js';
+import { CHANNEL_LABEL, validTrackId } from './wire.js';
+
+/** Default number of leechers served at once. */
+export const DEFAULT_UPLOAD_CAP = 4;
+/** Buffer (s) under which the hub is asked for chunks even when peers serve the track. */
+export const EMERGENCY_SEC = 3;
+/** Most remote ICE candidates queued before the remote description. */
+const MAX_QUEUED_CANDIDATES = 64;
+/** Most lookups per track per page session (one every LOOKUP_RETRY_MS). */
+const MAX_LOOKUPS_PER_TRACK = 8;
+const LOOKUP_RETRY_MS = 4000;
+/** A peer link that is not open after this long is dropped. */
+const PEER_CONNECT_TIMEOUT_MS = 10000;
+
+/** The WebSocket URL of the hub serving this page. */
+export function defaultWsURL(loc = globalThis.location) {
+  return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/ws`;
+}
+
+/** Reconnect delay (ms) after `attempt` failed attempts: 0.5 s doubling to 15 s, with ±25 % jitter. */
+export function backoffDelay(attempt, rand = Math.random) {
+  const base = Math.min(15000, 500 * 2 ** Math.max(0, attempt));
+  return Math.round(base * (0.75 + rand() * 0.5));
+}
+
+/** A PeerConnection to another peer for one pair. */
+class PeerLink {
+  constructor(net, { pairId, peer, track, role }) {
+    this.net = net;
+    this.pairId = pairId;
+    this.peer = peer;
+    this.track = track;
+    this.role = role;
+    this.channel = null;
+    this.queued = [];
+    this.closed = false;
+    this.pc = new RTCPeerConnection({ iceServers: net.iceServers || [] });
+    this.pc.addEventListener('icecandidate', (e) => {
+      if (e.candidate) net.send({ type: 'signal', to: peer, pair_id: pairId, candidate: e.candidate.toJSON() });
+    });
+    this.pc.addEventListener('connectionstatechange', () => {
+      if (this.pc.connectionState === 'failed' || this.pc.connectionState === 'closed') this.close(true);
+    });
+    this.timer = setTimeout(() => {
+      if (!this.channel || !this.channel.open) {
+        net.log(`peer ${peer}: not connected after ${PEER_CONNECT_TIMEOUT_MS} ms`);
+        this.close(true);
+      }
+    }, PEER_CONNECT_TIMEOUT_MS);
+    if (role === 'leecher') {
+      this.attach(this.pc.createDataChannel(CHANNEL_LABEL));
+      this.offer().catch((err) => {
+        net.log(`peer ${peer}: offer: ${err.message}`);
+        this.close(true);
+      });
+    } else {
+      this.pc.addEventListener('datachannel', (e) => {
+        if (e.channel.label === CHANNEL_LABEL && !this.channel) this.attach(e.channel);
+      });
+    }
+  }
+
+  attach(dc) {
+    const net = this.net;
+    this.channel = new ChunkChannel(dc, { name: `peer ${this.peer}`, serve: net.serve, log: net.log });
+    this.channel.addEventListener('close', () => this.close(true));
+    this.channel.ready().then(() => {
+      clearTimeout(this.timer);
+      net.changed();
+    }, () => {});
+  }
+
+  async offer() {
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    const d = this.pc.localDescription;
+    this.net.send({ type: 'signal', to: this.peer, pair_id: this.pairId, sdp: { type: d.type, sdp: d.sdp } });
+  }
+
+  async onSignal(m) {
+    if (m.sdp) {
+      await this.pc.setRemoteDescription(m.sdp);
+      for (const c of this.queued.splice(0)) await this.pc.addIceCandidate(c).catch(() => {});
+      if (m.sdp.type === 'offer') {
+        await this.pc.setLocalDescription(await this.pc.createAnswer());
+        const d = this.pc.localDescription;
+        this.net.send({ type: 'signal', to: this.peer, pair_id: this.pairId, sdp: { type: d.type, sdp: d.sdp } });
+      }
+    } else if (m.candidate) {
+      if (!this.pc.remoteDescription) {
+        if (this.queued.length < MAX_QUEUED_CANDIDATES) this.queued.push(m.candidate);
+      } else {
+        await this.pc.addIceCandidate(m.candidate).catch(() => {});
+      }
+    }
+  }
+
+  get open() {
+    return !this.closed && !!this.channel && this.channel.open;
+  }
+
+  /** Closes the link; tells the hub (unpair) unless the hub told us. */
+  close(tellHub) {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.timer);
+    if (this.channel) this.channel.close();
+    try {
+      this.pc.close();
+    } catch { /* closed */ }
+    if (tellHub) this.net.send({ type: 'unpair', pair_id: this.pairId });
+    this.net.links.delete(this.pairId);
+    this.net.changed();
+  }
+}
+
+export class Net extends EventTarget {
+  /**
+   * @param {{url?: string, store: import('./chunkstore.js').ChunkStore, stats: import('./stats.js').SessionStats,
+   *   cached?: () => string[], uploadCap?: number, log?: (msg: string) => void, statsIntervalMs?: number}} opts
+   */
+  constructor({ url = defaultWsURL(), store, stats, cached = () => [], uploadCap = DEFAULT_UPLOAD_CAP, log = () => {},
+    statsIntervalMs = 2000, serve = null }) {
+    super();
+    this.url = url;
+    this.store = store;
+    this.stats = stats;
+    this.cached = cached;
+    this.uploadCap = uploadCap;
+    this.log = log;
+    this.statsIntervalMs = statsIntervalMs;
+    this.ws = null;
+    this.peerId = null;
+    this.iceServers = [];
+    this.hubPC = null;
+    this.hubChannel = null;
+    this.hubQueued = [];
+    /** pair id → PeerLink */
+    this.links = new Map();
+    /** track → {pending: boolean, attempts: number, last: number} */
+    this.lookups = new Map();
+    this.attempt = 0;
+    this.stopped = false;
+    this.announced = new Set();
+    /** Chunk serving for peer channels: only complete tracks (from memory unless serve says more). */
+    this.serve = {
+      canServe: (track) => store.isComplete(track),
+      chunkCount: (track) => (store.tracks.get(track) ? store.tracks.get(track).total || 0 : 0),
+      getChunk: (track, seq) => store.get(track, seq),
+      uploaded: (n) => stats.uploadedBytes(n),
+      ...(serve || {}),
+    };
+    store.addEventListener('complete', (e) => this.onComplete(e.detail.track));
+  }
+
+  /** Whether the hub's chunks DataChannel is open. */
+  get hubOpen() {
+    return !!this.hubChannel && this.hubChannel.open;
+  }
+
+  connect() {
+    if (this.stopped) return;
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (err) {
+      this.log(`websocket: ${err.message}`);
+      this.reconnect();
+      return;
+    }
+    this.ws = ws;
+    ws.addEventListener('open', () => {
+      const cached = [...new Set([...this.cached(), ...this.store.completeTracks()])].filter(validTrackId).slice(0, 256);
+      for (const t of cached) this.announced.add(t);
+      this.send({ type: 'hello', version: 1, cached, upload_cap: this.uploadCap });
+    });
+    ws.addEventListener('message', (e) => {
+      if (typeof e.data !== 'string') return;
+      let m;
+      try {
+        m = JSON.parse(e.data);
+      } catch {
+        return;
+      }
+      this.onMessage(m).catch((err) => this.log(`${m.type}: ${err.message}`));
+    });
+    ws.addEventListener('close', (e) => {
+      if (this.ws !== ws) return;
+      this.log(`websocket closed (${e.code}${e.reason ? ' ' + e.reason : ''})`);
+      this.teardown();
+      this.reconnect();
+    });
+    ws.addEventListener('error', () => {});
+  }
+
+  reconnect() {
+    if (this.stopped) return;
+    const delay = backoffDelay(this.attempt++);
+    this.dispatchEvent(new CustomEvent('state', { detail: { state: 'reconnecting', delay } }));
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Drops the hub PeerConnection and every peer link. */
+  teardown() {
+    this.ws = null;
+    this.peerId = null;
+    clearInterval(this.statsTimer);
+    if (this.hubChannel) this.hubChannel.close();
+    this.hubChannel = null;
+    if (this.hubPC) this.hubPC.close();
+    this.hubPC = null;
+    this.hubQueued = [];
+    for (const l of [...this.links.values()]) l.close(false);
+    for (const l of this.lookups.values()) l.pending = false;
+    this.announced.clear();
+    this.changed();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    const ws = this.ws;
+    this.teardown();
+    if (ws) ws.close(1000);
+  }
+
+  send(m) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(m));
+  }
+
+  changed() {
+    this.stats.setPeers([...this.links.values()].filter((l) => l.open).length);
+    this.dispatchEvent(new Event('change'));
+  }
+
+  async onMessage(m) {
+    switch (m.type) {
+      case 'welcome':
+        this.peerId = m.peer_id;
+        this.iceServers = Array.isArray(m.ice_servers) ? m.ice_servers : [];
+        this.attempt = 0;
+        clearInterval(this.statsTimer);
+        this.statsTimer = setInterval(() => this.sendStats(), this.statsIntervalMs);
+        this.dispatchEvent(new CustomEvent('state', { detail: { state: 'signaling' } }));
+        break;
+      case 'signal':
+        if (m.pair_id) {
+          const l = this.links.get(m.pair_id);
+          if (l) await l.onSignal(m);
+        } else {
+          await this.onHubSignal(m);
+        }
+        break;
+      case 'paired':
+        if (!validTrackId(m.track) || this.links.has(m.pair_id)) break;
+        this.links.set(m.pair_id, new PeerLink(this, { pairId: m.pair_id, peer: m.peer, track: m.track, role: m.role }));
+        this.changed();
+        break;
+      case 'lookup_result': {
+        const l = this.lookups.get(m.track);
+        if (l) {
+          l.pending = false;
+          l.last = Date.now();
+        }
+        if (!m.peer_id) this.log(`lookup ${m.track.slice(0, 8)}: ${m.reason}`);
+        this.changed();
+        break;
+      }
+      case 'can_upload': {
+        const seeding = [...this.links.values()].filter((l) => l.role === 'seeder').length;
+        const ok = this.serve.canServe(m.track) && seeding < this.uploadCap;
+        this.send({ type: 'upload_reply', lookup_id: m.lookup_id, ok });
+        break;
+      }
+      case 'unpair': {
+        const l = this.links.get(m.pair_id);
+        if (l) l.close(false);
+        break;
+      }
+      case 'error':
+        this.log(`hub error ${m.code}: ${m.message || ''} (${m.ref || ''})`);
+        if (m.ref === 'lookup') for (const l of this.lookups.values()) if (l.pending && Date.now() - l.last > 1000) l.pending = false;
+        break;
+      default: // unknown types are ignored
+    }
+  }
+
+  /** The hub's offer and candidates for the hub PeerConnection. */
+  async onHubSignal(m) {
+    if (m.sdp && m.sdp.type === 'offer') {
+      if (this.hubPC) this.hubPC.close();
+      const pc = new RTCPeerConnection({});
+      this.hubPC = pc;
+      pc.addEventListener('icecandidate', (e) => {
+        if (e.candidate) this.send({ type: 'signal', to: 'hub', candidate: e.candidate.toJSON() });
+      });
+      pc.addEventListener('datachannel', (e) => {
+        if (e.channel.label !== CHANNEL_LABEL) return;
+        const ch = new ChunkChannel(e.channel, { name: 'hub', log: this.log });
+        this.hubChannel = ch;
+        ch.ready().then(() => {
+          this.dispatchEvent(new CustomEvent('state', { detail: { state: 'hub' } }));
+          this.changed();
+        }, () => {});
+        ch.addEventListener('close', () => {
+          if (this.hubChannel === ch) {
+            this.hubChannel = null;
+            this.dispatchEvent(new CustomEvent('state', { detail: { state: 'signaling' } }));
+            this.changed();
+          }
+        });
+      });
+      await pc.setRemoteDescription(m.sdp);
+      for (const c of this.hubQueued.splice(0)) await pc.addIceCandidate(c).catch(() => {});
+      await pc.setLocalDescription(await pc.createAnswer());
+      const d = pc.localDescription;
+      this.send({ type: 'signal', to: 'hub', sdp: { type: d.type, sdp: d.sdp } });
+    } else if (m.candidate) {
+      if (!this.hubPC || !this.hubPC.remoteDescription) {
+        if (this.hubQueued.length < MAX_QUEUED_CANDIDATES) this.hubQueued.push(m.candidate);
+      } else {
+        await this.hubPC.addIceCandidate(m.candidate).catch((err) => this.log(`hub candidate: ${err.message}`));
+      }
+    }
+  }
+
+  /** Starts (or retries) a tracker lookup for track when it is not complete and no peer serves it. */
+  want(track) {
+    if (!this.peerId || this.store.isComplete(track) || this.peersFor(track) > 0) return;
+    let l = this.lookups.get(track);
+    if (!l) {
+      l = { pending: false, attempts: 0, last: 0 };
+      this.lookups.set(track, l);
+    }
+    if (l.pending || l.attempts >= MAX_LOOKUPS_PER_TRACK || Date.now() - l.last < LOOKUP_RETRY_MS) return;
+    if ([...this.lookups.values()].filter((x) => x.pending).length >= 4) return;
+    l.pending = true;
+    l.attempts++;
+    l.last = Date.now();
+    this.send({ type: 'lookup', track });
+  }
+
+  /** Whether a lookup for track is in flight or a peer link for it is connecting. */
+  peerPending(track) {
+    const l = this.lookups.get(track);
+    if (l && l.pending) return true;
+    for (const link of this.links.values()) if (link.track === track && link.role === 'leecher' && !link.closed && !link.open) return true;
+    return false;
+  }
+
+  /** Open leecher links for track. */
+  peersFor(track) {
+    let n = 0;
+    for (const l of this.links.values()) if (l.track === track && l.role === 'leecher' && l.open) n++;
+    return n;
+  }
+
+  onComplete(track) {
+    // Done leeching: end the pairs of this track so the seeders' slots free up.
+    for (const l of [...this.links.values()]) if (l.track === track && l.role === 'leecher') l.close(true);
+    if (!this.announced.has(track)) {
+      this.announced.add(track);
+      this.send({ type: 'completed', track });
+    }
+  }
+
+  /** Ends the leecher pairs of tracks not in keep (the user moved on). */
+  release(keep) {
+    for (const l of [...this.links.values()]) if (l.role === 'leecher' && !keep.includes(l.track)) l.close(true);
+  }
+
+  sendStats() {
+    const d = this.stats.drainDelta();
+    const any = Object.entries(d).some(([k, v]) => (k === 'startup_ms' ? v.length > 0 : v > 0));
+    if (any) this.send({ type: 'stats', ...d });
+  }
+
+  /**
+   * Loader sources for track (in priority order): its peers, then the hub
+   * (everything when no peer is in sight; only urgent chunks while peers
+   * serve the track or are being found, or when under EMERGENCY_SEC of buffer).
+   */
+  sources(track) {
+    const net = this;
+    const peer = {
+      name: 'peer',
+      statsName: 'peer',
+      maxRun: 16,
+      available: () => {
+        net.want(track);
+        return net.peersFor(track) > 0;
+      },
+      slots: () => [...net.links.values()].filter((l) => l.track === track && l.role === 'leecher' && l.open && !l.channel.busyWith(track)).length,
+      request(t, from, to, onChunk, signal) {
+        const l = [...net.links.values()].find((x) => x.track === t && x.role === 'leecher' && x.open && !x.channel.busyWith(t));
+        if (!l) return Promise.reject(new Error('no idle peer'));
+        return l.channel.request(t, from, to, onChunk, signal);
+      },
+    };
+    const hubBase = channelSource('hub', 'hub', () => net.hubChannel, { maxRun: 8 });
+    const hub = {
+      ...hubBase,
+      rescues: true,
+      get urgentOnly() {
+        return net.peersFor(track) > 0 || net.peerPending(track);
+      },
+      slots: (t, { ahead = Infinity, urgent = false } = {}) => {
+        const restricted = net.peersFor(track) > 0 || net.peerPending(track);
+        if (restricted && !(urgent || ahead < EMERGENCY_SEC)) return 0;
+        return hubBase.slots(t);
+      },
+      request(t, from, to, onChunk, signal) {
+        if (net.peersFor(track) > 0) net.stats.emergencyFetches += to - from;
+        return hubBase.request(t, from, to, onChunk, signal);
+      },
+    };
+    return [peer, hub];
+  }
+}

@@ -1,0 +1,110 @@
+// Phase 1 end to end: the real server, the real page in Debian's Chromium,
+// a demo track played over the network to its end.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, openPage, artifactPath } from './harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) await server.stop();
+});
+
+test('a demo track plays, seeks and ends; every byte accounted, no stall', { timeout: 120000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    const { page, problems } = await openPage(context, `${server.url}/?transport=http&debug=1`);
+    const tracks = await (await fetch(`${server.url}/api/tracks`)).json();
+    assert.ok(tracks.length > 0, 'demo tracks ingested');
+    const rows = await page.locator('[data-track-id]').count();
+    assert.equal(rows, tracks.length, 'one row per track');
+    const shortest = tracks.reduce((a, b) => (a.duration_ms <= b.duration_ms ? a : b));
+    const manifest = await (await fetch(`${server.url}/api/tracks/${shortest.id}`)).json();
+
+    await page.evaluate(() => { window.ztream.autoAdvance = false; });
+    await page.evaluate((id) => window.ztream.play(id), shortest.id);
+    let s = await page.evaluate(() => window.ztream.stats());
+    assert.equal(s.playing, true);
+    assert.ok(s.startup_ms > 0 && s.startup_ms < 30000, `start latency ${s.startup_ms}`);
+
+    // Let it play for a while: time must advance in real time.
+    await page.waitForFunction(() => window.ztream.stats().currentTime >= 3, null, { timeout: 15000 });
+    s = await page.evaluate(() => window.ztream.stats());
+    assert.ok(s.server_bytes > 0, 'bytes arrived');
+
+    // Keyboard: space pauses, space resumes; ArrowRight seeks 10 s forward.
+    await page.locator('body').focus();
+    await page.keyboard.press('Space');
+    await page.waitForFunction(() => !window.ztream.stats().playing, null, { timeout: 5000 });
+    await page.keyboard.press('Space');
+    await page.waitForFunction(() => window.ztream.stats().playing, null, { timeout: 5000 });
+    // ArrowDown / ArrowUp change the volume by 0.1.
+    const vol = () => page.evaluate(() => document.querySelector('audio').volume);
+    const v0 = await vol();
+    await page.keyboard.press('ArrowDown');
+    assert.ok(Math.abs((await vol()) - (v0 - 0.1)) < 1e-9, 'ArrowDown lowers the volume');
+    await page.keyboard.press('ArrowUp');
+    assert.ok(Math.abs((await vol()) - v0) < 1e-9, 'ArrowUp raises it back');
+    const beforeSeek = (await page.evaluate(() => window.ztream.stats())).currentTime;
+    await page.keyboard.press('ArrowRight');
+    await page.waitForFunction((t) => window.ztream.stats().currentTime >= t + 9, beforeSeek, { timeout: 5000 });
+
+    // Seek 10 s before the end and play to the end.
+    const duration = manifest.total_samples / manifest.sample_rate;
+    await page.evaluate((t) => window.ztream.seek(t), duration - 10);
+    await page.waitForFunction((d) => window.ztream.stats().currentTime >= d - 8, duration, { timeout: 10000 });
+    await page.screenshot({ path: artifactPath('player.png') });
+    await page.waitForFunction(() => {
+      const st = window.ztream.stats();
+      return !st.playing && document.querySelector('audio').ended;
+    }, null, { timeout: 30000 });
+
+    s = await page.evaluate(() => window.ztream.stats());
+    assert.ok(Math.abs(s.currentTime - duration) < 0.1, `ended at ${s.currentTime}, duration ${duration}`);
+    assert.equal(s.stalls, 0, `no stall; log:\n${(await page.evaluate(() => window.ztream.log)).join('\n')}`);
+    assert.ok(s.complete.includes(shortest.id), `complete ${JSON.stringify(s.complete)}`);
+    assert.ok(s.server_bytes >= manifest.size, `server bytes ${s.server_bytes} < track size ${manifest.size}`);
+    assert.equal(s.bad_chunks, 0);
+    // The chunk map shows every chunk with its source.
+    const painted = await page.locator(`#chunkmap .c[data-source]`).count();
+    assert.equal(painted, manifest.chunks.length);
+    await page.screenshot({ path: artifactPath('player-ended.png') });
+    if (process.env.ZTREAM_E2E_VERBOSE) console.log((await page.evaluate(() => window.ztream.log)).join('\n'));
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('search filters the track list as you type', { timeout: 60000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 420, height: 800 } });
+  try {
+    const { page, problems } = await openPage(context, `${server.url}/?transport=http`);
+    const tracks = await (await fetch(`${server.url}/api/tracks`)).json();
+    const target = tracks[tracks.length - 1];
+    const word = target.title.split(/\s+/).sort((a, b) => b.length - a.length)[0];
+    await page.locator('#search').fill(word.toUpperCase());
+    const ids = await page.locator('[data-track-id]').evaluateAll((els) => els.map((e) => e.dataset.trackId));
+    const expected = tracks.filter((t) => `${t.title} ${t.artist} ${t.album}`.toLowerCase().includes(word.toLowerCase())).map((t) => t.id);
+    assert.deepEqual(ids, expected);
+    assert.ok(ids.includes(target.id));
+    await page.locator('#search').fill('no-such-track-zzz');
+    assert.equal(await page.locator('[data-track-id]').count(), 0);
+    assert.equal(await page.locator('#empty').isVisible(), true);
+    // Every control is a button with an aria-label.
+    const unlabeled = await page.locator('button:not([aria-label])').count();
+    assert.equal(unlabeled, 0);
+    await page.screenshot({ path: artifactPath('mobile-search.png') });
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});

@@ -1,0 +1,176 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ChunkChannel, channelSource } from '../../js/channel.js';
+import { encodeChunk } from '../../js/wire.js';
+import { makeManifest } from './helpers.mjs';
+
+/** A pair of connected fake RTCDataChannels (async delivery, bufferedAmount counted until delivered). */
+function dcPair() {
+  class FakeDC extends EventTarget {
+    constructor() {
+      super();
+      this.readyState = 'open';
+      this.bufferedAmount = 0;
+      this.bufferedAmountLowThreshold = 0;
+      this.sent = [];
+    }
+    send(data) {
+      if (this.readyState !== 'open') throw new Error('closed');
+      const copy = typeof data === 'string' ? data : new Uint8Array(data).slice().buffer;
+      const size = typeof data === 'string' ? data.length : copy.byteLength;
+      this.sent.push(copy);
+      this.bufferedAmount += size;
+      setTimeout(() => {
+        this.bufferedAmount -= size;
+        if (this.bufferedAmount <= this.bufferedAmountLowThreshold) this.dispatchEvent(new Event('bufferedamountlow'));
+        if (this.peer.readyState === 'open') this.peer.dispatchEvent(Object.assign(new Event('message'), { data: copy }));
+      }, 0);
+    }
+    close() {
+      for (const d of [this, this.peer]) {
+        if (d.readyState === 'closed') continue;
+        d.readyState = 'closed';
+        setTimeout(() => d.dispatchEvent(new Event('close')), 0);
+      }
+    }
+  }
+  const a = new FakeDC();
+  const b = new FakeDC();
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}
+
+function seeder(manifest, data, extra = {}) {
+  let uploaded = 0;
+  return {
+    serve: {
+      canServe: (t) => t === manifest.id,
+      chunkCount: () => manifest.chunks.length,
+      getChunk: (t, seq) => data[seq],
+      uploaded: (n) => { uploaded += n; },
+      ...extra,
+    },
+    uploaded: () => uploaded,
+  };
+}
+
+test('a range is served in order, then done; uploads are counted', async () => {
+  const { manifest, data } = makeManifest({ n: 8 });
+  const [da, db] = dcPair();
+  const s = seeder(manifest, data);
+  const leecher = new ChunkChannel(da, { name: 'L' });
+  new ChunkChannel(db, { name: 'S', serve: s.serve, window: 20000 });
+  const got = [];
+  await leecher.request(manifest.id, 2, 7, (seq, bytes) => got.push([seq, bytes.length]));
+  assert.deepEqual(got.map((g) => g[0]), [2, 3, 4, 5, 6]);
+  assert.deepEqual(got.map((g) => g[1]), data.slice(2, 7).map((d) => d.length));
+  assert.equal(s.uploaded(), data.slice(2, 7).reduce((n, d) => n + d.length, 0));
+  assert.equal(leecher.inFlight, 0);
+});
+
+test('the sender keeps bufferedAmount within its window', async () => {
+  const { manifest, data } = makeManifest({ n: 12 });
+  const [da, db] = dcPair();
+  let max = 0;
+  const origSend = db.send.bind(db);
+  db.send = (d) => {
+    if (typeof d !== 'string') max = Math.max(max, db.bufferedAmount); // chunks wait for the window; small text does not
+    origSend(d);
+  };
+  const s = seeder(manifest, data);
+  new ChunkChannel(db, { name: 'S', serve: s.serve, window: 20000 });
+  const leecher = new ChunkChannel(da, { name: 'L' });
+  let n = 0;
+  await leecher.request(manifest.id, 0, 12, () => n++);
+  assert.equal(n, 12);
+  assert.ok(max <= 20000, `bufferedAmount reached ${max} before a send`);
+});
+
+test('errors: unknown track, bad range, no serving side', async () => {
+  const { manifest, data } = makeManifest({ n: 4 });
+  const [da, db] = dcPair();
+  new ChunkChannel(db, { name: 'S', serve: seeder(manifest, data).serve });
+  const leecher = new ChunkChannel(da, { name: 'L' });
+  await assert.rejects(leecher.request('f'.repeat(32), 0, 1, () => {}), /not_found/);
+  await assert.rejects(leecher.request(manifest.id, 2, 9, () => {}), /invalid_range/);
+  await assert.rejects(leecher.request(manifest.id, 3, 3, () => {}), /invalid_range/);
+  const [dc, dd] = dcPair();
+  new ChunkChannel(dd, { name: 'hub-like requester only' });
+  const l2 = new ChunkChannel(dc, { name: 'L2' });
+  await assert.rejects(l2.request(manifest.id, 0, 1, () => {}), /not_found/);
+});
+
+test('a new request for the same track replaces the old one; close rejects what is pending', async () => {
+  const { manifest, data } = makeManifest({ n: 30 });
+  const [da, db] = dcPair();
+  // A slow sender: each chunk is read after a delay.
+  const s = seeder(manifest, data, { getChunk: (t, seq) => new Promise((r) => setTimeout(() => r(data[seq]), 2)) });
+  new ChunkChannel(db, { name: 'S', serve: s.serve });
+  const leecher = new ChunkChannel(da, { name: 'L' });
+  const first = leecher.request(manifest.id, 0, 30, () => {});
+  await new Promise((r) => setTimeout(r, 5));
+  const got = [];
+  const second = leecher.request(manifest.id, 20, 22, (seq) => got.push(seq));
+  await assert.rejects(first, /replaced/);
+  await second;
+  assert.deepEqual(got, [20, 21]);
+  const third = leecher.request(manifest.id, 0, 30, () => {});
+  da.close();
+  await assert.rejects(third, /closed/);
+  assert.ok(!leecher.open);
+});
+
+test('abort sends cancel; the sender stops', async () => {
+  const { manifest, data } = makeManifest({ n: 30 });
+  const [da, db] = dcPair();
+  const s = seeder(manifest, data, { getChunk: (t, seq) => new Promise((r) => setTimeout(() => r(data[seq]), 2)) });
+  new ChunkChannel(db, { name: 'S', serve: s.serve });
+  const leecher = new ChunkChannel(da, { name: 'L' });
+  const ctrl = new AbortController();
+  const p = leecher.request(manifest.id, 0, 30, () => {}, ctrl.signal);
+  await new Promise((r) => setTimeout(r, 10));
+  ctrl.abort();
+  await assert.rejects(p, /aborted/);
+  assert.ok(da.sent.some((m) => typeof m === 'string' && JSON.parse(m).type === 'cancel'));
+  const sentBefore = db.sent.length;
+  await new Promise((r) => setTimeout(r, 30));
+  assert.ok(db.sent.length - sentBefore <= 1, 'at most the chunk in progress after cancel');
+  assert.ok(db.sent.length < 31);
+});
+
+test('chunks for other tracks or outside the range are ignored; have is answered', async () => {
+  const { manifest, data } = makeManifest({ n: 4 });
+  const [da, db] = dcPair();
+  const s = seeder(manifest, data);
+  new ChunkChannel(db, { name: 'S', serve: s.serve });
+  const leecher = new ChunkChannel(da, { name: 'L' });
+  const replies = [];
+  leecher.addEventListener('have_reply', (e) => replies.push(e.detail));
+  leecher.sendText('have', { track: manifest.id });
+  leecher.sendText('have', { track: 'a'.repeat(32) });
+  const got = [];
+  const p = leecher.request(manifest.id, 1, 2, (seq) => got.push(seq));
+  leecher.onMessage(encodeChunk('a'.repeat(32), 1, data[1]).buffer);
+  leecher.onMessage(encodeChunk(manifest.id, 3, data[3]).buffer);
+  await p;
+  assert.deepEqual(got, [1]);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(replies, [{ type: 'have_reply', track: manifest.id, ok: true }, { type: 'have_reply', track: 'a'.repeat(32), ok: false }]);
+});
+
+test('channelSource: one range per track at a time', async () => {
+  const { manifest, data } = makeManifest({ n: 4 });
+  const [da, db] = dcPair();
+  new ChunkChannel(db, { name: 'S', serve: seeder(manifest, data).serve });
+  const ch = new ChunkChannel(da, { name: 'L' });
+  const src = channelSource('hub', 'hub', () => ch);
+  assert.ok(src.available());
+  assert.equal(src.slots(manifest.id), 1);
+  const p = src.request(manifest.id, 0, 4, () => {});
+  assert.equal(src.slots(manifest.id), 0);
+  assert.equal(src.slots('b'.repeat(32)), 1);
+  await p;
+  assert.equal(src.slots(manifest.id), 1);
+  assert.ok(!channelSource('x', 'hub', () => null).available());
+});
