@@ -133,3 +133,31 @@ func TestGroupProfile(t *testing.T) {
 		t.Errorf("got %+v", got)
 	}
 }
+
+func TestTopicShares(t *testing.T) {
+	traces := `Type: cpu
+-----------+-------------------------------------------------------
+      30ms   internal/runtime/syscall/linux.Syscall6
+             github.com/pion/ice/v4.(*Conn).Write
+             github.com/pion/dtls/v3.(*Conn).Write
+             github.com/pion/sctp.(*Association).writeLoop
+-----------+-------------------------------------------------------
+      10ms   runtime.scanobject
+             runtime.gcBgMarkWorker
+`
+	got := map[string]float64{}
+	for _, s := range topicShares(traces) {
+		got[s.Group] = s.Percent
+	}
+	for topic, want := range map[string]float64{
+		"SCTP (pion/sctp: DataChannel transport)":  75,
+		"DTLS (pion/dtls: encryption, handshakes)": 75,
+		"system calls":             75,
+		"garbage collection":       25,
+		"tracker (ztream/tracker)": 0,
+	} {
+		if math.Abs(got[topic]-want) > 1e-9 {
+			t.Errorf("%s: %.2f %%, want %.2f %%", topic, got[topic], want)
+		}
+	}
+}

@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -29,6 +30,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ztream/ztream/media"
 )
 
 // env is what every measurement needs.
@@ -227,7 +230,18 @@ func (e *env) prepareTemplate(ctx context.Context, r *report) error {
 	if err != nil {
 		return fmt.Errorf("template library: %w", err)
 	}
-	r.Tracks = strings.Count(tracks.String(), `"id"`)
+	var list []media.Summary
+	if err := json.Unmarshal([]byte(tracks.String()), &list); err != nil {
+		return fmt.Errorf("template library: %w", err)
+	}
+	r.Tracks = len(list)
+	for i, t := range list {
+		d := time.Duration(t.DurationMS) * time.Millisecond
+		if i == 0 || d < r.TrackMin {
+			r.TrackMin = d
+		}
+		r.TrackMax = max(r.TrackMax, d)
+	}
 	return nil
 }
 

@@ -86,15 +86,15 @@ const (
 )
 
 // problems lists why a row did not hold: failures, stalls, or a degraded
-// swarm (start p99 over degradedStartP99MS, or a warm offload under
-// degradedOffload with P2P on). Empty means the row held.
+// swarm (start p99 over degradedStartP99MS, or an offload over the whole
+// run under degradedOffload with P2P on). Empty means the row held.
 func (r rowResult) problems() []string {
 	var out []string
 	if r.Err != "" {
 		out = append(out, "load failed: "+r.Err)
 	}
 	if r.Rep.PeersFailed > 0 {
-		out = append(out, fmt.Sprintf("%d peers failed to connect", r.Rep.PeersFailed))
+		out = append(out, fmt.Sprintf("%d of %d peers failed to connect", r.Rep.PeersFailed, r.Spec.Peers))
 	}
 	if r.Rep.PlaybackErrors > 0 {
 		out = append(out, fmt.Sprintf("%d playback errors", r.Rep.PlaybackErrors))
@@ -105,8 +105,8 @@ func (r rowResult) problems() []string {
 	if r.Rep.StartupMS.P99 > degradedStartP99MS {
 		out = append(out, fmt.Sprintf("start p99 %.0f ms > %.0f ms", r.Rep.StartupMS.P99, degradedStartP99MS))
 	}
-	if r.Spec.P2P && r.WarmOffload >= 0 && r.WarmOffload < degradedOffload {
-		out = append(out, fmt.Sprintf("warm offload %.3f < %.1f", r.WarmOffload, degradedOffload))
+	if r.Spec.P2P && r.Rep.OffloadRatio < degradedOffload {
+		out = append(out, fmt.Sprintf("offload %.3f < %.1f", r.Rep.OffloadRatio, degradedOffload))
 	}
 	return out
 }

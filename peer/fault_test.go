@@ -22,7 +22,13 @@ func TestFaultySeeders(t *testing.T) {
 			m := env.tracks[0]
 			bad := env.peer(func(c *Config) { c.Fault = mode })
 			checkComplete(t, bad, play(t, bad, m.ID), m)
-			l := env.peer(func(c *Config) { c.Speed = 5; c.SourceTimeoutMS = 1000 })
+			l := env.peer(func(c *Config) {
+				c.Speed = 10
+				if mode == FaultSilent {
+					c.Speed = 5 // leave the buffer room for the timeout
+				}
+				c.SourceTimeoutMS = 1000
+			})
 			res := play(t, l, m.ID)
 			checkComplete(t, l, res, m)
 			if res.Stalls != 0 {
@@ -348,5 +354,17 @@ func TestParseFaultMode(t *testing.T) {
 	}
 	if _, err := ParseFaultMode("evil"); err == nil {
 		t.Error("ParseFaultMode accepted an unknown mode")
+	}
+}
+
+// TestReportMessageShape pins the proposed `report` message.
+func TestReportMessageShape(t *testing.T) {
+	b, err := signaling.Encode(reportMsg{Peer: "p-0123456789abcdef", Track: "0123456789abcdef0123456789abcdef", Reason: ReportHashMismatch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"type":"report","peer":"p-0123456789abcdef","track":"0123456789abcdef0123456789abcdef","reason":"hash_mismatch"}`
+	if string(b) != want {
+		t.Fatalf("report = %s, want %s", b, want)
 	}
 }

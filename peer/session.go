@@ -39,6 +39,10 @@ type PlaybackResult struct {
 	BadMessages, Timeouts, Reports int
 }
 
+// hubRetryDelay is how long a session waits before asking the hub again
+// after the hub ended a range with an error.
+const hubRetryDelay = 250 * time.Millisecond
+
 // ErrBusy is returned by Play when the track is already playing on this peer.
 var ErrBusy = errors.New("track already playing")
 
@@ -161,7 +165,9 @@ type session struct {
 	nextLook  float64 // media position for the next tracker lookup; <0 never
 	// seederGot counts verified chunks from the current seeder.
 	seederGot int
-	res       PlaybackResult
+	// hubHold: no request to the hub before this time (after a hub error).
+	hubHold time.Time
+	res     PlaybackResult
 }
 
 func newSession(p *Peer, m *media.Manifest, t0 time.Time) *session {
@@ -285,7 +291,7 @@ func (s *session) step(now time.Time) error {
 		SeederConnected: s.seeder.ep != nil, Probing: s.firstSearch(),
 		NoHolders: s.noHolders,
 	})
-	if !d.Hub.Empty() && s.hub.ep != nil && !s.hub.ep.isClosed() {
+	if !d.Hub.Empty() && s.hub.ep != nil && !s.hub.ep.isClosed() && !now.Before(s.hubHold) {
 		if err := s.request(&s.hub, d.Hub, now); err != nil {
 			s.p.log.Debug("request to hub failed; waiting for the hub", "track", s.m.ID, "err", err)
 			s.hub = source{}
@@ -343,6 +349,11 @@ func (s *session) handle(ev any) {
 		src.st.Active = false
 		if ev.code != "" && src == &s.seeder {
 			s.dropSeeder(false)
+		}
+		if ev.code != "" && src == &s.hub {
+			// e.g. unavailable (store down, hub shutting down): do not
+			// re-ask at every tick.
+			s.hubHold = now.Add(hubRetryDelay)
 		}
 	case evBad:
 		s.res.BadMessages++

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The Firefox end-to-end test (fMP4 path) is required in CI (CI=true): it fails there without firefox-esr.
+command -v firefox-esr >/dev/null 2>&1 || need+=(firefox-esr)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v lame >/dev/null 2>&1 || need+=(lame)
 command -v sox >/dev/null 2>&1 || need+=(sox)
@@ -22,8 +24,11 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if [ -f package-lock.json ] && { [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; }; then
-  echo "install-deps: npm ci" >&2
-  npm ci --no-audit --no-fund --loglevel=error
-  touch node_modules
+# The web tests' npm packages (playwright-core, puppeteer-core) live in web/;
+# no browser is downloaded (Debian's chromium and firefox-esr are used).
+# web/test/run-e2e.sh applies the same check, so either may install them.
+if [ -f web/package-lock.json ] && { [ ! -d web/node_modules/playwright-core ] || [ ! -d web/node_modules/puppeteer-core ] ||
+  [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; }; then
+  echo "install-deps: npm ci in web/" >&2
+  (cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -84,7 +84,8 @@ const net = httpOnly ? null : new Net({
   } : null,
 });
 const http = httpSource(api);
-const httpFallback = { ...http, available: () => !net || !net.hubOpen };
+/** HTTP takes over while the hub DataChannel is down or the hub answers `unavailable`. */
+const httpFallback = { ...http, available: () => !net || !net.hubUsable };
 
 const player = new Player({
   audio, api, store, stats, log,

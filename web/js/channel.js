@@ -13,8 +13,10 @@ export class ChunkChannel extends EventTarget {
    * @param {RTCDataChannel} dc an open or opening "chunks" channel
    * @param {{name?: string, serve?: {canServe: (track: string) => boolean,
    *   chunkCount: (track: string) => number, getChunk: (track: string, seq: number) => (Uint8Array|undefined|Promise<Uint8Array|undefined>),
-   *   uploaded: (n: number) => void}, log?: (msg: string) => void, window?: number}} opts
-   *   serve: present when this side may upload (peer↔peer channels)
+   *   uploaded: (n: number) => void, sent?: (track: string, seq: number) => void},
+   *   log?: (msg: string) => void, window?: number}} opts
+   *   serve: present when this side may upload (peer↔peer channels); sent(track, seq) is told of every chunk sent
+   *   Ranges rejected by the other side reject with an Error whose `code` is the chunk protocol error code.
    */
   constructor(dc, { name = 'channel', serve = null, log = () => {}, window = SEND_WINDOW } = {}) {
     super();
@@ -138,7 +140,7 @@ export class ChunkChannel extends EventTarget {
         const p = this.pending.get(m.id);
         if (p) {
           this.pending.delete(m.id);
-          p.reject(new Error(`${this.name}: ${m.code}${m.message ? ': ' + m.message : ''}`));
+          p.reject(Object.assign(new Error(`${this.name}: ${m.code}${m.message ? ': ' + m.message : ''}`), { code: m.code }));
         } else if (m.id) {
           this.log(`${this.name}: error for unknown range ${m.id}: ${m.code}`);
         }
@@ -206,6 +208,7 @@ export class ChunkChannel extends EventTarget {
       if (s.cancelled || !this.open) return;
       this.dc.send(encodeChunk(s.track, seq, bytes));
       this.serve.uploaded(bytes.length);
+      if (this.serve.sent) this.serve.sent(s.track, seq);
     }
     this.sendText('done', { id });
   }

@@ -18,6 +18,12 @@ const MAX_LOOKUPS_PER_TRACK = 8;
 const LOOKUP_RETRY_MS = 4000;
 /** A peer link that is not open after this long is dropped. */
 const PEER_CONNECT_TIMEOUT_MS = 10000;
+/** A seeder link that served nothing for this long tells the hub its upload is done. */
+export const UPLOAD_IDLE_MS = 30000;
+/** After the hub answers a chunk request `unavailable`, it is not asked again for this long (HTTP is used). */
+export const HUB_UNAVAILABLE_MS = 5000;
+/** After `error rate_limited`, lookups and stats wait this long. */
+export const RATE_LIMIT_BACKOFF_MS = 2000;
 
 /** The WebSocket URL of the hub serving this page. */
 export function defaultWsURL(loc = globalThis.location) {
@@ -41,6 +47,10 @@ class PeerLink {
     this.channel = null;
     this.queued = [];
     this.closed = false;
+    /** Seeder: the chunks of the pair's track sent on this link, and whether upload_done was sent. */
+    this.sentSeqs = new Set();
+    this.uploadDone = false;
+    this.idleTimer = null;
     this.pc = new RTCPeerConnection({ iceServers: net.iceServers || [] });
     this.pc.addEventListener('icecandidate', (e) => {
       if (e.candidate) net.send({ type: 'signal', to: peer, pair_id: pairId, candidate: e.candidate.toJSON() });
@@ -69,12 +79,42 @@ class PeerLink {
 
   attach(dc) {
     const net = this.net;
-    this.channel = new ChunkChannel(dc, { name: `peer ${this.peer}`, serve: net.serve, log: net.log });
+    const serve = this.role === 'seeder' ? { ...net.serve, sent: (t, seq) => this.onSent(t, seq) } : net.serve;
+    this.channel = new ChunkChannel(dc, { name: `peer ${this.peer}`, serve, log: net.log });
     this.channel.addEventListener('close', () => this.close(true));
     this.channel.ready().then(() => {
       clearTimeout(this.timer);
+      if (this.role === 'seeder') this.armIdle();
       net.changed();
     }, () => {});
+  }
+
+  /** Seeder: a chunk was sent; once every chunk of the pair's track went out, the upload is done. */
+  onSent(track, seq) {
+    if (track !== this.track || this.uploadDone) return;
+    this.sentSeqs.add(seq);
+    this.armIdle();
+    const n = this.net.serve.chunkCount(track);
+    if (n > 0 && this.sentSeqs.size >= n) this.finishUpload();
+  }
+
+  /** Seeder: (re)starts the idle timer that ends an upload the leecher stopped using. */
+  armIdle() {
+    clearTimeout(this.idleTimer);
+    if (this.uploadDone || this.closed) return;
+    this.idleTimer = setTimeout(() => {
+      if (this.channel && this.channel.serving.size > 0) this.armIdle();
+      else this.finishUpload();
+    }, this.net.uploadIdleMs);
+  }
+
+  /** Seeder: tells the hub (upload_done) that this pair's upload is over, freeing the slot it counts. */
+  finishUpload() {
+    if (this.role !== 'seeder' || this.uploadDone || this.closed) return;
+    this.uploadDone = true;
+    clearTimeout(this.idleTimer);
+    this.net.send({ type: 'upload_done', pair_id: this.pairId });
+    this.net.changed();
   }
 
   async offer() {
@@ -110,6 +150,7 @@ class PeerLink {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
+    clearTimeout(this.idleTimer);
     if (this.channel) this.channel.close();
     try {
       this.pc.close();
@@ -123,10 +164,12 @@ class PeerLink {
 export class Net extends EventTarget {
   /**
    * @param {{url?: string, store: import('./chunkstore.js').ChunkStore, stats: import('./stats.js').SessionStats,
-   *   cached?: () => string[], uploadCap?: number, log?: (msg: string) => void, statsIntervalMs?: number}} opts
+   *   cached?: () => string[], uploadCap?: number, log?: (msg: string) => void, statsIntervalMs?: number,
+   *   serve?: object, uploadIdleMs?: number}} opts
+   *   serve: overrides of the chunk serving hooks; uploadIdleMs: see UPLOAD_IDLE_MS
    */
   constructor({ url = defaultWsURL(), store, stats, cached = () => [], uploadCap = DEFAULT_UPLOAD_CAP, log = () => {},
-    statsIntervalMs = 2000, serve = null }) {
+    statsIntervalMs = 2000, serve = null, uploadIdleMs = UPLOAD_IDLE_MS }) {
     super();
     this.url = url;
     this.store = store;
@@ -135,6 +178,7 @@ export class Net extends EventTarget {
     this.uploadCap = uploadCap;
     this.log = log;
     this.statsIntervalMs = statsIntervalMs;
+    this.uploadIdleMs = uploadIdleMs;
     this.ws = null;
     this.peerId = null;
     this.iceServers = [];
@@ -148,6 +192,10 @@ export class Net extends EventTarget {
     this.attempt = 0;
     this.stopped = false;
     this.announced = new Set();
+    /** The hub answered `unavailable` to a chunk request: it is not used until then (ms since epoch). */
+    this.hubUnavailableUntil = 0;
+    /** The hub answered `rate_limited`: lookups and stats wait until then (ms since epoch). */
+    this.quietUntil = 0;
     /** Chunk serving for peer channels: only complete tracks (from memory unless serve says more). */
     this.serve = {
       canServe: (track) => store.isComplete(track),
@@ -162,6 +210,18 @@ export class Net extends EventTarget {
   /** Whether the hub's chunks DataChannel is open. */
   get hubOpen() {
     return !!this.hubChannel && this.hubChannel.open;
+  }
+
+  /** Whether chunks can be requested from the hub: its DataChannel is open and it did not just answer `unavailable`. */
+  get hubUsable() {
+    return this.hubOpen && Date.now() >= this.hubUnavailableUntil;
+  }
+
+  /** The hub cannot serve chunks for now (store down or shutting down): use HTTP for HUB_UNAVAILABLE_MS. */
+  markHubUnavailable() {
+    this.hubUnavailableUntil = Date.now() + HUB_UNAVAILABLE_MS;
+    this.log(`hub unavailable: chunks over HTTP for ${HUB_UNAVAILABLE_MS} ms`);
+    this.changed();
   }
 
   connect() {
@@ -273,8 +333,11 @@ export class Net extends EventTarget {
         this.changed();
         break;
       }
+      case 'ping':
+        this.send({ type: 'pong' });
+        break;
       case 'can_upload': {
-        const seeding = [...this.links.values()].filter((l) => l.role === 'seeder').length;
+        const seeding = [...this.links.values()].filter((l) => l.role === 'seeder' && !l.uploadDone && !l.closed).length;
         const ok = this.serve.canServe(m.track) && seeding < this.uploadCap;
         this.send({ type: 'upload_reply', lookup_id: m.lookup_id, ok });
         break;
@@ -286,10 +349,37 @@ export class Net extends EventTarget {
       }
       case 'error':
         this.log(`hub error ${m.code}: ${m.message || ''} (${m.ref || ''})`);
+        if (m.code === 'rate_limited') {
+          this.onRateLimited(m);
+          break;
+        }
         if (m.ref === 'lookup') for (const l of this.lookups.values()) if (l.pending && Date.now() - l.last > 1000) l.pending = false;
         break;
       default: // unknown types are ignored
     }
+  }
+
+  /**
+   * The hub dropped one of our messages (`rate_limited`). A refused signal
+   * means the pair used up its signal budget: links still connecting cannot
+   * finish and are closed (their tracks are looked up again later). Otherwise
+   * the message rate was exceeded: lookups and stats pause for
+   * RATE_LIMIT_BACKOFF_MS and the pending lookups (one may have been dropped)
+   * are retried later.
+   */
+  onRateLimited(m) {
+    this.quietUntil = Date.now() + RATE_LIMIT_BACKOFF_MS;
+    if (m.ref === 'signal') {
+      for (const l of [...this.links.values()]) if (!l.open) l.close(true);
+      return;
+    }
+    for (const l of this.lookups.values()) {
+      if (l.pending) {
+        l.pending = false;
+        l.last = Date.now();
+      }
+    }
+    this.changed();
   }
 
   /** The hub's offer and candidates for the hub PeerConnection. */
@@ -333,7 +423,7 @@ export class Net extends EventTarget {
 
   /** Starts (or retries) a tracker lookup for track when it is not complete and no peer serves it. */
   want(track) {
-    if (!this.peerId || this.store.isComplete(track) || this.peersFor(track) > 0) return;
+    if (!this.peerId || this.store.isComplete(track) || this.peersFor(track) > 0 || Date.now() < this.quietUntil) return;
     let l = this.lookups.get(track);
     if (!l) {
       l = { pending: false, attempts: 0, last: 0 };
@@ -377,6 +467,7 @@ export class Net extends EventTarget {
   }
 
   sendStats() {
+    if (Date.now() < this.quietUntil) return; // the deltas keep accumulating
     const d = this.stats.drainDelta();
     const any = Object.entries(d).some(([k, v]) => (k === 'startup_ms' ? v.length > 0 : v > 0));
     if (any) this.send({ type: 'stats', ...d });
@@ -386,6 +477,8 @@ export class Net extends EventTarget {
    * Loader sources for track (in priority order): its peers, then the hub
    * (everything when no peer is in sight; only urgent chunks while peers
    * serve the track or are being found, or when under EMERGENCY_SEC of buffer).
+   * A hub that answers `unavailable` is left alone for HUB_UNAVAILABLE_MS
+   * (the page's HTTP fallback takes over: see hubUsable).
    */
   sources(track) {
     const net = this;
@@ -407,6 +500,7 @@ export class Net extends EventTarget {
     const hubBase = channelSource('hub', 'hub', () => net.hubChannel, { maxRun: 8 });
     const hub = {
       ...hubBase,
+      available: () => hubBase.available() && net.hubUsable,
       rescues: true,
       get urgentOnly() {
         return net.peersFor(track) > 0 || net.peerPending(track);
@@ -418,7 +512,10 @@ export class Net extends EventTarget {
       },
       request(t, from, to, onChunk, signal) {
         if (net.peersFor(track) > 0) net.stats.emergencyFetches += to - from;
-        return hubBase.request(t, from, to, onChunk, signal);
+        return hubBase.request(t, from, to, onChunk, signal).catch((err) => {
+          if (err && err.code === 'unavailable') net.markHubUnavailable();
+          throw err;
+        });
       },
     };
     return [peer, hub];

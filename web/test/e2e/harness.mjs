@@ -15,6 +15,87 @@ export const REPO_DIR = dirname(WEB_DIR.replace(/\/$/, ''));
 export const ARTIFACTS = process.env.ZTREAM_E2E_ARTIFACTS || join(WEB_DIR, 'test', 'artifacts');
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
+/** Builds the Go reference peer helper (web/test/gopeer) once per process (or uses $ZTREAM_GOPEER_BIN). */
+let builtPeer = null;
+export function buildGoPeer() {
+  if (process.env.ZTREAM_GOPEER_BIN) return process.env.ZTREAM_GOPEER_BIN;
+  if (builtPeer) return builtPeer;
+  const out = join(mkdtempSync(join(tmpdir(), 'ztream-e2e-gopeer-')), 'gopeer');
+  execFileSync('go', ['build', '-o', out, './web/test/gopeer'], { cwd: REPO_DIR, stdio: 'inherit' });
+  builtPeer = out;
+  return out;
+}
+
+/**
+ * Starts a Go reference peer (web/test/gopeer) that plays track on hubURL,
+ * then seeds it for hold. `played` resolves with its report when the
+ * playback ends, `final` when it leaves; stop() ends it (SIGTERM) and
+ * resolves with the final report.
+ * @param {string} hubURL
+ * @param {string} track
+ * @param {{hold?: string, speed?: number}} [opts]
+ */
+export function startGoPeer(hubURL, track, { hold = '120s', speed = 8 } = {}) {
+  const bin = buildGoPeer();
+  const proc = spawn(bin, ['--hub', hubURL, '--play', track, '--hold', hold, '--speed', String(speed), '--json'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (b) => {
+    stderr = (stderr + b.toString()).slice(-20000);
+  });
+  const waiters = { played: [], final: [] };
+  const reports = {};
+  let buf = '';
+  proc.stdout.on('data', (b) => {
+    buf += b.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let r;
+      try {
+        r = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      reports[r.event] = r;
+      for (const w of waiters[r.event] || []) w.resolve(r);
+    }
+  });
+  let exited = false;
+  const exit = new Promise((resolve) => proc.on('exit', (code) => {
+    exited = true;
+    for (const ev of ['played', 'final']) {
+      if (!reports[ev]) for (const w of waiters[ev]) w.reject(new Error(`gopeer exited (${code}) before its ${ev} report:\n${stderr}`));
+    }
+    resolve(code);
+  }));
+  const wait = (ev, ms) => new Promise((resolve, reject) => {
+    if (reports[ev]) return resolve(reports[ev]);
+    if (exited) return reject(new Error(`gopeer exited before its ${ev} report:\n${stderr}`));
+    const t = setTimeout(() => reject(new Error(`no ${ev} report from gopeer in ${ms} ms:\n${stderr}`)), ms);
+    const settle = (f) => (v) => {
+      clearTimeout(t);
+      f(v);
+    };
+    waiters[ev].push({ resolve: settle(resolve), reject: settle(reject) });
+  });
+  return {
+    played: (ms = 120000) => wait('played', ms),
+    final: (ms = 150000) => wait('final', ms),
+    stderr: () => stderr,
+    async stop() {
+      if (!exited) {
+        proc.kill('SIGTERM');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 10000);
+        await exit;
+        clearTimeout(t);
+      }
+      return reports.final || null;
+    },
+  };
+}
+
 /** Builds the binary once per process (or uses $ZTREAM_BIN). */
 let built = null;
 export function buildBinary() {

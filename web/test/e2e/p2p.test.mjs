@@ -56,9 +56,16 @@ test('a reloaded page seeds from its persistent cache; the second peer gets most
     const received = sb.server_bytes + sb.p2p_bytes;
     assert.ok(received >= manifest.size, `B received ${received} bytes for a track of ${manifest.size}`);
     const share = sb.p2p_bytes / received;
+    // The numbers the issue asks for, in the CI log: p2p share ≥ 0.6, no stall, start < 1.5 s.
+    console.log(`p2p: second page p2p share ${share.toFixed(3)} (peer ${sb.p2p_bytes}, server ${sb.server_bytes}), ` +
+      `stalls ${sb.stalls}, start latency ${sb.startup_ms === null ? 'n/a' : sb.startup_ms.toFixed(0) + ' ms'}, ` +
+      `emergency fetches ${sb.emergency_fetches}`);
+    if (sb.stalls > 0) console.log(`p2p: B's log:\n${(await b.page.evaluate(() => window.ztream.log.join('\n')))}`);
     assert.ok(share >= 0.6, `p2p share ${share.toFixed(3)} (peer ${sb.p2p_bytes}, server ${sb.server_bytes})`);
     assert.equal(sb.bad_chunks, 0);
     assert.equal(sb.stalls, 0);
+    // Product requirement (not a micro-timing): playback starts within 1.5 s of play().
+    assert.ok(sb.startup_ms !== null && sb.startup_ms < 1500, `start latency ${sb.startup_ms} ms`);
     assert.ok(sb.playing, 'B plays');
     const sa2 = await stats(a.page);
     assert.ok(sa2.uploaded_bytes >= sb.p2p_bytes, `A uploaded ${sa2.uploaded_bytes} ≥ what B got from peers`);

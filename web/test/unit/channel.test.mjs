@@ -2,44 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChunkChannel, channelSource } from '../../js/channel.js';
 import { encodeChunk } from '../../js/wire.js';
-import { makeManifest } from './helpers.mjs';
-
-/** A pair of connected fake RTCDataChannels (async delivery, bufferedAmount counted until delivered). */
-function dcPair() {
-  class FakeDC extends EventTarget {
-    constructor() {
-      super();
-      this.readyState = 'open';
-      this.bufferedAmount = 0;
-      this.bufferedAmountLowThreshold = 0;
-      this.sent = [];
-    }
-    send(data) {
-      if (this.readyState !== 'open') throw new Error('closed');
-      const copy = typeof data === 'string' ? data : new Uint8Array(data).slice().buffer;
-      const size = typeof data === 'string' ? data.length : copy.byteLength;
-      this.sent.push(copy);
-      this.bufferedAmount += size;
-      setTimeout(() => {
-        this.bufferedAmount -= size;
-        if (this.bufferedAmount <= this.bufferedAmountLowThreshold) this.dispatchEvent(new Event('bufferedamountlow'));
-        if (this.peer.readyState === 'open') this.peer.dispatchEvent(Object.assign(new Event('message'), { data: copy }));
-      }, 0);
-    }
-    close() {
-      for (const d of [this, this.peer]) {
-        if (d.readyState === 'closed') continue;
-        d.readyState = 'closed';
-        setTimeout(() => d.dispatchEvent(new Event('close')), 0);
-      }
-    }
-  }
-  const a = new FakeDC();
-  const b = new FakeDC();
-  a.peer = b;
-  b.peer = a;
-  return [a, b];
-}
+import { makeManifest, dcPair } from './helpers.mjs';
 
 function seeder(manifest, data, extra = {}) {
   let uploaded = 0;
