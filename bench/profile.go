@@ -53,15 +53,7 @@ func (e *env) summarizeProfile(ctx context.Context, name string, profile []byte,
 	if err := os.WriteFile(path, profile, 0o644); err != nil {
 		return fmt.Errorf("save profile: %w", err)
 	}
-	pprof := func(args ...string) (string, error) {
-		all := append([]string{"tool", "pprof"}, args...)
-		all = append(all, e.bin, path)
-		out, err := exec.CommandContext(ctx, "go", all...).Output()
-		if err != nil {
-			return "", fmt.Errorf("go tool pprof %s: %w", strings.Join(args, " "), err)
-		}
-		return string(out), nil
-	}
+	pprof := func(args ...string) (string, error) { return e.pprof(ctx, path, args...) }
 	var err error
 	if res.ProfileTop, err = pprof("-top", "-nodecount=15"); err != nil {
 		return err
@@ -93,13 +85,7 @@ func (e *env) heapProfile(ctx context.Context, h *hubProc, res *idleResult) erro
 		return fmt.Errorf("save heap profile: %w", err)
 	}
 	run := func(args ...string) (string, error) {
-		all := append([]string{"tool", "pprof", "-sample_index=inuse_space"}, args...)
-		all = append(all, e.bin, path)
-		out, err := exec.CommandContext(ctx, "go", all...).Output()
-		if err != nil {
-			return "", fmt.Errorf("go tool pprof %s: %w", strings.Join(args, " "), err)
-		}
-		return string(out), nil
+		return e.pprof(ctx, path, append([]string{"-sample_index=inuse_space"}, args...)...)
 	}
 	var err error
 	if res.HeapTop, err = run("-top", "-nodecount=15"); err != nil {
@@ -341,4 +327,15 @@ func trimPprofHeader(s string) string {
 		keep = append(keep, l)
 	}
 	return strings.Join(keep, "\n")
+}
+
+// pprof runs `go tool pprof ARGS BINARY PROFILE` and returns its output.
+func (e *env) pprof(ctx context.Context, profile string, args ...string) (string, error) {
+	all := append([]string{"tool", "pprof"}, args...)
+	all = append(all, e.bin, profile)
+	out, err := exec.CommandContext(ctx, "go", all...).Output()
+	if err != nil {
+		return "", fmt.Errorf("go tool pprof %s: %w", strings.Join(args, " "), err)
+	}
+	return string(out), nil
 }
