@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -100,10 +101,12 @@ type spyMetrics struct {
 	reports    []signaling.Stats
 	grantsUp   int64
 	grantsDown int64
+	reported   map[string]int // reason/accepted → count
+	dropped    int64
 }
 
 func newSpy() *spyMetrics {
-	return &spyMetrics{rejected: map[string]int{}, lookups: map[string]int{}}
+	return &spyMetrics{rejected: map[string]int{}, lookups: map[string]int{}, reported: map[string]int{}}
 }
 
 func (s *spyMetrics) PeerConnected()    { s.mu.Lock(); s.connected++; s.mu.Unlock() }
@@ -124,6 +127,12 @@ func (s *spyMetrics) AddBufferedBytes(d int64) {
 }
 func (s *spyMetrics) SignalingRejected(r string)  { s.mu.Lock(); s.rejected[r]++; s.mu.Unlock() }
 func (s *spyMetrics) OpenPeer(string) PeerMetrics { return spyPeer{s} }
+func (s *spyMetrics) SeederReported(reason string, accepted bool) {
+	s.mu.Lock()
+	s.reported[reason+"/"+strconv.FormatBool(accepted)]++
+	s.mu.Unlock()
+}
+func (s *spyMetrics) SeederDropped() { s.mu.Lock(); s.dropped++; s.mu.Unlock() }
 
 func (s *spyMetrics) get(f func(s *spyMetrics) int64) int64 {
 	s.mu.Lock()

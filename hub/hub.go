@@ -455,6 +455,34 @@ func (h *Hub) uploadDone(p *participant, id string) {
 	h.mu.Unlock()
 }
 
+// report handles a peer's report of a misbehaving seeder. It counts only
+// when the hub paired the two within recentPartnerWindow (for any track and
+// in either role: peers reuse a pair's DataChannel for other tracks);
+// otherwise the reporter gets error not_paired. For an accepted report the
+// tracker stops offering the seeder to the reporter for the track (and to
+// everyone, once enough peers agree). The pair itself is the reporter's to
+// end (unpair), as it does when it abandons the seeder.
+func (h *Hub) report(p *participant, r signaling.Report) {
+	h.mu.Lock()
+	known := p.pairedWith(r.Peer)
+	h.mu.Unlock()
+	h.metrics.SeederReported(r.Reason, known)
+	if !known {
+		h.metrics.SignalingRejected(signaling.CodeNotPaired)
+		p.sendError(signaling.CodeNotPaired, fmt.Sprintf("no recent pair with %q", r.Peer), signaling.TypeReport)
+		return
+	}
+	dropped, err := h.tracker.Report(p.id, r.Peer, r.Track, r.Reason)
+	if err != nil {
+		p.log.Debug("tracker report", "err", err)
+		return
+	}
+	p.log.Info("seeder reported", "seeder", r.Peer, "track", r.Track, "reason", r.Reason, "dropped", dropped)
+	if dropped {
+		h.metrics.SeederDropped()
+	}
+}
+
 // onLookupResult turns a tracker result into lookup_result and, on success,
 // a pair and two paired messages.
 func (h *Hub) onLookupResult(res tracker.Result) {
@@ -495,6 +523,8 @@ func (h *Hub) onLookupResult(res tracker.Result) {
 	h.pairs[pr.id] = pr
 	seed.pairs[pr.id] = struct{}{}
 	req.pairs[pr.id] = struct{}{}
+	req.addPartner(seed.id)
+	seed.addPartner(req.id)
 	h.mu.Unlock()
 
 	h.metrics.PairBrokered()

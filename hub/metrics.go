@@ -32,6 +32,12 @@ type Metrics interface {
 	// "idle_timeout", "too_many_connections" (per-address cap, HTTP 429),
 	// "bad_handshake" (WebSocket upgrade refused, e.g. a foreign Origin).
 	SignalingRejected(reason string)
+	// SeederReported counts a report of a misbehaving seeder: reason is a
+	// signaling.Report* value, accepted whether the hub took it.
+	SeederReported(reason string, accepted bool)
+	// SeederDropped counts a seeder dropped as a holder of a track after
+	// reports from enough distinct leechers.
+	SeederDropped()
 	// OpenPeer starts the accounting of one peer's stats reports.
 	OpenPeer(peerID string) PeerMetrics
 }
@@ -74,6 +80,12 @@ func (NopMetrics) AddBufferedBytes(int64) {}
 
 // SignalingRejected implements Metrics.
 func (NopMetrics) SignalingRejected(string) {}
+
+// SeederReported implements Metrics.
+func (NopMetrics) SeederReported(string, bool) {}
+
+// SeederDropped implements Metrics.
+func (NopMetrics) SeederDropped() {}
 
 // OpenPeer implements Metrics.
 func (NopMetrics) OpenPeer(string) PeerMetrics { return nopPeer{} }

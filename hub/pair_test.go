@@ -428,3 +428,127 @@ func TestPeerToPeer(t *testing.T) {
 		t.Fatalf("done %#v %v", m, err)
 	}
 }
+
+// noAsk checks that c has not been asked can_upload (after a barrier, every
+// message the hub sent c before is in its backlog).
+func noAsk(t *testing.T, c *client, who string) {
+	t.Helper()
+	barrier(t, c)
+	for _, m := range c.backlog {
+		if a, ok := m.(signaling.CanUpload); ok {
+			t.Fatalf("%s was asked %+v", who, a)
+		}
+	}
+}
+
+// TestReportSeeder: a report counts only about a peer the hub paired the
+// reporter with; the reported seeder is no longer offered to the reporter
+// for that track, and after a second reporter it is dropped as a holder of
+// the track for everyone, its later completed messages for it ignored.
+func TestReportSeeder(t *testing.T) {
+	tr := makeTrack(70, 3, func(int) int { return 100 })
+	other := makeTrack(71, 3, func(int) int { return 100 })
+	st := openStore(t, tr, other)
+	spy := newSpy()
+	_, url := testHub(t, Config{Metrics: spy, LookupTimeout: 5 * time.Second}, st)
+	api := clientAPI()
+	bad := connect(t, url, api, signaling.Hello{Cached: []string{tr.id(), other.id()}})
+	good := connect(t, url, api, signaling.Hello{Cached: []string{tr.id()}})
+	l1 := connect(t, url, api, signaling.Hello{})
+	l2 := connect(t, url, api, signaling.Hello{})
+	outsider := connect(t, url, api, signaling.Hello{})
+
+	// pairWith has l look tr up; good says no, bad says yes.
+	pairWith := func(l *client) string {
+		t.Helper()
+		l.send(signaling.Lookup{Track: tr.id()})
+		ag := waitFor[signaling.CanUpload](good)
+		ab := waitFor[signaling.CanUpload](bad)
+		good.send(signaling.UploadReply{LookupID: ag.LookupID, OK: false})
+		bad.send(signaling.UploadReply{LookupID: ab.LookupID, OK: true})
+		pl := waitFor[signaling.Paired](l)
+		waitFor[signaling.Paired](bad)
+		if res := waitFor[signaling.LookupResult](l); res.PeerID != bad.id || pl.Peer != bad.id {
+			t.Fatalf("paired %+v result %+v, want seeder %s", pl, res, bad.id)
+		}
+		return pl.PairID
+	}
+	pair1 := pairWith(l1)
+
+	// Refused: from a peer never paired with bad, about a peer that was only
+	// asked (good), about an unknown peer.
+	for _, c := range []struct {
+		from *client
+		r    signaling.Report
+	}{
+		{outsider, signaling.Report{Peer: bad.id, Track: tr.id(), Reason: signaling.ReportHashMismatch}},
+		{l1, signaling.Report{Peer: good.id, Track: tr.id(), Reason: signaling.ReportHashMismatch}},
+		{l1, signaling.Report{Peer: "p-nobody", Track: tr.id(), Reason: signaling.ReportTimeout}},
+	} {
+		c.from.send(c.r)
+		if e := waitFor[signaling.Error](c.from); e.Code != signaling.CodeNotPaired || e.Ref != signaling.TypeReport {
+			t.Fatalf("report %+v: got %+v", c.r, e)
+		}
+	}
+
+	// Accepted (no answer), then the leecher ends the pair itself. A pair's
+	// DataChannel serves other tracks too (have/request): a report about
+	// another track of the same partner counts as well.
+	l1.send(signaling.Report{Peer: bad.id, Track: other.id(), Reason: signaling.ReportTimeout})
+	l1.send(signaling.Report{Peer: bad.id, Track: tr.id(), Reason: signaling.ReportHashMismatch})
+	l1.send(signaling.Unpair{PairID: pair1})
+	barrier(t, l1)
+	if len(l1.backlog) != 0 {
+		t.Fatalf("l1 got %#v after its report", l1.backlog[0])
+	}
+	waitFor[signaling.Unpair](bad)
+
+	// l1 is no longer offered bad for tr; only good is asked.
+	l1.send(signaling.Lookup{Track: tr.id()})
+	a := waitFor[signaling.CanUpload](good)
+	good.send(signaling.UploadReply{LookupID: a.LookupID, OK: false})
+	if res := waitFor[signaling.LookupResult](l1); res.Reason != signaling.ReasonAllRefused {
+		t.Fatalf("l1 lookup %+v", res)
+	}
+	noAsk(t, bad, "bad seeder (reported by l1)")
+	lookupFail(t, l1, other.id(), signaling.ReasonNoCandidates)
+	// Others still get bad for other: it is asked (and does not answer).
+	outsider.send(signaling.Lookup{Track: other.id()})
+	if a := waitFor[signaling.CanUpload](bad); a.Track != other.id() {
+		t.Fatalf("bad asked %+v", a)
+	}
+	if res := waitFor[signaling.LookupResult](outsider); res.Reason != signaling.ReasonTimeout {
+		t.Fatalf("outsider lookup %+v", res)
+	}
+
+	// Another leecher still gets bad (one report does not drop it); its
+	// report makes two and drops bad as a holder of tr.
+	pairWith(l2)
+	l2.send(signaling.Report{Peer: bad.id, Track: tr.id(), Reason: signaling.ReportBadMessage})
+	barrier(t, l2)
+	if n := spy.get(func(s *spyMetrics) int64 { return s.dropped }); n != 1 {
+		t.Fatalf("seeders dropped %d, want 1", n)
+	}
+	// bad announces tr again: ignored. A fresh leecher is offered good only.
+	bad.send(signaling.Completed{Track: tr.id()})
+	bad.send(signaling.Announce{Tracks: []string{tr.id()}})
+	barrier(t, bad)
+	bad.backlog = nil
+	l3 := connect(t, url, api, signaling.Hello{})
+	l3.send(signaling.Lookup{Track: tr.id()})
+	a = waitFor[signaling.CanUpload](good)
+	good.send(signaling.UploadReply{LookupID: a.LookupID, OK: true})
+	if res := waitFor[signaling.LookupResult](l3); res.PeerID != good.id {
+		t.Fatalf("l3 lookup %+v, want %s", res, good.id)
+	}
+	noAsk(t, bad, "dropped seeder")
+
+	spy.mu.Lock()
+	defer spy.mu.Unlock()
+	want := map[string]int{"hash_mismatch/true": 1, "bad_message/true": 1, "timeout/true": 1, "hash_mismatch/false": 2, "timeout/false": 1}
+	for k, v := range want {
+		if spy.reported[k] != v {
+			t.Errorf("reports %s = %d, want %d (all: %v)", k, spy.reported[k], v, spy.reported)
+		}
+	}
+}

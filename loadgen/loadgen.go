@@ -209,6 +209,21 @@ type FaultsDetected struct {
 	Timeouts     int64 `json:"timeouts"`
 	ReportsSent  int64 `json:"reports_sent"`
 	Reconnects   int64 `json:"reconnects"`
+	// Hub is what the hub counted during the run (from its /metrics);
+	// nil when the page could not be read.
+	Hub *HubReports `json:"hub,omitempty"`
+}
+
+// HubReports are the hub's counts of the reports it got during a run.
+type HubReports struct {
+	// ReportsAccepted and ReportsRejected count report messages the hub
+	// took (the reporter had been paired with that seeder for that track)
+	// or refused.
+	ReportsAccepted int64 `json:"reports_accepted"`
+	ReportsRejected int64 `json:"reports_rejected"`
+	// SeedersDropped counts (seeder, track) couples the tracker dropped
+	// after reports from enough distinct peers.
+	SeedersDropped int64 `json:"seeders_dropped"`
 }
 
 // manifests is a fixed map of manifests; it implements peer.ManifestSource.
@@ -251,6 +266,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	// Popularity: a seeded shuffle of the catalog, rank 0 the most popular.
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+
+	// The hub's report counters before the run (a hub without /metrics
+	// leaves FaultsDetected.Hub out).
+	hubBefore, hubErr := scrapeHub(ctx, cfg.HTTPClient, base)
+	if hubErr != nil {
+		cfg.Logger.Debug("hub metrics unavailable", "err", hubErr)
+	}
 
 	start := time.Now()
 	stopStarting := start.Add(cfg.Duration)
@@ -389,6 +411,15 @@ wait:
 	final := summarize(nil, ps)
 	rep.UploadedBytes = final.UploadedBytes
 	rep.FaultsDetected = final.FaultsDetected
+	if hubErr == nil {
+		if after, err := scrapeHub(ctx, cfg.HTTPClient, base); err == nil {
+			rep.FaultsDetected.Hub = &HubReports{
+				ReportsAccepted: int64(after.reportsAccepted - hubBefore.reportsAccepted),
+				ReportsRejected: int64(after.reportsRejected - hubBefore.reportsRejected),
+				SeedersDropped:  int64(after.seedersDropped - hubBefore.seedersDropped),
+			}
+		}
+	}
 	injected.FaultyChunks = final.FaultsInjected.FaultyChunks
 	rep.FaultsInjected = injected
 	rep.Peers = cfg.Peers
@@ -570,6 +601,10 @@ func WriteTable(w io.Writer, r Report) error {
 			r.FaultsInjected.CorruptPeers, r.FaultsInjected.Modes, r.FaultsInjected.FaultyChunks, r.FaultsInjected.ChurnLeaves, r.FaultsInjected.RejoinFailures)},
 		{"faults detected", fmt.Sprintf("%d hash failures, %d bad messages, %d timeouts, %d reports, %d reconnects",
 			r.FaultsDetected.HashFailures, r.FaultsDetected.BadMessages, r.FaultsDetected.Timeouts, r.FaultsDetected.ReportsSent, r.FaultsDetected.Reconnects)},
+	}
+	if h := r.FaultsDetected.Hub; h != nil {
+		rows = append(rows, [2]string{"hub reports", fmt.Sprintf("%d accepted, %d refused, %d seeders dropped for a track",
+			h.ReportsAccepted, h.ReportsRejected, h.SeedersDropped)})
 	}
 	for _, row := range rows {
 		if _, err := fmt.Fprintf(w, "%-18s %s\n", row[0], row[1]); err != nil {

@@ -17,6 +17,8 @@ import (
 	"github.com/ztream/ztream/boltstore"
 	"github.com/ztream/ztream/hub"
 	"github.com/ztream/ztream/media"
+	"github.com/ztream/ztream/metrics"
+	"github.com/ztream/ztream/metrics/hubmetrics"
 )
 
 // putSynthetic stores a track of n chunks of size random bytes, 1 s each.
@@ -55,12 +57,14 @@ func newServer(t *testing.T, tracks int) string {
 	for i := 0; i < tracks; i++ {
 		putSynthetic(t, st, uint64(i+1), 30, 3000)
 	}
-	h, err := hub.New(hub.Config{IncludeLoopback: true}, st)
+	met := metrics.New()
+	h, err := hub.New(hub.Config{IncludeLoopback: true, Metrics: hubmetrics.New(met, metrics.Limits{})}, st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/ws", h)
+	mux.Handle("/metrics", met.Handler())
 	mux.Handle("/api/", http.StripPrefix("/api", api.New(api.Config{Store: st}).Routes()))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
@@ -185,6 +189,9 @@ func TestRunHostile(t *testing.T) {
 	}
 	if det.HashFailures == 0 || det.ReportsSent == 0 || int64(rep.HashFailures) > det.HashFailures {
 		t.Errorf("faults detected %+v (playbacks counted %d hash failures)", det, rep.HashFailures)
+	}
+	if det.Hub == nil || det.Hub.ReportsAccepted == 0 || det.Hub.ReportsRejected != 0 {
+		t.Errorf("hub report counts %+v, want some accepted and none refused", det.Hub)
 	}
 	if inj.ChurnLeaves == 0 || inj.RejoinFailures != 0 {
 		t.Errorf("churn leaves %d rejoin failures %d", inj.ChurnLeaves, inj.RejoinFailures)

@@ -68,6 +68,20 @@ const (
 	ReportInvalid = "invalid"
 )
 
+// Outcomes of a peer's report of a misbehaving seeder (label "outcome" of
+// ztream_peer_reports_total).
+const (
+	// SeederReportAccepted: the reporter was recently paired with the seeder
+	// for that track; the report counts.
+	SeederReportAccepted = "accepted"
+	// SeederReportRejected: no such recent pair; the report was ignored.
+	SeederReportRejected = "rejected"
+)
+
+// seederReportReasons is the fixed "reason" label set of
+// ztream_peer_reports_total (signaling.Report* values, then other).
+var seederReportReasons = []string{"hash_mismatch", "bad_message", "timeout", ReasonOther}
+
 // ReasonOther is the label value for a rejection reason outside the known set.
 const ReasonOther = "other"
 
@@ -115,6 +129,8 @@ type Metrics struct {
 	buffered       prometheus.Gauge
 	rejected       *prometheus.CounterVec
 	reports        *prometheus.CounterVec
+	seederReports  *prometheus.CounterVec
+	seedersDropped prometheus.Counter
 
 	known map[string]bool // rejectReasons as a set; read-only after New
 }
@@ -194,6 +210,14 @@ func New() *Metrics {
 			Namespace: ns, Name: "peer_stats_reports_total",
 			Help: "Stats reports from peers, by result: accepted, clamped, rate_limited, invalid.",
 		}, []string{"result"}),
+		seederReports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "peer_reports_total",
+			Help: "Reports of misbehaving seeders from the leechers they served, by reason and outcome (accepted, rejected).",
+		}, []string{"reason", "outcome"}),
+		seedersDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "seeders_dropped_total",
+			Help: "Seeders dropped as holders of a track after reports from enough distinct leechers.",
+		}),
 		known: make(map[string]bool, len(rejectReasons)),
 	}
 	for _, s := range []string{SourceServer, SourceP2P, SourceCache} {
@@ -216,10 +240,16 @@ func New() *Metrics {
 	for _, r := range []string{ReportAccepted, ReportClamped, ReportRateLimited, ReportInvalid} {
 		m.reports.WithLabelValues(r)
 	}
+	for _, r := range seederReportReasons {
+		for _, o := range []string{SeederReportAccepted, SeederReportRejected} {
+			m.seederReports.WithLabelValues(r, o)
+		}
+	}
 	reg.MustRegister(
 		m.DeliveredBytes, m.peers, m.pairsBrokered, m.pairsFailed, m.lookups,
 		m.lookupDuration, m.startLatency, m.stalls, m.emergency, m.hashFailures,
 		m.uploaded, m.chunksServed, m.storeRead, m.buffered, m.rejected, m.reports,
+		m.seederReports, m.seedersDropped,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -311,3 +341,26 @@ func (m *Metrics) SignalingRejected(reason string) {
 	}
 	m.rejected.WithLabelValues(reason).Inc()
 }
+
+// SeederReported counts a leecher's report of a misbehaving seeder. reason is
+// a signaling.Report* value (anything else counts as "other"); accepted says
+// whether the hub took it (the reporter was recently paired with the seeder
+// for that track).
+func (m *Metrics) SeederReported(reason string, accepted bool) {
+	known := false
+	for _, r := range seederReportReasons {
+		known = known || r == reason
+	}
+	if !known {
+		reason = ReasonOther
+	}
+	outcome := SeederReportRejected
+	if accepted {
+		outcome = SeederReportAccepted
+	}
+	m.seederReports.WithLabelValues(reason, outcome).Inc()
+}
+
+// SeederDropped counts a seeder dropped as a holder of a track after reports
+// from enough distinct leechers.
+func (m *Metrics) SeederDropped() { m.seedersDropped.Inc() }

@@ -18,7 +18,8 @@ import (
 func TestFaultySeeders(t *testing.T) {
 	for _, mode := range FaultModes {
 		t.Run(mode.String(), func(t *testing.T) {
-			env := newTestEnv(t, 1)
+			rm := &reportMetrics{}
+			env := newTestEnvWith(t, 1, 40, func(c *hub.Config) { c.Metrics = rm })
 			m := env.tracks[0]
 			bad := env.peer(func(c *Config) { c.Fault = mode })
 			checkComplete(t, bad, play(t, bad, m.ID), m)
@@ -59,7 +60,11 @@ func TestFaultySeeders(t *testing.T) {
 			if res.ServerBytes < m.Size/2 {
 				t.Errorf("server bytes %d: the track should come mostly from the hub", res.ServerBytes)
 			}
-			// The report (unknown to an older hub) did not hurt the connection.
+			waitFor(t, "the hub to take the report", 5*time.Second, func() bool { return rm.get().accepted > 0 })
+			if got := rm.get(); got.rejected != 0 {
+				t.Errorf("the hub refused %d reports", got.rejected)
+			}
+			// The report did not hurt the connection.
 			if !l.Connected() || l.Stats().Reconnects != 0 || l.Err() != nil {
 				t.Errorf("leecher connection disturbed: connected %v reconnects %d err %v", l.Connected(), l.Stats().Reconnects, l.Err())
 			}
@@ -357,14 +362,65 @@ func TestParseFaultMode(t *testing.T) {
 	}
 }
 
-// TestReportMessageShape pins the proposed `report` message.
-func TestReportMessageShape(t *testing.T) {
-	b, err := signaling.Encode(reportMsg{Peer: "p-0123456789abcdef", Track: "0123456789abcdef0123456789abcdef", Reason: ReportHashMismatch})
-	if err != nil {
-		t.Fatal(err)
+// reportMetrics counts the seeder reports the hub takes and refuses.
+type reportMetrics struct {
+	hub.NopMetrics
+	mu     sync.Mutex
+	counts reportCounts
+}
+
+type reportCounts struct{ accepted, rejected, dropped int }
+
+func (m *reportMetrics) SeederReported(_ string, accepted bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if accepted {
+		m.counts.accepted++
+	} else {
+		m.counts.rejected++
 	}
-	want := `{"type":"report","peer":"p-0123456789abcdef","track":"0123456789abcdef0123456789abcdef","reason":"hash_mismatch"}`
-	if string(b) != want {
-		t.Fatalf("report = %s, want %s", b, want)
+}
+
+func (m *reportMetrics) SeederDropped() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.counts.dropped++
+}
+
+func (m *reportMetrics) get() reportCounts {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.counts
+}
+
+// TestReportedSeederDropped: two leechers catch a corrupting seeder and
+// report it; the hub drops it as a holder of the track, so a third leecher
+// is never paired with it and sees no bad chunk at all.
+func TestReportedSeederDropped(t *testing.T) {
+	rm := &reportMetrics{}
+	env := newTestEnvWith(t, 1, 40, func(c *hub.Config) { c.Metrics = rm })
+	m := env.tracks[0]
+	bad := env.peer(func(c *Config) { c.Fault = FaultBadBytes })
+	checkComplete(t, bad, play(t, bad, m.ID), m)
+	for i := range 2 {
+		l := env.peer(func(c *Config) { c.Speed = 10 })
+		res := play(t, l, m.ID)
+		checkComplete(t, l, res, m)
+		if res.HashFailures == 0 || res.Reports == 0 {
+			t.Fatalf("leecher %d: %d hash failures, %d reports: the bad seeder was not used", i+1, res.HashFailures, res.Reports)
+		}
+		waitFor(t, "the hub to take the report", 5*time.Second, func() bool { return rm.get().accepted > i })
+		l.Close() // leave: the next leecher can only be paired with bad or nobody
+	}
+	if got := rm.get(); got.dropped != 1 || got.rejected != 0 {
+		t.Fatalf("hub counts %+v, want 1 seeder dropped and no refused report", got)
+	}
+	faults := bad.Stats().FaultsSent
+	l := env.peer(nil)
+	res := play(t, l, m.ID)
+	checkComplete(t, l, res, m)
+	if res.HashFailures != 0 || res.Seeders != 0 || bad.Stats().FaultsSent != faults {
+		t.Errorf("after the drop: %d hash failures, %d seeders, %d more faults served",
+			res.HashFailures, res.Seeders, bad.Stats().FaultsSent-faults)
 	}
 }

@@ -659,8 +659,9 @@ func (p *Peer) handle(l *link, msg signaling.Message) {
 			pr.close()
 		}
 	case signaling.Error:
-		// Also the harmless answer of a hub that does not know `report`
-		// (bad_message): the peer has already stopped using the seeder.
+		// Also the harmless answer to a report the hub refused (not_paired)
+		// or did not know (an older hub: bad_message): the peer has already
+		// stopped using the seeder.
 		p.log.Debug("hub error", "code", m.Code, "message", m.Message, "ref", m.Ref)
 	}
 }
@@ -750,7 +751,7 @@ func (p *Peer) markBad(remote, track, reason string, remember bool) bool {
 	if dup {
 		return false
 	}
-	if err := p.send(reportMsg{Peer: remote, Track: track, Reason: reason}); err != nil {
+	if err := p.send(signaling.Report{Peer: remote, Track: track, Reason: reason}); err != nil {
 		p.log.Debug("report", "err", err)
 		return false
 	}
@@ -758,25 +759,12 @@ func (p *Peer) markBad(remote, track, reason string, remember bool) bool {
 	return true
 }
 
-// Reasons of a report.
+// Reasons of a report (signaling.Report.Reason).
 const (
-	ReportHashMismatch = "hash_mismatch"
-	ReportTimeout      = "timeout"
-	ReportBadMessage   = "bad_message"
+	ReportHashMismatch = signaling.ReportHashMismatch
+	ReportTimeout      = signaling.ReportTimeout
+	ReportBadMessage   = signaling.ReportBadMessage
 )
-
-// reportMsg is the proposed `report` message (peer → hub): peer misbehaved
-// while serving track. A hub that does not know it answers `error`
-// bad_message, which is harmless. It lives here until package signaling
-// defines it.
-type reportMsg struct {
-	Peer   string `json:"peer"`
-	Track  string `json:"track"`
-	Reason string `json:"reason"`
-}
-
-// MessageType implements signaling.Message.
-func (reportMsg) MessageType() string { return "report" }
 
 // canUpload reports whether the peer would upload track to remote now: it
 // holds the whole track and remote holds a slot or one is free.

@@ -58,6 +58,7 @@ const (
 	TypeStats        = "stats"
 	TypePing         = "ping"
 	TypePong         = "pong"
+	TypeReport       = "report"
 )
 
 // Error codes carried by Error.Code.
@@ -81,6 +82,13 @@ const (
 const (
 	RoleSeeder  = "seeder"
 	RoleLeecher = "leecher"
+)
+
+// Reasons in Report.Reason: what the reported seeder did.
+const (
+	ReportHashMismatch = "hash_mismatch" // a chunk failed the manifest's SHA-256 check
+	ReportBadMessage   = "bad_message"   // a malformed, oversize or out-of-protocol message
+	ReportTimeout      = "timeout"       // a requested range got no answer in time
 )
 
 // Reasons in LookupResult.Reason and Unpair.Reason.
@@ -215,6 +223,37 @@ type Stats struct {
 	StartupMS []float64 `json:"startup_ms,omitempty"`
 }
 
+// Report tells the hub that Peer misbehaved while serving Track to the
+// sender (peer → hub). The hub accepts it only from a peer it recently
+// paired with Peer (for any track: a pair's DataChannel may serve others),
+// answers anything else with error not_paired, and sends nothing on success. Peer is then never
+// offered to the sender for Track again, and enough distinct reporters
+// drop Peer as a holder of Track (docs/PROTOCOL.md §2.3).
+type Report struct {
+	Peer   string `json:"peer"`
+	Track  string `json:"track"`
+	Reason string `json:"reason"`
+}
+
+// MaxPeerIDLen bounds the peer ids a peer may name in its messages.
+const MaxPeerIDLen = 64
+
+// Validate checks the fields of r.
+func (r Report) Validate() error {
+	if r.Peer == "" || len(r.Peer) > MaxPeerIDLen || r.Peer == HubID {
+		return fmt.Errorf("report: peer %.70q: %w", r.Peer, ErrMalformed)
+	}
+	if !chunkproto.ValidTrackID(r.Track) {
+		return fmt.Errorf("report: track id %.70q: %w", r.Track, ErrMalformed)
+	}
+	switch r.Reason {
+	case ReportHashMismatch, ReportBadMessage, ReportTimeout:
+	default:
+		return fmt.Errorf("report: reason %.40q: %w", r.Reason, ErrMalformed)
+	}
+	return nil
+}
+
 // Ping asks the peer to prove it is alive (hub → peer): it answers Pong.
 // The hub sends it when the connection has been quiet for a while and
 // closes a connection that stays silent (no WebSocket message, no
@@ -272,6 +311,9 @@ func (Announce) MessageType() string { return TypeAnnounce }
 
 // MessageType implements Message.
 func (Stats) MessageType() string { return TypeStats }
+
+// MessageType implements Message.
+func (Report) MessageType() string { return TypeReport }
 
 // MessageType implements Message.
 func (Ping) MessageType() string { return TypePing }
@@ -438,6 +480,15 @@ func Decode(data []byte) (Message, error) {
 		return v, nil
 	case TypeStats:
 		v, err := decodeAs[Stats](data)
+		if err != nil {
+			return nil, err
+		}
+		if err := v.Validate(); err != nil {
+			return nil, err
+		}
+		return v, nil
+	case TypeReport:
+		v, err := decodeAs[Report](data)
 		if err != nil {
 			return nil, err
 		}

@@ -31,6 +31,7 @@ func TestRoundTrip(t *testing.T) {
 		Completed{Track: trackA},
 		Announce{Tracks: []string{trackA}},
 		Stats{HubBytes: 1, PeerBytes: 2, CacheBytes: 3, UploadedBytes: 4, BadChunks: 5, Stalls: 6, EmergencyFetches: 7, StartupMS: []float64{12.5}},
+		Report{Peer: "p-2", Track: trackA, Reason: ReportHashMismatch},
 		Ping{},
 		Pong{},
 	} {
@@ -77,6 +78,11 @@ func TestDecodeRejects(t *testing.T) {
 		`{"type":"completed"}`,
 		`{"type":"announce","tracks":["x"]}`,
 		`{"type":"stats","hub_bytes":-1}`,
+		`{"type":"report","track":"0123456789abcdef0123456789abcdef","reason":"timeout"}`,
+		`{"type":"report","peer":"hub","track":"0123456789abcdef0123456789abcdef","reason":"timeout"}`,
+		`{"type":"report","peer":"p-1","track":"nothex","reason":"timeout"}`,
+		`{"type":"report","peer":"p-1","track":"0123456789abcdef0123456789abcdef","reason":"ugly"}`,
+		`{"type":"report","peer":"` + strings.Repeat("p", 65) + `","track":"0123456789abcdef0123456789abcdef","reason":"timeout"}`,
 		`{"type":"stats","startup_ms":[-3]}`,
 		`{"type":"lookup","track":"` + trackA + `","pad":"` + strings.Repeat("x", MaxMessageSize) + `"}`,
 	} {

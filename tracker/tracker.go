@@ -22,6 +22,15 @@ const (
 	ReasonTimeout      = "timeout"
 )
 
+// Reasons of a report (the same strings as the signaling package's Report*
+// constants). A timeout is weaker evidence than the others: a slow or
+// departing seeder also times out.
+const (
+	ReportHashMismatch = "hash_mismatch"
+	ReportBadMessage   = "bad_message"
+	ReportTimeout      = "timeout"
+)
+
 // Errors returned by the Tracker.
 var (
 	ErrUnknownPeer     = errors.New("tracker: unknown peer")
@@ -64,6 +73,15 @@ type Config struct {
 	MaxOutstandingAsks int
 	// LookupTimeout ends a lookup nobody said yes to (1.5 s).
 	LookupTimeout time.Duration
+	// MaxExclusionsPerPeer bounds the (seeder, track) couples one peer's
+	// reports exclude from its lookups; the oldest is forgotten first (64).
+	MaxExclusionsPerPeer int
+	// DropAfterReports drops a seeder as holder of a track once this many
+	// distinct peers reported it for a hash mismatch or a bad message (2).
+	DropAfterReports int
+	// DropAfterAnyReports drops it once this many distinct peers reported
+	// it for any reason, timeouts included (3).
+	DropAfterAnyReports int
 }
 
 func (c Config) withDefaults() Config {
@@ -82,6 +100,15 @@ func (c Config) withDefaults() Config {
 	if c.LookupTimeout <= 0 {
 		c.LookupTimeout = 1500 * time.Millisecond
 	}
+	if c.MaxExclusionsPerPeer <= 0 {
+		c.MaxExclusionsPerPeer = 64
+	}
+	if c.DropAfterReports <= 0 {
+		c.DropAfterReports = 2
+	}
+	if c.DropAfterAnyReports <= 0 {
+		c.DropAfterAnyReports = 3
+	}
 	return c
 }
 
@@ -91,7 +118,21 @@ type peerState struct {
 	outstanding int                 // can_upload asks not answered
 	pending     int                 // lookups this peer requested, pending
 	tracks      map[string]struct{} // tracks whose holder list has this peer
+
+	// excluded holds the (seeder, track) couples this peer reported: they
+	// are skipped in its lookups. excludedOrder is their insertion order.
+	excluded      map[exclusion]struct{}
+	excludedOrder []exclusion
+	// accusations maps a track this peer seeded to the peers that reported
+	// it, each with whether its reason was strong (not a timeout).
+	accusations map[string]map[string]bool
+	// dropped lists the tracks this peer was dropped as a holder of; its
+	// later Hold calls for them are ignored.
+	dropped map[string]struct{}
 }
+
+// exclusion is a seeder a peer reported for one track.
+type exclusion struct{ seeder, track string }
 
 type lookup struct {
 	id, requester, track string
@@ -188,6 +229,9 @@ func (t *Tracker) Hold(peer string, tracks ...string) (int, error) {
 	}
 	n := 0
 	for _, track := range tracks {
+		if _, out := ps.dropped[track]; out {
+			continue
+		}
 		if _, listed := ps.tracks[track]; !listed && len(ps.tracks) >= t.cfg.MaxTracksPerPeer {
 			continue
 		}
@@ -236,6 +280,76 @@ func (t *Tracker) removeHolder(track, peer string) {
 	}
 }
 
+// Report records that reporter caught seeder misbehaving while serving track,
+// for reason (one of the Report* constants; anything else counts as a
+// timeout). The caller checks that the two were paired for track: the
+// tracker only knows the peers. From now on seeder is not a candidate in
+// reporter's lookups of track. When enough distinct reporters agree (see
+// Config.DropAfterReports and DropAfterAnyReports), seeder is dropped as a
+// holder of track and its later Hold calls for track are ignored; Report
+// then returns true, once. A seeder that already left is not an error: there
+// is nothing left to do.
+func (t *Tracker) Report(reporter, seeder, track, reason string) (dropped bool, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rs, ok := t.peers[reporter]
+	if !ok {
+		return false, fmt.Errorf("report by %s: %w", reporter, ErrUnknownPeer)
+	}
+	if reporter == seeder {
+		return false, nil
+	}
+	ex := exclusion{seeder, track}
+	if _, dup := rs.excluded[ex]; !dup {
+		if rs.excluded == nil {
+			rs.excluded = make(map[exclusion]struct{})
+		}
+		if len(rs.excludedOrder) >= t.cfg.MaxExclusionsPerPeer {
+			delete(rs.excluded, rs.excludedOrder[0])
+			rs.excludedOrder = append(rs.excludedOrder[:0], rs.excludedOrder[1:]...)
+		}
+		rs.excluded[ex] = struct{}{}
+		rs.excludedOrder = append(rs.excludedOrder, ex)
+	}
+	ss, ok := t.peers[seeder]
+	if !ok {
+		return false, nil
+	}
+	if _, out := ss.dropped[track]; out {
+		return false, nil
+	}
+	by := ss.accusations[track]
+	if by == nil {
+		if len(ss.accusations) >= t.cfg.MaxTracksPerPeer {
+			return false, nil // bounded; the reporter's exclusion still holds
+		}
+		if ss.accusations == nil {
+			ss.accusations = make(map[string]map[string]bool)
+		}
+		by = make(map[string]bool)
+		ss.accusations[track] = by
+	}
+	by[reporter] = by[reporter] || reason == ReportHashMismatch || reason == ReportBadMessage
+	strong := 0
+	for _, s := range by {
+		if s {
+			strong++
+		}
+	}
+	if strong < t.cfg.DropAfterReports && len(by) < t.cfg.DropAfterAnyReports {
+		return false, nil
+	}
+	delete(ss.accusations, track)
+	t.removeHolder(track, seeder)
+	if ss.dropped == nil {
+		ss.dropped = make(map[string]struct{})
+	}
+	if len(ss.dropped) < t.cfg.MaxTracksPerPeer {
+		ss.dropped[track] = struct{}{}
+	}
+	return true, nil
+}
+
 // Lookup starts a search for a seeder of track for requester and returns its
 // id. The candidates (recent holders other than the requester, below their
 // upload cap and their outstanding-ask bound) are asked in parallel. The
@@ -274,6 +388,9 @@ func (t *Tracker) Lookup(requester, track string) (string, error) {
 	for _, p := range t.holders[track] {
 		ps := t.peers[p]
 		if p == requester || ps == nil || ps.active >= ps.uploadCap || ps.outstanding >= t.cfg.MaxOutstandingAsks {
+			continue
+		}
+		if _, out := rs.excluded[exclusion{p, track}]; out {
 			continue
 		}
 		ps.outstanding++

@@ -353,3 +353,142 @@ func TestClose(t *testing.T) {
 		t.Fatalf("lookup after close: %v", err)
 	}
 }
+
+// candidates runs a lookup by requester of track and returns whom the tracker
+// asked (the lookup is then answered no by everyone asked).
+func candidates(t *testing.T, tr *Tracker, fa *fakeAsker, col *collector, requester, track string) []string {
+	t.Helper()
+	before := len(fa.asked())
+	id, err := tr.Lookup(requester, track)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := fa.asked()[before:]
+	for _, p := range asked {
+		tr.Reply(p, id, false)
+	}
+	col.wait(t)
+	return asked
+}
+
+func TestReportExcludesSeederForReporterAndTrackOnly(t *testing.T) {
+	tr, fa, col := setup(t, Config{}, map[string]int{"bad": 4, "good": 4, "r1": 4, "r2": 4})
+	for _, p := range []string{"good", "bad"} {
+		if _, err := tr.Hold(p, tA, tB); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dropped, err := tr.Report("r1", "bad", tA, ReportHashMismatch); err != nil || dropped {
+		t.Fatalf("first report: dropped %v err %v", dropped, err)
+	}
+	if got := candidates(t, tr, fa, col, "r1", tA); !reflect.DeepEqual(got, []string{"good"}) {
+		t.Errorf("r1 lookup of tA asked %v, want only good", got)
+	}
+	if got := candidates(t, tr, fa, col, "r1", tB); len(got) != 2 {
+		t.Errorf("r1 lookup of tB asked %v, want both (reported for tA only)", got)
+	}
+	if got := candidates(t, tr, fa, col, "r2", tA); len(got) != 2 {
+		t.Errorf("r2 lookup of tA asked %v, want both (one report does not drop)", got)
+	}
+	// The same reporter again does not count twice.
+	if dropped, _ := tr.Report("r1", "bad", tA, ReportBadMessage); dropped {
+		t.Error("a repeated report by the same peer dropped the seeder")
+	}
+	if !reflect.DeepEqual(tr.Holders(tA), []string{"bad", "good"}) {
+		t.Errorf("holders %v", tr.Holders(tA))
+	}
+}
+
+func TestTwoReportsDropSeederForEveryone(t *testing.T) {
+	tr, fa, col := setup(t, Config{}, map[string]int{"bad": 4, "good": 4, "r1": 4, "r2": 4, "r3": 4})
+	for _, p := range []string{"good", "bad"} {
+		if _, err := tr.Hold(p, tA, tB); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dropped, _ := tr.Report("r1", "bad", tA, ReportHashMismatch); dropped {
+		t.Fatal("dropped after one report")
+	}
+	dropped, err := tr.Report("r2", "bad", tA, ReportBadMessage)
+	if err != nil || !dropped {
+		t.Fatalf("second distinct report: dropped %v err %v", dropped, err)
+	}
+	if got := tr.Holders(tA); !reflect.DeepEqual(got, []string{"good"}) {
+		t.Errorf("holders of tA %v, want [good]", got)
+	}
+	if got := candidates(t, tr, fa, col, "r3", tA); !reflect.DeepEqual(got, []string{"good"}) {
+		t.Errorf("r3 asked %v", got)
+	}
+	// Its completed/announce for tA are ignored from now on; tB is untouched.
+	if n, err := tr.Hold("bad", tA, tB); err != nil || n != 1 {
+		t.Errorf("hold after drop recorded %d (err %v), want 1 (tB only)", n, err)
+	}
+	if got := tr.Holders(tA); !reflect.DeepEqual(got, []string{"good"}) {
+		t.Errorf("holders of tA after re-announce %v", got)
+	}
+	if again, _ := tr.Report("r3", "bad", tA, ReportHashMismatch); again {
+		t.Error("Report returned dropped twice")
+	}
+}
+
+func TestTimeoutsNeedThreeReporters(t *testing.T) {
+	tr, _, _ := setup(t, Config{}, map[string]int{"slow": 4, "r1": 4, "r2": 4, "r3": 4})
+	if _, err := tr.Hold("slow", tA); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range []string{"r1", "r2", "r3"} {
+		dropped, err := tr.Report(r, "slow", tA, ReportTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := i == 2; dropped != want {
+			t.Errorf("timeout report %d: dropped %v, want %v", i+1, dropped, want)
+		}
+	}
+	if got := tr.Holders(tA); len(got) != 0 {
+		t.Errorf("holders %v", got)
+	}
+	// One hash report and one timeout are not enough; a third reporter is.
+	tr2, _, _ := setup(t, Config{}, map[string]int{"s": 4, "r1": 4, "r2": 4, "r3": 4})
+	if _, err := tr2.Hold("s", tA); err != nil {
+		t.Fatal(err)
+	}
+	d1, _ := tr2.Report("r1", "s", tA, ReportHashMismatch)
+	d2, _ := tr2.Report("r2", "s", tA, ReportTimeout)
+	d3, _ := tr2.Report("r3", "s", tA, ReportTimeout)
+	if d1 || d2 || !d3 {
+		t.Errorf("hash+timeout+timeout: dropped %v %v %v, want false false true", d1, d2, d3)
+	}
+}
+
+func TestReportBounds(t *testing.T) {
+	tr, fa, col := setup(t, Config{MaxExclusionsPerPeer: 3}, map[string]int{"r": 4, "s0": 4, "s1": 4, "s2": 4, "s3": 4})
+	for _, s := range []string{"s0", "s1", "s2", "s3"} {
+		if _, err := tr.Hold(s, tA); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []string{"s0", "s1", "s2", "s3"} {
+		if _, err := tr.Report("r", s, tA, ReportTimeout); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Only the three most recent exclusions are kept: s0 is a candidate again.
+	if got := candidates(t, tr, fa, col, "r", tA); !reflect.DeepEqual(got, []string{"s0"}) {
+		t.Errorf("asked %v, want [s0]", got)
+	}
+	if _, err := tr.Report("nobody", "s0", tA, ReportTimeout); !errors.Is(err, ErrUnknownPeer) {
+		t.Errorf("report by unknown peer: %v", err)
+	}
+	if dropped, err := tr.Report("r", "gone", tA, ReportHashMismatch); err != nil || dropped {
+		t.Errorf("report of a departed seeder: %v %v", dropped, err)
+	}
+	// A departed reporter's reports are forgotten with it.
+	tr.Leave("r")
+	if err := tr.Join("r", 4); err != nil {
+		t.Fatal(err)
+	}
+	if got := candidates(t, tr, fa, col, "r", tA); len(got) != 4 {
+		t.Errorf("after rejoin asked %v, want all four", got)
+	}
+}

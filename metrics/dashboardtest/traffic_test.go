@@ -235,6 +235,10 @@ func synthetic(ctx context.Context, _ *testing.T, e *ztreamEnv) error {
 			m.SignalingRejected(signaling.CodeNotPaired)
 			if i%16 == 7 {
 				m.PairFailed()
+				m.SeederReported(signaling.ReportHashMismatch, true)
+			}
+			if i%32 == 7 {
+				m.SeederDropped()
 			}
 		}
 		// Peers receive chunks from each other and report every 1.2 s.

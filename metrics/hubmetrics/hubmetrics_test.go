@@ -76,6 +76,10 @@ func TestAdapterHubEvents(t *testing.T) {
 	a.SeederLookup(signaling.ReasonNoCandidates, 2*time.Millisecond)
 	a.SeederLookup(signaling.ReasonShutdown, 2*time.Millisecond)
 	a.SignalingRejected(signaling.CodeNotPaired)
+	a.SeederReported(signaling.ReportHashMismatch, true)
+	a.SeederReported(signaling.ReportTimeout, false)
+	a.SeederReported("forged", false)
+	a.SeederDropped()
 	text := scrape(t, m)
 	for _, want := range []string{
 		`ztream_connected_peers 1`,
@@ -83,6 +87,11 @@ func TestAdapterHubEvents(t *testing.T) {
 		`ztream_seeder_lookups_total{outcome="not_found"} 1`,
 		`ztream_seeder_lookups_total{outcome="canceled"} 1`,
 		`ztream_signaling_rejected_messages_total{reason="not_paired"} 1`,
+		`ztream_peer_reports_total{outcome="accepted",reason="hash_mismatch"} 1`,
+		`ztream_peer_reports_total{outcome="rejected",reason="timeout"} 1`,
+		`ztream_peer_reports_total{outcome="rejected",reason="other"} 1`,
+		`ztream_peer_reports_total{outcome="accepted",reason="bad_message"} 0`,
+		`ztream_seeders_dropped_total 1`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("/metrics lacks %q", want)
