@@ -123,6 +123,10 @@ const automation = {
     hub_bytes: stats.bytes.hub,
     http_bytes: stats.bytes.http,
     bad_chunks: stats.badChunks,
+    reports_sent: stats.reportsSent,
+    peers_abandoned: stats.peersAbandoned,
+    /** Ids of the seeders remembered as misbehaving (most recent last). */
+    bad_peers: net ? [...net.badPeers.keys()] : [],
     stalls: stats.stalls,
     peers: stats.peers,
     startup_ms: stats.lastStartupMs,

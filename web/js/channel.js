@@ -3,7 +3,7 @@
 // done) and as sender (serving complete tracks from the chunk store to a
 // peer, with bufferedAmount flow control and an upload counter).
 
-import { encodeChunk, decodeChunk, encodeText, decodeText, validTrackId, MAX_REQUESTS } from './wire.js';
+import { encodeChunk, decodeChunk, encodeText, decodeText, validTrackId, MAX_REQUESTS, KIND_CHUNK } from './wire.js';
 
 /** Sender window: send while bufferedAmount is at most this (bytes). */
 export const SEND_WINDOW = 512 * 1024;
@@ -17,6 +17,7 @@ export class ChunkChannel extends EventTarget {
    *   log?: (msg: string) => void, window?: number}} opts
    *   serve: present when this side may upload (peer↔peer channels); sent(track, seq) is told of every chunk sent
    *   Ranges rejected by the other side reject with an Error whose `code` is the chunk protocol error code.
+   *   A message breaking the protocol is dropped and dispatched as a 'bad_message' event (see badMessage).
    */
   constructor(dc, { name = 'channel', serve = null, log = () => {}, window = SEND_WINDOW } = {}) {
     super();
@@ -32,6 +33,8 @@ export class ChunkChannel extends EventTarget {
     this.serving = new Map();
     this.closed = false;
     this.lastActivity = Date.now();
+    /** Messages from the other side that broke the protocol (see badMessage). */
+    this.badMessages = 0;
     dc.binaryType = 'arraybuffer';
     dc.bufferedAmountLowThreshold = window / 2;
     dc.addEventListener('message', (e) => this.onMessage(e.data));
@@ -112,17 +115,36 @@ export class ChunkChannel extends EventTarget {
   onMessage(data) {
     this.lastActivity = Date.now();
     if (typeof data === 'string') {
-      this.onText(decodeText(data));
+      const m = decodeText(data);
+      if (!m) this.badMessage(`malformed text message (${data.length} chars)`);
+      this.onText(m);
       return;
     }
-    const c = decodeChunk(new Uint8Array(data));
-    if (!c) return; // unknown kinds are dropped
+    const bytes = new Uint8Array(data);
+    const c = decodeChunk(bytes);
+    if (!c) {
+      // Unknown kinds are reserved and dropped; a chunk message that is
+      // truncated or larger than the protocol allows is a violation.
+      if (bytes.length > 0 && bytes[0] === KIND_CHUNK) this.badMessage(`malformed chunk message (${bytes.length} bytes)`);
+      return;
+    }
     for (const p of this.pending.values()) {
       if (p.track === c.track && c.seq >= p.from && c.seq < p.to) {
         p.onChunk(c.seq, c.data);
         return;
       }
     }
+  }
+
+  /**
+   * The other side broke the protocol (unparsable or oversize text, a
+   * truncated or oversize chunk message): the message is dropped and a
+   * 'bad_message' event (detail: {message}) lets the owner abandon the peer.
+   */
+  badMessage(message) {
+    this.badMessages++;
+    this.log(`${this.name}: ${message}`);
+    this.dispatchEvent(new CustomEvent('bad_message', { detail: { message } }));
   }
 
   onText(m) {

@@ -3,10 +3,18 @@
 // chunk's SHA-256, stores it and counts its bytes by source.
 //
 // A source is {name, statsName, available(), slots(track, {ahead, urgent}), maxRun,
-// lookahead?, urgentOnly?, rescues?, request(track, from, to, onChunk, signal) → Promise}: it delivers chunks
-// [from, to) through onChunk(seq, bytes) and settles when the range is done
-// or failed. The loader hands each source runs of contiguous missing chunks,
-// most urgent first, within its free slots.
+// lookahead?, urgentOnly?, rescues?, isolatesFaults?, request(track, from, to, onChunk, signal) → Promise}:
+// it delivers chunks [from, to) through onChunk(seq, bytes) and settles when
+// the range is done or failed. onChunk returns a promise of null once the
+// chunk is verified and stored (or was not needed), or of a string saying why
+// it failed the SHA-256 check. The loader hands each source runs of
+// contiguous missing chunks, most urgent first, within its free slots.
+//
+// A failed range or a bad chunk backs the source off (RETRY_BASE_MS,
+// doubling), except for a source that isolatesFaults: one made of several
+// links (the peers) that drops the faulty link itself, so that the others
+// are not punished; its ranges rejected with code ABANDONED (the link was
+// dropped for misbehaving) do not back it off either.
 
 import { planFetches } from './scheduler.js';
 import { verifyChunk } from './verify.js';
@@ -14,6 +22,8 @@ import { chunkStartSec } from './timeline.js';
 
 /** After a failed range, a source is not used again for this long (ms), doubling up to 8 s. */
 const RETRY_BASE_MS = 250;
+/** Error code of a range whose link the source dropped for misbehaving (see isolatesFaults). */
+export const ABANDONED = 'abandoned';
 
 export class Loader extends EventTarget {
   /**
@@ -147,7 +157,7 @@ export class Loader extends EventTarget {
       },
       (err) => {
         if (this.stopped || this.complete) return;
-        this.penalize(src);
+        if (!(src.isolatesFaults && err && err.code === ABANDONED)) this.penalize(src);
         this.log(`${src.name}: chunks ${from}..${to - 1} of ${this.id}: ${err && err.message ? err.message : err}`);
       },
     ).finally(() => {
@@ -165,23 +175,26 @@ export class Loader extends EventTarget {
     this.backoff.set(src.name, bo);
   }
 
-  /** Verifies and stores one chunk delivered by src. */
+  /**
+   * Verifies and stores one chunk delivered by src. Resolves to null, or to
+   * what is wrong with a chunk failing verification.
+   */
   async deliver(src, seq, bytes) {
-    if (this.stopped || seq < 0 || seq >= this.m.chunks.length || this.store.has(this.id, seq)) return;
+    if (this.stopped || seq < 0 || seq >= this.m.chunks.length || this.store.has(this.id, seq)) return null;
     const bad = await verifyChunk(this.m, seq, bytes);
     if (bad) {
       this.stats.badChunk();
-      this.penalize(src);
-      if (src.onBadChunk) src.onBadChunk(this.id, seq);
+      if (!src.isolatesFaults) this.penalize(src);
       this.log(`${src.name}: rejected ${bad}`);
-      return;
+      return bad;
     }
-    if (this.store.has(this.id, seq)) return; // a duplicate verified meanwhile
+    if (this.store.has(this.id, seq)) return null; // a duplicate verified meanwhile
     this.store.put(this.id, seq, bytes, src.statsName);
     this.stats.received(src.statsName, bytes.length);
     if (this.inflight.get(seq) === src.name) this.inflight.delete(seq);
     if (globalThis.ZDEBUG) this.log(`got ${seq} from ${src.name}`);
     this.dispatchEvent(new CustomEvent('chunk', { detail: { seq, source: src.statsName } }));
+    return null;
   }
 }
 

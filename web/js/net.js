@@ -3,9 +3,19 @@
 // the hub's offer with its "chunks" DataChannel, tracker lookups, and direct
 // PeerConnections to other peers — as leecher (we offer and open the channel)
 // or as seeder (we answer and serve complete tracks, within an upload cap).
+//
+// As leecher, each link is watched for a misbehaving seeder: a chunk failing
+// the manifest's SHA-256 (hash_mismatch), a message breaking the chunk
+// protocol (bad_message) or a range delivering nothing for
+// PEER_RANGE_TIMEOUT_MS (timeout). Such a link is closed at once (unpair),
+// its peer remembered as bad (the MAX_BAD_PEERS most recent) and reported to
+// the hub (`report`, once per peer and track; docs/PROTOCOL.md §2.3); the
+// loader carries on with the other peers and the hub. A later pairing with a
+// remembered bad peer is ended at once, unused.
 
 import { ChunkChannel, channelSource } from './channel.js';
 import { CHANNEL_LABEL, validTrackId } from './wire.js';
+import { ABANDONED } from './loader.js';
 
 /** Default number of leechers served at once. */
 export const DEFAULT_UPLOAD_CAP = 4;
@@ -24,6 +34,24 @@ export const UPLOAD_IDLE_MS = 30000;
 export const HUB_UNAVAILABLE_MS = 5000;
 /** After `error rate_limited`, lookups and stats wait this long. */
 export const RATE_LIMIT_BACKOFF_MS = 2000;
+/**
+ * A range requested from a peer that delivers no chunk for this long (real
+ * time, reset by each chunk) gets its seeder abandoned and reported as
+ * `timeout`. A chunk is about one second of audio (at most 64 KiB), so such
+ * a seeder is several times slower than the playback — useless — while the
+ * hub rescue (under EMERGENCY_SEC of buffer) keeps the playback going
+ * meanwhile. The hub drops a seeder for everyone only after 3 distinct
+ * leechers report timeouts (a departing seeder times out too).
+ */
+export const PEER_RANGE_TIMEOUT_MS = 4000;
+/** Most peers remembered as bad (the oldest is forgotten first). */
+export const MAX_BAD_PEERS = 64;
+/** Longest peer id a `report` may name (signaling.MaxPeerIDLen). */
+const MAX_PEER_ID_LEN = 64;
+/** Most (peer, track) reports remembered, so that each is sent once. */
+const MAX_REPORTED = 4 * MAX_BAD_PEERS;
+/** Reasons of a `report` to the hub. */
+export const REPORT_REASONS = Object.freeze(['hash_mismatch', 'bad_message', 'timeout']);
 
 /** The WebSocket URL of the hub serving this page. */
 export function defaultWsURL(loc = globalThis.location) {
@@ -82,6 +110,7 @@ class PeerLink {
     const serve = this.role === 'seeder' ? { ...net.serve, sent: (t, seq) => this.onSent(t, seq) } : net.serve;
     this.channel = new ChunkChannel(dc, { name: `peer ${this.peer}`, serve, log: net.log });
     this.channel.addEventListener('close', () => this.close(true));
+    if (this.role === 'leecher') this.channel.addEventListener('bad_message', (e) => this.abandon('bad_message', e.detail.message));
     this.channel.ready().then(() => {
       clearTimeout(this.timer);
       if (this.role === 'seeder') this.armIdle();
@@ -145,6 +174,49 @@ class PeerLink {
     return !this.closed && !!this.channel && this.channel.open;
   }
 
+  /**
+   * Leecher: the seeder misbehaved (reason: one of REPORT_REASONS).
+   * Remembers the peer as bad, reports it to the hub, then closes the link
+   * (unpair). Ranges in flight on it reject with code ABANDONED. The report
+   * goes first so that the hub has it before the lookup that closing the
+   * link may start at once (else the hub could offer the same seeder again).
+   */
+  abandon(reason, why = '') {
+    if (this.closed || this.role !== 'leecher') return;
+    this.abandoned = reason;
+    this.net.log(`peer ${this.peer}: abandoned (${reason}${why ? ': ' + why : ''})`);
+    this.net.stats.peerAbandoned();
+    this.net.markBad(this.peer, this.track, reason);
+    this.close(true);
+  }
+
+  /**
+   * Leecher: requests chunks [from, to) of track on this link (see
+   * ChunkChannel.request), abandoning the seeder when a chunk fails
+   * verification (onChunk resolves to what is wrong) or when no chunk comes
+   * for rangeTimeoutMs.
+   */
+  request(track, from, to, onChunk, signal) {
+    let timer = null;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => this.abandon('timeout', `no chunk of [${from},${to}) in ${this.net.rangeTimeoutMs} ms`), this.net.rangeTimeoutMs);
+    };
+    const watched = (seq, bytes) => {
+      arm();
+      const p = Promise.resolve(onChunk(seq, bytes));
+      p.then((bad) => {
+        if (bad) this.abandon('hash_mismatch', bad);
+      }, () => {});
+      return p;
+    };
+    arm();
+    return this.channel.request(track, from, to, watched, signal).catch((err) => {
+      if (this.abandoned) throw Object.assign(new Error(`peer ${this.peer} abandoned: ${this.abandoned}`), { code: ABANDONED });
+      throw err;
+    }).finally(() => clearTimeout(timer));
+  }
+
   /** Closes the link; tells the hub (unpair) unless the hub told us. */
   close(tellHub) {
     if (this.closed) return;
@@ -165,11 +237,12 @@ export class Net extends EventTarget {
   /**
    * @param {{url?: string, store: import('./chunkstore.js').ChunkStore, stats: import('./stats.js').SessionStats,
    *   cached?: () => string[], uploadCap?: number, log?: (msg: string) => void, statsIntervalMs?: number,
-   *   serve?: object, uploadIdleMs?: number}} opts
-   *   serve: overrides of the chunk serving hooks; uploadIdleMs: see UPLOAD_IDLE_MS
+   *   serve?: object, uploadIdleMs?: number, rangeTimeoutMs?: number}} opts
+   *   serve: overrides of the chunk serving hooks; uploadIdleMs: see UPLOAD_IDLE_MS;
+   *   rangeTimeoutMs: see PEER_RANGE_TIMEOUT_MS
    */
   constructor({ url = defaultWsURL(), store, stats, cached = () => [], uploadCap = DEFAULT_UPLOAD_CAP, log = () => {},
-    statsIntervalMs = 2000, serve = null, uploadIdleMs = UPLOAD_IDLE_MS }) {
+    statsIntervalMs = 2000, serve = null, uploadIdleMs = UPLOAD_IDLE_MS, rangeTimeoutMs = PEER_RANGE_TIMEOUT_MS }) {
     super();
     this.url = url;
     this.store = store;
@@ -179,6 +252,11 @@ export class Net extends EventTarget {
     this.log = log;
     this.statsIntervalMs = statsIntervalMs;
     this.uploadIdleMs = uploadIdleMs;
+    this.rangeTimeoutMs = rangeTimeoutMs;
+    /** peer id → reason: seeders that misbehaved, the MAX_BAD_PEERS most recent (insertion order). */
+    this.badPeers = new Map();
+    /** `${peer} ${track}` of the reports sent, the MAX_REPORTED most recent. */
+    this.reported = new Set();
     this.ws = null;
     this.peerId = null;
     this.iceServers = [];
@@ -320,6 +398,13 @@ export class Net extends EventTarget {
         break;
       case 'paired':
         if (!validTrackId(m.track) || this.links.has(m.pair_id)) break;
+        if (m.role === 'leecher' && this.badPeers.has(m.peer)) {
+          // A seeder that misbehaved before: end the pair at once, unused.
+          this.log(`peer ${m.peer}: known bad (${this.badPeers.get(m.peer)}), unpairing`);
+          this.stats.peerAbandoned();
+          this.send({ type: 'unpair', pair_id: m.pair_id });
+          break;
+        }
         this.links.set(m.pair_id, new PeerLink(this, { pairId: m.pair_id, peer: m.peer, track: m.track, role: m.role }));
         this.changed();
         break;
@@ -380,6 +465,29 @@ export class Net extends EventTarget {
       }
     }
     this.changed();
+  }
+
+  /**
+   * Remembers peer as a bad seeder (forgetting the oldest beyond
+   * MAX_BAD_PEERS) and reports it to the hub for track, once per (peer,
+   * track). Returns whether a report was sent. A hub that refuses it
+   * (`error not_paired`) changes nothing: the link is closed already.
+   */
+  markBad(peer, track, reason) {
+    if (typeof peer !== 'string' || peer === '' || peer.length > MAX_PEER_ID_LEN || peer === 'hub') return false;
+    if (!validTrackId(track) || !REPORT_REASONS.includes(reason)) return false;
+    this.badPeers.delete(peer); // re-inserted as the most recent
+    this.badPeers.set(peer, reason);
+    while (this.badPeers.size > MAX_BAD_PEERS) this.badPeers.delete(this.badPeers.keys().next().value);
+    const key = `${peer} ${track}`;
+    if (this.reported.has(key)) return false;
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false; // not reported: may be retried on a later fault
+    this.reported.add(key);
+    while (this.reported.size > MAX_REPORTED) this.reported.delete(this.reported.values().next().value);
+    this.send({ type: 'report', peer, track, reason });
+    this.stats.reportSent();
+    this.changed();
+    return true;
   }
 
   /** The hub's offer and candidates for the hub PeerConnection. */
@@ -486,6 +594,7 @@ export class Net extends EventTarget {
       name: 'peer',
       statsName: 'peer',
       maxRun: 16,
+      isolatesFaults: true, // a bad seeder is abandoned by its link (PeerLink.abandon), not by backing off every peer
       available: () => {
         net.want(track);
         return net.peersFor(track) > 0;
@@ -494,7 +603,7 @@ export class Net extends EventTarget {
       request(t, from, to, onChunk, signal) {
         const l = [...net.links.values()].find((x) => x.track === t && x.role === 'leecher' && x.open && !x.channel.busyWith(t));
         if (!l) return Promise.reject(new Error('no idle peer'));
-        return l.channel.request(t, from, to, onChunk, signal);
+        return l.request(t, from, to, onChunk, signal);
       },
     };
     const hubBase = channelSource('hub', 'hub', () => net.hubChannel, { maxRun: 8 });

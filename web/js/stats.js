@@ -11,6 +11,10 @@ export class SessionStats extends EventTarget {
     this.bytes = { hub: 0, peer: 0, cache: 0, http: 0 };
     this.uploaded = 0;
     this.badChunks = 0;
+    /** `report` messages sent to the hub about misbehaving seeders. */
+    this.reportsSent = 0;
+    /** Peer links closed because the seeder misbehaved or was known bad. */
+    this.peersAbandoned = 0;
     this.stalls = 0;
     /** Chunks fetched from the hub while peers served the track (too slow). */
     this.emergencyFetches = 0;
@@ -35,6 +39,16 @@ export class SessionStats extends EventTarget {
 
   badChunk() {
     this.badChunks++;
+    this.changed();
+  }
+
+  reportSent() {
+    this.reportsSent++;
+    this.changed();
+  }
+
+  peerAbandoned() {
+    this.peersAbandoned++;
     this.changed();
   }
 

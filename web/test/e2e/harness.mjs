@@ -33,11 +33,12 @@ export function buildGoPeer() {
  * resolves with the final report.
  * @param {string} hubURL
  * @param {string} track
- * @param {{hold?: string, speed?: number}} [opts]
+ * fault makes it a misbehaving seeder (gopeer --fault: bad_bytes, wrong_seq, oversize, silent).
+ * @param {{hold?: string, speed?: number, fault?: string}} [opts]
  */
-export function startGoPeer(hubURL, track, { hold = '120s', speed = 8 } = {}) {
+export function startGoPeer(hubURL, track, { hold = '120s', speed = 8, fault = 'none' } = {}) {
   const bin = buildGoPeer();
-  const proc = spawn(bin, ['--hub', hubURL, '--play', track, '--hold', hold, '--speed', String(speed), '--json'],
+  const proc = spawn(bin, ['--hub', hubURL, '--play', track, '--hold', hold, '--speed', String(speed), '--fault', fault, '--json'],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr.on('data', (b) => {

@@ -3,11 +3,16 @@
 // on its simulated clock and then stays online seeding it for --hold, so
 // that browsers and Go peers can be mixed in one swarm.
 //
-//	go run ./web/test/gopeer --hub http://127.0.0.1:PORT --play TRACKID [--hold 60s] [--speed 8] --json
+//	go run ./web/test/gopeer --hub http://127.0.0.1:PORT --play TRACKID [--hold 60s] [--speed 8] [--fault MODE] --json
 //
 // It prints one JSON line when the playback ends ({"event":"played",...})
 // and one when it leaves ({"event":"final",...}, after --hold or on
 // SIGINT/SIGTERM), with the peer's byte counters. Logs go to stderr.
+//
+// --fault makes it a misbehaving seeder (peer.FaultMode: none, bad_bytes,
+// wrong_seq, oversize, silent) so that tests can check that leechers
+// abandon and report it; it still plays and verifies like any peer.
+// faults_sent in the reports counts the chunks it served wrongly.
 package main
 
 import (
@@ -41,6 +46,7 @@ type report struct {
 	Stalls        int64   `json:"stalls"`
 	Seeders       int     `json:"seeders"`
 	Lookups       int     `json:"lookups"`
+	FaultsSent    int64   `json:"faults_sent"`
 	Error         string  `json:"error,omitempty"`
 }
 
@@ -62,11 +68,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 	loopback := fs.Bool("ice-loopback", true, "gather loopback ICE candidates")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on the playback after this long")
 	verbose := fs.Bool("v", false, "debug logs on stderr")
+	faultName := fs.String("fault", "none", "misbehave when seeding: none, bad_bytes, wrong_seq, oversize or silent")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("parsing flags: %w", err)
 	}
 	if *hub == "" || *track == "" {
 		return errors.New("--hub and --play are required")
+	}
+	fault, err := peer.ParseFaultMode(*faultName)
+	if err != nil {
+		return fmt.Errorf("--fault: %w", err)
 	}
 	_ = jsonOut // JSON is the only format; the flag documents the contract with the harness
 	level := slog.LevelWarn
@@ -84,6 +95,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		Logger:        logger,
 		NoReconnect:   true,
 		StatsInterval: 2 * time.Second,
+		Fault:         fault,
 	})
 	if err != nil {
 		return fmt.Errorf("joining the hub: %w", err)
@@ -100,7 +112,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		StartMS:     float64(res.StartLatency.Microseconds()) / 1000,
 		ServerBytes: res.ServerBytes, P2PBytes: res.P2PBytes, CacheBytes: res.CacheBytes,
 		UploadedBytes: st.UploadedBytes, HashFailures: int64(res.HashFailures), Stalls: int64(res.Stalls),
-		Seeders: res.Seeders, Lookups: res.Lookups,
+		Seeders: res.Seeders, Lookups: res.Lookups, FaultsSent: st.FaultsSent,
 	}
 	if playErr != nil {
 		r.Error = playErr.Error()
@@ -125,6 +137,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	r.PeerID = p.ID()
 	r.ServerBytes, r.P2PBytes, r.CacheBytes = st.ServerBytes, st.P2PBytes, st.CacheBytes
 	r.UploadedBytes, r.HashFailures, r.Stalls = st.UploadedBytes, st.HashFailures, st.Stalls
+	r.FaultsSent = st.FaultsSent
 	if err := enc.Encode(r); err != nil {
 		return fmt.Errorf("writing the report: %w", err)
 	}

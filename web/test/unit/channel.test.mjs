@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChunkChannel, channelSource } from '../../js/channel.js';
-import { encodeChunk } from '../../js/wire.js';
+import { encodeChunk, HEADER_SIZE, MAX_PAYLOAD } from '../../js/wire.js';
 import { makeManifest, dcPair } from './helpers.mjs';
 
 function seeder(manifest, data, extra = {}) {
@@ -136,4 +136,31 @@ test('channelSource: one range per track at a time', async () => {
   await p;
   assert.equal(src.slots(manifest.id), 1);
   assert.ok(!channelSource('x', 'hub', () => null).available());
+});
+
+test('messages breaking the protocol are dropped and dispatched as bad_message; unknown kinds are not', async () => {
+  const { manifest, data } = makeManifest({ n: 4 });
+  const [da] = dcPair();
+  const ch = new ChunkChannel(da, { name: 'L' });
+  const bad = [];
+  ch.addEventListener('bad_message', (e) => bad.push(e.detail.message));
+  const got = [];
+  ch.request(manifest.id, 0, 4, (seq) => got.push(seq)).catch(() => {});
+  // Fine: a valid chunk, an unknown binary kind (reserved, dropped), an unknown text type.
+  ch.onMessage(encodeChunk(manifest.id, 0, data[0]).buffer);
+  ch.onMessage(Uint8Array.of(0x02, 1, 2, 3).buffer);
+  ch.onMessage(JSON.stringify({ type: 'some_future_type' }));
+  assert.deepEqual(bad, []);
+  // Broken: a chunk message over the 64 KiB payload limit, a truncated one, unparsable and oversize text.
+  const big = new Uint8Array(HEADER_SIZE + MAX_PAYLOAD + 1024);
+  big.set(encodeChunk(manifest.id, 1, data[1]).subarray(0, HEADER_SIZE));
+  ch.onMessage(big.buffer);
+  ch.onMessage(encodeChunk(manifest.id, 1, data[1]).slice(0, HEADER_SIZE).buffer);
+  ch.onMessage('{"type":');
+  ch.onMessage(JSON.stringify({ type: 'done', id: 1, pad: 'x'.repeat(5000) }));
+  assert.equal(bad.length, 4, bad.join('; '));
+  assert.equal(ch.badMessages, 4);
+  assert.deepEqual(got, [0], 'nothing of the broken messages was delivered');
+  assert.ok(/malformed chunk message \(66581 bytes\)/.test(bad[0]), bad[0]);
+  ch.close();
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Loader, httpSource } from '../../js/loader.js';
+import { Loader, httpSource, ABANDONED } from '../../js/loader.js';
 import { ChunkStore } from '../../js/chunkstore.js';
 import { SessionStats } from '../../js/stats.js';
 import { chunkStartSec } from '../../js/timeline.js';
@@ -160,4 +160,62 @@ test('under the emergency buffer a rescuing source refetches chunks a slow sourc
   await waitFor(() => l.complete);
   assert.equal(stats.bytes.hub, data.slice(0, 4).reduce((n, d) => n + d.length, 0), 'duplicates are not counted');
   assert.equal(stats.bytes.peer, data.slice(4).reduce((n, d) => n + d.length, 0));
+});
+
+test('onChunk resolves to why a chunk failed verification; a source that isolates faults is not backed off', async (t) => {
+  const { manifest, data } = makeManifest({ n: 8 });
+  const store = new ChunkStore();
+  const stats = new SessionStats();
+  const verdicts = [];
+  let calls = 0;
+  // A multi-link source: its first range comes from a bad link, which it drops (ABANDONED); the next ones are fine.
+  const peers = {
+    name: 'peer', statsName: 'peer', maxRun: 4, isolatesFaults: true, requests: [], active: 0,
+    available: () => true,
+    slots: () => 1 - peers.active,
+    async request(track, from, to, onChunk) {
+      peers.requests.push([from, to]);
+      peers.active++;
+      try {
+        await new Promise((r) => setTimeout(r, 1));
+        if (calls++ === 0) {
+          const b = data[from].slice();
+          b[10] ^= 0xff;
+          verdicts.push(await onChunk(from, b));
+          throw Object.assign(new Error('bad link dropped'), { code: ABANDONED });
+        }
+        for (let s = from; s < to; s++) verdicts.push(await onChunk(s, data[s]));
+      } finally {
+        peers.active--;
+      }
+    },
+  };
+  const l = new Loader({ manifest, store, stats, sources: [peers], position: () => 0, log: () => {} });
+  t.after(() => l.stop());
+  l.kick();
+  await waitFor(() => l.complete);
+  assert.match(verdicts[0], /chunk 0: sha256/);
+  assert.ok(verdicts.slice(1).every((v) => v === null), 'good chunks resolve to null');
+  assert.equal(stats.badChunks, 1);
+  assert.equal(l.backoff.get('peer'), undefined, 'neither the bad chunk nor the abandoned range backed the source off');
+  assert.deepEqual(peers.requests.slice(0, 2), [[0, 4], [0, 4]], 'the range is asked again at once');
+  assert.equal(stats.bytes.peer, manifest.size);
+});
+
+test('without isolatesFaults, an ABANDONED range still backs the source off', async (t) => {
+  const { manifest, data } = makeManifest({ n: 4 });
+  const store = new ChunkStore();
+  const stats = new SessionStats();
+  const flaky = fakeSource('peer', data, { fail: () => true });
+  flaky.request = async (track, from) => {
+    flaky.requests.push([from]);
+    throw Object.assign(new Error('dropped'), { code: ABANDONED });
+  };
+  const http = fakeSource('http', data, { maxRun: 1, slots: 2 });
+  const l = new Loader({ manifest, store, stats, sources: [flaky, http], position: () => 0, log: () => {} });
+  t.after(() => l.stop());
+  l.kick();
+  await waitFor(() => l.complete);
+  assert.equal(flaky.requests.length, 1);
+  assert.ok(l.backoff.get('peer').failures >= 1);
 });

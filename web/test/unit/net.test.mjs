@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Net, defaultWsURL, HUB_UNAVAILABLE_MS } from '../../js/net.js';
+import { Net, defaultWsURL, HUB_UNAVAILABLE_MS, MAX_BAD_PEERS } from '../../js/net.js';
+import { Loader, ABANDONED } from '../../js/loader.js';
+import { encodeChunk } from '../../js/wire.js';
 import { ChunkChannel } from '../../js/channel.js';
 import { ChunkStore } from '../../js/chunkstore.js';
 import { SessionStats } from '../../js/stats.js';
@@ -46,8 +48,14 @@ class FakePC extends EventTarget {
     this.remoteDescription = null;
     FakePC.instances.push(this);
   }
+  /** When set, a leecher's channel is open and its far end is handed to onRemote(dc). */
+  static onRemote = null;
   createDataChannel() {
-    const [dc] = dcPair();
+    const [dc, far] = dcPair();
+    if (FakePC.onRemote) {
+      FakePC.onRemote(far);
+      return dc;
+    }
     dc.readyState = 'connecting'; // never connects here
     return dc;
   }
@@ -69,14 +77,15 @@ class FakePC extends EventTarget {
   }
 }
 
-function setup({ uploadCap = 1, cached = [], uploadIdleMs } = {}) {
+function setup({ uploadCap = 1, cached = [], uploadIdleMs, rangeTimeoutMs } = {}) {
   globalThis.WebSocket = FakeWS;
   globalThis.RTCPeerConnection = FakePC;
   FakeWS.instances = [];
   FakePC.instances = [];
+  FakePC.onRemote = null;
   const store = new ChunkStore();
   const stats = new SessionStats();
-  const net = new Net({ url: 'ws://x/ws', store, stats, uploadCap, cached: () => cached, statsIntervalMs: 10, uploadIdleMs });
+  const net = new Net({ url: 'ws://x/ws', store, stats, uploadCap, cached: () => cached, statsIntervalMs: 10, uploadIdleMs, rangeTimeoutMs });
   return { store, stats, net };
 }
 
@@ -298,4 +307,168 @@ test('a seeder whose leecher stops requesting sends upload_done after the idle t
   assert.equal(ws.sent.filter((m) => m.type === 'upload_done').length, 0);
   await until(() => ws.sent.some((m) => m.type === 'upload_done'));
   assert.deepEqual(ws.sent.filter((m) => m.type === 'upload_done'), [{ type: 'upload_done', pair_id: 'x-9' }]);
+});
+
+/** Chunk serving hooks of a seeder holding manifest's track; mangle(seq, bytes) may alter what it sends. */
+function serving(manifest, data, mangle = (seq, b) => b) {
+  return {
+    canServe: (t) => t === manifest.id,
+    chunkCount: () => manifest.chunks.length,
+    getChunk: (t, seq) => mangle(seq, data[seq].slice()),
+    uploaded: () => {},
+  };
+}
+
+/**
+ * The hub pairs net as leecher with peer for track; the seeder end of the
+ * (open) channel is given to far(dc), by default a ChunkChannel serving serve.
+ * Resolves to the PeerLink.
+ */
+async function leecherLink(net, ws, { peer, pairId, track, serve, far }) {
+  FakePC.onRemote = far || ((dc) => new ChunkChannel(dc, { name: `seeder ${peer}`, serve }));
+  ws.receive({ type: 'paired', pair_id: pairId, peer, track, role: 'leecher' });
+  FakePC.onRemote = null;
+  await tick();
+  const link = net.links.get(pairId);
+  assert.ok(link && link.open, `link ${pairId} open`);
+  return link;
+}
+
+test('a seeder sending chunks that fail SHA-256 is abandoned, reported once and remembered; the good peer goes on', async (t) => {
+  const { manifest, data } = makeManifest({ n: 40 });
+  const { store, stats, net } = setup();
+  t.after(() => net.stop());
+  const ws = await welcomed(net);
+  await leecherLink(net, ws, { peer: 'p-bad', pairId: 'x-1', track: manifest.id,
+    serve: serving(manifest, data, (seq, b) => { b[b.length >> 1] ^= 0xff; return b; }) });
+  await leecherLink(net, ws, { peer: 'p-good', pairId: 'x-2', track: manifest.id, serve: serving(manifest, data) });
+  const [local, remote] = dcPair();
+  net.hubChannel = new ChunkChannel(local, { name: 'hub' });
+  new ChunkChannel(remote, { name: 'hub side', serve: serving(manifest, data) });
+  const logs = [];
+  const loader = new Loader({ manifest, store, stats, sources: net.sources(manifest.id), position: () => 0, log: (m) => logs.push(m) });
+  t.after(() => loader.stop());
+  net.addEventListener('change', () => loader.kick());
+  loader.kick();
+  await until(() => loader.complete);
+
+  const reports = ws.sent.filter((m) => m.type === 'report');
+  assert.deepEqual(reports, [{ type: 'report', peer: 'p-bad', track: manifest.id, reason: 'hash_mismatch' }], 'one report for many bad chunks');
+  const unpairBad = ws.sent.findIndex((m) => m.type === 'unpair' && m.pair_id === 'x-1');
+  assert.ok(unpairBad > ws.sent.indexOf(reports[0]), 'reported, then the pair is ended (before any new lookup)');
+  assert.ok(!net.links.has('x-1'));
+  assert.deepEqual([...net.badPeers], [['p-bad', 'hash_mismatch']]);
+  assert.ok(stats.badChunks >= 1);
+  assert.equal(stats.reportsSent, 1);
+  assert.equal(stats.peersAbandoned, 1);
+  assert.equal(loader.backoff.get('peer'), undefined, 'the good peer is not backed off for the bad one');
+  assert.ok(stats.bytes.peer > 0, 'the good peer served');
+  assert.equal(stats.bytes.peer + stats.bytes.hub, manifest.size);
+  for (let seq = 0; seq < data.length; seq++) assert.deepEqual(store.get(manifest.id, seq), data[seq]);
+
+  // The hub pairs us with the bad seeder again (another track): ended at once, unused, not reported again.
+  const pcs = FakePC.instances.length;
+  ws.receive({ type: 'paired', pair_id: 'x-3', peer: 'p-bad', track: T1, role: 'leecher' });
+  await tick();
+  assert.ok(!net.links.has('x-3'));
+  assert.equal(FakePC.instances.length, pcs, 'no PeerConnection for it');
+  assert.deepEqual(ws.sent.filter((m) => m.type === 'unpair' && m.pair_id === 'x-3'), [{ type: 'unpair', pair_id: 'x-3' }]);
+  assert.equal(ws.sent.filter((m) => m.type === 'report').length, 1);
+  assert.equal(stats.peersAbandoned, 2);
+  // As seeder, a known bad peer is still served (the hub decides who leeches).
+  ws.receive({ type: 'paired', pair_id: 'x-4', peer: 'p-bad', track: T1, role: 'seeder' });
+  assert.ok(net.links.has('x-4'));
+});
+
+test('a seeder sending a message that breaks the protocol is abandoned (bad_message); a leecher doing so is not', async (t) => {
+  const { manifest, data } = makeManifest({ n: 6 });
+  const { store, stats, net } = setup();
+  t.after(() => net.stop());
+  const ws = await welcomed(net);
+  await leecherLink(net, ws, { peer: 'p-big', pairId: 'x-1', track: manifest.id, far: (dc) => {
+    dc.addEventListener('message', (e) => {
+      const m = JSON.parse(e.data);
+      if (m.type !== 'request') return;
+      const big = new Uint8Array(70000); // a chunk message over the 64 KiB payload limit
+      big.set(encodeChunk(manifest.id, m.from, data[m.from]).subarray(0, 21));
+      dc.send(big);
+    });
+  } });
+  const [peer] = net.sources(manifest.id);
+  const got = [];
+  await assert.rejects(peer.request(manifest.id, 0, 6, (seq) => got.push(seq)), (err) => err.code === ABANDONED);
+  assert.deepEqual(got, []);
+  assert.deepEqual(ws.sent.filter((m) => m.type === 'report'), [{ type: 'report', peer: 'p-big', track: manifest.id, reason: 'bad_message' }]);
+  assert.ok(!net.links.has('x-1'));
+  assert.equal(net.badPeers.get('p-big'), 'bad_message');
+  assert.equal(stats.reportsSent, 1);
+
+  // The same garbage from a leecher we seed: the hub takes no report from a seeder, the link stays.
+  store.setTotal(manifest.id, data.length);
+  data.forEach((b, seq) => store.put(manifest.id, seq, b, 'hub'));
+  ws.receive({ type: 'paired', pair_id: 'x-2', peer: 'p-l', track: manifest.id, role: 'seeder' });
+  await tick();
+  const [mine, theirs] = dcPair();
+  mine.label = 'chunks';
+  FakePC.instances.at(-1).dispatchEvent(Object.assign(new Event('datachannel'), { channel: mine }));
+  theirs.send('{"type":');
+  await tick(10);
+  assert.ok(net.links.get('x-2').open);
+  assert.equal(stats.reportsSent, 1);
+});
+
+test('a seeder that delivers nothing for rangeTimeoutMs is abandoned (timeout); a slow steady one is not', async (t) => {
+  const { manifest, data } = makeManifest({ n: 10 });
+  const { stats, net } = setup({ rangeTimeoutMs: 150 });
+  t.after(() => net.stop());
+  const ws = await welcomed(net);
+  // Steady: one chunk every 20 ms, the range lasting longer than the timeout.
+  await leecherLink(net, ws, { peer: 'p-slow', pairId: 'x-1', track: manifest.id,
+    serve: serving(manifest, data), far: (dc) => new ChunkChannel(dc, { name: 'slow', serve: {
+      ...serving(manifest, data), getChunk: (tr, seq) => new Promise((r) => setTimeout(() => r(data[seq]), 20)) } }) });
+  const [peer] = net.sources(manifest.id);
+  const t0 = Date.now();
+  let n = 0;
+  await peer.request(manifest.id, 0, 10, () => { n++; return null; });
+  assert.equal(n, 10);
+  assert.ok(Date.now() - t0 > 150, 'the range outlasted the timeout');
+  assert.equal(ws.sent.filter((m) => m.type === 'report').length, 0);
+  assert.ok(net.links.has('x-1'));
+
+  // Silent: accepts the request, never answers.
+  await leecherLink(net, ws, { peer: 'p-silent', pairId: 'x-2', track: T2, far: () => {} });
+  net.addEventListener('change', () => net.want(T2)); // as the loader does: with no peer left, look one up
+  const start = Date.now();
+  await assert.rejects(peer.request(T2, 0, 4, () => null), (err) => err.code === ABANDONED && /timeout/.test(err.message));
+  assert.ok(Date.now() - start >= 140, 'not before the timeout');
+  assert.deepEqual(ws.sent.filter((m) => m.type === 'report'), [{ type: 'report', peer: 'p-silent', track: T2, reason: 'timeout' }]);
+  const at = (type) => ws.sent.findIndex((m) => m.type === type && (m.track === T2 || m.pair_id === 'x-2'));
+  assert.ok(at('lookup') > at('report') && at('unpair') > at('report'),
+    'the hub gets the report before the unpair and the new lookup (which must not offer the same seeder)');
+  assert.deepEqual(ws.sent.filter((m) => m.type === 'unpair').map((m) => m.pair_id), ['x-2']);
+  assert.ok(net.links.has('x-1') && !net.links.has('x-2'));
+  assert.equal(stats.peersAbandoned, 1);
+});
+
+test('bad peers are bounded (oldest forgotten) and each (peer, track) is reported once', async (t) => {
+  const { stats, net } = setup();
+  t.after(() => net.stop());
+  const ws = await welcomed(net);
+  for (let i = 0; i < MAX_BAD_PEERS + 6; i++) assert.ok(net.markBad(`p-${i}`, T1, 'timeout'));
+  assert.equal(net.badPeers.size, MAX_BAD_PEERS);
+  assert.ok(!net.badPeers.has('p-5') && net.badPeers.has('p-6'), 'the oldest are forgotten');
+  assert.ok(!net.markBad('p-10', T1, 'hash_mismatch'), 'reported already for this track');
+  assert.equal(net.badPeers.get('p-10'), 'hash_mismatch');
+  assert.ok(net.markBad('p-10', T2, 'hash_mismatch'), 'another track is another report');
+  assert.ok(!net.markBad('p-x', T1, 'because'), 'unknown reason');
+  assert.ok(!net.markBad('', T1, 'timeout'));
+  assert.ok(!net.markBad('hub', T1, 'timeout'));
+  assert.ok(!net.markBad('p'.repeat(65), T1, 'timeout'));
+  assert.ok(!net.markBad('p-y', 'not-a-track', 'timeout'));
+  assert.equal(ws.sent.filter((m) => m.type === 'report').length, MAX_BAD_PEERS + 7);
+  assert.equal(stats.reportsSent, MAX_BAD_PEERS + 7);
+  assert.ok(net.reported.size <= 4 * MAX_BAD_PEERS);
+  ws.receive({ type: 'error', code: 'not_paired', message: 'no recent pair', ref: 'report' }); // harmless
+  await tick();
+  assert.ok(!net.stopped && net.peerId === 'p-1');
 });

@@ -1,0 +1,121 @@
+// Bad seeders: a Go reference peer that plays a track (so the hub offers it
+// as a seeder) but serves it wrongly on purpose (gopeer --fault). A browser
+// leeching that track must detect it, close the link to it, report it to the
+// hub (`report`) and still get the whole track, verified, from the hub with
+// no stall. A: corrupt chunks (bad_bytes → hash_mismatch). B: a seeder that
+// accepts requests and never answers (silent → timeout).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, openPage, startGoPeer, buildGoPeer } from './harness.mjs';
+
+let server;
+let browser;
+const goPeers = [];
+
+before(async () => {
+  buildGoPeer();
+  server = await startServer(['--max-peers-per-ip', '-1']);
+  // Host candidates instead of mDNS names, so that the Go peer can reach the browser.
+  browser = await launchBrowser(['--disable-features=WebRtcHideLocalIpsWithMdns']);
+});
+
+after(async () => {
+  for (const g of goPeers) await g.stop();
+  if (browser) await browser.close();
+  if (server) await server.stop();
+});
+
+const stats = (page) => page.evaluate(() => window.ztream.stats());
+
+async function tracks() {
+  const list = await (await fetch(`${server.url}/api/tracks`)).json();
+  assert.ok(list.length >= 2, 'two demo tracks');
+  return Promise.all(list.slice(0, 2).map(async (t) => (await fetch(`${server.url}/api/tracks/${t.id}`)).json()));
+}
+
+/** The value of the hub's Prometheus sample name{labels} (0 when absent). */
+async function metric(name, labels) {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(?:\{(.*)\})? ([0-9.e+-]+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const got = Object.fromEntries([...(m[2] || '').matchAll(/([a-z_]+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
+  }
+  return 0;
+}
+
+/** Waits (bounded) until the hub counted an accepted report for reason. */
+async function acceptedReports(reason, ms = 5000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const n = await metric('ztream_peer_reports_total', { reason, outcome: 'accepted' });
+    if (n >= 1 || Date.now() > end) return n;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * Starts a Go peer with fault that plays m (becoming its seeder), then has a
+ * fresh browser context (no persistent cache) play m; returns what both saw.
+ */
+async function leechFromBadSeeder(m, fault) {
+  const g = startGoPeer(server.url, m.id, { hold: '80s', fault });
+  goPeers.push(g);
+  const played = await g.played(60000);
+  assert.ok(played.complete, `the Go peer played the whole track: ${JSON.stringify(played)}`);
+  assert.equal(played.hash_failures, 0, 'it got the track right (it only serves it wrongly)');
+
+  const ctx = await browser.newContext();
+  try {
+    const b = await openPage(ctx, `${server.url}/?cache=0`);
+    assert.equal((await stats(b.page)).transport, 'hub');
+    await b.page.evaluate((id) => { window.ztream.autoAdvance = false; return window.ztream.play(id); }, m.id);
+    await b.page.waitForFunction((id) => window.ztream.stats().complete.includes(id), m.id, { timeout: 45000 });
+    await b.page.waitForFunction(() => window.ztream.stats().currentTime > 1, null, { timeout: 15000 });
+    const sb = await stats(b.page);
+    const log = await b.page.evaluate(() => window.ztream.log.slice());
+    if (process.env.ZTREAM_E2E_VERBOSE) console.log(log.join('\n'));
+    console.log(`badseeder ${fault}: browser ${JSON.stringify({ ...sb, cache: undefined, complete: undefined })}`);
+    return { g, played, sb, log, problems: b.problems };
+  } finally {
+    await ctx.close();
+  }
+}
+
+test('A: a seeder serving corrupt chunks is abandoned and reported (hash_mismatch); the track completes from the hub', { timeout: 90000 }, async () => {
+  const [m] = await tracks();
+  const { g, played, sb, log, problems } = await leechFromBadSeeder(m, 'bad_bytes');
+  assert.ok(sb.bad_chunks > 0, 'the browser got (and rejected) corrupt chunks from the Go peer');
+  assert.ok(sb.reports_sent >= 1, `reports sent: ${sb.reports_sent}`);
+  assert.ok(sb.bad_peers.includes(played.peer_id), `the Go peer ${played.peer_id} is remembered as bad: ${sb.bad_peers}`);
+  assert.equal(sb.peers_abandoned, 1, 'reported before any new lookup, the seeder was not offered again');
+  assert.ok(log.some((l) => l.includes(`peer ${played.peer_id}: abandoned (hash_mismatch`)), 'its link was closed for hash_mismatch');
+  assert.equal(sb.p2p_bytes, 0, 'no byte of the corrupt seeder was kept');
+  assert.equal(sb.server_bytes + sb.p2p_bytes, m.size, 'every verified chunk once: the whole track');
+  assert.equal(sb.stalls, 0);
+  assert.deepEqual(problems, []);
+  const accepted = await acceptedReports('hash_mismatch');
+  assert.ok(accepted >= 1, `ztream_peer_reports_total{reason="hash_mismatch",outcome="accepted"} = ${accepted}`);
+  const final = await g.stop();
+  assert.ok(final && final.faults_sent > 0, `the Go peer served chunks wrongly: ${JSON.stringify(final)}`);
+});
+
+test('B: a seeder that never answers is abandoned and reported (timeout); the track completes from the hub', { timeout: 90000 }, async () => {
+  const [, m] = await tracks();
+  const { g, played, sb, log, problems } = await leechFromBadSeeder(m, 'silent');
+  assert.ok(sb.reports_sent >= 1, `reports sent: ${sb.reports_sent}`);
+  assert.ok(sb.bad_peers.includes(played.peer_id), `the Go peer ${played.peer_id} is remembered as bad: ${sb.bad_peers}`);
+  assert.ok(log.some((l) => l.includes(`peer ${played.peer_id}: abandoned (timeout`)), 'its link was closed for timeout');
+  assert.equal(sb.peers_abandoned, 1, 'reported before any new lookup, the seeder was not offered again');
+  assert.equal(sb.bad_chunks, 0);
+  assert.equal(sb.p2p_bytes, 0);
+  assert.equal(sb.server_bytes, m.size);
+  assert.equal(sb.stalls, 0);
+  assert.deepEqual(problems, []);
+  const accepted = await acceptedReports('timeout');
+  assert.ok(accepted >= 1, `ztream_peer_reports_total{reason="timeout",outcome="accepted"} = ${accepted}`);
+  const final = await g.stop();
+  assert.ok(final && final.faults_sent > 0, `the Go peer ignored requests: ${JSON.stringify(final)}`);
+});
