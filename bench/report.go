@@ -303,8 +303,8 @@ func (r *report) writeScaling(w io.Writer, rows []rowResult, cores float64) {
 			x.Rep.StartupMS.P50, x.Rep.StartupMS.P99, pp(x.Rep.LookupMS), x.Rep.Stalls, x.Rep.PeersFailed, x.Rep.PlaybackErrors)
 	}
 	p("\n*p2p MB* is what the peers received from each other (load report); *counted by the hub* is what the hub's\n")
-	p("`ztream_delivered_bytes_total{source=\"p2p\"}` accepted from the peers' stats reports, which it caps by the pairs it\n")
-	p("brokered. The warm offload uses the hub's counters, so where the two p2p columns differ it is an estimate.\n")
+	p("`ztream_delivered_bytes_total{source=\"p2p\"}` accepted from the peers' stats reports, which it caps by the tracks\n")
+	p("each peer played or was paired for. The warm offload uses the hub's counters, so where the two p2p columns differ it is an estimate.\n")
 	p("\n### Hub cost\n\n")
 	p("| peers | hub CPU-s | wall s | hub cores used | CPU per peer (%% core) | peers per core | real-time listeners per core (est.) | peak RSS MB | (peak − start RSS) per peer KiB | peak heap MB | peak hub DataChannel queue MB | peak goroutines | load generator CPU-s | other processes CPU-s | machine busy |\n")
 	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")

@@ -102,11 +102,14 @@ type spyMetrics struct {
 	grantsUp   int64
 	grantsDown int64
 	reported   map[string]int // reason/accepted → count
+	downBy     map[string]int64
+	upBy       map[string]int64
 	dropped    int64
 }
 
 func newSpy() *spyMetrics {
-	return &spyMetrics{rejected: map[string]int{}, lookups: map[string]int{}, reported: map[string]int{}}
+	return &spyMetrics{rejected: map[string]int{}, lookups: map[string]int{}, reported: map[string]int{},
+		downBy: map[string]int64{}, upBy: map[string]int64{}}
 }
 
 func (s *spyMetrics) PeerConnected()    { s.mu.Lock(); s.connected++; s.mu.Unlock() }
@@ -125,8 +128,8 @@ func (s *spyMetrics) AddBufferedBytes(d int64) {
 	s.peak = max(s.peak, s.buffered)
 	s.mu.Unlock()
 }
-func (s *spyMetrics) SignalingRejected(r string)  { s.mu.Lock(); s.rejected[r]++; s.mu.Unlock() }
-func (s *spyMetrics) OpenPeer(string) PeerMetrics { return spyPeer{s} }
+func (s *spyMetrics) SignalingRejected(r string)     { s.mu.Lock(); s.rejected[r]++; s.mu.Unlock() }
+func (s *spyMetrics) OpenPeer(id string) PeerMetrics { return spyPeer{s, id} }
 func (s *spyMetrics) SeederReported(reason string, accepted bool) {
 	s.mu.Lock()
 	s.reported[reason+"/"+strconv.FormatBool(accepted)]++
@@ -140,10 +143,23 @@ func (s *spyMetrics) get(f func(s *spyMetrics) int64) int64 {
 	return f(s)
 }
 
-type spyPeer struct{ s *spyMetrics }
+type spyPeer struct {
+	s  *spyMetrics
+	id string
+}
 
-func (p spyPeer) GrantDownload(n int64) { p.s.mu.Lock(); p.s.grantsDown += n; p.s.mu.Unlock() }
-func (p spyPeer) GrantUpload(n int64)   { p.s.mu.Lock(); p.s.grantsUp += n; p.s.mu.Unlock() }
+func (p spyPeer) GrantDownload(n int64) {
+	p.s.mu.Lock()
+	p.s.grantsDown += n
+	p.s.downBy[p.id] += n
+	p.s.mu.Unlock()
+}
+func (p spyPeer) GrantUpload(n int64) {
+	p.s.mu.Lock()
+	p.s.grantsUp += n
+	p.s.upBy[p.id] += n
+	p.s.mu.Unlock()
+}
 func (p spyPeer) Report(r signaling.Stats) {
 	p.s.mu.Lock()
 	p.s.reports = append(p.s.reports, r)

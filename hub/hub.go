@@ -483,6 +483,21 @@ func (h *Hub) report(p *participant, r signaling.Report) {
 	}
 }
 
+// partnersOf returns the connected peers p is in a pair with now.
+func (h *Hub) partnersOf(p *participant) []*participant {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*participant
+	for id := range p.pairs {
+		if pr := h.pairs[id]; pr != nil {
+			if o := h.peers[pr.other(p.id)]; o != nil {
+				out = append(out, o)
+			}
+		}
+	}
+	return out
+}
+
 // onLookupResult turns a tracker result into lookup_result and, on success,
 // a pair and two paired messages.
 func (h *Hub) onLookupResult(res tracker.Result) {

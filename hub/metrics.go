@@ -45,7 +45,10 @@ type Metrics interface {
 // PeerMetrics accounts the stats reports of one connected peer.
 type PeerMetrics interface {
 	// GrantDownload is called when the peer is paired as leecher for a
-	// track of trackSize bytes; GrantUpload when paired as seeder.
+	// track of trackSize bytes, or requests a track from the hub for the
+	// first time in its connection (a playback starts); GrantUpload when it
+	// is paired as seeder, or a peer it is paired with starts a playback
+	// (pairs are reused for other tracks without a lookup).
 	GrantDownload(trackSize int64)
 	GrantUpload(trackSize int64)
 	// Report handles one validated stats message.

@@ -552,3 +552,49 @@ func TestReportSeeder(t *testing.T) {
 		}
 	}
 }
+
+// TestPlaybackGrants: the first hub request of a track grants the
+// requester a download budget and every peer it is paired with an upload
+// budget of the track's size (peers reuse a pair for other tracks without a
+// lookup); later requests of that track grant nothing more.
+func TestPlaybackGrants(t *testing.T) {
+	a := makeTrack(80, 3, func(int) int { return 100 })
+	b := makeTrack(81, 5, func(int) int { return 300 })
+	st := openStore(t, a, b)
+	spy := newSpy()
+	_, url := testHub(t, Config{Metrics: spy}, st)
+	api := clientAPI()
+	s := connect(t, url, api, signaling.Hello{Cached: []string{a.id(), b.id()}})
+	l := connect(t, url, api, signaling.Hello{})
+	o := connect(t, url, api, signaling.Hello{})
+	lookupOK(t, l, s, a.id())
+	grants := func(id string) (down, up int64) {
+		spy.mu.Lock()
+		defer spy.mu.Unlock()
+		return spy.downBy[id], spy.upBy[id]
+	}
+	if d, _ := grants(l.id); d != a.m.Size {
+		t.Fatalf("leecher download grant after pairing %d, want %d", d, a.m.Size)
+	}
+
+	l.dcSend(chunkproto.Request{ID: 1, Track: b.id(), From: 0, To: 2})
+	l.receiveRange(b, 1, 0, 2)
+	l.dcSend(chunkproto.Request{ID: 2, Track: b.id(), From: 2, To: 5})
+	l.receiveRange(b, 2, 2, 5)
+	if d, u := grants(l.id); d != a.m.Size+b.m.Size || u != 0 {
+		t.Errorf("leecher grants down %d up %d, want %d and 0", d, u, a.m.Size+b.m.Size)
+	}
+	if d, u := grants(s.id); d != 0 || u != a.m.Size+b.m.Size {
+		t.Errorf("its partner's grants down %d up %d, want 0 and %d", d, u, a.m.Size+b.m.Size)
+	}
+	// A peer outside the pair gets nothing from l's playback; its own
+	// playback grants it the download budget only.
+	o.dcSend(chunkproto.Request{ID: 1, Track: b.id(), From: 0, To: 1})
+	o.receiveRange(b, 1, 0, 1)
+	if d, u := grants(o.id); d != b.m.Size || u != 0 {
+		t.Errorf("outsider grants down %d up %d, want %d and 0", d, u, b.m.Size)
+	}
+	if _, u := grants(s.id); u != a.m.Size+b.m.Size {
+		t.Errorf("the outsider's playback granted s upload: %d", u)
+	}
+}

@@ -34,13 +34,26 @@ type chunkSender struct {
 	ranges   []*chunkRange
 	next     int   // round-robin position
 	reported int64 // bufferedAmount last added to the metrics gauge
-	// lengths caches the chunk count of recently requested tracks, so that
-	// seeks do not decode the manifest again.
-	lengths map[string]int
+	// lengths caches the chunk count and size of recently requested
+	// tracks, so that seeks do not decode the manifest again.
+	lengths map[string]trackShape
+	// granted lists the tracks whose first request granted p2p byte
+	// budgets (see grantPlayback), at most maxGrantedTracks.
+	granted map[string]struct{}
+}
+
+// trackShape is what the sender needs of a manifest.
+type trackShape struct {
+	chunks int
+	size   int64
 }
 
 // maxCachedLengths bounds chunkSender.lengths.
 const maxCachedLengths = 8
+
+// maxGrantedTracks bounds chunkSender.granted: the playbacks of one
+// connection that grant p2p byte budgets.
+const maxGrantedTracks = 256
 
 // chunkRange is one request in flight.
 type chunkRange struct {
@@ -278,7 +291,7 @@ func (s *chunkSender) start(ctx context.Context, req chunkproto.Request) {
 		fail(chunkproto.CodeTooManyRequests, fmt.Sprintf("at most %d ranges in flight", s.p.h.cfg.MaxRequests))
 		return
 	}
-	n, err := s.trackLength(ctx, req.Track)
+	shape, err := s.trackShape(ctx, req.Track)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			fail(chunkproto.CodeNotFound, "unknown track "+req.Track)
@@ -288,8 +301,8 @@ func (s *chunkSender) start(ctx context.Context, req chunkproto.Request) {
 		}
 		return
 	}
-	if err := store.CheckRange(req.Track, n, req.From, req.To); err != nil {
-		fail(chunkproto.CodeInvalidRange, fmt.Sprintf("range [%d,%d) outside [0,%d)", req.From, req.To, n))
+	if err := store.CheckRange(req.Track, shape.chunks, req.From, req.To); err != nil {
+		fail(chunkproto.CodeInvalidRange, fmt.Sprintf("range [%d,%d) outside [0,%d)", req.From, req.To, shape.chunks))
 		return
 	}
 	if replaced != nil {
@@ -310,24 +323,49 @@ func (s *chunkSender) start(ctx context.Context, req chunkproto.Request) {
 	}
 	s.ranges = append(s.ranges, &chunkRange{id: req.ID, track: req.Track, next: req.From, to: req.To, it: it})
 	s.p.h.activeRanges.Add(1)
+	s.grantPlayback(req.Track, shape.size)
 }
 
-// trackLength returns the number of chunks of track.
-func (s *chunkSender) trackLength(ctx context.Context, track string) (int, error) {
-	if n, ok := s.lengths[track]; ok {
-		return n, nil
+// grantPlayback grants the p2p byte budgets of a playback on the first
+// request of a track in this connection (every playback that is not cached
+// starts with the hub). Peers fetch a track from a seeder they are already
+// connected to (have/request on an existing pair) without a tracker lookup,
+// so the pairs the tracker brokers do not cover every p2p byte: the
+// requester may receive the track from peers (download budget) and each
+// peer it is paired with now may upload it (upload budget). A peer that
+// requests chunks of many tracks only gains budgets bounded by
+// maxGrantedTracks, metrics.Limits.MaxBudget and the byte rate cap.
+func (s *chunkSender) grantPlayback(track string, size int64) {
+	if _, done := s.granted[track]; done || len(s.granted) >= maxGrantedTracks {
+		return
+	}
+	if s.granted == nil {
+		s.granted = make(map[string]struct{})
+	}
+	s.granted[track] = struct{}{}
+	s.p.peerMetrics.GrantDownload(size)
+	for _, partner := range s.p.h.partnersOf(s.p) {
+		partner.peerMetrics.GrantUpload(size)
+	}
+}
+
+// trackShape returns the number of chunks and the size of track.
+func (s *chunkSender) trackShape(ctx context.Context, track string) (trackShape, error) {
+	if t, ok := s.lengths[track]; ok {
+		return t, nil
 	}
 	mctx, cancel := context.WithTimeout(ctx, s.p.h.cfg.StoreTimeout)
 	defer cancel()
 	m, err := s.p.h.st.Manifest(mctx, track)
 	if err != nil {
-		return 0, fmt.Errorf("manifest %s: %w", track, err)
+		return trackShape{}, fmt.Errorf("manifest %s: %w", track, err)
 	}
 	if s.lengths == nil || len(s.lengths) >= maxCachedLengths {
-		s.lengths = make(map[string]int, maxCachedLengths)
+		s.lengths = make(map[string]trackShape, maxCachedLengths)
 	}
-	s.lengths[track] = len(m.Chunks)
-	return len(m.Chunks), nil
+	t := trackShape{chunks: len(m.Chunks), size: m.Size}
+	s.lengths[track] = t
+	return t, nil
 }
 
 func (s *chunkSender) remove(r *chunkRange) {

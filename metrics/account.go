@@ -122,8 +122,9 @@ func (l Limits) withDefaults() Limits {
 //   - each byte counter is cut to MaxByteRate × the time since the previous
 //     accepted report (at most MaxCredit);
 //   - peer bytes are cut to the download budget and uploaded bytes to the
-//     upload budget: the sizes of the tracks the hub paired the peer for, as
-//     leecher and as seeder (GrantDownload, GrantUpload), plus a margin;
+//     upload budget (GrantDownload, GrantUpload): the sizes of the tracks
+//     the peer played or was paired for as leecher, and of those it was
+//     paired for as seeder or its partners played, plus a margin;
 //   - event counters and start samples are capped per report.
 //
 // A report cut down anywhere counts as clamped. The hub keeps one account per
@@ -147,7 +148,7 @@ func (m *Metrics) NewPeerAccount(now time.Time, lim Limits) *PeerAccount {
 
 // GrantDownload allows the peer to report up to trackSize bytes (plus the
 // margin) more of peer bytes. Call it when the hub pairs the peer as leecher
-// for a track of trackSize bytes.
+// for a track of trackSize bytes, or when the peer starts playing one.
 func (a *PeerAccount) GrantDownload(trackSize int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -156,7 +157,8 @@ func (a *PeerAccount) GrantDownload(trackSize int64) {
 
 // GrantUpload allows the peer to report up to trackSize bytes (plus the
 // margin) more of uploaded bytes. Call it when the hub pairs the peer as
-// seeder for a track of trackSize bytes.
+// seeder for a track of trackSize bytes, or when a peer paired with it
+// starts playing one (it may serve it over their existing pair).
 func (a *PeerAccount) GrantUpload(trackSize int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
