@@ -83,6 +83,13 @@ type Config struct {
 	// SourceTimeoutMS: a range in flight with no chunk for this long (media
 	// ms, default 2000) is stalled. The real-time floor is 50 ms.
 	SourceTimeoutMS float64
+	// SilenceTimeout: a seeder that has sent no chunk at all this long
+	// (real time, default 3 s; never less than the source timeout) after
+	// it was asked is abandoned and reported to the hub as a timeout.
+	// Before that, a stalled seeder is only bypassed (the hub serves the
+	// urgent chunks): a slow seeder on a loaded machine is not a faulty one,
+	// and the hub stops offering a reported seeder to the reporter.
+	SilenceTimeout time.Duration
 	// MaxPeerConns bounds the peer's PeerConnections with other peers
 	// (default 16); idle ones are closed first.
 	MaxPeerConns int
@@ -118,6 +125,9 @@ func (c Config) withDefaults() Config {
 	c.Sched = c.Sched.withDefaults()
 	if c.SourceTimeoutMS <= 0 {
 		c.SourceTimeoutMS = 2000
+	}
+	if c.SilenceTimeout <= 0 {
+		c.SilenceTimeout = 3 * time.Second
 	}
 	if c.MaxPeerConns <= 0 {
 		c.MaxPeerConns = 16

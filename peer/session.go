@@ -163,8 +163,10 @@ type session struct {
 	// noHolders: the tracker's last answer was that nobody holds the track.
 	noHolders bool
 	nextLook  float64 // media position for the next tracker lookup; <0 never
-	// seederGot counts verified chunks from the current seeder.
-	seederGot int
+	// seederGot counts verified chunks from the current seeder;
+	// seederAsked is when it was first asked for chunks (zero before).
+	seederGot   int
+	seederAsked time.Time
 	// hubHold: no request to the hub before this time (after a hub error).
 	hubHold time.Time
 	res     PlaybackResult
@@ -268,8 +270,8 @@ func (s *session) step(now time.Time) error {
 			s.hub = source{ep: ep}
 		}
 	}
-	if s.seeder.ep != nil && s.seederGot == 0 && s.state(&s.seeder, now).Stalled {
-		// Nothing at all from this seeder within the source timeout.
+	if s.seeder.ep != nil && s.seederGot == 0 && s.silent(now) {
+		// Nothing at all from this seeder within the silence timeout.
 		s.res.Timeouts++
 		s.p.stats.timeouts.Add(1)
 		s.p.log.Info("seeder sent nothing; abandoning it", "track", s.m.ID, "seeder", s.seeder.ep.remote)
@@ -300,6 +302,8 @@ func (s *session) step(now time.Time) error {
 	if !d.Seeder.Empty() && s.seeder.ep != nil {
 		if err := s.request(&s.seeder, d.Seeder, now); err != nil {
 			s.dropSeeder(false)
+		} else if s.seederAsked.IsZero() {
+			s.seederAsked = now
 		}
 	}
 	return nil
@@ -308,6 +312,14 @@ func (s *session) step(now time.Time) error {
 // firstSearch reports whether the playback's first seeder search is under way.
 func (s *session) firstSearch() bool {
 	return len(s.probing) > 0 || (s.looking && s.res.Lookups == 1)
+}
+
+// silent reports whether the seeder, asked for chunks, has sent none for
+// the silence timeout (and at least the source timeout). Stalled ranges
+// replaced meanwhile do not restart the clock.
+func (s *session) silent(now time.Time) bool {
+	timeout := max(s.p.cfg.realFor(s.p.cfg.SourceTimeoutMS), s.p.cfg.SilenceTimeout, 50*time.Millisecond)
+	return !s.seederAsked.IsZero() && now.Sub(s.seederAsked) > timeout
 }
 
 func (s *session) state(src *source, now time.Time) SourceState {
@@ -508,6 +520,7 @@ func (s *session) abandon(ep *endpoint, reason string) {
 func (s *session) setSeeder(ep *endpoint, lookup, connect time.Duration) {
 	s.seeder = source{ep: ep}
 	s.seederGot = 0
+	s.seederAsked = time.Time{}
 	s.res.Seeders++
 	if s.res.LookupLatency == 0 {
 		s.res.LookupLatency = lookup

@@ -78,10 +78,11 @@ type Config struct {
 	MaxExclusionsPerPeer int
 	// DropAfterReports drops a seeder as holder of a track once this many
 	// distinct peers reported it for a hash mismatch or a bad message (2).
+	// Timeouts never drop a seeder for everyone: an overloaded machine or a
+	// bad network path makes honest seeders time out too (a 200-peer load
+	// run on 2 cores had hundreds of them); they only exclude the seeder
+	// from the reporter's lookups.
 	DropAfterReports int
-	// DropAfterAnyReports drops it once this many distinct peers reported
-	// it for any reason, timeouts included (3).
-	DropAfterAnyReports int
 }
 
 func (c Config) withDefaults() Config {
@@ -106,9 +107,6 @@ func (c Config) withDefaults() Config {
 	if c.DropAfterReports <= 0 {
 		c.DropAfterReports = 2
 	}
-	if c.DropAfterAnyReports <= 0 {
-		c.DropAfterAnyReports = 3
-	}
 	return c
 }
 
@@ -124,8 +122,8 @@ type peerState struct {
 	excluded      map[exclusion]struct{}
 	excludedOrder []exclusion
 	// accusations maps a track this peer seeded to the peers that reported
-	// it, each with whether its reason was strong (not a timeout).
-	accusations map[string]map[string]bool
+	// it for a hash mismatch or a bad message.
+	accusations map[string]map[string]struct{}
 	// dropped lists the tracks this peer was dropped as a holder of; its
 	// later Hold calls for them are ignored.
 	dropped map[string]struct{}
@@ -284,9 +282,9 @@ func (t *Tracker) removeHolder(track, peer string) {
 // for reason (one of the Report* constants; anything else counts as a
 // timeout). The caller checks that the two were paired for track: the
 // tracker only knows the peers. From now on seeder is not a candidate in
-// reporter's lookups of track. When enough distinct reporters agree (see
-// Config.DropAfterReports and DropAfterAnyReports), seeder is dropped as a
-// holder of track and its later Hold calls for track are ignored; Report
+// reporter's lookups of track. When enough distinct reporters agree on a
+// hash mismatch or a bad message (Config.DropAfterReports; timeouts never
+// count), seeder is dropped as a holder of track and its later Hold calls for track are ignored; Report
 // then returns true, once. A seeder that already left is not an error: there
 // is nothing left to do.
 func (t *Tracker) Report(reporter, seeder, track, reason string) (dropped bool, err error) {
@@ -318,25 +316,22 @@ func (t *Tracker) Report(reporter, seeder, track, reason string) (dropped bool, 
 	if _, out := ss.dropped[track]; out {
 		return false, nil
 	}
+	if reason != ReportHashMismatch && reason != ReportBadMessage {
+		return false, nil // a timeout: only the reporter's exclusion
+	}
 	by := ss.accusations[track]
 	if by == nil {
 		if len(ss.accusations) >= t.cfg.MaxTracksPerPeer {
 			return false, nil // bounded; the reporter's exclusion still holds
 		}
 		if ss.accusations == nil {
-			ss.accusations = make(map[string]map[string]bool)
+			ss.accusations = make(map[string]map[string]struct{})
 		}
-		by = make(map[string]bool)
+		by = make(map[string]struct{})
 		ss.accusations[track] = by
 	}
-	by[reporter] = by[reporter] || reason == ReportHashMismatch || reason == ReportBadMessage
-	strong := 0
-	for _, s := range by {
-		if s {
-			strong++
-		}
-	}
-	if strong < t.cfg.DropAfterReports && len(by) < t.cfg.DropAfterAnyReports {
+	by[reporter] = struct{}{}
+	if len(by) < t.cfg.DropAfterReports {
 		return false, nil
 	}
 	delete(ss.accusations, track)

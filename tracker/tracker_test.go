@@ -431,33 +431,34 @@ func TestTwoReportsDropSeederForEveryone(t *testing.T) {
 	}
 }
 
-func TestTimeoutsNeedThreeReporters(t *testing.T) {
-	tr, _, _ := setup(t, Config{}, map[string]int{"slow": 4, "r1": 4, "r2": 4, "r3": 4})
+// TestTimeoutsNeverDrop: timeouts exclude the seeder for the reporter only,
+// however many peers report them (an overloaded machine times out honest
+// seeders); they do not add to hash or bad message reports either.
+func TestTimeoutsNeverDrop(t *testing.T) {
+	tr, fa, col := setup(t, Config{}, map[string]int{"slow": 4, "r1": 4, "r2": 4, "r3": 4, "r4": 4})
 	if _, err := tr.Hold("slow", tA); err != nil {
 		t.Fatal(err)
 	}
-	for i, r := range []string{"r1", "r2", "r3"} {
-		dropped, err := tr.Report(r, "slow", tA, ReportTimeout)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := i == 2; dropped != want {
-			t.Errorf("timeout report %d: dropped %v, want %v", i+1, dropped, want)
+	for _, r := range []string{"r1", "r2", "r3"} {
+		if dropped, err := tr.Report(r, "slow", tA, ReportTimeout); err != nil || dropped {
+			t.Fatalf("timeout report by %s: dropped %v err %v", r, dropped, err)
 		}
 	}
-	if got := tr.Holders(tA); len(got) != 0 {
+	if got := tr.Holders(tA); !reflect.DeepEqual(got, []string{"slow"}) {
 		t.Errorf("holders %v", got)
 	}
-	// One hash report and one timeout are not enough; a third reporter is.
-	tr2, _, _ := setup(t, Config{}, map[string]int{"s": 4, "r1": 4, "r2": 4, "r3": 4})
-	if _, err := tr2.Hold("s", tA); err != nil {
-		t.Fatal(err)
+	if got := candidates(t, tr, fa, col, "r1", tA); len(got) != 0 {
+		t.Errorf("r1 asked %v after its timeout report", got)
 	}
-	d1, _ := tr2.Report("r1", "s", tA, ReportHashMismatch)
-	d2, _ := tr2.Report("r2", "s", tA, ReportTimeout)
-	d3, _ := tr2.Report("r3", "s", tA, ReportTimeout)
-	if d1 || d2 || !d3 {
-		t.Errorf("hash+timeout+timeout: dropped %v %v %v, want false false true", d1, d2, d3)
+	if got := candidates(t, tr, fa, col, "r4", tA); !reflect.DeepEqual(got, []string{"slow"}) {
+		t.Errorf("r4 asked %v", got)
+	}
+	// A hash report after timeouts is the first strong one: no drop yet.
+	if dropped, _ := tr.Report("r1", "slow", tA, ReportHashMismatch); dropped {
+		t.Error("dropped after one hash report and timeouts")
+	}
+	if dropped, _ := tr.Report("r4", "slow", tA, ReportBadMessage); !dropped {
+		t.Error("not dropped after two strong reports")
 	}
 }
 

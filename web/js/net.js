@@ -40,8 +40,9 @@ export const RATE_LIMIT_BACKOFF_MS = 2000;
  * `timeout`. A chunk is about one second of audio (at most 64 KiB), so such
  * a seeder is several times slower than the playback — useless — while the
  * hub rescue (under EMERGENCY_SEC of buffer) keeps the playback going
- * meanwhile. The hub drops a seeder for everyone only after 3 distinct
- * leechers report timeouts (a departing seeder times out too).
+ * meanwhile. The hub never drops a seeder for everyone on timeouts (a
+ * departing or overloaded seeder times out too): it only stops offering it
+ * to the reporter for that track.
  */
 export const PEER_RANGE_TIMEOUT_MS = 4000;
 /** Most peers remembered as bad (the oldest is forgotten first). */
