@@ -58,7 +58,7 @@ func startHub(ctx context.Context, o hubOptions) (*hubProc, error) {
 		return nil, fmt.Errorf("hub log: %w", err)
 	}
 	args := []string{"serve", "--addr", addr, "--data", o.data,
-		"--udp-port", strconv.Itoa(udp), "--ice-loopback", "--pprof", "--log-level", "warn"}
+		"--udp-port", strconv.Itoa(udp), "--ice-ips", "127.0.0.1", "--pprof", "--log-level", "warn"}
 	if o.perIPFlag {
 		args = append(args, "--max-peers-per-ip", "100000")
 	}

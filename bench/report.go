@@ -121,7 +121,9 @@ func (r *report) write(w io.Writer) {
 
 	p("## Method\n\n")
 	p("- `go build` builds `ztream` once. Every measurement starts a **fresh** hub, so its peak RSS (`VmHWM`) belongs\n")
-	p("  to that measurement alone: `ztream serve --addr 127.0.0.1:PORT --data DIR --udp-port %s --ice-loopback --pprof`,\n", udpArg(o.udpPort))
+	p("  to that measurement alone: `ztream serve --addr 127.0.0.1:PORT --data DIR --udp-port %s --ice-ips 127.0.0.1 --pprof`\n", udpArg(o.udpPort))
+	p("  (the peers reach it on 127.0.0.1 only; `--ice-ips` keeps it from offering its other addresses, as a production\n")
+	p("  hub with `--ice-ips` set to its public address does),\n")
 	p("  %s.\n", udpDesc(o.udpPort))
 	p("  `DIR` is a copy of a library made once beforehand (the %d bundled demo tracks, %s to %s long),\n",
 		r.Tracks, r.TrackMin.Round(time.Second), r.TrackMax.Round(time.Second))

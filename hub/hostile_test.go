@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
+	"github.com/ztream/ztream/chunkproto"
 	"github.com/ztream/ztream/signaling"
 )
 
@@ -477,4 +478,35 @@ func TestHelloTimeout(t *testing.T) {
 		defer h.mu.Unlock()
 		return len(h.conns) == 0 && h.open == 0
 	})
+}
+
+// TestDataChannelHostileMessages: on the hub's DataChannel a binary message
+// is answered bad_request, and a message larger than any the chunk protocol
+// allows drops the peer (its WebSocket closes with a policy violation).
+func TestDataChannelHostileMessages(t *testing.T) {
+	tr := makeTrack(90, 4, func(int) int { return 500 })
+	st := openStore(t, tr)
+	spy := newSpy()
+	_, url := testHub(t, Config{Metrics: spy}, st)
+	c := connect(t, url, clientAPI(), signaling.Hello{})
+
+	if err := c.dc.Send([]byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := c.nextText().(chunkproto.Error); !ok || m.Code != chunkproto.CodeBadRequest {
+		t.Fatalf("binary message answered %#v, want error bad_request", m)
+	}
+	// The channel still works.
+	c.dcSend(chunkproto.Request{ID: 1, Track: tr.id(), From: 0, To: 4})
+	c.receiveRange(tr, 1, 0, 4)
+
+	if err := c.dc.SendText(strings.Repeat(" ", chunkproto.MaxTextSize+1)); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.closeStatus(); s != websocket.StatusPolicyViolation {
+		t.Fatalf("close status %v, want policy violation", s)
+	}
+	if n := spy.get(func(s *spyMetrics) int64 { return int64(s.rejected["too_large"]) }); n != 1 {
+		t.Errorf("too_large counted %d times, want 1", n)
+	}
 }

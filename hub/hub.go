@@ -107,6 +107,9 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	se.SetSCTPMaxMessageSize(chunkproto.MaxMessageSize)
+	// Detached channels: the chunk sender reads with its own small buffer
+	// (Pion's callback API keeps a 64 KiB one per channel).
+	se.DetachDataChannels()
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
 	if cfg.IPFilter != nil {
 		se.SetIPFilter(cfg.IPFilter)

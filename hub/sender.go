@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/pion/datachannel"
 	"github.com/pion/webrtc/v4"
 	"github.com/ztream/ztream/chunkproto"
 	"github.com/ztream/ztream/store"
@@ -79,24 +81,56 @@ func newChunkSender(p *participant, dc *webrtc.DataChannel) *chunkSender {
 		}
 	})
 	dc.OnOpen(func() {
+		// The hub's API detaches DataChannels (hub.New): this goroutine
+		// reads with a buffer of the largest message the hub accepts
+		// instead of Pion's 64 KiB one per channel.
+		raw, err := dc.DetachWithDeadline()
+		if err != nil {
+			p.log.Error("detach data channel", "err", err)
+			p.fail(websocket.StatusInternalError, "data channel failed")
+			return
+		}
 		p.log.Debug("chunks data channel open")
+		p.spawn(func() { s.readLoop(raw) })
 		p.spawn(func() { s.run(p.ctx) })
 	})
-	dc.OnClose(func() {
-		p.fail(websocket.StatusInternalError, "data channel closed")
-	})
-	dc.OnMessage(s.onMessage)
 	return s
 }
 
-// onMessage runs on Pion's read goroutine: decode and hand over.
-func (s *chunkSender) onMessage(msg webrtc.DataChannelMessage) {
+// readLoop reads the peer's messages until the channel closes, which ends
+// the participant (a detached channel fires no OnClose).
+func (s *chunkSender) readLoop(raw datachannel.ReadWriteCloserDeadliner) {
+	// The participant's end ends the read (closing the stream would not:
+	// it only closes the outgoing direction).
+	stop := context.AfterFunc(s.p.ctx, func() { _ = raw.SetReadDeadline(time.Now()) })
+	defer stop()
+	buf := make([]byte, chunkproto.MaxTextSize)
+	for {
+		n, isString, err := raw.ReadDataChannel(buf)
+		switch {
+		case errors.Is(err, io.ErrShortBuffer):
+			// A message larger than any the protocol allows stays stuck at
+			// the head of the stream: the peer goes.
+			s.p.h.metrics.SignalingRejected("too_large")
+			s.p.fail(websocket.StatusPolicyViolation, "data channel message too large")
+			return
+		case err != nil:
+			s.p.fail(websocket.StatusInternalError, "data channel closed")
+			return
+		}
+		s.onMessage(buf[:n], isString)
+	}
+}
+
+// onMessage decodes one message of the peer and hands it to the sender
+// goroutine; data is only valid during the call.
+func (s *chunkSender) onMessage(data []byte, isString bool) {
 	s.p.touch()
-	if !msg.IsString {
+	if !isString {
 		s.reply(chunkproto.Error{Code: chunkproto.CodeBadRequest, Message: "the hub accepts text messages only"})
 		return
 	}
-	m, err := chunkproto.DecodeMessage(msg.Data)
+	m, err := chunkproto.DecodeMessage(data)
 	if err != nil {
 		s.reply(chunkproto.Error{Code: chunkproto.CodeBadRequest, Message: truncate(err.Error())})
 		return

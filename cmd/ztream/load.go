@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -35,6 +37,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Float64Var(&cfg.Churn, "churn", 0, "probability (0..1) that a peer leaves after a playback and rejoins as a new peer keeping its cache")
 	asJSON := fs.Bool("json", false, "end stdout with one line of JSON holding the report")
 	verbose := fs.Bool("v", false, "log the peers' warnings to stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load generator to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -66,6 +69,17 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Progress = stderr
 	if *verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	fmt.Fprintf(stderr, "load: %d peers against %s for %s at %gx\n", cfg.Peers, cfg.Server, cfg.Duration, cfg.Speed)
 	rep, err := loadgen.Run(ctx, cfg)

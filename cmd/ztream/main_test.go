@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -78,6 +79,28 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if code, _, errOut := runCmd(t, "ingest", "--data", t.TempDir(), "/nonexistent/dir"); code != 1 || !strings.Contains(errOut, "nonexistent") {
 		t.Errorf("ingest of a missing path: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := runCmd(t, "serve", "--data", t.TempDir(), "--ice-ips", "127.0.0.1,nope"); code != 1 || !strings.Contains(errOut, `"nope" is not an IP`) {
+		t.Errorf("serve with a bad --ice-ips: exit %d, %q", code, errOut)
+	}
+}
+
+func TestICEIPsFilter(t *testing.T) {
+	h := hubFlags{iceIPs: "127.0.0.1, 192.0.2.7"}
+	cfg, err := h.config(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.IPFilter == nil || !cfg.IncludeLoopback {
+		t.Fatalf("filter set %v, loopback %v", cfg.IPFilter != nil, cfg.IncludeLoopback)
+	}
+	for ip, want := range map[string]bool{"127.0.0.1": true, "192.0.2.7": true, "192.0.2.8": false, "::1": false} {
+		if got := cfg.IPFilter(net.ParseIP(ip)); got != want {
+			t.Errorf("filter(%s) = %v, want %v", ip, got, want)
+		}
+	}
+	if cfg, _ := (&hubFlags{}).config(slog.New(slog.DiscardHandler)); cfg.IPFilter != nil {
+		t.Error("no --ice-ips: a filter is set")
 	}
 }
 

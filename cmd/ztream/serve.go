@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,7 @@ type hubFlags struct {
 	maxPerIP     int
 	uploadCap    int
 	iceLoopback  bool
+	iceIPs       string
 	iceServerURL string
 }
 
@@ -62,12 +64,14 @@ func (h *hubFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&h.uploadCap, "upload-cap", envInt("ZTREAM_UPLOAD_CAP", 4), "default number of leechers a peer serves at once (env ZTREAM_UPLOAD_CAP)")
 	fs.BoolVar(&h.iceLoopback, "ice-loopback", envOr("ZTREAM_ICE_LOOPBACK", "") != "",
 		"offer loopback ICE candidates (only for tests and single-machine demos) (env ZTREAM_ICE_LOOPBACK=1)")
+	fs.StringVar(&h.iceIPs, "ice-ips", envOr("ZTREAM_ICE_IPS", ""),
+		"comma-separated local IPs the hub offers ICE candidates on (default: every address of the host); each address costs every connected peer a candidate (env ZTREAM_ICE_IPS)")
 	fs.StringVar(&h.iceServerURL, "ice-servers", envOr("ZTREAM_ICE_SERVERS", ""),
 		"comma-separated STUN/TURN URLs handed to peers for peer-to-peer connections, e.g. stun:stun.example.org:3478 (env ZTREAM_ICE_SERVERS)")
 }
 
 // config turns the flags into a hub configuration.
-func (h *hubFlags) config(logger *slog.Logger) hub.Config {
+func (h *hubFlags) config(logger *slog.Logger) (hub.Config, error) {
 	cfg := hub.DefaultConfig()
 	cfg.UDPPort = h.udpPort
 	cfg.PublicIPs = splitList(h.publicIPs)
@@ -76,11 +80,32 @@ func (h *hubFlags) config(logger *slog.Logger) hub.Config {
 	cfg.MaxPeersPerIP = h.maxPerIP
 	cfg.UploadCap = h.uploadCap
 	cfg.IncludeLoopback = h.iceLoopback
+	if ips := splitList(h.iceIPs); len(ips) > 0 {
+		allowed := make([]net.IP, 0, len(ips))
+		for _, s := range ips {
+			ip := net.ParseIP(s)
+			if ip == nil {
+				return hub.Config{}, fmt.Errorf("--ice-ips: %q is not an IP address", s)
+			}
+			allowed = append(allowed, ip)
+		}
+		cfg.IPFilter = func(ip net.IP) bool {
+			for _, a := range allowed {
+				if a.Equal(ip) {
+					return true
+				}
+			}
+			return false
+		}
+		if slices.ContainsFunc(allowed, net.IP.IsLoopback) {
+			cfg.IncludeLoopback = true
+		}
+	}
 	if urls := splitList(h.iceServerURL); len(urls) > 0 {
 		cfg.ICEServers = []webrtc.ICEServer{{URLs: urls}}
 	}
 	cfg.Logger = logger
-	return cfg
+	return cfg, nil
 }
 
 // splitList splits a comma-separated list, dropping empty items.
@@ -117,6 +142,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	hcfg, err := cfg.hub.config(logger)
+	if err != nil {
+		return err
+	}
 
 	st, desc, err := cfg.store.open(ctx)
 	if err != nil {
@@ -132,7 +161,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	met := metrics.New()
 	timed := met.InstrumentStore(st)
-	hcfg := cfg.hub.config(logger)
 	hcfg.Metrics = hubmetrics.New(met, metrics.Limits{})
 	h, err := hub.New(hcfg, timed)
 	if err != nil {
