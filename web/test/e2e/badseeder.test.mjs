@@ -5,38 +5,16 @@
 // no stall. A: corrupt chunks (bad_bytes → hash_mismatch). B: a seeder that
 // accepts requests and never answers (silent → timeout).
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openPage, startGoPeer, buildGoPeer } from './harness.mjs';
+import { openPage, useServerAndBrowser, pageStats, firstManifests, HOST_CANDIDATES } from './harness.mjs';
 
-let server;
-let browser;
-const goPeers = [];
-
-before(async () => {
-  buildGoPeer();
-  server = await startServer(['--max-peers-per-ip', '-1']);
-  // Host candidates instead of mDNS names, so that the Go peer can reach the browser.
-  browser = await launchBrowser(['--disable-features=WebRtcHideLocalIpsWithMdns']);
-});
-
-after(async () => {
-  for (const g of goPeers) await g.stop();
-  if (browser) await browser.close();
-  if (server) await server.stop();
-});
-
-const stats = (page) => page.evaluate(() => window.ztream.stats());
-
-async function tracks() {
-  const list = await (await fetch(`${server.url}/api/tracks`)).json();
-  assert.ok(list.length >= 2, 'two demo tracks');
-  return Promise.all(list.slice(0, 2).map(async (t) => (await fetch(`${server.url}/api/tracks/${t.id}`)).json()));
-}
+// Host candidates instead of mDNS names, so that peers on this machine can reach the browser.
+const env = useServerAndBrowser({ serverArgs: ['--max-peers-per-ip', '-1'], browserArgs: HOST_CANDIDATES, goPeers: true });
 
 /** The value of the hub's Prometheus sample name{labels} (0 when absent). */
 async function metric(name, labels) {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const text = await (await fetch(`${env.server.url}/metrics`)).text();
   for (const line of text.split('\n')) {
     const m = /^([a-z_]+)(?:\{(.*)\})? ([0-9.e+-]+)$/.exec(line);
     if (!m || m[1] !== name) continue;
@@ -61,20 +39,19 @@ async function acceptedReports(reason, ms = 5000) {
  * fresh browser context (no persistent cache) play m; returns what both saw.
  */
 async function leechFromBadSeeder(m, fault) {
-  const g = startGoPeer(server.url, m.id, { hold: '80s', fault });
-  goPeers.push(g);
+  const g = env.startGoPeer(m.id, { hold: '80s', fault });
   const played = await g.played(60000);
   assert.ok(played.complete, `the Go peer played the whole track: ${JSON.stringify(played)}`);
   assert.equal(played.hash_failures, 0, 'it got the track right (it only serves it wrongly)');
 
-  const ctx = await browser.newContext();
+  const ctx = await env.browser.newContext();
   try {
-    const b = await openPage(ctx, `${server.url}/?cache=0`);
-    assert.equal((await stats(b.page)).transport, 'hub');
+    const b = await openPage(ctx, `${env.server.url}/?cache=0`);
+    assert.equal((await pageStats(b.page)).transport, 'hub');
     await b.page.evaluate((id) => { window.ztream.autoAdvance = false; return window.ztream.play(id); }, m.id);
     await b.page.waitForFunction((id) => window.ztream.stats().complete.includes(id), m.id, { timeout: 45000 });
     await b.page.waitForFunction(() => window.ztream.stats().currentTime > 1, null, { timeout: 15000 });
-    const sb = await stats(b.page);
+    const sb = await pageStats(b.page);
     const log = await b.page.evaluate(() => window.ztream.log.slice());
     if (process.env.ZTREAM_E2E_VERBOSE) console.log(log.join('\n'));
     console.log(`badseeder ${fault}: browser ${JSON.stringify({ ...sb, cache: undefined, complete: undefined })}`);
@@ -85,7 +62,7 @@ async function leechFromBadSeeder(m, fault) {
 }
 
 test('A: a seeder serving corrupt chunks is abandoned and reported (hash_mismatch); the track completes from the hub', { timeout: 90000 }, async () => {
-  const [m] = await tracks();
+  const [m] = await firstManifests(env.server.url, 2);
   const { g, played, sb, log, problems } = await leechFromBadSeeder(m, 'bad_bytes');
   assert.ok(sb.bad_chunks > 0, 'the browser got (and rejected) corrupt chunks from the Go peer');
   assert.ok(sb.reports_sent >= 1, `reports sent: ${sb.reports_sent}`);
@@ -103,7 +80,7 @@ test('A: a seeder serving corrupt chunks is abandoned and reported (hash_mismatc
 });
 
 test('B: a seeder that never answers is abandoned and reported (timeout); the track completes from the hub', { timeout: 90000 }, async () => {
-  const [, m] = await tracks();
+  const [, m] = await firstManifests(env.server.url, 2);
   const { g, played, sb, log, problems } = await leechFromBadSeeder(m, 'silent');
   assert.ok(sb.reports_sent >= 1, `reports sent: ${sb.reports_sent}`);
   assert.ok(sb.bad_peers.includes(played.peer_id), `the Go peer ${played.peer_id} is remembered as bad: ${sb.bad_peers}`);

@@ -2,25 +2,14 @@
 // chunk endpoint within a few seconds and still play. Here the hub is made
 // unreachable by dropping every remote ICE candidate in the page.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openPage } from './harness.mjs';
+import { openPage, useServerAndBrowser } from './harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.stop();
-});
+const env = useServerAndBrowser();
 
 test('without a hub DataChannel the page plays over HTTP', { timeout: 60000 }, async () => {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   await context.addInitScript(() => {
     const Orig = window.RTCPeerConnection;
     window.RTCPeerConnection = class extends Orig {
@@ -35,13 +24,13 @@ test('without a hub DataChannel the page plays over HTTP', { timeout: 60000 }, a
   });
   try {
     const t0 = Date.now();
-    const { page, problems } = await openPage(context, server.url);
+    const { page, problems } = await openPage(context, env.server.url);
     const readyMs = Date.now() - t0;
     assert.ok(readyMs < 15000, `ready after ${readyMs} ms`);
     let s = await page.evaluate(() => window.ztream.stats());
     assert.equal(s.transport, 'http');
     assert.ok(s.peer_id, 'the WebSocket signaling itself works');
-    const tracks = await (await fetch(`${server.url}/api/tracks`)).json();
+    const tracks = await (await fetch(`${env.server.url}/api/tracks`)).json();
     await page.evaluate((id) => window.ztream.play(id), tracks[0].id);
     await page.waitForFunction(() => window.ztream.stats().currentTime > 1, null, { timeout: 15000 });
     s = await page.evaluate(() => window.ztream.stats());

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const WEB_DIR = fileURLToPath(new URL('../../', import.meta.url));
@@ -208,4 +209,52 @@ export async function openPage(context, url) {
 export function artifactPath(name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   return join(ARTIFACTS, name);
+}
+
+/** Chromium flags that make two peers on one machine reachable: host candidates instead of mDNS names. */
+export const HOST_CANDIDATES = ['--disable-features=WebRtcHideLocalIpsWithMdns'];
+
+/**
+ * Registers node:test before/after hooks that start `ztream serve` (with
+ * serverArgs) and Chromium (with browserArgs) for the tests of one file,
+ * and stop them, and every Go peer started with env.startGoPeer, at the
+ * end. Returns the env; its server and browser are set once `before` ran.
+ * @param {{serverArgs?: string[], browserArgs?: string[], goPeers?: boolean}} [opts]
+ *   goPeers: build the Go reference peer helper before the tests
+ */
+export function useServerAndBrowser({ serverArgs = [], browserArgs = [], goPeers = false } = {}) {
+  const env = {
+    server: null,
+    browser: null,
+    goPeers: [],
+    /** Starts a Go peer against the server (see startGoPeer); it is stopped after the tests. */
+    startGoPeer(track, opts) {
+      const g = startGoPeer(env.server.url, track, opts);
+      env.goPeers.push(g);
+      return g;
+    },
+  };
+  before(async () => {
+    if (goPeers) buildGoPeer();
+    env.server = await startServer(serverArgs);
+    env.browser = await launchBrowser(browserArgs);
+  });
+  after(async () => {
+    for (const g of env.goPeers) await g.stop();
+    if (env.browser) await env.browser.close();
+    if (env.server) await env.server.stop();
+  });
+  return env;
+}
+
+/** The page's window.ztream.stats(). */
+export function pageStats(page) {
+  return page.evaluate(() => window.ztream.stats());
+}
+
+/** The manifests of the first n tracks of the server's library (at least n must exist). */
+export async function firstManifests(serverURL, n) {
+  const list = await (await fetch(`${serverURL}/api/tracks`)).json();
+  if (list.length < n) throw new Error(`the library has ${list.length} tracks, want ${n}`);
+  return Promise.all(list.slice(0, n).map(async (t) => (await fetch(`${serverURL}/api/tracks/${t.id}`)).json()));
 }

@@ -2,9 +2,9 @@
 // one silent for 30 s. An idle page (nothing to fetch, no stats to send)
 // must stay connected by answering pong: same peer id, no reconnect.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openPage } from './harness.mjs';
+import { openPage, useServerAndBrowser } from './harness.mjs';
 
 /**
  * The hub checks every 15 s and closes a peer quiet for 30 s, so a silent
@@ -12,23 +12,12 @@ import { startServer, launchBrowser, openPage } from './harness.mjs';
  */
 const IDLE_MS = 52000;
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.stop();
-});
+const env = useServerAndBrowser();
 
 test('an idle page answers the hub pings and keeps its connection', { timeout: IDLE_MS + 60000 }, async () => {
-  const ctx = await browser.newContext();
+  const ctx = await env.browser.newContext();
   try {
-    const { page, problems } = await openPage(ctx, `${server.url}/?cache=0`);
+    const { page, problems } = await openPage(ctx, `${env.server.url}/?cache=0`);
     const before = await page.evaluate(() => window.ztream.stats());
     assert.equal(before.transport, 'hub');
     assert.ok(before.peer_id);

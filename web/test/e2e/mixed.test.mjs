@@ -4,52 +4,29 @@
 // browser that played a track seeds a Go peer. Every peer chunk is verified
 // against the manifest on both sides.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openPage, startGoPeer, buildGoPeer } from './harness.mjs';
+import { openPage, useServerAndBrowser, pageStats, firstManifests, HOST_CANDIDATES } from './harness.mjs';
 
-let server;
-let browser;
-const goPeers = [];
-
-before(async () => {
-  buildGoPeer();
-  server = await startServer(['--max-peers-per-ip', '-1']);
-  // Host candidates instead of mDNS names, so that the Go peers can reach the browser.
-  browser = await launchBrowser(['--disable-features=WebRtcHideLocalIpsWithMdns']);
-});
-
-after(async () => {
-  for (const g of goPeers) await g.stop();
-  if (browser) await browser.close();
-  if (server) await server.stop();
-});
-
-const stats = (page) => page.evaluate(() => window.ztream.stats());
-
-async function tracks() {
-  const list = await (await fetch(`${server.url}/api/tracks`)).json();
-  assert.ok(list.length >= 2, 'two demo tracks');
-  return Promise.all(list.slice(0, 2).map(async (t) => (await fetch(`${server.url}/api/tracks/${t.id}`)).json()));
-}
+// Host candidates instead of mDNS names, so that peers on this machine can reach the browser.
+const env = useServerAndBrowser({ serverArgs: ['--max-peers-per-ip', '-1'], browserArgs: HOST_CANDIDATES, goPeers: true });
 
 test('A: a Go peer that played a track seeds a browser, which gets most of it from the Go peer', { timeout: 180000 }, async () => {
-  const [m] = await tracks();
-  const g = startGoPeer(server.url, m.id, { hold: '150s' });
-  goPeers.push(g);
+  const [m] = await firstManifests(env.server.url, 2);
+  const g = env.startGoPeer(m.id, { hold: '150s' });
   const played = await g.played();
   console.log(`mixed A: Go peer played ${m.id}: ${JSON.stringify(played)}`);
   assert.ok(played.complete, 'the Go peer played the whole track');
   assert.equal(played.server_bytes + played.p2p_bytes, m.size, 'it got the track');
 
-  const ctx = await browser.newContext();
+  const ctx = await env.browser.newContext();
   try {
-    const b = await openPage(ctx, `${server.url}/?cache=0`);
-    assert.equal((await stats(b.page)).transport, 'hub');
+    const b = await openPage(ctx, `${env.server.url}/?cache=0`);
+    assert.equal((await pageStats(b.page)).transport, 'hub');
     await b.page.evaluate((id) => { window.ztream.autoAdvance = false; return window.ztream.play(id); }, m.id);
     await b.page.waitForFunction((id) => window.ztream.stats().complete.includes(id), m.id, { timeout: 90000 });
     await b.page.waitForFunction(() => window.ztream.stats().currentTime > 2, null, { timeout: 15000 });
-    const sb = await stats(b.page);
+    const sb = await pageStats(b.page);
     const received = sb.server_bytes + sb.p2p_bytes;
     const share = sb.p2p_bytes / received;
     console.log(`mixed A: browser p2p share ${share.toFixed(3)} (peer ${sb.p2p_bytes}, server ${sb.server_bytes}), ` +
@@ -70,25 +47,24 @@ test('A: a Go peer that played a track seeds a browser, which gets most of it fr
 });
 
 test('B: a browser that played a track seeds a Go peer, which gets most of it from the browser', { timeout: 180000 }, async () => {
-  const [, m] = await tracks();
-  const ctx = await browser.newContext();
+  const [, m] = await firstManifests(env.server.url, 2);
+  const ctx = await env.browser.newContext();
   try {
-    const a = await openPage(ctx, `${server.url}/?cache=0`);
-    assert.equal((await stats(a.page)).transport, 'hub');
+    const a = await openPage(ctx, `${env.server.url}/?cache=0`);
+    assert.equal((await pageStats(a.page)).transport, 'hub');
     await a.page.evaluate((id) => { window.ztream.autoAdvance = false; return window.ztream.play(id); }, m.id);
     await a.page.waitForFunction((id) => window.ztream.stats().complete.includes(id), m.id, { timeout: 60000 });
-    const sa = await stats(a.page);
+    const sa = await pageStats(a.page);
     assert.ok(sa.server_bytes >= m.size, 'the browser got the track from the hub');
 
-    const g = startGoPeer(server.url, m.id, { hold: '0s' });
-    goPeers.push(g);
+    const g = env.startGoPeer(m.id, { hold: '0s' });
     const played = await g.played();
     console.log(`mixed B: Go peer ${JSON.stringify(played)}`);
     assert.ok(played.complete, 'the Go peer played the whole track');
     assert.equal(played.hash_failures, 0, 'every chunk from the browser verified');
     assert.ok(played.p2p_bytes > played.server_bytes, `p2p ${played.p2p_bytes} > server ${played.server_bytes}`);
     assert.ok(played.seeders >= 1);
-    const sa2 = await stats(a.page);
+    const sa2 = await pageStats(a.page);
     console.log(`mixed B: browser uploaded ${sa2.uploaded_bytes} bytes`);
     assert.ok(sa2.uploaded_bytes >= played.p2p_bytes, `browser uploaded ${sa2.uploaded_bytes} ≥ ${played.p2p_bytes}`);
     await g.stop();

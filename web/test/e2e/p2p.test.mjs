@@ -2,39 +2,26 @@
 // first plays a track from the hub and becomes a seeder; the second must get
 // most of the same track from the first over a direct DataChannel.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openPage, artifactPath } from './harness.mjs';
+import { openPage, artifactPath, useServerAndBrowser, pageStats, HOST_CANDIDATES } from './harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  // Host candidates instead of mDNS names, so two pages on one machine can connect.
-  browser = await launchBrowser(['--disable-features=WebRtcHideLocalIpsWithMdns']);
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.stop();
-});
-
-const stats = (page) => page.evaluate(() => window.ztream.stats());
+// Host candidates instead of mDNS names, so that peers on this machine can reach the browser.
+const env = useServerAndBrowser({ browserArgs: HOST_CANDIDATES });
 
 test('a reloaded page seeds from its persistent cache; the second peer gets most of the track from it', { timeout: 120000 }, async () => {
-  const ctxA = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const ctxB = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const ctxA = await env.browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const ctxB = await env.browser.newContext({ viewport: { width: 1280, height: 800 } });
   try {
-    const a = await openPage(ctxA, server.url);
-    const tracks = await (await fetch(`${server.url}/api/tracks`)).json();
+    const a = await openPage(ctxA, env.server.url);
+    const tracks = await (await fetch(`${env.server.url}/api/tracks`)).json();
     const track = tracks[0];
-    const manifest = await (await fetch(`${server.url}/api/tracks/${track.id}`)).json();
+    const manifest = await (await fetch(`${env.server.url}/api/tracks/${track.id}`)).json();
 
-    assert.equal((await stats(a.page)).transport, 'hub', 'A reached the hub DataChannel');
+    assert.equal((await pageStats(a.page)).transport, 'hub', 'A reached the hub DataChannel');
     await a.page.evaluate((id) => { window.ztream.autoAdvance = false; return window.ztream.play(id); }, track.id);
     await a.page.waitForFunction((id) => window.ztream.stats().complete.includes(id), track.id, { timeout: 60000 });
-    const sa = await stats(a.page);
+    const sa = await pageStats(a.page);
     assert.ok(sa.hub_bytes >= manifest.size, `A got the track from the hub (${sa.hub_bytes} bytes)`);
     assert.equal(sa.http_bytes, 0, 'no HTTP fallback for A');
 
@@ -43,16 +30,16 @@ test('a reloaded page seeds from its persistent cache; the second peer gets most
     await a.page.waitForFunction((id) => window.ztream.stats().cache.tracks.includes(id), track.id, { timeout: 10000 });
     await a.page.reload();
     await a.page.waitForFunction(() => window.ztream && window.ztream.ready === true, null, { timeout: 20000 });
-    const cached = await stats(a.page);
+    const cached = await pageStats(a.page);
     assert.ok(cached.cache && cached.cache.tracks.includes(track.id), `cache after reload: ${JSON.stringify(cached.cache)}`);
     assert.equal(cached.complete.length, 0, 'nothing in memory yet');
 
-    const b = await openPage(ctxB, server.url);
-    assert.equal((await stats(b.page)).transport, 'hub');
+    const b = await openPage(ctxB, env.server.url);
+    assert.equal((await pageStats(b.page)).transport, 'hub');
     await b.page.evaluate((id) => { window.ztream.autoAdvance = false; return window.ztream.play(id); }, track.id);
     await b.page.waitForFunction((id) => window.ztream.stats().complete.includes(id), track.id, { timeout: 60000 });
     await b.page.waitForFunction(() => window.ztream.stats().currentTime > 2, null, { timeout: 15000 });
-    const sb = await stats(b.page);
+    const sb = await pageStats(b.page);
     const received = sb.server_bytes + sb.p2p_bytes;
     assert.ok(received >= manifest.size, `B received ${received} bytes for a track of ${manifest.size}`);
     const share = sb.p2p_bytes / received;
@@ -67,11 +54,11 @@ test('a reloaded page seeds from its persistent cache; the second peer gets most
     // Product requirement (not a micro-timing): playback starts within 1.5 s of play().
     assert.ok(sb.startup_ms !== null && sb.startup_ms < 1500, `start latency ${sb.startup_ms} ms`);
     assert.ok(sb.playing, 'B plays');
-    const sa2 = await stats(a.page);
+    const sa2 = await pageStats(a.page);
     assert.ok(sa2.uploaded_bytes >= sb.p2p_bytes, `A uploaded ${sa2.uploaded_bytes} ≥ what B got from peers`);
     // A replays the track without the network: every byte from its cache.
     await a.page.evaluate((id) => { window.ztream.autoAdvance = false; return window.ztream.play(id); }, track.id);
-    const replay = await stats(a.page);
+    const replay = await pageStats(a.page);
     assert.equal(replay.cache_bytes, manifest.size, 'replayed from the cache');
     assert.equal(replay.server_bytes, 0, 'nothing from the server on replay');
     // B's chunk map shows the peer's chunks.

@@ -1,33 +1,22 @@
 // Phase 1 end to end: the real server, the real page in Debian's Chromium,
 // a demo track played over the network to its end.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openPage, artifactPath } from './harness.mjs';
+import { openPage, artifactPath, useServerAndBrowser } from './harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.stop();
-});
+const env = useServerAndBrowser();
 
 test('a demo track plays, seeks and ends; every byte accounted, no stall', { timeout: 120000 }, async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const context = await env.browser.newContext({ viewport: { width: 1280, height: 800 } });
   try {
-    const { page, problems } = await openPage(context, `${server.url}/?transport=http&debug=1`);
-    const tracks = await (await fetch(`${server.url}/api/tracks`)).json();
+    const { page, problems } = await openPage(context, `${env.server.url}/?transport=http&debug=1`);
+    const tracks = await (await fetch(`${env.server.url}/api/tracks`)).json();
     assert.ok(tracks.length > 0, 'demo tracks ingested');
     const rows = await page.locator('[data-track-id]').count();
     assert.equal(rows, tracks.length, 'one row per track');
     const shortest = tracks.reduce((a, b) => (a.duration_ms <= b.duration_ms ? a : b));
-    const manifest = await (await fetch(`${server.url}/api/tracks/${shortest.id}`)).json();
+    const manifest = await (await fetch(`${env.server.url}/api/tracks/${shortest.id}`)).json();
 
     await page.evaluate(() => { window.ztream.autoAdvance = false; });
     await page.evaluate((id) => window.ztream.play(id), shortest.id);
@@ -85,10 +74,10 @@ test('a demo track plays, seeks and ends; every byte accounted, no stall', { tim
 });
 
 test('search filters the track list as you type', { timeout: 60000 }, async () => {
-  const context = await browser.newContext({ viewport: { width: 420, height: 800 } });
+  const context = await env.browser.newContext({ viewport: { width: 420, height: 800 } });
   try {
-    const { page, problems } = await openPage(context, `${server.url}/?transport=http`);
-    const tracks = await (await fetch(`${server.url}/api/tracks`)).json();
+    const { page, problems } = await openPage(context, `${env.server.url}/?transport=http`);
+    const tracks = await (await fetch(`${env.server.url}/api/tracks`)).json();
     const target = tracks[tracks.length - 1];
     const word = target.title.split(/\s+/).sort((a, b) => b.length - a.length)[0];
     await page.locator('#search').fill(word.toUpperCase());

@@ -1,40 +1,29 @@
 // The hub restarts: the page notices, keeps working over HTTP meanwhile,
 // reconnects with backoff and gets its hub DataChannel back.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openPage } from './harness.mjs';
+import { startServer, openPage, useServerAndBrowser } from './harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.stop();
-});
+const env = useServerAndBrowser();
 
 test('the page reconnects to a restarted hub', { timeout: 90000 }, async () => {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   try {
-    const { page } = await openPage(context, server.url);
+    const { page } = await openPage(context, env.server.url);
     const transport = () => page.evaluate(() => window.ztream.stats().transport);
     assert.equal(await transport(), 'hub');
     const firstPeer = await page.evaluate(() => window.ztream.stats().peer_id);
 
-    const { port, data } = server;
-    await server.stop({ keepData: true });
+    const { port, data } = env.server;
+    await env.server.stop({ keepData: true });
     await page.waitForFunction(() => window.ztream.stats().transport === 'http', null, { timeout: 20000 });
-    server = await startServer([], { port, data });
+    env.server = await startServer([], { port, data });
     await page.waitForFunction(() => window.ztream.stats().transport === 'hub', null, { timeout: 45000 });
     const s0 = await page.evaluate(() => window.ztream.stats());
     assert.notEqual(s0.peer_id, firstPeer, 'a new session with the hub');
 
-    const tracks = await (await fetch(`${server.url}/api/tracks`)).json();
+    const tracks = await (await fetch(`${env.server.url}/api/tracks`)).json();
     await page.evaluate((id) => window.ztream.play(id), tracks[0].id);
     await page.waitForFunction(() => window.ztream.stats().hub_bytes > 0, null, { timeout: 15000 });
     const s = await page.evaluate(() => window.ztream.stats());
