@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -366,5 +367,18 @@ func TestConnectTimeoutAndShutdown(t *testing.T) {
 	}
 	if h.Peers() != 0 {
 		t.Fatalf("%d peers after close", h.Peers())
+	}
+}
+
+func TestPionRoutineWarningsAreDebug(t *testing.T) {
+	for msg, want := range map[string]slog.Level{
+		"Failed to read from candidate udp4 host 192.0.2.2:8443: io: read/write on closed pipe": slog.LevelDebug,
+		"Failed to ping without candidate pairs. Connection is not possible yet.":               slog.LevelDebug,
+		"failed to write packets on netConn: dtls fatal: conn is closed":                        slog.LevelDebug,
+		"Incoming DataChannel message larger then Max Message size 65563":                       slog.LevelWarn,
+	} {
+		if got := pionLevel(slog.LevelWarn, msg); got != want {
+			t.Errorf("pionLevel(%q) = %v, want %v", msg, got, want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/pion/logging"
 )
@@ -44,11 +45,35 @@ func (l pionLogger) Info(msg string) { l.emit(slog.LevelDebug, msg) }
 func (l pionLogger) Infof(format string, args ...any) {
 	l.emitf(slog.LevelDebug, format, args...)
 }
-func (l pionLogger) Warn(msg string) { l.emit(slog.LevelWarn, msg) }
+func (l pionLogger) Warn(msg string) { l.emit(pionLevel(slog.LevelWarn, msg), msg) }
 func (l pionLogger) Warnf(format string, args ...any) {
-	l.emitf(slog.LevelWarn, format, args...)
+	msg := fmt.Sprintf(format, args...)
+	l.emit(pionLevel(slog.LevelWarn, msg), msg)
 }
-func (l pionLogger) Error(msg string) { l.emit(slog.LevelError, msg) }
+func (l pionLogger) Error(msg string) { l.emit(pionLevel(slog.LevelError, msg), msg) }
 func (l pionLogger) Errorf(format string, args ...any) {
-	l.emitf(slog.LevelError, format, args...)
+	msg := fmt.Sprintf(format, args...)
+	l.emit(pionLevel(slog.LevelError, msg), msg)
+}
+
+// routine lists what Pion warns about when a peer leaves or before its
+// connection is up: the read loops of its candidates and its DTLS and SCTP
+// end on a closed pipe, and ICE pings before it has candidate pairs. A hub
+// sees them for every departing peer, so they are logged at Debug.
+var routine = []string{
+	"read/write on closed pipe",
+	"conn is closed",
+	"Failed to ping without candidate pairs",
+	"no endpoint for packet",
+}
+
+// pionLevel is the level of a Pion warning or error: Debug for routine
+// ones, level otherwise.
+func pionLevel(level slog.Level, msg string) slog.Level {
+	for _, r := range routine {
+		if strings.Contains(msg, r) {
+			return slog.LevelDebug
+		}
+	}
+	return level
 }
