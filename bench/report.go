@@ -528,12 +528,15 @@ func (r *report) writeGoals(w io.Writer, rows []rowResult, on, off *rowResult, c
 				"millisecond a leecher spends finding and connecting to a seeder is that many milliseconds of audio the hub has to "+
 				"cover (seeder lookups p50 / p99 %s ms, peer connections %s ms in that row). The hub saw %.0f seeder lookups found, "+
 				"%.0f not found and %.0f timed out, %.0f p2p pairs brokered of which %.0f failed, and peers reported %.0f emergency "+
-				"fetches from the server (a peer chunk arriving too late).",
+				"fetches from the server (a peer chunk arriving too late). Meanwhile the load generator, which runs every "+
+				"simulated peer's WebRTC stack in one process, used %.1f CPU-s (%.2f cores) and the hub %.1f (%.2f cores) "+
+				"of the machine's %d.",
 				x.Spec.Peers, ratio(x.WarmOffload), mb(float64(x.Rep.ServerBytes)), mb(float64(x.Rep.P2PBytes)), r.Options.speed,
 				pp(x.Rep.LookupMS), pp(x.Rep.ConnectMS),
 				x.Final[`ztream_seeder_lookups_total{outcome="found"}`], x.Final[`ztream_seeder_lookups_total{outcome="not_found"}`],
 				x.Final[`ztream_seeder_lookups_total{outcome="timeout"}`], x.Final["ztream_p2p_pairs_brokered_total"],
-				x.Final["ztream_p2p_pairs_failed_total"], x.Final["ztream_emergency_fetches_total"]))
+				x.Final["ztream_p2p_pairs_failed_total"], x.Final["ztream_emergency_fetches_total"],
+				x.LoadCPU, x.LoadCPU/max(x.Wall, 1e-9), x.HubCPU, x.HubCPU/max(x.Wall, 1e-9), r.Machine.CPUs))
 		}
 	}
 

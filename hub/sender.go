@@ -115,7 +115,9 @@ func (s *chunkSender) readLoop(raw datachannel.ReadWriteCloserDeadliner) {
 			s.p.fail(websocket.StatusPolicyViolation, "data channel message too large")
 			return
 		case err != nil:
-			s.p.fail(websocket.StatusInternalError, "data channel closed")
+			if s.p.ctx.Err() == nil { // else the participant is ending anyway
+				s.p.fail(websocket.StatusInternalError, "data channel closed")
+			}
 			return
 		}
 		s.onMessage(buf[:n], isString)
