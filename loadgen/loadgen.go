@@ -55,7 +55,10 @@ type Config struct {
 	UploadCap  int
 	CacheBytes int64
 	// Loopback gathers loopback ICE candidates (default: when Server's host is
-	// a loopback address).
+	// a loopback address). With the server on loopback too, the simulated
+	// peers gather on the loopback interfaces only: they all run on this
+	// machine, and every other address would add a socket and candidate
+	// pairs to check to each of their PeerConnections.
 	Loopback *bool
 	// Progress, when set, receives a progress line every ProgressEvery (5 s).
 	Progress      io.Writer
@@ -129,6 +132,22 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("loadgen: churn %v outside 0..1", c.Churn)
 	}
 	return c, nil
+}
+
+// loopbackInterfaces returns the names of the machine's loopback interfaces
+// (nil if it cannot tell: then every interface is used).
+func loopbackInterfaces() []string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, i := range ifs {
+		if i.Flags&net.FlagLoopback != 0 && i.Flags&net.FlagUp != 0 {
+			out = append(out, i.Name)
+		}
+	}
+	return out
 }
 
 func isLoopbackURL(s string) bool {
@@ -274,6 +293,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		cfg.Logger.Debug("hub metrics unavailable", "err", hubErr)
 	}
 
+	var iceInterfaces []string
+	if *cfg.Loopback && isLoopbackURL(base) {
+		iceInterfaces = loopbackInterfaces()
+	}
+
 	start := time.Now()
 	stopStarting := start.Add(cfg.Duration)
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration+cfg.Drain+30*time.Second)
@@ -306,7 +330,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			pcfg := peer.Config{
 				HubURL: base, Manifests: mans, UploadCap: cfg.UploadCap, CacheBytes: cfg.CacheBytes,
 				Speed: cfg.Speed, Logger: cfg.Logger.With("sim", i), DisableP2P: cfg.DisableP2P,
-				ICELoopback: *cfg.Loopback,
+				ICELoopback: *cfg.Loopback, ICEInterfaces: iceInterfaces,
 			}
 			if k := corruptIndex(i, cfg.Peers, cfg.CorruptPeers); k >= 0 {
 				pcfg.Fault = cfg.Faults[k%len(cfg.Faults)]
