@@ -1,11 +1,14 @@
-# Ztream's build and test entry points. `make test` is the one command that
-# runs every test (CI calls it through .ci/run); it installs what is missing.
+# Ztream's build and test entry points.
+#   make deps   installs what the tests need (Debian and npm packages); run once per machine.
+#   make lint   static checks: gofmt, go vet, golangci-lint, tsc over the browser modules.
+#   make test   runs every test and installs nothing.
+# CI (.ci/run) runs `make deps lint test`.
 
 GO       ?= go
 GOFLAGS  ?=
 PKGS     := ./...
 
-.PHONY: all build run test deps check gotest webtest bench fuzz clean
+.PHONY: all build run test deps lint lint-go lint-js gotest webtest bench fuzz clean
 
 all: build
 
@@ -15,16 +18,21 @@ build:
 run:
 	$(GO) run ./cmd/ztream serve
 
-## test: everything — formatting, vet, Go tests with the race detector, web unit and browser tests.
-test: deps check gotest webtest
-
+## deps: Debian packages (browsers, codecs, prometheus, lame, sox) and the web tests' npm packages.
 deps:
 	./scripts/install-deps.sh
 
-check:
-	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
-	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
-	$(GO) vet $(PKGS)
+## lint: the lint gate, also run by CI.
+lint: lint-go lint-js
+
+lint-go:
+	./scripts/lint-go.sh
+
+lint-js:
+	./scripts/lint-js.sh
+
+## test: every test — Go tests with the race detector, web unit and browser tests. Installs nothing.
+test: gotest webtest
 
 # mongostore runs without the race detector: its embedded FerretDB backend is
 # too slow under -race (driver timeouts); its concurrency is the driver's.
@@ -40,10 +48,9 @@ webtest:
 	node --test web/test/unit/
 	./web/test/run-e2e.sh
 
-## fuzz: a short run of every fuzz target (not part of `make test`).
+## fuzz: a short run of every fuzz target in the repository (not part of `make test`); FUZZTIME=30s to change.
 fuzz:
-	$(GO) test ./media/ -run '^$$' -fuzz FuzzFrameParser -fuzztime 60s
-	$(GO) test ./media/ -run '^$$' -fuzz FuzzTagSkipper -fuzztime 60s
+	./scripts/fuzz.sh
 
 clean:
 	rm -rf bin

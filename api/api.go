@@ -29,6 +29,10 @@ type Config struct {
 	// OnChunkServed, when set, is called with the size of every chunk served
 	// over HTTP (those bytes count as server bytes).
 	OnChunkServed func(bytes int)
+	// PeerConfig, when set, is served as JSON at GET /config: the peer
+	// algorithm's constants (peer.DefaultAlgorithm), so that browsers run
+	// the numbers the Go peer runs (PROTOCOL.md §8).
+	PeerConfig any
 }
 
 // API is the HTTP catalog API.
@@ -49,8 +53,10 @@ func New(cfg Config) *API {
 //	GET /tracks                   → [{id, title, artist, album, duration_ms}]
 //	GET /tracks/{id}              → the track's manifest
 //	GET /tracks/{id}/chunks/{seq} → the chunk's bytes (audio/mpeg)
+//	GET /config                   → the peer algorithm's constants
 func (a *API) Routes() http.Handler {
 	r := chi.NewRouter()
+	r.Get("/config", a.peerConfig)
 	r.Get("/tracks", a.listTracks)
 	r.Get("/tracks/{id}", a.manifest)
 	r.Get("/tracks/{id}/chunks/{seq}", a.chunk)
@@ -61,6 +67,14 @@ func (a *API) Routes() http.Handler {
 		writeError(w, http.StatusMethodNotAllowed, r.Method+" not allowed on "+r.URL.Path)
 	})
 	return r
+}
+
+func (a *API) peerConfig(w http.ResponseWriter, _ *http.Request) {
+	if a.cfg.PeerConfig == nil {
+		writeError(w, http.StatusNotFound, "no peer configuration on this server")
+		return
+	}
+	writeJSON(w, http.StatusOK, a.cfg.PeerConfig)
 }
 
 func (a *API) listTracks(w http.ResponseWriter, r *http.Request) {

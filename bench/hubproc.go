@@ -245,11 +245,17 @@ func freeUDPPort() (int, error) {
 	return ua.Port, nil
 }
 
-// copyDir copies the regular files of src into a new directory dst.
+// copyDir copies the regular files of src into a new directory dst. The
+// copies are written through an os.Root, so no name can escape dst.
 func copyDir(src, dst string) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return fmt.Errorf("mkdir %s: %w", dst, err)
 	}
+	root, err := os.OpenRoot(dst)
+	if err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	defer root.Close()
 	ents, err := os.ReadDir(src)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", src, err)
@@ -262,7 +268,7 @@ func copyDir(src, dst string) error {
 		if err != nil {
 			return fmt.Errorf("copy: %w", err)
 		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+		if err := root.WriteFile(e.Name(), b, 0o644); err != nil {
 			return fmt.Errorf("copy: %w", err)
 		}
 	}

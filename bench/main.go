@@ -137,7 +137,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if o.keep {
 		fmt.Fprintf(stderr, "bench: scratch directory %s\n", work)
 	} else {
-		defer os.RemoveAll(work)
+		defer func() {
+			if err := os.RemoveAll(work); err != nil {
+				fmt.Fprintf(stderr, "bench: removing the scratch directory: %v\n", err)
+			}
+		}()
 	}
 	e := &env{
 		bin: filepath.Join(work, "ztream"), work: work, udpPort: o.udpPort,

@@ -385,13 +385,6 @@ func ppOf(r *rowResult, f func(rowResult) loadgen.Percentiles) string {
 	return pp(f(*r)) + " ms"
 }
 
-func errNote(s string) string {
-	if s == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (load: %s)", s)
-}
-
 func (r *report) writeProfiles(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	var prof []rowResult

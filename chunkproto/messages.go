@@ -15,6 +15,7 @@ const (
 	TypeError     = "error"
 	TypeHave      = "have"
 	TypeHaveReply = "have_reply"
+	TypeHolding   = "holding"
 )
 
 // Error codes carried by Error.Code.
@@ -35,6 +36,9 @@ const (
 	// CodeUnavailable: the sender cannot serve right now (its store is
 	// unreachable, or it is shutting down); retry later or elsewhere.
 	CodeUnavailable = "unavailable"
+	// CodeRateLimited: the requester sends messages faster than the sender
+	// accepts; the message was dropped.
+	CodeRateLimited = "rate_limited"
 )
 
 // MaxRequests is the default number of ranges a requester may have in flight
@@ -56,6 +60,10 @@ type Request struct {
 	Track string `json:"track"`
 	From  int    `json:"from"`
 	To    int    `json:"to"`
+	// FirstCopy (to the hub only) asks for first copies: the hub sends only
+	// the chunks of the range it has not sent to another connected peer
+	// recently, at most a stripe of them, then Done (PROTOCOL.md §8.4).
+	FirstCopy bool `json:"first_copy,omitempty"`
 }
 
 // Cancel stops the range with ID. No Done follows; chunks already sent may
@@ -77,16 +85,22 @@ type Error struct {
 	Message string `json:"message,omitempty"`
 }
 
-// Have asks the remote peer whether it holds every chunk of Track and would
-// serve it; the answer is a HaveReply.
+// Have asks the remote peer which chunks of Track it holds and would serve;
+// the answer is a HaveReply. It also subscribes the asker to the remote's
+// Holding updates of Track while their channel is open.
 type Have struct {
 	Track string `json:"track"`
 }
 
-// HaveReply answers Have.
+// HaveReply answers Have. OK means the sender holds every chunk and serves
+// now; a sender holding part of the track answers OK false with the
+// bitfield of what it holds (Chunks, Have as in Holding). Neither: nothing
+// to serve.
 type HaveReply struct {
-	Track string `json:"track"`
-	OK    bool   `json:"ok"`
+	Track  string `json:"track"`
+	OK     bool   `json:"ok"`
+	Chunks int    `json:"chunks,omitempty"`
+	Have   string `json:"have,omitempty"`
 }
 
 // MessageType implements Message.
@@ -188,6 +202,20 @@ func DecodeMessage(data []byte) (Message, error) {
 		}
 		if !ValidTrackID(v.Track) {
 			return nil, fmt.Errorf("decode have_reply: track id %q: %w", v.Track, ErrMalformed)
+		}
+		if v.Have != "" || v.Chunks != 0 {
+			if _, err := DecodeBitfield(v.Have, v.Chunks); err != nil {
+				return nil, fmt.Errorf("decode have_reply: %w", err)
+			}
+		}
+		m = v
+	case TypeHolding:
+		var v Holding
+		if err := unmarshal(data, &v); err != nil {
+			return nil, err
+		}
+		if err := v.Validate(); err != nil {
+			return nil, err
 		}
 		m = v
 	default:

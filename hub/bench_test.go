@@ -1,9 +1,11 @@
-package hub
+package hub_test
 
 import (
 	"testing"
 
 	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/hub"
+	"github.com/ztream/ztream/hub/hubtest"
 	"github.com/ztream/ztream/signaling"
 )
 
@@ -11,14 +13,13 @@ import (
 // to one peer over loopback, both Pion stacks in this process.
 func BenchmarkRange(b *testing.B) {
 	tr := bigTrack(60)
-	st := openStore(b, tr)
-	_, url := testHub(b, Config{}, st)
+	url := hubtest.New(b, hub.Config{}, hubtest.WithTracks(tr)).WSURL
 	c := connect(b, url, clientAPI(), signaling.Hello{})
-	b.SetBytes(tr.m.Size)
+	b.SetBytes(tr.Manifest.Size)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		c.dcSend(chunkproto.Request{ID: uint32(i), Track: tr.id(), From: 0, To: len(tr.chunks)})
-		for range tr.chunks {
+		c.dcSend(chunkproto.Request{ID: uint32(i), Track: tr.ID(), From: 0, To: tr.Len()})
+		for range tr.Len() {
 			c.nextChunk()
 		}
 		if m := c.nextText(); m != (chunkproto.Done{ID: uint32(i)}) {

@@ -1,17 +1,8 @@
-package hub
+package hub_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"net/http/httptest"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,17 +12,14 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
-	"github.com/ztream/ztream/boltstore"
 	"github.com/ztream/ztream/chunkproto"
-	"github.com/ztream/ztream/media"
+	"github.com/ztream/ztream/hub/hubtest"
+	"github.com/ztream/ztream/internal/testtrack"
 	"github.com/ztream/ztream/signaling"
-	"github.com/ztream/ztream/store"
 )
 
 // testTimeout bounds every wait in these tests.
 const testTimeout = 20 * time.Second
-
-func loopbackOnly(ip net.IP) bool { return ip.IsLoopback() }
 
 // clientAPI is the Pion API of the test peers: own ephemeral sockets,
 // loopback only, no mDNS.
@@ -40,168 +28,11 @@ func clientAPI() *webrtc.API {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIncludeLoopbackCandidate(true)
-	se.SetIPFilter(loopbackOnly)
+	se.SetIPFilter(hubtest.LoopbackOnly)
 	se.SetSCTPMaxMessageSize(chunkproto.MaxMessageSize)
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se),
 		webrtc.WithMediaEngine(&webrtc.MediaEngine{}),
 		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
-}
-
-// testTrack is a synthetic track stored in the test store.
-type testTrack struct {
-	m      *media.Manifest
-	chunks [][]byte
-}
-
-func makeTrack(seed byte, n int, size func(seq int) int) *testTrack {
-	tr := &testTrack{m: &media.Manifest{Title: fmt.Sprintf("track %d", seed), MIME: media.MIMEType}}
-	h := sha256.New()
-	for seq := 0; seq < n; seq++ {
-		data := make([]byte, size(seq))
-		for i := range data {
-			data[i] = byte(i*7+seq*13) ^ seed
-		}
-		sum := sha256.Sum256(data)
-		h.Write(sum[:])
-		tr.chunks = append(tr.chunks, data)
-		tr.m.Chunks = append(tr.m.Chunks, media.ChunkInfo{Seq: seq, Size: len(data), SHA256: hex.EncodeToString(sum[:]), Frames: 1})
-		tr.m.Size += int64(len(data))
-	}
-	tr.m.ID = hex.EncodeToString(h.Sum(nil)[:16])
-	return tr
-}
-
-func (tr *testTrack) id() string { return tr.m.ID }
-
-func openStore(t testing.TB, tracks ...*testTrack) store.Store {
-	t.Helper()
-	st, err := boltstore.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	for _, tr := range tracks {
-		if err := st.PutTrack(context.Background(), tr.m, func(seq int) ([]byte, error) { return tr.chunks[seq], nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return st
-}
-
-// spyMetrics records the hub's metric events.
-type spyMetrics struct {
-	mu         sync.Mutex
-	buffered   int64
-	peak       int64
-	chunks     int
-	rejected   map[string]int
-	lookups    map[string]int
-	brokered   int
-	connected  int
-	reports    []signaling.Stats
-	grantsUp   int64
-	grantsDown int64
-	reported   map[string]int // reason/accepted → count
-	downBy     map[string]int64
-	upBy       map[string]int64
-	dropped    int64
-}
-
-func newSpy() *spyMetrics {
-	return &spyMetrics{rejected: map[string]int{}, lookups: map[string]int{}, reported: map[string]int{},
-		downBy: map[string]int64{}, upBy: map[string]int64{}}
-}
-
-func (s *spyMetrics) PeerConnected()    { s.mu.Lock(); s.connected++; s.mu.Unlock() }
-func (s *spyMetrics) PeerDisconnected() { s.mu.Lock(); s.connected--; s.mu.Unlock() }
-func (s *spyMetrics) ChunkSent(int)     { s.mu.Lock(); s.chunks++; s.mu.Unlock() }
-func (s *spyMetrics) PairBrokered()     { s.mu.Lock(); s.brokered++; s.mu.Unlock() }
-func (s *spyMetrics) PairFailed()       {}
-func (s *spyMetrics) SeederLookup(o string, _ time.Duration) {
-	s.mu.Lock()
-	s.lookups[o]++
-	s.mu.Unlock()
-}
-func (s *spyMetrics) AddBufferedBytes(d int64) {
-	s.mu.Lock()
-	s.buffered += d
-	s.peak = max(s.peak, s.buffered)
-	s.mu.Unlock()
-}
-func (s *spyMetrics) SignalingRejected(r string)     { s.mu.Lock(); s.rejected[r]++; s.mu.Unlock() }
-func (s *spyMetrics) OpenPeer(id string) PeerMetrics { return spyPeer{s, id} }
-func (s *spyMetrics) SeederReported(reason string, accepted bool) {
-	s.mu.Lock()
-	s.reported[reason+"/"+strconv.FormatBool(accepted)]++
-	s.mu.Unlock()
-}
-func (s *spyMetrics) SeederDropped() { s.mu.Lock(); s.dropped++; s.mu.Unlock() }
-
-func (s *spyMetrics) get(f func(s *spyMetrics) int64) int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return f(s)
-}
-
-type spyPeer struct {
-	s  *spyMetrics
-	id string
-}
-
-func (p spyPeer) GrantDownload(n int64) {
-	p.s.mu.Lock()
-	p.s.grantsDown += n
-	p.s.downBy[p.id] += n
-	p.s.mu.Unlock()
-}
-func (p spyPeer) GrantUpload(n int64) {
-	p.s.mu.Lock()
-	p.s.grantsUp += n
-	p.s.upBy[p.id] += n
-	p.s.mu.Unlock()
-}
-func (p spyPeer) Report(r signaling.Stats) {
-	p.s.mu.Lock()
-	p.s.reports = append(p.s.reports, r)
-	p.s.mu.Unlock()
-}
-func (p spyPeer) Close() {}
-
-// eventually polls cond until it holds or the test timeout passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// testHub starts a hub on an httptest server. cfg gets loopback settings.
-func testHub(t testing.TB, cfg Config, st store.Store) (*Hub, string) {
-	t.Helper()
-	cfg.IncludeLoopback = true
-	cfg.IPFilter = loopbackOnly
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-		if os.Getenv("HUB_TEST_LOG") != "" {
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		}
-	}
-	h, err := New(cfg, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			t.Errorf("hub close: %v", err)
-		}
-		srv.Close()
-	})
-	return h, "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
 // client is a minimal Go peer: WebSocket, PeerConnection with the hub
@@ -227,12 +58,13 @@ type client struct {
 	pings  atomic.Int32 // pings received (and answered) by readLoop
 }
 
-// dial connects and sends hello, but does not wait for anything.
+// dial opens a WebSocket to the hub at url (a hubtest.Server's WSURL), but
+// sends nothing.
 func dial(t testing.TB, url string) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
-	ws, _, err := websocket.Dial(ctx, url+"/ws", nil)
+	ws, _, err := websocket.Dial(ctx, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,26 +215,6 @@ func (c *client) onHubSignal(s signaling.Signal) error {
 	return c.sendErr(signaling.Signal{To: signaling.HubID, SDP: &answer})
 }
 
-// next returns the next WebSocket message (backlog first).
-func (c *client) next() signaling.Message {
-	c.t.Helper()
-	if len(c.backlog) > 0 {
-		m := c.backlog[0]
-		c.backlog = c.backlog[1:]
-		return m
-	}
-	select {
-	case m, ok := <-c.inbox:
-		if !ok {
-			c.t.Fatalf("%s: connection closed", c.id)
-		}
-		return m
-	case <-c.ctx.Done():
-		c.t.Fatalf("%s: no message in time", c.id)
-	}
-	return nil
-}
-
 // waitFor returns the first message of type T, keeping others in the backlog.
 func waitFor[T signaling.Message](c *client) T {
 	c.t.Helper()
@@ -478,14 +290,14 @@ func (c *client) nextChunk() chunkproto.Chunk {
 
 // receiveRange reads chunks [from, to) of tr in order, checking their bytes,
 // then the done of request id.
-func (c *client) receiveRange(tr *testTrack, id uint32, from, to int) {
+func (c *client) receiveRange(tr *testtrack.Track, id uint32, from, to int) {
 	c.t.Helper()
 	for seq := from; seq < to; seq++ {
 		ch := c.nextChunk()
-		if ch.Track != tr.id() || ch.Seq != seq {
-			c.t.Fatalf("got chunk %s/%d, want %s/%d", ch.Track, ch.Seq, tr.id(), seq)
+		if ch.Track != tr.ID() || ch.Seq != seq {
+			c.t.Fatalf("got chunk %s/%d, want %s/%d", ch.Track, ch.Seq, tr.ID(), seq)
 		}
-		if string(ch.Data) != string(tr.chunks[seq]) {
+		if string(ch.Data) != string(tr.Chunk(seq)) {
 			c.t.Fatalf("chunk %d: bytes differ", seq)
 		}
 	}

@@ -45,6 +45,13 @@ type Config struct {
 	// times in a burst (refilled at 1 per second) is closed (1008).
 	MessageRate  float64
 	MessageBurst int
+	// DataChannelRate is the sustained rate of messages (per second) a peer
+	// may send on its hub DataChannel (default 100); DataChannelBurst the
+	// burst (default 200). Extra messages get error rate_limited and are
+	// dropped; a peer refused more than DataChannelBurst/4 times in a burst
+	// (refilled at 1 per second) is disconnected (1008).
+	DataChannelRate  float64
+	DataChannelBurst int
 	// PingInterval is how often the hub checks a connection's liveness: one
 	// quiet for half of it gets a ping (default 15 s).
 	PingInterval time.Duration
@@ -59,8 +66,19 @@ type Config struct {
 	MaxPairs int
 	// LookupTimeout ends a lookup with no yes (default 1.5 s).
 	LookupTimeout time.Duration
-	// HolderPerTrack is how many recent holders the tracker keeps per track (10).
+	// HoldersPerTrack is how many holders, complete or partial, the tracker
+	// keeps per track (default 32; the least useful is forgotten first).
 	HoldersPerTrack int
+	// MaxPartialTracks bounds the tracks one peer is listed for as partial
+	// holder through holding messages (default 8).
+	MaxPartialTracks int
+	// FirstCopyTTL is how long a chunk the hub sent to a connected peer
+	// counts as a first copy: first-copy requests of other peers skip it
+	// meanwhile (default 20 s).
+	FirstCopyTTL time.Duration
+	// FirstCopyStripe is the most chunks one first-copy request gets
+	// (default 8): concurrent leechers of a cold track get disjoint stripes.
+	FirstCopyStripe int
 	// SendWindow is the DataChannel bufferedAmount above which the hub
 	// waits before sending the next chunk (default 512 KiB).
 	SendWindow int
@@ -103,6 +121,12 @@ func (c Config) withDefaults() Config {
 	if c.MessageBurst <= 0 {
 		c.MessageBurst = 200
 	}
+	if c.DataChannelRate <= 0 {
+		c.DataChannelRate = 100
+	}
+	if c.DataChannelBurst <= 0 {
+		c.DataChannelBurst = 200
+	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 15 * time.Second
 	}
@@ -122,7 +146,16 @@ func (c Config) withDefaults() Config {
 		c.LookupTimeout = 1500 * time.Millisecond
 	}
 	if c.HoldersPerTrack <= 0 {
-		c.HoldersPerTrack = 10
+		c.HoldersPerTrack = 32
+	}
+	if c.MaxPartialTracks <= 0 {
+		c.MaxPartialTracks = 8
+	}
+	if c.FirstCopyTTL <= 0 {
+		c.FirstCopyTTL = 20 * time.Second
+	}
+	if c.FirstCopyStripe <= 0 {
+		c.FirstCopyStripe = 8
 	}
 	if c.SendWindow <= 0 {
 		c.SendWindow = 512 << 10

@@ -1,4 +1,4 @@
-package hub
+package hub_test
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/hub"
+	"github.com/ztream/ztream/hub/hubtest"
+	"github.com/ztream/ztream/internal/testtrack"
 	"github.com/ztream/ztream/signaling"
 )
 
@@ -37,7 +40,7 @@ func dialRawOpts(t *testing.T, url string, opts *websocket.DialOptions) (*rawCli
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
-	ws, resp, err := websocket.Dial(ctx, url+"/ws", opts)
+	ws, resp, err := websocket.Dial(ctx, url, opts)
 	if err != nil {
 		return nil, resp, err
 	}
@@ -152,15 +155,17 @@ func (r *rawClient) closeStatus() websocket.StatusCode {
 	return 0
 }
 
-func rejected(spy *spyMetrics, reason string) int64 {
-	return spy.get(func(s *spyMetrics) int64 { return int64(s.rejected[reason]) })
+func rejected(spy *hubtest.Spy, reason string) int64 {
+	return int64(spy.Counts().Rejected[reason])
 }
 
 // TestHugeFrameRefused sends a frame of exactly 4 MiB before and after
 // hello: the hub reads no more than its limit, closes with 1009 and counts it.
 func TestHugeFrameRefused(t *testing.T) {
-	spy := newSpy()
-	h, url := testHub(t, Config{Metrics: spy}, openStore(t))
+	t.Parallel()
+	spy := hubtest.NewSpy()
+	srv := hubtest.New(t, hub.Config{Metrics: spy})
+	h, url := srv.Hub, srv.WSURL
 	huge := make([]byte, 4<<20)
 	for i := range huge {
 		huge[i] = 'a'
@@ -181,15 +186,17 @@ func TestHugeFrameRefused(t *testing.T) {
 	if n := rejected(spy, "too_large"); n != 2 {
 		t.Fatalf("too_large counted %d times, want 2", n)
 	}
-	eventually(t, "peers to leave", func() bool { return h.Peers() == 0 })
+	hubtest.WaitFor(t, testTimeout, "peers to leave", func() bool { return h.Peers() == 0 })
 }
 
 // TestJunkRejectedAndCounted: broken JSON, unknown types and hub→peer types
 // get bad_message and the connection lives on; a binary frame of noise
 // closes it with 1003. Every refusal is counted.
 func TestJunkRejectedAndCounted(t *testing.T) {
-	spy := newSpy()
-	h, url := testHub(t, Config{Metrics: spy}, openStore(t))
+	t.Parallel()
+	spy := hubtest.NewSpy()
+	srv := hubtest.New(t, hub.Config{Metrics: spy})
+	h, url := srv.Hub, srv.WSURL
 	r := dialRaw(t, url)
 	r.hello(signaling.Hello{})
 	for _, junk := range []string{`{"type":"hello","version":`, `["type"]`, `{"type":"nope"}`, `{"type":"welcome","peer_id":"p-x"}`, "\xff\xfe", ``} {
@@ -223,15 +230,16 @@ func TestJunkRejectedAndCounted(t *testing.T) {
 	if n := rejected(spy, "binary"); n != 2 {
 		t.Fatalf("binary counted %d, want 2", n)
 	}
-	eventually(t, "peers to leave", func() bool { return h.Peers() == 0 })
+	hubtest.WaitFor(t, testTimeout, "peers to leave", func() bool { return h.Peers() == 0 })
 }
 
 // TestMessageRateLimit: beyond the burst, messages are refused with
 // rate_limited; a connection that keeps flooding is closed with 1008.
 func TestMessageRateLimit(t *testing.T) {
-	spy := newSpy()
+	t.Parallel()
+	spy := hubtest.NewSpy()
 	const burst = 12 // strike bucket: burst/4 = 3
-	_, url := testHub(t, Config{Metrics: spy, MessageRate: 0.01, MessageBurst: burst}, openStore(t))
+	url := hubtest.New(t, hub.Config{Metrics: spy, MessageRate: 0.01, MessageBurst: burst}).WSURL
 
 	r := dialRaw(t, url)
 	r.hello(signaling.Hello{})
@@ -266,8 +274,9 @@ func TestMessageRateLimit(t *testing.T) {
 // TestPerIPCap: the third connection from one address is refused with 429
 // until one of the first two ends.
 func TestPerIPCap(t *testing.T) {
-	spy := newSpy()
-	_, url := testHub(t, Config{Metrics: spy, MaxPeersPerIP: 2}, openStore(t))
+	t.Parallel()
+	spy := hubtest.NewSpy()
+	url := hubtest.New(t, hub.Config{Metrics: spy, MaxPeersPerIP: 2}).WSURL
 	a := dialRaw(t, url)
 	a.hello(signaling.Hello{})
 	b := dialRaw(t, url) // before hello counts too
@@ -279,7 +288,7 @@ func TestPerIPCap(t *testing.T) {
 		t.Fatalf("too_many_connections counted %d", n)
 	}
 	_ = b.ws.CloseNow()
-	eventually(t, "a slot to free up", func() bool {
+	hubtest.WaitFor(t, testTimeout, "a slot to free up", func() bool {
 		c, _, err := dialRawOpts(t, url, nil)
 		if err != nil {
 			return false
@@ -287,7 +296,7 @@ func TestPerIPCap(t *testing.T) {
 		c.hello(signaling.Hello{})
 		return true
 	})
-	if addrKey("[2001:db8:1:2:3:4:5:6]:443") != addrKey("[2001:db8:1:2:ffff::1]:80") || addrKey("10.0.0.1:1") == addrKey("10.0.0.2:1") {
+	if hub.AddrKey("[2001:db8:1:2:3:4:5:6]:443") != hub.AddrKey("[2001:db8:1:2:ffff::1]:80") || hub.AddrKey("10.0.0.1:1") == hub.AddrKey("10.0.0.2:1") {
 		t.Fatal("address keys: IPv6 must count per /64, IPv4 per address")
 	}
 }
@@ -295,9 +304,10 @@ func TestPerIPCap(t *testing.T) {
 // TestOriginCheck: a foreign Origin is refused with 403 (counted); the same
 // origin and allowed patterns are accepted.
 func TestOriginCheck(t *testing.T) {
-	spy := newSpy()
-	_, url := testHub(t, Config{Metrics: spy, OriginPatterns: []string{"app.example.com"}}, openStore(t))
-	host := strings.TrimPrefix(url, "ws://")
+	t.Parallel()
+	spy := hubtest.NewSpy()
+	srv := hubtest.New(t, hub.Config{Metrics: spy, OriginPatterns: []string{"app.example.com"}})
+	url, host := srv.WSURL, srv.Addr
 	for origin, want := range map[string]int{
 		"http://evil.example.com": http.StatusForbidden,
 		"http://app.example.com":  http.StatusSwitchingProtocols,
@@ -319,9 +329,11 @@ func TestOriginCheck(t *testing.T) {
 // TestIdleTimeout: a silent peer gets pings, then is closed with 1008; a
 // peer that answers them stays.
 func TestIdleTimeout(t *testing.T) {
-	spy := newSpy()
-	const idle = time.Second
-	h, url := testHub(t, Config{Metrics: spy, PingInterval: 100 * time.Millisecond, IdleTimeout: idle}, openStore(t))
+	t.Parallel()
+	spy := hubtest.NewSpy()
+	const idle, ping = time.Second, 100 * time.Millisecond
+	srv := hubtest.New(t, hub.Config{Metrics: spy, PingInterval: ping, IdleTimeout: idle})
+	h, url := srv.Hub, srv.WSURL
 	alive := dialRaw(t, url)
 	alive.pong = true
 	alive.hello(signaling.Hello{})
@@ -337,8 +349,11 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatal("idle_timeout not counted")
 	}
 	// The silent peer lived at least `idle`; the answering one has lived as
-	// long and lives on.
-	time.Sleep(idle)
+	// long and lives on: it answers the pings of another idle period.
+	pinged := alive.pings.Load()
+	hubtest.WaitFor(t, testTimeout, "another idle period of pings", func() bool {
+		return alive.pings.Load() >= pinged+int32(idle/ping)
+	})
 	alive.send(signaling.Unpair{PairID: "x-none"})
 	if e := waitRaw[signaling.Error](alive); e.Code != signaling.CodeUnknownPair {
 		t.Fatalf("answering peer: %+v", e)
@@ -349,7 +364,7 @@ func TestIdleTimeout(t *testing.T) {
 	if n := rejected(spy, "idle_timeout"); n != 1 {
 		t.Fatalf("idle_timeout counted %d, want 1", n)
 	}
-	eventually(t, "the silent peer to leave", func() bool { return h.Peers() == 1 })
+	hubtest.WaitFor(t, testTimeout, "the silent peer to leave", func() bool { return h.Peers() == 1 })
 }
 
 // smallReadBuffer dials TCP with a tiny receive buffer, so that a client
@@ -392,11 +407,13 @@ func (l smallWriteBuffer) Accept() (net.Conn, error) {
 // queues at most SendQueue messages for it, drops it (slow_consumer), and
 // the leecher learns that the pair ended.
 func TestSlowWebSocketReaderDropped(t *testing.T) {
-	tr := makeTrack(40, 2, func(int) int { return 100 })
-	spy := newSpy()
+	t.Parallel()
+	tr := testtrack.New(40, 2, testtrack.Size(100))
+	spy := hubtest.NewSpy()
 	const queue = 8
 	// The default WriteTimeout (10 s) outlasts the flood: the queue fills first.
-	h, url := testHub(t, Config{Metrics: spy, SendQueue: queue, MessageRate: 1e6, MessageBurst: 1e6}, openStore(t, tr))
+	hs := hubtest.New(t, hub.Config{Metrics: spy, SendQueue: queue, MessageRate: 1e6, MessageBurst: 1e6}, hubtest.WithTracks(tr))
+	h, url := hs.Hub, hs.WSURL
 	// A second server on the same hub whose sockets have a small send
 	// buffer, so that little data fills the pipe to the seeder.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -406,16 +423,16 @@ func TestSlowWebSocketReaderDropped(t *testing.T) {
 	srv := &http.Server{Handler: h}
 	go func() { _ = srv.Serve(smallWriteBuffer{ln}) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	slowURL := "ws://" + ln.Addr().String()
+	slowURL := "ws://" + ln.Addr().String() + "/ws"
 
 	seeder, _, err := dialRawOpts(t, slowURL, smallReadBuffer())
 	if err != nil {
 		t.Fatal(err)
 	}
-	seeder.send(signaling.Hello{Version: signaling.Version, Cached: []string{tr.id()}})
+	seeder.send(signaling.Hello{Version: signaling.Version, Cached: []string{tr.ID()}})
 	leecher := dialRaw(t, url)
 	leecher.hello(signaling.Hello{})
-	leecher.send(signaling.Lookup{Track: tr.id()})
+	leecher.send(signaling.Lookup{Track: tr.ID()})
 	// The seeder reads by hand until paired, then never again.
 	for paired := false; !paired; {
 		_, data, err := seeder.ws.Read(seeder.ctx)
@@ -441,17 +458,18 @@ func TestSlowWebSocketReaderDropped(t *testing.T) {
 		leecher.send(signaling.Signal{To: seeder.id, PairID: res.PairID, SDP: sdp})
 	}
 	if rejected(spy, "slow_consumer") == 0 {
-		eventually(t, "the slow reader to be dropped", func() bool { return rejected(spy, "slow_consumer") > 0 })
+		hubtest.WaitFor(t, testTimeout, "the slow reader to be dropped", func() bool { return rejected(spy, "slow_consumer") > 0 })
 	}
 	t.Logf("dropped after %d relayed signals (%d KiB)", sent, sent*60)
 	if u := waitRaw[signaling.Unpair](leecher); u.PairID != res.PairID || u.Reason != signaling.ReasonPeerLeft {
 		t.Fatalf("leecher got %+v", u)
 	}
-	eventually(t, "the slow reader to leave", func() bool { return h.Peers() == 1 })
+	hubtest.WaitFor(t, testTimeout, "the slow reader to leave", func() bool { return h.Peers() == 1 })
 	// Its connection is gone: reading now ends with an error.
 	go seeder.read()
 	select {
-	case <-seeder.closed:
+	case err := <-seeder.closed:
+		t.Logf("slow reader's connection ended: %v", err)
 	case <-seeder.ctx.Done():
 		t.Fatal("slow reader's connection still open")
 	}
@@ -463,8 +481,10 @@ func TestSlowWebSocketReaderDropped(t *testing.T) {
 
 // TestHelloTimeout: a connection that never says hello is closed and counted.
 func TestHelloTimeout(t *testing.T) {
-	spy := newSpy()
-	h, url := testHub(t, Config{Metrics: spy, HelloTimeout: 200 * time.Millisecond}, openStore(t))
+	t.Parallel()
+	spy := hubtest.NewSpy()
+	srv := hubtest.New(t, hub.Config{Metrics: spy, HelloTimeout: 200 * time.Millisecond})
+	h, url := srv.Hub, srv.WSURL
 	r := dialRaw(t, url)
 	go r.read()
 	if s := r.closeStatus(); s != websocket.StatusPolicyViolation {
@@ -473,10 +493,9 @@ func TestHelloTimeout(t *testing.T) {
 	if n := rejected(spy, "hello_timeout"); n != 1 {
 		t.Fatalf("hello_timeout counted %d times", n)
 	}
-	eventually(t, "the hub to drop the connection", func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return len(h.conns) == 0 && h.open == 0
+	hubtest.WaitFor(t, testTimeout, "the hub to drop the connection", func() bool {
+		conns, _, open := h.Tracked()
+		return conns == 0 && open == 0
 	})
 }
 
@@ -484,10 +503,10 @@ func TestHelloTimeout(t *testing.T) {
 // is answered bad_request, and a message larger than any the chunk protocol
 // allows drops the peer (its WebSocket closes with a policy violation).
 func TestDataChannelHostileMessages(t *testing.T) {
-	tr := makeTrack(90, 4, func(int) int { return 500 })
-	st := openStore(t, tr)
-	spy := newSpy()
-	_, url := testHub(t, Config{Metrics: spy}, st)
+	t.Parallel()
+	tr := testtrack.New(90, 4, testtrack.Size(500))
+	spy := hubtest.NewSpy()
+	url := hubtest.New(t, hub.Config{Metrics: spy}, hubtest.WithTracks(tr)).WSURL
 	c := connect(t, url, clientAPI(), signaling.Hello{})
 
 	if err := c.dc.Send([]byte{1, 2, 3}); err != nil {
@@ -497,7 +516,7 @@ func TestDataChannelHostileMessages(t *testing.T) {
 		t.Fatalf("binary message answered %#v, want error bad_request", m)
 	}
 	// The channel still works.
-	c.dcSend(chunkproto.Request{ID: 1, Track: tr.id(), From: 0, To: 4})
+	c.dcSend(chunkproto.Request{ID: 1, Track: tr.ID(), From: 0, To: 4})
 	c.receiveRange(tr, 1, 0, 4)
 
 	if err := c.dc.SendText(strings.Repeat(" ", chunkproto.MaxTextSize+1)); err != nil {
@@ -506,7 +525,7 @@ func TestDataChannelHostileMessages(t *testing.T) {
 	if s := c.closeStatus(); s != websocket.StatusPolicyViolation {
 		t.Fatalf("close status %v, want policy violation", s)
 	}
-	if n := spy.get(func(s *spyMetrics) int64 { return int64(s.rejected["too_large"]) }); n != 1 {
+	if n := spy.Counts().Rejected["too_large"]; n != 1 {
 		t.Errorf("too_large counted %d times, want 1", n)
 	}
 }

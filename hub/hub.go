@@ -49,6 +49,8 @@ type Hub struct {
 	api     *webrtc.API
 	mux     ice.UDPMux
 	tracker *tracker.Tracker
+	shapes  *shapeCache
+	copies  *firstCopies
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -150,9 +152,14 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 	h.tracker = tracker.New(tracker.Config{
 		HoldersPerTrack:   cfg.HoldersPerTrack,
 		MaxTracksPerPeer:  signaling.MaxCachedTracks,
+		MaxPartialPerPeer: cfg.MaxPartialTracks,
+		MaxChunks:         signaling.MaxChunks,
 		MaxPendingPerPeer: maxPendingLookups,
+		MaxWant:           signaling.MaxLookupWant,
 		LookupTimeout:     cfg.LookupTimeout,
 	}, asker{h}, h.onLookupResult)
+	h.shapes = newShapeCache(st, cfg.StoreTimeout)
+	h.copies = newFirstCopies(cfg.FirstCopyTTL, cfg.FirstCopyStripe)
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	return h, nil
 }
@@ -486,6 +493,13 @@ func (h *Hub) report(p *participant, r signaling.Report) {
 	}
 }
 
+// connected reports whether peer id is connected.
+func (h *Hub) connected(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.peers[id] != nil
+}
+
 // partnersOf returns the connected peers p is in a pair with now.
 func (h *Hub) partnersOf(p *participant) []*participant {
 	h.mu.Lock()
@@ -502,56 +516,72 @@ func (h *Hub) partnersOf(p *participant) []*participant {
 }
 
 // onLookupResult turns a tracker result into lookup_result and, on success,
-// a pair and two paired messages.
+// one pair per seeder with its two paired messages.
 func (h *Hub) onLookupResult(res tracker.Result) {
 	h.mu.Lock()
 	req := h.peers[res.Requester]
 	if req == nil {
 		h.mu.Unlock()
-		if res.Seeder != "" {
-			h.tracker.ReleaseUpload(res.Seeder)
+		for _, s := range res.Seeders {
+			h.tracker.ReleaseUpload(s)
 		}
 		h.metrics.SeederLookup("canceled", res.Elapsed)
 		return
 	}
 	size := req.takeLookup(res.Track)
-	if res.Seeder == "" {
-		h.mu.Unlock()
+	type made struct {
+		pr   *pair
+		seed *participant
+	}
+	var pairs []made
+	var refused []string
+	for _, id := range res.Seeders {
+		seed := h.peers[id]
+		if seed == nil || len(seed.pairs) >= h.cfg.MaxPairs || len(req.pairs) >= h.cfg.MaxPairs {
+			refused = append(refused, id)
+			continue
+		}
+		h.nextPair++
+		pr := &pair{
+			id:        "x-" + strconv.FormatUint(h.nextPair, 10),
+			track:     res.Track,
+			seeder:    seed.id,
+			leecher:   req.id,
+			uploading: true,
+		}
+		h.pairs[pr.id] = pr
+		seed.pairs[pr.id] = struct{}{}
+		req.pairs[pr.id] = struct{}{}
+		req.addPartner(seed.id)
+		seed.addPartner(req.id)
+		pairs = append(pairs, made{pr, seed})
+	}
+	h.mu.Unlock()
+	for _, id := range refused {
+		h.tracker.ReleaseUpload(id)
+		h.metrics.PairFailed()
+	}
+	switch {
+	case len(pairs) == 0 && len(res.Seeders) > 0:
+		h.metrics.SeederLookup(signaling.ReasonAllRefused, res.Elapsed)
+		req.send(signaling.LookupResult{Track: res.Track, Reason: signaling.ReasonAllRefused})
+		return
+	case len(pairs) == 0:
 		h.metrics.SeederLookup(res.Reason, res.Elapsed)
 		req.send(signaling.LookupResult{Track: res.Track, Reason: res.Reason})
 		return
 	}
-	seed := h.peers[res.Seeder]
-	if seed == nil || len(seed.pairs) >= h.cfg.MaxPairs || len(req.pairs) >= h.cfg.MaxPairs {
-		h.mu.Unlock()
-		h.tracker.ReleaseUpload(res.Seeder)
-		h.metrics.PairFailed()
-		h.metrics.SeederLookup(signaling.ReasonAllRefused, res.Elapsed)
-		req.send(signaling.LookupResult{Track: res.Track, Reason: signaling.ReasonAllRefused})
-		return
-	}
-	h.nextPair++
-	pr := &pair{
-		id:        "x-" + strconv.FormatUint(h.nextPair, 10),
-		track:     res.Track,
-		seeder:    seed.id,
-		leecher:   req.id,
-		uploading: true,
-	}
-	h.pairs[pr.id] = pr
-	seed.pairs[pr.id] = struct{}{}
-	req.pairs[pr.id] = struct{}{}
-	req.addPartner(seed.id)
-	seed.addPartner(req.id)
-	h.mu.Unlock()
-
-	h.metrics.PairBrokered()
 	h.metrics.SeederLookup("found", res.Elapsed)
-	seed.peerMetrics.GrantUpload(size)
 	req.peerMetrics.GrantDownload(size)
-	seed.send(signaling.Paired{PairID: pr.id, Peer: req.id, Track: pr.track, Role: signaling.RoleSeeder})
-	req.send(signaling.Paired{PairID: pr.id, Peer: seed.id, Track: pr.track, Role: signaling.RoleLeecher})
-	req.send(signaling.LookupResult{Track: pr.track, PeerID: seed.id, PairID: pr.id})
+	result := signaling.LookupResult{Track: res.Track, PeerID: pairs[0].seed.id, PairID: pairs[0].pr.id}
+	for _, m := range pairs {
+		h.metrics.PairBrokered()
+		m.seed.peerMetrics.GrantUpload(size)
+		m.seed.send(signaling.Paired{PairID: m.pr.id, Peer: req.id, Track: m.pr.track, Role: signaling.RoleSeeder})
+		req.send(signaling.Paired{PairID: m.pr.id, Peer: m.seed.id, Track: m.pr.track, Role: signaling.RoleLeecher})
+		result.Peers = append(result.Peers, signaling.LookupPeer{PeerID: m.seed.id, PairID: m.pr.id})
+	}
+	req.send(result)
 }
 
 // asker delivers the tracker's can_upload questions.

@@ -1,4 +1,4 @@
-package hub
+package hub_test
 
 import (
 	"log/slog"
@@ -9,6 +9,9 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/hub"
+	"github.com/ztream/ztream/hub/hubtest"
+	"github.com/ztream/ztream/internal/testtrack"
 	"github.com/ztream/ztream/signaling"
 )
 
@@ -21,10 +24,11 @@ func varied(seq int) int {
 }
 
 func TestHandshakeAndRange(t *testing.T) {
-	tr := makeTrack(1, 40, varied)
-	st := openStore(t, tr)
-	spy := newSpy()
-	h, url := testHub(t, Config{Metrics: spy}, st)
+	t.Parallel()
+	tr := testtrack.New(1, 40, testtrack.Sizes(varied))
+	spy := hubtest.NewSpy()
+	srv := hubtest.New(t, hub.Config{Metrics: spy}, hubtest.WithTracks(tr))
+	h, url := srv.Hub, srv.WSURL
 	c := connect(t, url, clientAPI(), signaling.Hello{UploadCap: 2})
 	if !strings.HasPrefix(c.id, "p-") || c.welcome.UploadCap != 2 {
 		t.Fatalf("welcome %+v", c.welcome)
@@ -33,13 +37,13 @@ func TestHandshakeAndRange(t *testing.T) {
 		t.Fatalf("hub counts %d peers", h.Peers())
 	}
 
-	c.dcSend(chunkproto.Request{ID: 7, Track: tr.id(), From: 2, To: 30})
+	c.dcSend(chunkproto.Request{ID: 7, Track: tr.ID(), From: 2, To: 30})
 	c.receiveRange(tr, 7, 2, 30)
-	c.dcSend(chunkproto.Request{ID: 8, Track: tr.id(), From: 0, To: 40})
+	c.dcSend(chunkproto.Request{ID: 8, Track: tr.ID(), From: 0, To: 40})
 	c.receiveRange(tr, 8, 0, 40)
 
-	c.dcSend(chunkproto.Have{Track: tr.id()})
-	if m := c.nextText(); m != (chunkproto.HaveReply{Track: tr.id(), OK: true}) {
+	c.dcSend(chunkproto.Have{Track: tr.ID()})
+	if m := c.nextText(); m != (chunkproto.HaveReply{Track: tr.ID(), OK: true}) {
 		t.Fatalf("have: %#v", m)
 	}
 	other := strings.Repeat("ab", 16)
@@ -47,26 +51,26 @@ func TestHandshakeAndRange(t *testing.T) {
 	if m := c.nextText(); m != (chunkproto.HaveReply{Track: other, OK: false}) {
 		t.Fatalf("have unknown: %#v", m)
 	}
-	if n := spy.get(func(s *spyMetrics) int64 { return int64(s.chunks) }); n != 68 {
+	if n := spy.Counts().Chunks; n != 68 {
 		t.Fatalf("metrics counted %d chunks, want 68", n)
 	}
-	if spy.get(func(s *spyMetrics) int64 { return int64(s.connected) }) != 1 {
+	if spy.Counts().Connected != 1 {
 		t.Fatal("metrics: peer not counted as connected")
 	}
 }
 
 func TestInvalidRequests(t *testing.T) {
-	tr := makeTrack(2, 10, func(int) int { return 1000 })
-	st := openStore(t, tr)
-	_, url := testHub(t, Config{}, st)
+	t.Parallel()
+	tr := testtrack.New(2, 10, testtrack.Size(1000))
+	url := hubtest.New(t, hub.Config{}, hubtest.WithTracks(tr)).WSURL
 	c := connect(t, url, clientAPI(), signaling.Hello{})
 	for _, tc := range []struct {
 		req  chunkproto.Request
 		code string
 	}{
-		{chunkproto.Request{ID: 1, Track: tr.id(), From: 0, To: 11}, chunkproto.CodeInvalidRange},
-		{chunkproto.Request{ID: 2, Track: tr.id(), From: 5, To: 5}, chunkproto.CodeInvalidRange},
-		{chunkproto.Request{ID: 3, Track: tr.id(), From: -1, To: 2}, chunkproto.CodeInvalidRange},
+		{chunkproto.Request{ID: 1, Track: tr.ID(), From: 0, To: 11}, chunkproto.CodeInvalidRange},
+		{chunkproto.Request{ID: 2, Track: tr.ID(), From: 5, To: 5}, chunkproto.CodeInvalidRange},
+		{chunkproto.Request{ID: 3, Track: tr.ID(), From: -1, To: 2}, chunkproto.CodeInvalidRange},
 		{chunkproto.Request{ID: 4, Track: strings.Repeat("0", 32), From: 0, To: 1}, chunkproto.CodeNotFound},
 		{chunkproto.Request{ID: 5, Track: "nothex", From: 0, To: 1}, chunkproto.CodeBadRequest},
 	} {
@@ -83,37 +87,37 @@ func TestInvalidRequests(t *testing.T) {
 		t.Fatalf("bogus: %#v", m)
 	}
 	// The channel still works after errors.
-	c.dcSend(chunkproto.Request{ID: 9, Track: tr.id(), From: 9, To: 10})
+	c.dcSend(chunkproto.Request{ID: 9, Track: tr.ID(), From: 9, To: 10})
 	c.receiveRange(tr, 9, 9, 10)
 }
 
 // bigTrack is large enough (3.2 MiB) that a paused reader makes the hub hit
 // its send window: the SCTP receive window is 1 MiB.
-func bigTrack(seed byte) *testTrack {
-	return makeTrack(seed, 200, func(int) int { return 16 << 10 })
+func bigTrack(seed uint64) *testtrack.Track {
+	return testtrack.New(seed, 200, testtrack.Size(16<<10))
 }
 
 func TestSlowReaderBoundedWindow(t *testing.T) {
+	t.Parallel()
 	tr := bigTrack(3)
-	st := openStore(t, tr)
-	spy := newSpy()
+	spy := hubtest.NewSpy()
 	const window = 128 << 10
-	_, url := testHub(t, Config{Metrics: spy, SendWindow: window}, st)
+	url := hubtest.New(t, hub.Config{Metrics: spy, SendWindow: window}, hubtest.WithTracks(tr)).WSURL
 	c := connect(t, url, clientAPI(), signaling.Hello{})
 
 	c.pause.Lock() // the client stops reading its DataChannel
-	c.dcSend(chunkproto.Request{ID: 1, Track: tr.id(), From: 0, To: len(tr.chunks)})
-	eventually(t, "hub send buffer to reach the window", func() bool {
-		return spy.get(func(s *spyMetrics) int64 { return s.buffered }) >= window
+	c.dcSend(chunkproto.Request{ID: 1, Track: tr.ID(), From: 0, To: tr.Len()})
+	hubtest.WaitFor(t, testTimeout, "hub send buffer to reach the window", func() bool {
+		return spy.Counts().Buffered >= window
 	})
-	sent := spy.get(func(s *spyMetrics) int64 { return int64(s.chunks) })
-	if sent >= int64(len(tr.chunks)) {
+	sent := spy.Counts().Chunks
+	if sent >= tr.Len() {
 		t.Fatalf("hub sent all %d chunks to a reader that does not read", sent)
 	}
 	c.pause.Unlock()
-	c.receiveRange(tr, 1, 0, len(tr.chunks))
+	c.receiveRange(tr, 1, 0, tr.Len())
 
-	peak := spy.get(func(s *spyMetrics) int64 { return s.peak })
+	peak := spy.Counts().Peak
 	if limit := int64(window + chunkproto.MaxMessageSize); peak > limit {
 		t.Fatalf("hub buffered %d bytes for one peer, limit %d", peak, limit)
 	}
@@ -121,28 +125,28 @@ func TestSlowReaderBoundedWindow(t *testing.T) {
 }
 
 func TestCancelAndReplace(t *testing.T) {
+	t.Parallel()
 	tr := bigTrack(4)
-	small := makeTrack(5, 5, func(int) int { return 500 })
-	st := openStore(t, tr, small)
-	spy := newSpy()
+	small := testtrack.New(5, 5, testtrack.Size(500))
+	spy := hubtest.NewSpy()
 	const window = 128 << 10
-	_, url := testHub(t, Config{Metrics: spy, SendWindow: window}, st)
+	url := hubtest.New(t, hub.Config{Metrics: spy, SendWindow: window}, hubtest.WithTracks(tr, small)).WSURL
 	c := connect(t, url, clientAPI(), signaling.Hello{})
 
 	// Cancel: pause, request everything, cancel while the hub is blocked.
 	c.pause.Lock()
-	c.dcSend(chunkproto.Request{ID: 1, Track: tr.id(), From: 0, To: len(tr.chunks)})
-	eventually(t, "hub send buffer to reach the window", func() bool {
-		return spy.get(func(s *spyMetrics) int64 { return s.buffered }) >= window
+	c.dcSend(chunkproto.Request{ID: 1, Track: tr.ID(), From: 0, To: tr.Len()})
+	hubtest.WaitFor(t, testTimeout, "hub send buffer to reach the window", func() bool {
+		return spy.Counts().Buffered >= window
 	})
 	c.dcSend(chunkproto.Cancel{ID: 1})
-	c.dcSend(chunkproto.Request{ID: 2, Track: small.id(), From: 0, To: 5})
+	c.dcSend(chunkproto.Request{ID: 2, Track: small.ID(), From: 0, To: 5})
 	c.pause.Unlock()
 	got := 0
 	for {
 		select {
 		case ch := <-c.chunks:
-			if ch.Track == tr.id() {
+			if ch.Track == tr.ID() {
 				if ch.Seq != got {
 					t.Fatalf("chunk %d, want %d", ch.Seq, got)
 				}
@@ -155,7 +159,7 @@ func TestCancelAndReplace(t *testing.T) {
 				t.Fatalf("small chunk %d first", ch.Seq)
 			}
 			for seq := 1; seq < 5; seq++ {
-				if ch := c.nextChunk(); ch.Track != small.id() || ch.Seq != seq {
+				if ch := c.nextChunk(); ch.Track != small.ID() || ch.Seq != seq {
 					t.Fatalf("got %s/%d", ch.Track, ch.Seq)
 				}
 			}
@@ -167,18 +171,18 @@ func TestCancelAndReplace(t *testing.T) {
 	if m := c.nextText(); m != (chunkproto.Done{ID: 2}) {
 		t.Fatalf("got %#v, want done 2 (and no done 1)", m)
 	}
-	if got >= len(tr.chunks) {
+	if got >= tr.Len() {
 		t.Fatalf("cancel did not stop the range: %d chunks", got)
 	}
-	t.Logf("cancel after %d of %d chunks", got, len(tr.chunks))
+	t.Logf("cancel after %d of %d chunks", got, tr.Len())
 
 	// Replace: a new request for the same track replaces the running one.
 	c.pause.Lock()
-	c.dcSend(chunkproto.Request{ID: 3, Track: tr.id(), From: 0, To: len(tr.chunks)})
-	eventually(t, "hub send buffer to reach the window", func() bool {
-		return spy.get(func(s *spyMetrics) int64 { return s.buffered }) >= window
+	c.dcSend(chunkproto.Request{ID: 3, Track: tr.ID(), From: 0, To: tr.Len()})
+	hubtest.WaitFor(t, testTimeout, "hub send buffer to reach the window", func() bool {
+		return spy.Counts().Buffered >= window
 	})
-	c.dcSend(chunkproto.Request{ID: 4, Track: tr.id(), From: 190, To: 200})
+	c.dcSend(chunkproto.Request{ID: 4, Track: tr.ID(), From: 190, To: 200})
 	c.pause.Unlock()
 	n := 0
 	for {
@@ -202,24 +206,24 @@ func TestCancelAndReplace(t *testing.T) {
 }
 
 func TestTooManyRequests(t *testing.T) {
-	var tracks []*testTrack
+	t.Parallel()
+	var tracks []*testtrack.Track
 	for i := range 5 {
-		tracks = append(tracks, makeTrack(byte(10+i), 20, func(int) int { return 64 << 10 }))
+		tracks = append(tracks, testtrack.New(uint64(10+i), 20, testtrack.Size(64<<10)))
 	}
-	st := openStore(t, tracks...)
-	spy := newSpy()
+	spy := hubtest.NewSpy()
 	const window = 128 << 10
-	_, url := testHub(t, Config{Metrics: spy, SendWindow: window, MaxRequests: 4}, st)
+	url := hubtest.New(t, hub.Config{Metrics: spy, SendWindow: window, MaxRequests: 4}, hubtest.WithTracks(tracks...)).WSURL
 	c := connect(t, url, clientAPI(), signaling.Hello{})
 	c.pause.Lock()
 	for i := range 4 {
-		c.dcSend(chunkproto.Request{ID: uint32(i + 1), Track: tracks[i].id(), From: 0, To: 20})
+		c.dcSend(chunkproto.Request{ID: uint32(i + 1), Track: tracks[i].ID(), From: 0, To: 20})
 	}
-	eventually(t, "hub send buffer to reach the window", func() bool {
-		return spy.get(func(s *spyMetrics) int64 { return s.buffered }) >= window
+	hubtest.WaitFor(t, testTimeout, "hub send buffer to reach the window", func() bool {
+		return spy.Counts().Buffered >= window
 	})
-	c.dcSend(chunkproto.Request{ID: 5, Track: tracks[4].id(), From: 0, To: 20})
-	c.dcSend(chunkproto.Request{ID: 2, Track: tracks[4].id(), From: 0, To: 20})
+	c.dcSend(chunkproto.Request{ID: 5, Track: tracks[4].ID(), From: 0, To: 20})
+	c.dcSend(chunkproto.Request{ID: 2, Track: tracks[4].ID(), From: 0, To: 20})
 	c.pause.Unlock()
 	next := map[string]int{}
 	var texts []chunkproto.Message
@@ -248,16 +252,16 @@ func TestTooManyRequests(t *testing.T) {
 		delete(want, m)
 	}
 	for i := range 4 {
-		if next[tracks[i].id()] != 20 {
-			t.Errorf("track %d: %d chunks", i, next[tracks[i].id()])
+		if next[tracks[i].ID()] != 20 {
+			t.Errorf("track %d: %d chunks", i, next[tracks[i].ID()])
 		}
 	}
 }
 
 func TestHandshakeErrors(t *testing.T) {
-	st := openStore(t)
-	spy := newSpy()
-	_, url := testHub(t, Config{Metrics: spy, MaxPeers: 1}, st)
+	t.Parallel()
+	spy := hubtest.NewSpy()
+	url := hubtest.New(t, hub.Config{Metrics: spy, MaxPeers: 1}).WSURL
 
 	c := dial(t, url)
 	c.send(signaling.Lookup{Track: strings.Repeat("a", 32)})
@@ -311,7 +315,7 @@ func TestHandshakeErrors(t *testing.T) {
 		t.Fatalf("close status %v", s)
 	}
 	for _, r := range []string{"too_large", signaling.CodeBadMessage, signaling.CodeServerFull} {
-		if spy.get(func(s *spyMetrics) int64 { return int64(s.rejected[r]) }) == 0 {
+		if spy.Counts().Rejected[r] == 0 {
 			t.Errorf("rejection %q not counted", r)
 		}
 	}
@@ -326,24 +330,26 @@ func TestUDPMux(t *testing.T) {
 	if err := pc.Close(); err != nil {
 		t.Fatal(err)
 	}
-	tr := makeTrack(6, 8, func(int) int { return 4000 })
-	st := openStore(t, tr)
-	h, url := testHub(t, Config{UDPPort: port}, st)
+	tr := testtrack.New(6, 8, testtrack.Size(4000))
+	srv := hubtest.New(t, hub.Config{UDPPort: port}, hubtest.WithTracks(tr))
+	h, url := srv.Hub, srv.WSURL
 	if len(h.UDPAddrs()) == 0 {
 		t.Fatal("no mux addresses")
 	}
 	api := clientAPI()
 	for i := range 2 {
 		c := connect(t, url, api, signaling.Hello{})
-		c.dcSend(chunkproto.Request{ID: uint32(i), Track: tr.id(), From: 0, To: 8})
+		c.dcSend(chunkproto.Request{ID: uint32(i), Track: tr.ID(), From: 0, To: 8})
 		c.receiveRange(tr, uint32(i), 0, 8)
 	}
 	t.Logf("mux on %v", h.UDPAddrs())
 }
 
 func TestConnectTimeoutAndShutdown(t *testing.T) {
-	st := openStore(t)
-	h, url := testHub(t, Config{ConnectTimeout: 200 * time.Millisecond}, st)
+	t.Parallel()
+	st := hubtest.OpenStore(t)
+	srv := hubtest.New(t, hub.Config{ConnectTimeout: 200 * time.Millisecond}, hubtest.WithStore(st))
+	url := srv.WSURL
 
 	// A peer that never answers the offer is dropped.
 	c := dial(t, url)
@@ -357,7 +363,8 @@ func TestConnectTimeoutAndShutdown(t *testing.T) {
 	}
 
 	// Close disconnects connected peers with "going away".
-	h, url = testHub(t, Config{}, st)
+	srv = hubtest.New(t, hub.Config{}, hubtest.WithStore(st))
+	h, url := srv.Hub, srv.WSURL
 	ok := connect(t, url, clientAPI(), signaling.Hello{})
 	if err := h.Close(); err != nil {
 		t.Fatal(err)
@@ -371,14 +378,15 @@ func TestConnectTimeoutAndShutdown(t *testing.T) {
 }
 
 func TestPionRoutineWarningsAreDebug(t *testing.T) {
+	t.Parallel()
 	for msg, want := range map[string]slog.Level{
 		"Failed to read from candidate udp4 host 192.0.2.2:8443: io: read/write on closed pipe": slog.LevelDebug,
 		"Failed to ping without candidate pairs. Connection is not possible yet.":               slog.LevelDebug,
 		"failed to write packets on netConn: dtls fatal: conn is closed":                        slog.LevelDebug,
 		"Incoming DataChannel message larger then Max Message size 65563":                       slog.LevelWarn,
 	} {
-		if got := pionLevel(slog.LevelWarn, msg); got != want {
-			t.Errorf("pionLevel(%q) = %v, want %v", msg, got, want)
+		if got := hub.PionLevel(slog.LevelWarn, msg); got != want {
+			t.Errorf("hub.PionLevel(%q) = %v, want %v", msg, got, want)
 		}
 	}
 }

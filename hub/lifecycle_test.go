@@ -1,4 +1,4 @@
-package hub
+package hub_test
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/hub"
+	"github.com/ztream/ztream/hub/hubtest"
+	"github.com/ztream/ztream/internal/testtrack"
 	"github.com/ztream/ztream/signaling"
 	"github.com/ztream/ztream/store"
 )
@@ -61,15 +64,16 @@ func settle(t *testing.T, what string, limit int) {
 // range leaves nothing behind: its sender goroutine ends, the store
 // iterator is closed, the hub forgets it.
 func TestDisconnectMidRange(t *testing.T) {
-	tr := makeTrack(30, 1000, func(int) int { return 16 << 10 }) // 16 MiB
-	st := &countingStore{Store: openStore(t, tr)}
-	spy := newSpy()
-	h, url := testHub(t, Config{Metrics: spy}, st)
+	tr := testtrack.New(30, 1000, testtrack.Size(16<<10)) // 16 MiB
+	st := &countingStore{Store: hubtest.OpenStore(t, tr)}
+	spy := hubtest.NewSpy()
+	srv := hubtest.New(t, hub.Config{Metrics: spy}, hubtest.WithStore(st))
+	h, url := srv.Hub, srv.WSURL
 	api := clientAPI()
 	base := runtime.NumGoroutine()
 
 	c := connect(t, url, api, signaling.Hello{})
-	c.dcSend(chunkproto.Request{ID: 1, Track: tr.id(), From: 0, To: len(tr.chunks)})
+	c.dcSend(chunkproto.Request{ID: 1, Track: tr.ID(), From: 0, To: tr.Len()})
 	for range 10 {
 		c.nextChunk()
 	}
@@ -79,16 +83,16 @@ func TestDisconnectMidRange(t *testing.T) {
 	_ = c.pc.Close()
 	_ = c.ws.CloseNow()
 
-	eventually(t, "the hub to forget the peer", func() bool {
-		return h.Peers() == 0 && spy.get(func(s *spyMetrics) int64 { return int64(s.connected) }) == 0
+	hubtest.WaitFor(t, testTimeout, "the hub to forget the peer", func() bool {
+		return h.Peers() == 0 && spy.Counts().Connected == 0
 	})
 	if n := st.open.Load(); n != 0 {
 		t.Fatalf("%d store iterators left open", n)
 	}
-	if n := h.activeRanges.Load(); n != 0 {
+	if n := h.ActiveRanges(); n != 0 {
 		t.Fatalf("%d ranges still counted", n)
 	}
-	if sent := spy.get(func(s *spyMetrics) int64 { return int64(s.chunks) }); sent >= int64(len(tr.chunks)) {
+	if sent := spy.Counts().Chunks; sent >= tr.Len() {
 		t.Fatalf("the range finished (%d chunks): the test did not disconnect mid-range", sent)
 	}
 	settle(t, "after the disconnect", base+3)
@@ -98,7 +102,7 @@ func TestDisconnectMidRange(t *testing.T) {
 // withPC the hub PeerConnection up to an open DataChannel. abrupt drops the
 // TCP connection instead of closing the WebSocket.
 func stormConn(ctx context.Context, url string, api *webrtc.API, withPC, abrupt bool) error {
-	ws, _, err := websocket.Dial(ctx, url+"/ws", nil)
+	ws, _, err := websocket.Dial(ctx, url, nil)
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}
@@ -193,6 +197,20 @@ func stormConn(ctx context.Context, url string, api *webrtc.API, withPC, abrupt 
 	}
 }
 
+// quiescent waits until the goroutine count stops changing (the same for
+// 100 ms of polls) and returns it: the baseline of a leak check.
+func quiescent(t *testing.T) int {
+	t.Helper()
+	n, since := runtime.NumGoroutine(), time.Now()
+	hubtest.WaitFor(t, testTimeout, "the goroutine count to settle", func() bool {
+		if m := runtime.NumGoroutine(); m != n {
+			n, since = m, time.Now()
+		}
+		return time.Since(since) >= 100*time.Millisecond
+	})
+	return n
+}
+
 func heapInuse() uint64 {
 	runtime.GC()
 	runtime.GC()
@@ -208,21 +226,21 @@ func TestConnectionStorm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("storm test skipped in -short mode")
 	}
-	tr := makeTrack(31, 30, varied)
-	st := &countingStore{Store: openStore(t, tr)}
-	spy := newSpy()
-	h, url := testHub(t, Config{Metrics: spy, MaxPeersPerIP: 64}, st)
+	tr := testtrack.New(31, 30, testtrack.Sizes(varied))
+	st := &countingStore{Store: hubtest.OpenStore(t, tr)}
+	spy := hubtest.NewSpy()
+	srv := hubtest.New(t, hub.Config{Metrics: spy, MaxPeersPerIP: 64}, hubtest.WithStore(st))
+	h, url := srv.Hub, srv.WSURL
 	api := clientAPI()
 
 	// Warm up (first PeerConnection, store caches), then take the baseline.
 	warm := connect(t, url, api, signaling.Hello{})
-	warm.dcSend(chunkproto.Request{ID: 1, Track: tr.id(), From: 0, To: len(tr.chunks)})
-	warm.receiveRange(tr, 1, 0, len(tr.chunks))
+	warm.dcSend(chunkproto.Request{ID: 1, Track: tr.ID(), From: 0, To: tr.Len()})
+	warm.receiveRange(tr, 1, 0, tr.Len())
 	_ = warm.pc.Close()
 	_ = warm.ws.CloseNow()
-	eventually(t, "the warm-up peer to leave", func() bool { return h.Peers() == 0 })
-	time.Sleep(200 * time.Millisecond)
-	baseG := runtime.NumGoroutine()
+	hubtest.WaitFor(t, testTimeout, "the warm-up peer to leave", func() bool { return h.Peers() == 0 })
+	baseG := quiescent(t)
 	baseHeap := heapInuse()
 
 	const total, wave = 300, 20
@@ -250,13 +268,10 @@ func TestConnectionStorm(t *testing.T) {
 	}
 	t.Logf("storm of %d connections took %v", total, time.Since(start).Round(time.Millisecond))
 
-	eventually(t, "every storm peer to leave", func() bool {
-		return h.Peers() == 0 && spy.get(func(s *spyMetrics) int64 { return int64(s.connected) }) == 0
+	hubtest.WaitFor(t, testTimeout, "every storm peer to leave", func() bool {
+		return h.Peers() == 0 && spy.Counts().Connected == 0
 	})
-	h.mu.Lock()
-	conns, perIP := len(h.conns), len(h.perIP)
-	h.mu.Unlock()
-	if conns != 0 || perIP != 0 {
+	if conns, perIP, _ := h.Tracked(); conns != 0 || perIP != 0 {
 		t.Fatalf("hub still tracks %d connections, %d addresses", conns, perIP)
 	}
 	settle(t, "after the storm", baseG+10)
@@ -268,8 +283,8 @@ func TestConnectionStorm(t *testing.T) {
 	}
 
 	c := connect(t, url, api, signaling.Hello{})
-	c.dcSend(chunkproto.Request{ID: 2, Track: tr.id(), From: 0, To: len(tr.chunks)})
-	c.receiveRange(tr, 2, 0, len(tr.chunks))
+	c.dcSend(chunkproto.Request{ID: 2, Track: tr.ID(), From: 0, To: tr.Len()})
+	c.receiveRange(tr, 2, 0, tr.Len())
 	if st.open.Load() != 0 {
 		t.Fatalf("%d iterators open", st.open.Load())
 	}
@@ -279,19 +294,21 @@ func TestConnectionStorm(t *testing.T) {
 // lets the range in flight finish (done arrives), then closes with 1001;
 // with a deadline too short it cuts the range and says so.
 func TestShutdownDrainsRanges(t *testing.T) {
+	t.Parallel()
 	tr := bigTrack(32)
-	st := openStore(t, tr)
-	spy := newSpy()
+	st := hubtest.OpenStore(t, tr)
+	spy := hubtest.NewSpy()
 	const window = 128 << 10
-	h, url := testHub(t, Config{Metrics: spy, SendWindow: window}, st)
+	srv := hubtest.New(t, hub.Config{Metrics: spy, SendWindow: window}, hubtest.WithStore(st))
+	h, url := srv.Hub, srv.WSURL
 	api := clientAPI()
 	c := connect(t, url, api, signaling.Hello{})
 	other := connect(t, url, api, signaling.Hello{})
 
 	c.pause.Lock() // the range cannot finish while c does not read
-	c.dcSend(chunkproto.Request{ID: 1, Track: tr.id(), From: 0, To: len(tr.chunks)})
-	eventually(t, "the range to fill the window", func() bool {
-		return spy.get(func(s *spyMetrics) int64 { return s.buffered }) >= window
+	c.dcSend(chunkproto.Request{ID: 1, Track: tr.ID(), From: 0, To: tr.Len()})
+	hubtest.WaitFor(t, testTimeout, "the range to fill the window", func() bool {
+		return spy.Counts().Buffered >= window
 	})
 	done := make(chan error, 1)
 	go func() {
@@ -299,12 +316,12 @@ func TestShutdownDrainsRanges(t *testing.T) {
 		defer cancel()
 		done <- h.Shutdown(ctx)
 	}()
-	eventually(t, "draining to start", h.draining.Load)
+	hubtest.WaitFor(t, testTimeout, "draining to start", h.Draining)
 
 	if _, resp, err := dialRawOpts(t, url, nil); err == nil || resp == nil || resp.StatusCode != 503 {
 		t.Fatalf("new connection while draining: %v %+v, want 503", err, resp)
 	}
-	other.dcSend(chunkproto.Request{ID: 5, Track: tr.id(), From: 0, To: 2})
+	other.dcSend(chunkproto.Request{ID: 5, Track: tr.ID(), From: 0, To: 2})
 	if e, ok := other.nextText().(chunkproto.Error); !ok || e.ID != 5 || e.Code != chunkproto.CodeUnavailable {
 		t.Fatalf("request while draining: %#v", e)
 	}
@@ -314,7 +331,7 @@ func TestShutdownDrainsRanges(t *testing.T) {
 	default:
 	}
 	c.pause.Unlock()
-	c.receiveRange(tr, 1, 0, len(tr.chunks))
+	c.receiveRange(tr, 1, 0, tr.Len())
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
@@ -323,11 +340,12 @@ func TestShutdownDrainsRanges(t *testing.T) {
 	}
 
 	// A deadline too short for the range: it is cut, Shutdown says so.
-	h2, url2 := testHub(t, Config{Metrics: newSpy(), SendWindow: window}, st)
+	srv2 := hubtest.New(t, hub.Config{Metrics: hubtest.NewSpy(), SendWindow: window}, hubtest.WithStore(st))
+	h2, url2 := srv2.Hub, srv2.WSURL
 	c2 := connect(t, url2, api, signaling.Hello{})
 	c2.pause.Lock()
-	c2.dcSend(chunkproto.Request{ID: 1, Track: tr.id(), From: 0, To: len(tr.chunks)})
-	eventually(t, "the range to start", func() bool { return h2.activeRanges.Load() == 1 })
+	c2.dcSend(chunkproto.Request{ID: 1, Track: tr.ID(), From: 0, To: tr.Len()})
+	hubtest.WaitFor(t, testTimeout, "the range to start", func() bool { return h2.ActiveRanges() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	err := h2.Shutdown(ctx)
@@ -338,7 +356,7 @@ func TestShutdownDrainsRanges(t *testing.T) {
 	if s := c2.closeStatus(); s != websocket.StatusGoingAway {
 		t.Fatalf("close status %v, want 1001", s)
 	}
-	if h2.Peers() != 0 || h2.activeRanges.Load() != 0 {
-		t.Fatalf("after shutdown: %d peers, %d ranges", h2.Peers(), h2.activeRanges.Load())
+	if h2.Peers() != 0 || h2.ActiveRanges() != 0 {
+		t.Fatalf("after shutdown: %d peers, %d ranges", h2.Peers(), h2.ActiveRanges())
 	}
 }

@@ -38,6 +38,9 @@ type Metrics interface {
 	// SeederDropped counts a seeder dropped as a holder of a track after
 	// reports from enough distinct leechers.
 	SeederDropped()
+	// FirstCopySkipped counts a first-copy request answered with no chunk:
+	// other peers of the swarm received them all recently.
+	FirstCopySkipped()
 	// OpenPeer starts the accounting of one peer's stats reports.
 	OpenPeer(peerID string) PeerMetrics
 }
@@ -89,6 +92,9 @@ func (NopMetrics) SeederReported(string, bool) {}
 
 // SeederDropped implements Metrics.
 func (NopMetrics) SeederDropped() {}
+
+// FirstCopySkipped implements Metrics.
+func (NopMetrics) FirstCopySkipped() {}
 
 // OpenPeer implements Metrics.
 func (NopMetrics) OpenPeer(string) PeerMetrics { return nopPeer{} }

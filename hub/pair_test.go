@@ -1,4 +1,4 @@
-package hub
+package hub_test
 
 import (
 	"strings"
@@ -8,6 +8,9 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/hub"
+	"github.com/ztream/ztream/hub/hubtest"
+	"github.com/ztream/ztream/internal/testtrack"
 	"github.com/ztream/ztream/signaling"
 )
 
@@ -53,20 +56,20 @@ func lookupFail(t *testing.T, l *client, track, reason string) {
 }
 
 func TestRelayOnlyBetweenPairedPeers(t *testing.T) {
-	tr := makeTrack(20, 3, func(int) int { return 100 })
-	nobody := makeTrack(21, 3, func(int) int { return 100 })
-	st := openStore(t, tr, nobody)
-	spy := newSpy()
+	t.Parallel()
+	tr := testtrack.New(20, 3, testtrack.Size(100))
+	nobody := testtrack.New(21, 3, testtrack.Size(100))
+	spy := hubtest.NewSpy()
 	// The relay budget is sent in bursts above the default message rate.
-	_, url := testHub(t, Config{Metrics: spy, MessageRate: 1000, MessageBurst: 1000}, st)
+	url := hubtest.New(t, hub.Config{Metrics: spy, MessageRate: 1000, MessageBurst: 1000}, hubtest.WithTracks(tr, nobody)).WSURL
 	api := clientAPI()
-	s := connect(t, url, api, signaling.Hello{Cached: []string{tr.id()}})
+	s := connect(t, url, api, signaling.Hello{Cached: []string{tr.ID()}})
 	l := connect(t, url, api, signaling.Hello{})
 	c := connect(t, url, api, signaling.Hello{})
 
-	pair := lookupOK(t, l, s, tr.id())
-	if g := spy.get(func(s *spyMetrics) int64 { return s.grantsUp + s.grantsDown }); g != 2*tr.m.Size {
-		t.Fatalf("metric grants %d, want %d", g, 2*tr.m.Size)
+	pair := lookupOK(t, l, s, tr.ID())
+	if c := spy.Counts(); c.GrantsUp+c.GrantsDown != 2*tr.Manifest.Size {
+		t.Fatalf("metric grants %d, want %d", c.GrantsUp+c.GrantsDown, 2*tr.Manifest.Size)
 	}
 	offer := &webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: "v=0\r\n"}
 
@@ -97,17 +100,17 @@ func TestRelayOnlyBetweenPairedPeers(t *testing.T) {
 			t.Fatalf("%+v: got %+v", bad.sig, e)
 		}
 	}
-	if n := spy.get(func(s *spyMetrics) int64 { return int64(s.rejected[signaling.CodeNotPaired]) }); n != 4 {
+	if n := spy.Counts().Rejected[signaling.CodeNotPaired]; n != 4 {
 		t.Fatalf("refused relays counted %d, want 4", n)
 	}
 	// Nothing reached c or s: the next message each gets is the answer to
 	// a lookup they send now (the hub writes each peer's messages in order).
 	// (waitFor keeps skipped messages in the backlog: there must be none.)
-	lookupFail(t, c, nobody.id(), signaling.ReasonNoCandidates)
+	lookupFail(t, c, nobody.ID(), signaling.ReasonNoCandidates)
 	if len(c.backlog) != 0 {
 		t.Fatalf("c received %#v", c.backlog[0])
 	}
-	lookupFail(t, s, nobody.id(), signaling.ReasonNoCandidates)
+	lookupFail(t, s, nobody.ID(), signaling.ReasonNoCandidates)
 	if len(s.backlog) != 0 {
 		t.Fatalf("s received %#v", s.backlog[0])
 	}
@@ -145,15 +148,14 @@ func TestRelayOnlyBetweenPairedPeers(t *testing.T) {
 }
 
 func TestLookupOutcomes(t *testing.T) {
-	tr := makeTrack(30, 3, func(int) int { return 100 })
-	st := openStore(t, tr)
-	spy := newSpy()
-	_, url := testHub(t, Config{Metrics: spy, LookupTimeout: 300 * time.Millisecond}, st)
+	tr := testtrack.New(30, 3, testtrack.Size(100))
+	spy := hubtest.NewSpy()
+	url := hubtest.New(t, hub.Config{Metrics: spy, LookupTimeout: 300 * time.Millisecond}, hubtest.WithTracks(tr)).WSURL
 	api := clientAPI()
 	l := connect(t, url, api, signaling.Hello{})
 
 	// Nobody holds it.
-	lookupFail(t, l, tr.id(), signaling.ReasonNoCandidates)
+	lookupFail(t, l, tr.ID(), signaling.ReasonNoCandidates)
 	// Unknown track, bad track.
 	l.send(signaling.Lookup{Track: strings.Repeat("0", 32)})
 	if e := waitFor[signaling.Error](l); e.Code != signaling.CodeUnknownTrack {
@@ -161,12 +163,12 @@ func TestLookupOutcomes(t *testing.T) {
 	}
 
 	// Two holders: one says no, the other never answers → timeout.
-	s1 := connect(t, url, api, signaling.Hello{Cached: []string{tr.id()}})
+	s1 := connect(t, url, api, signaling.Hello{Cached: []string{tr.ID()}})
 	s2 := connect(t, url, api, signaling.Hello{})
-	s2.send(signaling.Announce{Tracks: []string{tr.id()}})
+	s2.send(signaling.Announce{Tracks: []string{tr.ID()}})
 	barrier(t, s2)
 
-	l.send(signaling.Lookup{Track: tr.id()})
+	l.send(signaling.Lookup{Track: tr.ID()})
 	a1 := waitFor[signaling.CanUpload](s1)
 	a2 := waitFor[signaling.CanUpload](s2)
 	if a1.LookupID != a2.LookupID {
@@ -180,7 +182,7 @@ func TestLookupOutcomes(t *testing.T) {
 	s2.send(signaling.UploadReply{LookupID: a2.LookupID, OK: true})
 
 	// Both say no → all_refused at once.
-	l.send(signaling.Lookup{Track: tr.id()})
+	l.send(signaling.Lookup{Track: tr.ID()})
 	for _, s := range []*client{s1, s2} {
 		a := waitFor[signaling.CanUpload](s)
 		s.send(signaling.UploadReply{LookupID: a.LookupID, OK: false})
@@ -188,23 +190,23 @@ func TestLookupOutcomes(t *testing.T) {
 	if res := waitFor[signaling.LookupResult](l); res.Reason != signaling.ReasonAllRefused {
 		t.Fatalf("result %+v", res)
 	}
-	if n := spy.get(func(s *spyMetrics) int64 { return int64(s.lookups[signaling.ReasonTimeout]) }); n != 1 {
+	if n := spy.Counts().Lookups[signaling.ReasonTimeout]; n != 1 {
 		t.Fatalf("timeouts counted %d", n)
 	}
 }
 
 func TestUploadCapAndCompleted(t *testing.T) {
-	tr := makeTrack(40, 3, func(int) int { return 100 })
-	st := openStore(t, tr)
-	_, url := testHub(t, Config{LookupTimeout: 5 * time.Second}, st)
+	t.Parallel()
+	tr := testtrack.New(40, 3, testtrack.Size(100))
+	url := hubtest.New(t, hub.Config{LookupTimeout: 5 * time.Second}, hubtest.WithTracks(tr)).WSURL
 	api := clientAPI()
-	s := connect(t, url, api, signaling.Hello{Cached: []string{tr.id()}, UploadCap: 1})
+	s := connect(t, url, api, signaling.Hello{Cached: []string{tr.ID()}, UploadCap: 1})
 	l1 := connect(t, url, api, signaling.Hello{})
 	l2 := connect(t, url, api, signaling.Hello{})
 
-	pair := lookupOK(t, l1, s, tr.id())
-	// s is at its cap: it is not even asked.
-	lookupFail(t, l2, tr.id(), signaling.ReasonNoCandidates)
+	pair := lookupOK(t, l1, s, tr.ID())
+	// s is at its cap: it is not even asked, and the track is busy, not cold.
+	lookupFail(t, l2, tr.ID(), signaling.ReasonBusy)
 	// upload_done frees the slot (only the seeder may send it).
 	l1.send(signaling.UploadDone{PairID: pair})
 	if e := waitFor[signaling.Error](l1); e.Code != signaling.CodeUnknownPair {
@@ -212,13 +214,13 @@ func TestUploadCapAndCompleted(t *testing.T) {
 	}
 	s.send(signaling.UploadDone{PairID: pair})
 	barrier(t, s)
-	pair2 := lookupOK(t, l2, s, tr.id())
+	pair2 := lookupOK(t, l2, s, tr.ID())
 
 	// l1 completed the track: it becomes a candidate, the most recent one.
-	l1.send(signaling.Completed{Track: tr.id()})
+	l1.send(signaling.Completed{Track: tr.ID()})
 	barrier(t, l1)
 	l3 := connect(t, url, api, signaling.Hello{})
-	l3.send(signaling.Lookup{Track: tr.id()})
+	l3.send(signaling.Lookup{Track: tr.ID()})
 	a := waitFor[signaling.CanUpload](l1)
 	l1.send(signaling.UploadReply{LookupID: a.LookupID, OK: true})
 	if res := waitFor[signaling.LookupResult](l3); res.PeerID != l1.id {
@@ -239,9 +241,9 @@ func TestUploadCapAndCompleted(t *testing.T) {
 }
 
 func TestStatsAccepted(t *testing.T) {
-	st := openStore(t)
-	spy := newSpy()
-	_, url := testHub(t, Config{Metrics: spy}, st)
+	t.Parallel()
+	spy := hubtest.NewSpy()
+	url := hubtest.New(t, hub.Config{Metrics: spy}).WSURL
 	c := connect(t, url, clientAPI(), signaling.Hello{})
 	c.send(signaling.Stats{HubBytes: 10, PeerBytes: 20, StartupMS: []float64{150}})
 	if err := c.ws.Write(c.ctx, websocket.MessageText, []byte(`{"type":"stats","hub_bytes":-5}`)); err != nil {
@@ -250,13 +252,11 @@ func TestStatsAccepted(t *testing.T) {
 	if e := waitFor[signaling.Error](c); e.Code != signaling.CodeBadMessage {
 		t.Fatalf("got %+v", e)
 	}
-	reports := spy.get(func(s *spyMetrics) int64 { return int64(len(s.reports)) })
+	reports := int64(len(spy.Counts().Reports))
 	if reports != 1 {
 		t.Fatalf("%d reports", reports)
 	}
-	spy.mu.Lock()
-	r := spy.reports[0]
-	spy.mu.Unlock()
+	r := spy.Counts().Reports[0]
 	if r.PeerBytes != 20 || len(r.StartupMS) != 1 {
 		t.Fatalf("report %+v", r)
 	}
@@ -266,13 +266,13 @@ func TestStatsAccepted(t *testing.T) {
 // pairing, SDP and candidates relayed through the hub, and the chunk
 // protocol on the peers' own DataChannel.
 func TestPeerToPeer(t *testing.T) {
-	tr := makeTrack(50, 4, func(int) int { return 3000 })
-	st := openStore(t, tr)
-	_, url := testHub(t, Config{}, st)
+	t.Parallel()
+	tr := testtrack.New(50, 4, testtrack.Size(3000))
+	url := hubtest.New(t, hub.Config{}, hubtest.WithTracks(tr)).WSURL
 	api := clientAPI()
-	s := connect(t, url, api, signaling.Hello{Cached: []string{tr.id()}})
+	s := connect(t, url, api, signaling.Hello{Cached: []string{tr.ID()}})
 	l := connect(t, url, api, signaling.Hello{})
-	pair := lookupOK(t, l, s, tr.id())
+	pair := lookupOK(t, l, s, tr.ID())
 
 	newPC := func(self *client, other string) *webrtc.PeerConnection {
 		pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: self.welcome.ICEServers})
@@ -302,11 +302,11 @@ func TestPeerToPeer(t *testing.T) {
 			var out [][]byte
 			switch m := m.(type) {
 			case chunkproto.Have:
-				b, _ := chunkproto.EncodeMessage(chunkproto.HaveReply{Track: m.Track, OK: m.Track == tr.id()})
+				b, _ := chunkproto.EncodeMessage(chunkproto.HaveReply{Track: m.Track, OK: m.Track == tr.ID()})
 				_ = dc.SendText(string(b))
 			case chunkproto.Request:
 				for seq := m.From; seq < m.To; seq++ {
-					b, err := chunkproto.EncodeChunk(m.Track, seq, tr.chunks[seq])
+					b, err := chunkproto.EncodeChunk(m.Track, seq, tr.Chunk(seq))
 					if err != nil {
 						t.Errorf("seeder: %v", err)
 						return
@@ -413,14 +413,14 @@ func TestPeerToPeer(t *testing.T) {
 		}
 		return webrtc.DataChannelMessage{}
 	}
-	send(chunkproto.Have{Track: tr.id()})
-	if m, err := chunkproto.DecodeMessage(recv().Data); err != nil || m != (chunkproto.HaveReply{Track: tr.id(), OK: true}) {
+	send(chunkproto.Have{Track: tr.ID()})
+	if m, err := chunkproto.DecodeMessage(recv().Data); err != nil || m != (chunkproto.HaveReply{Track: tr.ID(), OK: true}) {
 		t.Fatalf("have_reply %#v %v", m, err)
 	}
-	send(chunkproto.Request{ID: 1, Track: tr.id(), From: 1, To: 4})
+	send(chunkproto.Request{ID: 1, Track: tr.ID(), From: 1, To: 4})
 	for seq := 1; seq < 4; seq++ {
 		c, err := chunkproto.DecodeChunk(recv().Data)
-		if err != nil || c.Seq != seq || string(c.Data) != string(tr.chunks[seq]) {
+		if err != nil || c.Seq != seq || string(c.Data) != string(tr.Chunk(seq)) {
 			t.Fatalf("chunk %d: %v", seq, err)
 		}
 	}
@@ -446,14 +446,14 @@ func noAsk(t *testing.T, c *client, who string) {
 // for that track, and after a second reporter it is dropped as a holder of
 // the track for everyone, its later completed messages for it ignored.
 func TestReportSeeder(t *testing.T) {
-	tr := makeTrack(70, 3, func(int) int { return 100 })
-	other := makeTrack(71, 3, func(int) int { return 100 })
-	st := openStore(t, tr, other)
-	spy := newSpy()
-	_, url := testHub(t, Config{Metrics: spy, LookupTimeout: 5 * time.Second}, st)
+	t.Parallel()
+	tr := testtrack.New(70, 3, testtrack.Size(100))
+	other := testtrack.New(71, 3, testtrack.Size(100))
+	spy := hubtest.NewSpy()
+	url := hubtest.New(t, hub.Config{Metrics: spy, LookupTimeout: 5 * time.Second}, hubtest.WithTracks(tr, other)).WSURL
 	api := clientAPI()
-	bad := connect(t, url, api, signaling.Hello{Cached: []string{tr.id(), other.id()}})
-	good := connect(t, url, api, signaling.Hello{Cached: []string{tr.id()}})
+	bad := connect(t, url, api, signaling.Hello{Cached: []string{tr.ID(), other.ID()}})
+	good := connect(t, url, api, signaling.Hello{Cached: []string{tr.ID()}})
 	l1 := connect(t, url, api, signaling.Hello{})
 	l2 := connect(t, url, api, signaling.Hello{})
 	outsider := connect(t, url, api, signaling.Hello{})
@@ -461,7 +461,7 @@ func TestReportSeeder(t *testing.T) {
 	// pairWith has l look tr up; good says no, bad says yes.
 	pairWith := func(l *client) string {
 		t.Helper()
-		l.send(signaling.Lookup{Track: tr.id()})
+		l.send(signaling.Lookup{Track: tr.ID()})
 		ag := waitFor[signaling.CanUpload](good)
 		ab := waitFor[signaling.CanUpload](bad)
 		good.send(signaling.UploadReply{LookupID: ag.LookupID, OK: false})
@@ -481,9 +481,9 @@ func TestReportSeeder(t *testing.T) {
 		from *client
 		r    signaling.Report
 	}{
-		{outsider, signaling.Report{Peer: bad.id, Track: tr.id(), Reason: signaling.ReportHashMismatch}},
-		{l1, signaling.Report{Peer: good.id, Track: tr.id(), Reason: signaling.ReportHashMismatch}},
-		{l1, signaling.Report{Peer: "p-nobody", Track: tr.id(), Reason: signaling.ReportTimeout}},
+		{outsider, signaling.Report{Peer: bad.id, Track: tr.ID(), Reason: signaling.ReportHashMismatch}},
+		{l1, signaling.Report{Peer: good.id, Track: tr.ID(), Reason: signaling.ReportHashMismatch}},
+		{l1, signaling.Report{Peer: "p-nobody", Track: tr.ID(), Reason: signaling.ReportTimeout}},
 	} {
 		c.from.send(c.r)
 		if e := waitFor[signaling.Error](c.from); e.Code != signaling.CodeNotPaired || e.Ref != signaling.TypeReport {
@@ -494,8 +494,8 @@ func TestReportSeeder(t *testing.T) {
 	// Accepted (no answer), then the leecher ends the pair itself. A pair's
 	// DataChannel serves other tracks too (have/request): a report about
 	// another track of the same partner counts as well.
-	l1.send(signaling.Report{Peer: bad.id, Track: other.id(), Reason: signaling.ReportTimeout})
-	l1.send(signaling.Report{Peer: bad.id, Track: tr.id(), Reason: signaling.ReportHashMismatch})
+	l1.send(signaling.Report{Peer: bad.id, Track: other.ID(), Reason: signaling.ReportTimeout})
+	l1.send(signaling.Report{Peer: bad.id, Track: tr.ID(), Reason: signaling.ReportHashMismatch})
 	l1.send(signaling.Unpair{PairID: pair1})
 	barrier(t, l1)
 	if len(l1.backlog) != 0 {
@@ -504,17 +504,17 @@ func TestReportSeeder(t *testing.T) {
 	waitFor[signaling.Unpair](bad)
 
 	// l1 is no longer offered bad for tr; only good is asked.
-	l1.send(signaling.Lookup{Track: tr.id()})
+	l1.send(signaling.Lookup{Track: tr.ID()})
 	a := waitFor[signaling.CanUpload](good)
 	good.send(signaling.UploadReply{LookupID: a.LookupID, OK: false})
 	if res := waitFor[signaling.LookupResult](l1); res.Reason != signaling.ReasonAllRefused {
 		t.Fatalf("l1 lookup %+v", res)
 	}
 	noAsk(t, bad, "bad seeder (reported by l1)")
-	lookupFail(t, l1, other.id(), signaling.ReasonNoCandidates)
+	lookupFail(t, l1, other.ID(), signaling.ReasonBusy) // its only holder is excluded for l1
 	// Others still get bad for other: it is asked (and does not answer).
-	outsider.send(signaling.Lookup{Track: other.id()})
-	if a := waitFor[signaling.CanUpload](bad); a.Track != other.id() {
+	outsider.send(signaling.Lookup{Track: other.ID()})
+	if a := waitFor[signaling.CanUpload](bad); a.Track != other.ID() {
 		t.Fatalf("bad asked %+v", a)
 	}
 	if res := waitFor[signaling.LookupResult](outsider); res.Reason != signaling.ReasonTimeout {
@@ -524,18 +524,18 @@ func TestReportSeeder(t *testing.T) {
 	// Another leecher still gets bad (one report does not drop it); its
 	// report makes two and drops bad as a holder of tr.
 	pairWith(l2)
-	l2.send(signaling.Report{Peer: bad.id, Track: tr.id(), Reason: signaling.ReportBadMessage})
+	l2.send(signaling.Report{Peer: bad.id, Track: tr.ID(), Reason: signaling.ReportBadMessage})
 	barrier(t, l2)
-	if n := spy.get(func(s *spyMetrics) int64 { return s.dropped }); n != 1 {
+	if n := spy.Counts().Dropped; n != 1 {
 		t.Fatalf("seeders dropped %d, want 1", n)
 	}
 	// bad announces tr again: ignored. A fresh leecher is offered good only.
-	bad.send(signaling.Completed{Track: tr.id()})
-	bad.send(signaling.Announce{Tracks: []string{tr.id()}})
+	bad.send(signaling.Completed{Track: tr.ID()})
+	bad.send(signaling.Announce{Tracks: []string{tr.ID()}})
 	barrier(t, bad)
 	bad.backlog = nil
 	l3 := connect(t, url, api, signaling.Hello{})
-	l3.send(signaling.Lookup{Track: tr.id()})
+	l3.send(signaling.Lookup{Track: tr.ID()})
 	a = waitFor[signaling.CanUpload](good)
 	good.send(signaling.UploadReply{LookupID: a.LookupID, OK: true})
 	if res := waitFor[signaling.LookupResult](l3); res.PeerID != good.id {
@@ -543,12 +543,11 @@ func TestReportSeeder(t *testing.T) {
 	}
 	noAsk(t, bad, "dropped seeder")
 
-	spy.mu.Lock()
-	defer spy.mu.Unlock()
+	reported := spy.Counts().Reported
 	want := map[string]int{"hash_mismatch/true": 1, "bad_message/true": 1, "timeout/true": 1, "hash_mismatch/false": 2, "timeout/false": 1}
 	for k, v := range want {
-		if spy.reported[k] != v {
-			t.Errorf("reports %s = %d, want %d (all: %v)", k, spy.reported[k], v, spy.reported)
+		if reported[k] != v {
+			t.Errorf("reports %s = %d, want %d (all: %v)", k, reported[k], v, reported)
 		}
 	}
 }
@@ -558,43 +557,42 @@ func TestReportSeeder(t *testing.T) {
 // budget of the track's size (peers reuse a pair for other tracks without a
 // lookup); later requests of that track grant nothing more.
 func TestPlaybackGrants(t *testing.T) {
-	a := makeTrack(80, 3, func(int) int { return 100 })
-	b := makeTrack(81, 5, func(int) int { return 300 })
-	st := openStore(t, a, b)
-	spy := newSpy()
-	_, url := testHub(t, Config{Metrics: spy}, st)
+	t.Parallel()
+	a := testtrack.New(80, 3, testtrack.Size(100))
+	b := testtrack.New(81, 5, testtrack.Size(300))
+	spy := hubtest.NewSpy()
+	url := hubtest.New(t, hub.Config{Metrics: spy}, hubtest.WithTracks(a, b)).WSURL
 	api := clientAPI()
-	s := connect(t, url, api, signaling.Hello{Cached: []string{a.id(), b.id()}})
+	s := connect(t, url, api, signaling.Hello{Cached: []string{a.ID(), b.ID()}})
 	l := connect(t, url, api, signaling.Hello{})
 	o := connect(t, url, api, signaling.Hello{})
-	lookupOK(t, l, s, a.id())
+	lookupOK(t, l, s, a.ID())
 	grants := func(id string) (down, up int64) {
-		spy.mu.Lock()
-		defer spy.mu.Unlock()
-		return spy.downBy[id], spy.upBy[id]
+		c := spy.Counts()
+		return c.DownBy[id], c.UpBy[id]
 	}
-	if d, _ := grants(l.id); d != a.m.Size {
-		t.Fatalf("leecher download grant after pairing %d, want %d", d, a.m.Size)
+	if d, _ := grants(l.id); d != a.Manifest.Size {
+		t.Fatalf("leecher download grant after pairing %d, want %d", d, a.Manifest.Size)
 	}
 
-	l.dcSend(chunkproto.Request{ID: 1, Track: b.id(), From: 0, To: 2})
+	l.dcSend(chunkproto.Request{ID: 1, Track: b.ID(), From: 0, To: 2})
 	l.receiveRange(b, 1, 0, 2)
-	l.dcSend(chunkproto.Request{ID: 2, Track: b.id(), From: 2, To: 5})
+	l.dcSend(chunkproto.Request{ID: 2, Track: b.ID(), From: 2, To: 5})
 	l.receiveRange(b, 2, 2, 5)
-	if d, u := grants(l.id); d != a.m.Size+b.m.Size || u != 0 {
-		t.Errorf("leecher grants down %d up %d, want %d and 0", d, u, a.m.Size+b.m.Size)
+	if d, u := grants(l.id); d != a.Manifest.Size+b.Manifest.Size || u != 0 {
+		t.Errorf("leecher grants down %d up %d, want %d and 0", d, u, a.Manifest.Size+b.Manifest.Size)
 	}
-	if d, u := grants(s.id); d != 0 || u != a.m.Size+b.m.Size {
-		t.Errorf("its partner's grants down %d up %d, want 0 and %d", d, u, a.m.Size+b.m.Size)
+	if d, u := grants(s.id); d != 0 || u != a.Manifest.Size+b.Manifest.Size {
+		t.Errorf("its partner's grants down %d up %d, want 0 and %d", d, u, a.Manifest.Size+b.Manifest.Size)
 	}
 	// A peer outside the pair gets nothing from l's playback; its own
 	// playback grants it the download budget only.
-	o.dcSend(chunkproto.Request{ID: 1, Track: b.id(), From: 0, To: 1})
+	o.dcSend(chunkproto.Request{ID: 1, Track: b.ID(), From: 0, To: 1})
 	o.receiveRange(b, 1, 0, 1)
-	if d, u := grants(o.id); d != b.m.Size || u != 0 {
-		t.Errorf("outsider grants down %d up %d, want %d and 0", d, u, b.m.Size)
+	if d, u := grants(o.id); d != b.Manifest.Size || u != 0 {
+		t.Errorf("outsider grants down %d up %d, want %d and 0", d, u, b.Manifest.Size)
 	}
-	if _, u := grants(s.id); u != a.m.Size+b.m.Size {
+	if _, u := grants(s.id); u != a.Manifest.Size+b.Manifest.Size {
 		t.Errorf("the outsider's playback granted s upload: %d", u)
 	}
 }

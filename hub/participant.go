@@ -330,7 +330,9 @@ func (p *participant) handle(m signaling.Message) {
 			p.h.relay(p, m)
 		}
 	case signaling.Lookup:
-		p.handleLookup(m.Track)
+		p.handleLookup(m)
+	case signaling.Holding:
+		p.holding(m)
 	case signaling.UploadReply:
 		p.h.tracker.Reply(p.id, m.LookupID, m.OK)
 	case signaling.Unpair:
@@ -366,18 +368,39 @@ func (p *participant) hold(tracks []string) {
 	}
 }
 
-func (p *participant) manifestSize(id string) (int64, error) {
-	ctx, cancel := context.WithTimeout(p.ctx, p.h.cfg.StoreTimeout)
-	defer cancel()
-	m, err := p.h.st.Manifest(ctx, id)
+// holding records which chunks of a track the peer holds. The bitfield's
+// syntax was checked by signaling.Decode; its length must match the track's
+// manifest, and the track must exist. A refused holding gets error
+// bad_message (or unknown_track) and changes nothing.
+func (p *participant) holding(m signaling.Holding) {
+	shape, err := p.h.shapes.get(p.ctx, m.Track)
 	if err != nil {
-		return 0, fmt.Errorf("manifest %s: %w", id, err)
+		if errors.Is(err, store.ErrNotFound) {
+			p.h.metrics.SignalingRejected(signaling.CodeUnknownTrack)
+			p.sendError(signaling.CodeUnknownTrack, "holding of "+m.Track+": unknown track", signaling.TypeHolding)
+		} else {
+			p.log.Warn("holding: store", "track", m.Track, "err", err)
+		}
+		return
 	}
-	return m.Size, nil
+	if shape.chunks != m.Chunks {
+		p.h.metrics.SignalingRejected(signaling.CodeBadMessage)
+		p.sendError(signaling.CodeBadMessage, fmt.Sprintf("holding of %s: %d chunks, the track has %d", m.Track, m.Chunks, shape.chunks), signaling.TypeHolding)
+		return
+	}
+	bits, err := m.Bits()
+	if err == nil {
+		_, err = p.h.tracker.HoldPartial(p.id, m.Track, bits, m.Chunks)
+	}
+	if err != nil {
+		p.log.Debug("tracker holding", "err", err)
+	}
 }
 
-func (p *participant) handleLookup(track string) {
-	size, err := p.manifestSize(track)
+func (p *participant) handleLookup(m signaling.Lookup) {
+	track := m.Track
+	shape, err := p.h.shapes.get(p.ctx, track)
+	size := shape.size
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			p.sendError(signaling.CodeUnknownTrack, "lookup of "+track+": unknown track", signaling.TypeLookup)
@@ -408,7 +431,11 @@ func (p *participant) handleLookup(track string) {
 		p.sendError(code, "lookup of "+track+" refused", signaling.TypeLookup)
 		return
 	}
-	if _, err := h.tracker.Lookup(p.id, track); err != nil {
+	q := tracker.Query{Want: m.Want, From: m.From, Partial: m.Partial}
+	for _, o := range h.partnersOf(p) {
+		q.Exclude = append(q.Exclude, o.id)
+	}
+	if _, err := h.tracker.LookupQuery(p.id, track, q); err != nil {
 		h.mu.Lock()
 		delete(p.lookups, track)
 		h.mu.Unlock()

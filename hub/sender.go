@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/ztream/ztream/chunkproto"
 	"github.com/ztream/ztream/store"
+	"golang.org/x/time/rate"
 )
 
 // senderQueue bounds the DataChannel messages waiting for the sender
@@ -31,27 +32,17 @@ type chunkSender struct {
 	dc   *webrtc.DataChannel
 	cmds chan chunkproto.Message
 	low  chan struct{}
+	// limiter and strikes rate-limit the peer's messages (readLoop's).
+	limiter, strikes *rate.Limiter
 
 	// Owned by the run goroutine.
 	ranges   []*chunkRange
 	next     int   // round-robin position
 	reported int64 // bufferedAmount last added to the metrics gauge
-	// lengths caches the chunk count and size of recently requested
-	// tracks, so that seeks do not decode the manifest again.
-	lengths map[string]trackShape
 	// granted lists the tracks whose first request granted p2p byte
 	// budgets (see grantPlayback), at most maxGrantedTracks.
 	granted map[string]struct{}
 }
-
-// trackShape is what the sender needs of a manifest.
-type trackShape struct {
-	chunks int
-	size   int64
-}
-
-// maxCachedLengths bounds chunkSender.lengths.
-const maxCachedLengths = 8
 
 // maxGrantedTracks bounds chunkSender.granted: the playbacks of one
 // connection that grant p2p byte budgets.
@@ -71,6 +62,9 @@ func newChunkSender(p *participant, dc *webrtc.DataChannel) *chunkSender {
 		dc:   dc,
 		cmds: make(chan chunkproto.Message, senderQueue),
 		low:  make(chan struct{}, 1),
+
+		limiter: rate.NewLimiter(rate.Limit(p.h.cfg.DataChannelRate), p.h.cfg.DataChannelBurst),
+		strikes: rate.NewLimiter(1, max(1, p.h.cfg.DataChannelBurst/4)),
 	}
 	p.dc.Store(dc)
 	dc.SetBufferedAmountLowThreshold(uint64(p.h.cfg.SendWindow / 2))
@@ -128,6 +122,15 @@ func (s *chunkSender) readLoop(raw datachannel.ReadWriteCloserDeadliner) {
 // goroutine; data is only valid during the call.
 func (s *chunkSender) onMessage(data []byte, isString bool) {
 	s.p.touch()
+	if !s.limiter.Allow() {
+		s.p.h.metrics.SignalingRejected("dc_rate_limited")
+		if !s.strikes.Allow() {
+			s.p.fail(websocket.StatusPolicyViolation, "data channel rate_limited")
+			return
+		}
+		s.reply(chunkproto.Error{Code: chunkproto.CodeRateLimited, Message: fmt.Sprintf("more than %g messages/s", s.p.h.cfg.DataChannelRate)})
+		return
+	}
 	if !isString {
 		s.reply(chunkproto.Error{Code: chunkproto.CodeBadRequest, Message: "the hub accepts text messages only"})
 		return
@@ -188,7 +191,7 @@ func (s *chunkSender) run(ctx context.Context) {
 		if !s.waitWindow(ctx) || len(s.ranges) == 0 {
 			continue
 		}
-		s.sendNext(ctx)
+		s.sendNext()
 	}
 }
 
@@ -224,7 +227,7 @@ func (s *chunkSender) waitWindow(ctx context.Context) bool {
 }
 
 // sendNext sends the next chunk of the next range in round-robin order.
-func (s *chunkSender) sendNext(ctx context.Context) {
+func (s *chunkSender) sendNext() {
 	if s.next >= len(s.ranges) {
 		s.next = 0
 	}
@@ -253,6 +256,7 @@ func (s *chunkSender) sendNext(ctx context.Context) {
 		return
 	}
 	r.next++
+	s.p.h.copies.note(r.track, c.Seq, s.p.id, time.Now())
 	if err := s.dc.Send(msg); err != nil {
 		s.p.log.Debug("data channel send", "err", err)
 		s.p.fail(websocket.StatusInternalError, "data channel send failed")
@@ -284,9 +288,7 @@ func (s *chunkSender) handle(ctx context.Context, m chunkproto.Message) {
 			}
 		}
 	case chunkproto.Have:
-		mctx, cancel := context.WithTimeout(ctx, s.p.h.cfg.StoreTimeout)
-		_, err := s.p.h.st.Manifest(mctx, m.Track)
-		cancel()
+		_, err := s.p.h.shapes.get(ctx, m.Track)
 		s.reply(chunkproto.HaveReply{Track: m.Track, OK: err == nil})
 	default:
 		// done, error and have_reply answer requests the hub never makes.
@@ -327,7 +329,7 @@ func (s *chunkSender) start(ctx context.Context, req chunkproto.Request) {
 		fail(chunkproto.CodeTooManyRequests, fmt.Sprintf("at most %d ranges in flight", s.p.h.cfg.MaxRequests))
 		return
 	}
-	shape, err := s.trackShape(ctx, req.Track)
+	shape, err := s.p.h.shapes.get(ctx, req.Track)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			fail(chunkproto.CodeNotFound, "unknown track "+req.Track)
@@ -343,6 +345,14 @@ func (s *chunkSender) start(ctx context.Context, req chunkproto.Request) {
 	}
 	if replaced != nil {
 		s.remove(replaced)
+	}
+	if req.FirstCopy {
+		req.From, req.To = s.p.h.copies.claim(req.Track, req.From, req.To, s.p.id, s.p.h.connected, time.Now())
+		if req.From >= req.To {
+			s.p.h.metrics.FirstCopySkipped()
+			s.reply(chunkproto.Done{ID: req.ID}) // every chunk went to other peers
+			return
+		}
 	}
 	it, err := s.p.h.st.ReadChunks(ctx, req.Track, req.From, req.To)
 	if err != nil {
@@ -383,25 +393,6 @@ func (s *chunkSender) grantPlayback(track string, size int64) {
 	for _, partner := range s.p.h.partnersOf(s.p) {
 		partner.peerMetrics.GrantUpload(size)
 	}
-}
-
-// trackShape returns the number of chunks and the size of track.
-func (s *chunkSender) trackShape(ctx context.Context, track string) (trackShape, error) {
-	if t, ok := s.lengths[track]; ok {
-		return t, nil
-	}
-	mctx, cancel := context.WithTimeout(ctx, s.p.h.cfg.StoreTimeout)
-	defer cancel()
-	m, err := s.p.h.st.Manifest(mctx, track)
-	if err != nil {
-		return trackShape{}, fmt.Errorf("manifest %s: %w", track, err)
-	}
-	if s.lengths == nil || len(s.lengths) >= maxCachedLengths {
-		s.lengths = make(map[string]trackShape, maxCachedLengths)
-	}
-	t := trackShape{chunks: len(m.Chunks), size: m.Size}
-	s.lengths[track] = t
-	return t, nil
 }
 
 func (s *chunkSender) remove(r *chunkRange) {

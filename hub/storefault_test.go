@@ -1,4 +1,4 @@
-package hub
+package hub_test
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -15,8 +14,10 @@ import (
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/hub"
+	"github.com/ztream/ztream/hub/hubtest"
+	"github.com/ztream/ztream/internal/testtrack"
 	"github.com/ztream/ztream/mongostore"
-	"github.com/ztream/ztream/server"
 	"github.com/ztream/ztream/signaling"
 	"github.com/ztream/ztream/store"
 )
@@ -157,21 +158,21 @@ func TestStoreOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ms.Close() })
-	tr := makeTrack(50, 40, func(int) int { return 4 << 10 })
-	if err := ms.PutTrack(ctx, tr.m, func(seq int) ([]byte, error) { return tr.chunks[seq], nil }); err != nil {
+	tr := testtrack.New(50, 40, testtrack.Size(4<<10))
+	if err := ms.PutTrack(ctx, tr.Manifest, tr.Source()); err != nil {
 		t.Fatal(err)
 	}
 	// The range read in flight stops before chunk 12, past the first
 	// cursor batch (8) and before the third.
 	gs := &gatedStore{Store: ms, gateAt: 12, reached: make(chan struct{}), release: make(chan struct{})}
-	_, url := testHub(t, Config{StoreTimeout: 2 * time.Second}, gs)
-	web := httptest.NewServer(server.NewHandler(server.Config{Store: ms, Logger: quiet}))
-	t.Cleanup(web.Close)
-	manifestURL := web.URL + "/api/tracks/" + tr.id()
+	// The hub and the HTTP API (manifests, /healthz) on the same store.
+	srv := hubtest.New(t, hub.Config{StoreTimeout: 2 * time.Second}, hubtest.WithStore(gs))
+	url, web := srv.WSURL, srv.HTTP
+	manifestURL := web.URL + "/api/tracks/" + tr.ID()
 
 	c := connect(t, url, clientAPI(), signaling.Hello{})
 	// Before: streaming works.
-	c.dcSend(chunkproto.Request{ID: 1, Track: tr.id(), From: 0, To: 20})
+	c.dcSend(chunkproto.Request{ID: 1, Track: tr.ID(), From: 0, To: 20})
 	c.receiveRange(tr, 1, 0, 20)
 	if s := httpStatus(t, web.URL+"/healthz"); s != http.StatusOK {
 		t.Fatalf("healthz before: %d", s)
@@ -179,7 +180,7 @@ func TestStoreOutage(t *testing.T) {
 
 	// A range in flight when the database goes away.
 	gs.armed.Store(true)
-	c.dcSend(chunkproto.Request{ID: 2, Track: tr.id(), From: 0, To: len(tr.chunks)})
+	c.dcSend(chunkproto.Request{ID: 2, Track: tr.ID(), From: 0, To: tr.Len()})
 	select {
 	case <-gs.reached:
 	case <-c.ctx.Done():
@@ -193,12 +194,12 @@ func TestStoreOutage(t *testing.T) {
 		t.Fatalf("range in flight during the outage: %#v", m)
 	}
 	t.Logf("range in flight failed after %d chunks, %v after the outage", got, time.Since(start).Round(time.Millisecond))
-	if got >= len(tr.chunks) {
+	if got >= tr.Len() {
 		t.Fatal("the whole range arrived: the outage did not hit it")
 	}
 	// New requests fail fast too (a track the hub has not cached).
 	start = time.Now()
-	c.dcSend(chunkproto.Request{ID: 3, Track: tr.id(), From: 5, To: 6})
+	c.dcSend(chunkproto.Request{ID: 3, Track: tr.ID(), From: 5, To: 6})
 	if e, ok := c.nextText().(chunkproto.Error); !ok || e.ID != 3 || e.Code != chunkproto.CodeUnavailable {
 		t.Fatalf("request during the outage: %#v", e)
 	}
@@ -212,20 +213,21 @@ func TestStoreOutage(t *testing.T) {
 
 	// After: the same server comes back; the hub streams again.
 	db.start()
-	deadline := time.Now().Add(testTimeout)
-	for id := uint32(10); ; id++ {
-		c.dcSend(chunkproto.Request{ID: id, Track: tr.id(), From: 0, To: 1})
+	id := uint32(10)
+	hubtest.WaitFor(t, testTimeout, "the hub to stream again", func() bool {
+		id++
+		c.dcSend(chunkproto.Request{ID: id, Track: tr.ID(), From: 0, To: 1})
 		m, _ := c.nextTextSkippingChunks()
 		if m == (chunkproto.Done{ID: id}) {
-			break
+			return true
 		}
-		if e, ok := m.(chunkproto.Error); !ok || e.Code != chunkproto.CodeUnavailable || time.Now().After(deadline) {
+		if e, ok := m.(chunkproto.Error); !ok || e.Code != chunkproto.CodeUnavailable {
 			t.Fatalf("after the restart: %#v", m)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	c.dcSend(chunkproto.Request{ID: 100, Track: tr.id(), From: 0, To: len(tr.chunks)})
-	c.receiveRange(tr, 100, 0, len(tr.chunks))
+		return false
+	})
+	c.dcSend(chunkproto.Request{ID: 100, Track: tr.ID(), From: 0, To: tr.Len()})
+	c.receiveRange(tr, 100, 0, tr.Len())
 	if s := httpStatus(t, manifestURL); s != http.StatusOK {
 		t.Fatalf("manifest after the restart: %d", s)
 	}

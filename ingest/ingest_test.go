@@ -63,7 +63,7 @@ func TestRunStoresGoodFilesAndReportsBadOnes(t *testing.T) {
 	}
 	defer st.Close()
 	var events int
-	sum, err := ingest.Run(context.Background(), st, ingest.FileSources(files), func(done, total int, r *ingest.Result) {
+	sum, err := ingest.Run(context.Background(), st, ingest.FileSources(files), func(done, total int, _ *ingest.Result) {
 		events++
 		if total != 4 || done > total {
 			t.Errorf("progress %d/%d", done, total)

@@ -77,6 +77,17 @@ type Config struct {
 	// it closes (WebSocket and PeerConnections, cutting its uploads) and
 	// rejoins at once as a new peer keeping its cache.
 	Churn float64
+	// FlashCrowd makes every peer play one track once, the same one for
+	// all (Track, or the catalog's most popular under Seed), joining within
+	// Ramp: a flash crowd on a track nobody held before.
+	FlashCrowd bool
+	// Track is the flash crowd's track id (default: picked by Seed).
+	Track string
+	// Shards > 1 runs only the peers i with i % Shards == Shard (joining
+	// at the times and with the seeds they have in the whole run), and the
+	// report carries the raw results (Report.Shard) for Merge: a run split
+	// over several processes (`ztream load --procs`).
+	Shard, Shards int
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -181,19 +192,38 @@ type Report struct {
 	P2P         bool    `json:"p2p"`
 	WallSeconds float64 `json:"wall_seconds"`
 	// OffloadRatio is p2p / (p2p + server) bytes.
-	OffloadRatio      float64 `json:"offload_ratio"`
-	ServerBytes       int64   `json:"server_bytes"`
-	P2PBytes          int64   `json:"p2p_bytes"`
-	CacheBytes        int64   `json:"cache_bytes"`
-	UploadedBytes     int64   `json:"uploaded_bytes"`
-	Playbacks         int     `json:"playbacks"`
-	PlaybacksComplete int     `json:"playbacks_complete"`
-	PlaybacksCached   int     `json:"playbacks_cached"`
-	PlaybackErrors    int     `json:"playback_errors"`
-	Stalls            int     `json:"stalls"`
-	StalledMS         float64 `json:"stalled_ms"`
-	HashFailures      int     `json:"hash_failures"`
-	CorruptAccepted   int     `json:"corrupt_accepted"`
+	OffloadRatio float64 `json:"offload_ratio"`
+	// OffloadCeiling is the best offload possible for the playbacks made:
+	// 1 − (bytes of the distinct tracks played) / (server + p2p bytes), the
+	// server sending each track once.
+	OffloadCeiling float64 `json:"offload_ceiling"`
+	// ServerCopies is server bytes ÷ bytes of the distinct tracks played
+	// (not from the cache): how many copies of the library the server sent.
+	ServerCopies   float64 `json:"server_copies"`
+	DistinctTracks int     `json:"distinct_tracks"`
+	// SourcesPerPlayback is the distribution of the peers that delivered
+	// at least one chunk, per playback not from the cache.
+	SourcesPerPlayback Percentiles `json:"sources_per_playback"`
+	// StartFromPeerShare is the share of playbacks not from the cache whose
+	// first chunk came from a peer.
+	StartFromPeerShare float64 `json:"start_from_peer_share"`
+	FlashCrowd         bool    `json:"flash_crowd,omitempty"`
+	// Procs is how many processes ran the simulated peers (1 unless split).
+	Procs int `json:"procs"`
+	// Shard holds the raw results of one process of a split run.
+	Shard *Shard `json:"shard,omitempty"`
+	ServerBytes        int64   `json:"server_bytes"`
+	P2PBytes           int64   `json:"p2p_bytes"`
+	CacheBytes         int64   `json:"cache_bytes"`
+	UploadedBytes      int64   `json:"uploaded_bytes"`
+	Playbacks          int     `json:"playbacks"`
+	PlaybacksComplete  int     `json:"playbacks_complete"`
+	PlaybacksCached    int     `json:"playbacks_cached"`
+	PlaybackErrors     int     `json:"playback_errors"`
+	Stalls             int     `json:"stalls"`
+	StalledMS          float64 `json:"stalled_ms"`
+	HashFailures       int     `json:"hash_failures"`
+	CorruptAccepted    int     `json:"corrupt_accepted"`
 	// StartupMS covers playbacks that were not cached; StartupAllMS all.
 	StartupMS    Percentiles `json:"startup_ms"`
 	StartupAllMS Percentiles `json:"startup_all_ms"`
@@ -236,13 +266,122 @@ type FaultsDetected struct {
 // HubReports are the hub's counts of the reports it got during a run.
 type HubReports struct {
 	// ReportsAccepted and ReportsRejected count report messages the hub
-	// took (the reporter had been paired with that seeder for that track)
-	// or refused.
+	// took (the reporter had been paired with that seeder) or refused.
 	ReportsAccepted int64 `json:"reports_accepted"`
 	ReportsRejected int64 `json:"reports_rejected"`
 	// SeedersDropped counts (seeder, track) couples the tracker dropped
 	// after reports from enough distinct peers.
 	SeedersDropped int64 `json:"seeders_dropped"`
+}
+
+// Shard is the raw outcome of one process of a split run, for Merge.
+type Shard struct {
+	Results  []ShardResult  `json:"results"`
+	Totals   PeerTotals     `json:"totals"`
+	Failed   int            `json:"failed"`
+	Injected FaultsInjected `json:"injected"`
+	// Sizes are the byte sizes of the tracks played.
+	Sizes map[string]int64 `json:"sizes"`
+}
+
+// ShardResult is one playback of a shard.
+type ShardResult struct {
+	Result peer.PlaybackResult `json:"result"`
+	Err    string              `json:"err,omitempty"`
+}
+
+// PeerTotals sums the peers' counters (peer.Stats) over a run.
+type PeerTotals struct {
+	Uploaded, HashFailures, BadMessages, Timeouts, Reports, Reconnects, FaultsSent int64
+}
+
+func totalsOf(peers []*peer.Peer) PeerTotals {
+	var t PeerTotals
+	for _, p := range peers {
+		st := p.Stats()
+		t.Uploaded += st.UploadedBytes
+		t.HashFailures += st.HashFailures
+		t.BadMessages += st.BadMessages
+		t.Timeouts += st.Timeouts
+		t.Reports += st.ReportsSent
+		t.Reconnects += st.Reconnects
+		t.FaultsSent += st.FaultsSent
+	}
+	return t
+}
+
+// Merge combines the reports of the processes of a split run (each with
+// its Shard) into the report of the whole run; hub is the hub's count of
+// reports during the run (nil when unknown).
+func Merge(cfg Config, shards []Report, hub *HubReports) (Report, error) {
+	var (
+		results []result
+		tot     PeerTotals
+		inj     FaultsInjected
+		failed  int
+		wall    float64
+	)
+	sizes := make(manifests)
+	for k, r := range shards {
+		if r.Shard == nil {
+			return Report{}, fmt.Errorf("loadgen: merge: report %d has no raw results", k)
+		}
+		for _, x := range r.Shard.Results {
+			var err error
+			if x.Err != "" {
+				err = errors.New(x.Err)
+			}
+			results = append(results, result{x.Result, err})
+		}
+		t := r.Shard.Totals
+		tot.Uploaded += t.Uploaded
+		tot.HashFailures += t.HashFailures
+		tot.BadMessages += t.BadMessages
+		tot.Timeouts += t.Timeouts
+		tot.Reports += t.Reports
+		tot.Reconnects += t.Reconnects
+		tot.FaultsSent += t.FaultsSent
+		si := r.Shard.Injected
+		inj.CorruptPeers += si.CorruptPeers
+		inj.ChurnLeaves += si.ChurnLeaves
+		inj.RejoinFailures += si.RejoinFailures
+		for m, n := range si.Modes {
+			if inj.Modes == nil {
+				inj.Modes = make(map[string]int)
+			}
+			inj.Modes[m] += n
+		}
+		failed += r.Shard.Failed
+		wall = max(wall, r.WallSeconds)
+		for id, n := range r.Shard.Sizes {
+			sizes[id] = &media.Manifest{ID: id, Size: n}
+		}
+	}
+	rep := summarize(results, tot, sizes)
+	inj.FaultyChunks = tot.FaultsSent
+	rep.FaultsInjected = inj
+	rep.FaultsDetected.Hub = hub
+	rep.Peers = cfg.Peers
+	rep.PeersFailed = failed
+	if len(shards) > 0 {
+		rep.Tracks, rep.Speed, rep.P2P, rep.FlashCrowd = shards[0].Tracks, shards[0].Speed, shards[0].P2P, shards[0].FlashCrowd
+	}
+	rep.Procs = len(shards)
+	rep.WallSeconds = wall
+	return rep, nil
+}
+
+// HubCounters reads the hub's report counters (from /metrics); the
+// difference of two readings is a run's HubReports.
+func HubCounters(ctx context.Context, client *http.Client, server string) (HubReports, error) {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	c, err := scrapeHub(ctx, client, strings.TrimSuffix(server, "/"))
+	if err != nil {
+		return HubReports{}, err
+	}
+	return HubReports{ReportsAccepted: int64(c.reportsAccepted), ReportsRejected: int64(c.reportsRejected), SeedersDropped: int64(c.seedersDropped)}, nil
 }
 
 // manifests is a fixed map of manifests; it implements peer.ManifestSource.
@@ -285,6 +424,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	// Popularity: a seeded shuffle of the catalog, rank 0 the most popular.
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	if cfg.FlashCrowd {
+		if cfg.Track == "" {
+			cfg.Track = order[0]
+		}
+		if mans[cfg.Track] == nil {
+			return Report{}, fmt.Errorf("loadgen: flash crowd track %s is not in the catalog", cfg.Track)
+		}
+	}
 
 	// The hub's report counters before the run (a hub without /metrics
 	// leaves FaultsDetected.Hub out).
@@ -312,7 +459,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	)
 	var wg sync.WaitGroup
 	var playing sync.WaitGroup // peers still playing
+	mine := 0 // peers run by this process
 	for i := 0; i < cfg.Peers; i++ {
+		if cfg.Shards > 1 && i%cfg.Shards != cfg.Shard {
+			continue
+		}
+		mine++
 		wg.Add(1)
 		playing.Add(1)
 		go func(i int) {
@@ -356,8 +508,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			prng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)+1))
 			churn := rand.New(rand.NewPCG(cfg.Seed, uint64(i)+1<<32))
 			zipf := rand.NewZipf(prng, cfg.ZipfS, 1, uint64(len(order)-1))
-			for time.Now().Before(stopStarting) && runCtx.Err() == nil {
+			for played := 0; time.Now().Before(stopStarting) && runCtx.Err() == nil; played++ {
 				id := order[zipf.Uint64()]
+				if cfg.FlashCrowd {
+					if played > 0 {
+						break
+					}
+					id = cfg.Track
+				}
 				res, err := p.Play(runCtx, id)
 				mu.Lock()
 				results = append(results, result{res, err})
@@ -407,7 +565,7 @@ wait:
 		case <-tick.C:
 			if cfg.Progress != nil {
 				mu.Lock()
-				r := summarize(results, peers)
+				r := summarize(results, totalsOf(peers), mans)
 				online := len(peers) - inj.ChurnLeaves + inj.RejoinFailures
 				mu.Unlock()
 				fmt.Fprintf(cfg.Progress, "load: %5.0fs peers %d/%d playbacks %d (%d complete) offload %.3f stalls %d hash_failures %d\n",
@@ -417,9 +575,10 @@ wait:
 	}
 	wg.Wait()
 	mu.Lock()
-	rep := summarize(results, peers)
+	rep := summarize(results, totalsOf(peers), mans)
 	ps := peers
 	injected := inj
+	all := results
 	mu.Unlock()
 	// Close after the report: uploads end with the peers.
 	var cw sync.WaitGroup
@@ -432,7 +591,7 @@ wait:
 	}
 	cw.Wait()
 	// Counters again after Close: the last of them are final now.
-	final := summarize(nil, ps)
+	final := summarize(nil, totalsOf(ps), mans)
 	rep.UploadedBytes = final.UploadedBytes
 	rep.FaultsDetected = final.FaultsDetected
 	if hubErr == nil {
@@ -451,8 +610,24 @@ wait:
 	rep.Tracks = len(order)
 	rep.Speed = cfg.Speed
 	rep.P2P = !cfg.DisableP2P
+	rep.FlashCrowd = cfg.FlashCrowd
+	rep.Procs = 1
 	rep.WallSeconds = time.Since(start).Seconds()
-	if failed == cfg.Peers {
+	if cfg.Shards > 1 {
+		sh := &Shard{Totals: totalsOf(ps), Failed: failed, Injected: injected, Sizes: make(map[string]int64)}
+		for _, x := range all {
+			r := ShardResult{Result: x.res}
+			if x.err != nil {
+				r.Err = x.err.Error()
+			}
+			sh.Results = append(sh.Results, r)
+			if m := mans[x.res.Track]; m != nil {
+				sh.Sizes[m.ID] = m.Size
+			}
+		}
+		rep.Shard = sh
+	}
+	if failed == mine {
 		return rep, fmt.Errorf("loadgen: none of the %d peers could connect to %s", cfg.Peers, base)
 	}
 	if err := ctx.Err(); err != nil {
@@ -475,9 +650,11 @@ func corruptIndex(i, n, corrupt int) int {
 }
 
 // summarize aggregates playback results and the peers' upload counters.
-func summarize(results []result, peers []*peer.Peer) Report {
+func summarize(results []result, tot PeerTotals, mans manifests) Report {
 	var r Report
-	var startup, startupAll, lookup, connect []float64
+	var startup, startupAll, lookup, connect, sources []float64
+	distinct := make(map[string]bool)
+	fetched := 0
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	for _, x := range results {
 		res := x.res
@@ -490,6 +667,13 @@ func summarize(results []result, peers []*peer.Peer) Report {
 		}
 		if res.FromCache {
 			r.PlaybacksCached++
+		} else if res.StartLatency > 0 {
+			fetched++
+			distinct[res.Track] = true
+			sources = append(sources, float64(res.Sources))
+			if res.StartFromPeer {
+				r.StartFromPeerShare++
+			}
 		}
 		r.ServerBytes += res.ServerBytes
 		r.P2PBytes += res.P2PBytes
@@ -511,19 +695,31 @@ func summarize(results []result, peers []*peer.Peer) Report {
 			connect = append(connect, ms(res.ConnectLatency))
 		}
 	}
-	for _, p := range peers {
-		st := p.Stats()
-		r.UploadedBytes += st.UploadedBytes
-		r.FaultsDetected.HashFailures += st.HashFailures
-		r.FaultsDetected.BadMessages += st.BadMessages
-		r.FaultsDetected.Timeouts += st.Timeouts
-		r.FaultsDetected.ReportsSent += st.ReportsSent
-		r.FaultsDetected.Reconnects += st.Reconnects
-		r.FaultsInjected.FaultyChunks += st.FaultsSent
+	r.UploadedBytes = tot.Uploaded
+	r.FaultsDetected.HashFailures = tot.HashFailures
+	r.FaultsDetected.BadMessages = tot.BadMessages
+	r.FaultsDetected.Timeouts = tot.Timeouts
+	r.FaultsDetected.ReportsSent = tot.Reports
+	r.FaultsDetected.Reconnects = tot.Reconnects
+	r.FaultsInjected.FaultyChunks = tot.FaultsSent
+	var distinctBytes int64
+	for id := range distinct {
+		if m := mans[id]; m != nil {
+			distinctBytes += m.Size
+		}
 	}
+	r.DistinctTracks = len(distinct)
 	if t := r.P2PBytes + r.ServerBytes; t > 0 {
 		r.OffloadRatio = float64(r.P2PBytes) / float64(t)
+		r.OffloadCeiling = max(0, 1-float64(distinctBytes)/float64(t))
 	}
+	if distinctBytes > 0 {
+		r.ServerCopies = float64(r.ServerBytes) / float64(distinctBytes)
+	}
+	if fetched > 0 {
+		r.StartFromPeerShare /= float64(fetched)
+	}
+	r.SourcesPerPlayback = percentiles(sources)
 	r.StartupMS = percentiles(startup)
 	r.StartupAllMS = percentiles(startupAll)
 	r.LookupMS = percentiles(lookup)
@@ -608,7 +804,10 @@ func WriteTable(w io.Writer, r Report) error {
 		{"speed", fmt.Sprintf("%gx", r.Speed)},
 		{"p2p", fmt.Sprint(r.P2P)},
 		{"wall time", fmt.Sprintf("%.1f s", r.WallSeconds)},
-		{"offload ratio", fmt.Sprintf("%.3f", r.OffloadRatio)},
+		{"offload ratio", fmt.Sprintf("%.3f (ceiling %.3f)", r.OffloadRatio, r.OffloadCeiling)},
+		{"server copies", fmt.Sprintf("%.2f of %d distinct tracks played", r.ServerCopies, r.DistinctTracks)},
+		{"sources/playback", pct(r.SourcesPerPlayback)},
+		{"start from peer", fmt.Sprintf("%.3f of playbacks not cached", r.StartFromPeerShare)},
 		{"server bytes", mb(r.ServerBytes)},
 		{"p2p bytes", mb(r.P2PBytes)},
 		{"cache bytes", mb(r.CacheBytes)},

@@ -134,9 +134,9 @@ func TestRunUnreachable(t *testing.T) {
 	if _, err := Run(ctx, Config{Server: url, Peers: 1, Duration: time.Second}); err == nil {
 		t.Fatal("Run against a closed server succeeded")
 	}
-	empty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	empty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte("[]"))
+		_, _ = w.Write([]byte("[]"))
 	}))
 	defer empty.Close()
 	if _, err := Run(ctx, Config{Server: empty.URL, Peers: 1, Duration: time.Second}); err == nil || !strings.Contains(err.Error(), "empty") {

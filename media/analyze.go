@@ -281,10 +281,7 @@ func (a *analyzer) run() (*Track, error) {
 	a.cur = sha256.New()
 
 	firstFrame := true
-	for {
-		if off+int64(h.size) > a.audioEnd {
-			break // a cut last frame is dropped
-		}
+	for off+int64(h.size) <= a.audioEnd { // a cut last frame is dropped
 		frame, err := w.at(off, h.size)
 		if err != nil {
 			return nil, a.fail("%w", err)

@@ -13,6 +13,7 @@ package metrics
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,8 +72,8 @@ const (
 // Outcomes of a peer's report of a misbehaving seeder (label "outcome" of
 // ztream_peer_reports_total).
 const (
-	// SeederReportAccepted: the reporter was recently paired with the seeder
-	// for that track; the report counts.
+	// SeederReportAccepted: the reporter was recently paired with the
+	// seeder; the report counts.
 	SeederReportAccepted = "accepted"
 	// SeederReportRejected: no such recent pair; the report was ignored.
 	SeederReportRejected = "rejected"
@@ -131,6 +132,7 @@ type Metrics struct {
 	reports        *prometheus.CounterVec
 	seederReports  *prometheus.CounterVec
 	seedersDropped prometheus.Counter
+	firstCopySkips prometheus.Counter
 
 	known map[string]bool // rejectReasons as a set; read-only after New
 }
@@ -218,6 +220,10 @@ func New() *Metrics {
 			Namespace: ns, Name: "seeders_dropped_total",
 			Help: "Seeders dropped as holders of a track after reports from enough distinct leechers.",
 		}),
+		firstCopySkips: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "first_copy_skipped_total",
+			Help: "First-copy chunk requests answered with no chunk: other peers of the swarm received them all recently.",
+		}),
 		known: make(map[string]bool, len(rejectReasons)),
 	}
 	for _, s := range []string{SourceServer, SourceP2P, SourceCache} {
@@ -249,7 +255,7 @@ func New() *Metrics {
 		m.DeliveredBytes, m.peers, m.pairsBrokered, m.pairsFailed, m.lookups,
 		m.lookupDuration, m.startLatency, m.stalls, m.emergency, m.hashFailures,
 		m.uploaded, m.chunksServed, m.storeRead, m.buffered, m.rejected, m.reports,
-		m.seederReports, m.seedersDropped,
+		m.seederReports, m.seedersDropped, m.firstCopySkips,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -344,14 +350,9 @@ func (m *Metrics) SignalingRejected(reason string) {
 
 // SeederReported counts a leecher's report of a misbehaving seeder. reason is
 // a signaling.Report* value (anything else counts as "other"); accepted says
-// whether the hub took it (the reporter was recently paired with the seeder
-// for that track).
+// whether the hub took it (the reporter was recently paired with the seeder).
 func (m *Metrics) SeederReported(reason string, accepted bool) {
-	known := false
-	for _, r := range seederReportReasons {
-		known = known || r == reason
-	}
-	if !known {
+	if !slices.Contains(seederReportReasons, reason) {
 		reason = ReasonOther
 	}
 	outcome := SeederReportRejected
@@ -364,3 +365,6 @@ func (m *Metrics) SeederReported(reason string, accepted bool) {
 // SeederDropped counts a seeder dropped as a holder of a track after reports
 // from enough distinct leechers.
 func (m *Metrics) SeederDropped() { m.seedersDropped.Inc() }
+
+// FirstCopySkipped counts a first-copy request answered with no chunk.
+func (m *Metrics) FirstCopySkipped() { m.firstCopySkips.Inc() }

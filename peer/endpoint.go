@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ztream/ztream/chunkproto"
@@ -16,14 +18,25 @@ const (
 	lowThreshold = sendWindow / 2
 )
 
+// maxInterest bounds the tracks one remote peer subscribes to (have) on
+// one channel; more are answered but get no holding updates.
+const maxInterest = 32
+
+// maxInboundRate bounds the have and holding messages (per second, and the
+// burst) accepted from one remote peer; more are dropped.
+const maxInboundRate = 50
+
 // rangeSink receives what arrives for ranges a session requested.
 type rangeSink interface {
 	// chunk delivers one chunk of the sink's track; data is owned by the sink.
 	chunk(ep *endpoint, seq int, data []byte)
 	// rangeEnd reports the end of range id: code is "" for done.
 	rangeEnd(ep *endpoint, id uint32, code string)
-	// haveReply reports a have_reply.
-	haveReply(ep *endpoint, ok bool)
+	// haveReply reports a have_reply (decoded, not yet checked against
+	// the manifest).
+	haveReply(ep *endpoint, m chunkproto.HaveReply)
+	// holding reports a holding update of the remote for the sink's track.
+	holding(ep *endpoint, m chunkproto.Holding)
 	// badMessage reports a malformed message from the remote peer.
 	badMessage(ep *endpoint)
 }
@@ -58,7 +71,9 @@ type endpoint struct {
 	nextID   uint32
 	byTrack  map[string]*outRange // the range in flight per track
 	byID     map[uint32]*outRange
-	haves    map[string]rangeSink // pending have per track
+	haves    map[string]rangeSink // sessions that asked have, per track: they get holding updates too
+	interest map[string]struct{}  // tracks the remote asked have for: it gets our holding updates
+	inbound  *rate.Limiter        // have and holding messages from the remote
 	serving  map[uint32]*serveJob
 	servedBy map[string]uint32 // track → serving id
 	lowSig   chan struct{}
@@ -68,7 +83,8 @@ func newEndpoint(p *Peer, dc *webrtc.DataChannel, remote string, pr *pair) *endp
 	ep := &endpoint{
 		p: p, dc: dc, remote: remote, pair: pr, closed: make(chan struct{}),
 		byTrack: make(map[string]*outRange), byID: make(map[uint32]*outRange),
-		haves: make(map[string]rangeSink), serving: make(map[uint32]*serveJob),
+		haves: make(map[string]rangeSink), interest: make(map[string]struct{}), serving: make(map[uint32]*serveJob),
+		inbound:  rate.NewLimiter(maxInboundRate, maxInboundRate),
 		servedBy: make(map[string]uint32), lowSig: make(chan struct{}),
 	}
 	dc.SetBufferedAmountLowThreshold(lowThreshold)
@@ -126,9 +142,10 @@ func (ep *endpoint) sendMsg(m chunkproto.Message) error {
 	return ep.dc.SendText(string(data))
 }
 
-// request asks for [from, to) of track; it replaces the range in flight for
-// track, if any. It returns the request id.
-func (ep *endpoint) request(track string, from, to int, sink rangeSink) (uint32, error) {
+// request asks for [from, to) of track (as first copies when firstCopy, to
+// the hub); it replaces the range in flight for track, if any. It returns
+// the request id.
+func (ep *endpoint) request(track string, from, to int, firstCopy bool, sink rangeSink) (uint32, error) {
 	ep.mu.Lock()
 	ep.nextID++
 	if ep.nextID == 0 {
@@ -144,7 +161,7 @@ func (ep *endpoint) request(track string, from, to int, sink rangeSink) (uint32,
 	if ep.pair != nil {
 		ep.pair.touch()
 	}
-	return r.id, ep.sendMsg(chunkproto.Request{ID: r.id, Track: track, From: from, To: to})
+	return r.id, ep.sendMsg(chunkproto.Request{ID: r.id, Track: track, From: from, To: to, FirstCopy: firstCopy})
 }
 
 // cancel stops range id and forgets track's sink.
@@ -172,7 +189,8 @@ func (ep *endpoint) forget(track string) {
 	ep.mu.Unlock()
 }
 
-// have asks whether the remote holds track; the reply goes to sink.
+// have asks what the remote holds of track; the reply and the remote's later
+// holding updates go to sink until forget.
 func (ep *endpoint) have(track string, sink rangeSink) error {
 	ep.mu.Lock()
 	ep.haves[track] = sink
@@ -213,17 +231,32 @@ func (ep *endpoint) onMessage(msg webrtc.DataChannelMessage) {
 	case chunkproto.HaveReply:
 		ep.mu.Lock()
 		s := ep.haves[m.Track]
-		delete(ep.haves, m.Track)
 		ep.mu.Unlock()
 		if s != nil {
-			s.haveReply(ep, m.OK)
+			s.haveReply(ep, m)
+		}
+	case chunkproto.Holding:
+		if !ep.inbound.Allow() {
+			ep.p.stats.dropped.Add(1)
+			return
+		}
+		ep.mu.Lock()
+		s := ep.haves[m.Track]
+		ep.mu.Unlock()
+		if s != nil {
+			s.holding(ep, m)
 		}
 	case chunkproto.Have:
-		ok := !ep.isHub() && ep.p.canUpload(m.Track, ep.remote)
-		if !ok && !ep.isHub() {
-			ep.p.stats.refused.Add(1)
+		if ep.isHub() || !ep.inbound.Allow() {
+			_ = ep.sendMsg(chunkproto.HaveReply{Track: m.Track})
+			return
 		}
-		_ = ep.sendMsg(chunkproto.HaveReply{Track: m.Track, OK: ok})
+		_ = ep.sendMsg(ep.p.haveReply(m.Track, ep.remote))
+		ep.mu.Lock()
+		if len(ep.interest) < maxInterest {
+			ep.interest[m.Track] = struct{}{}
+		}
+		ep.mu.Unlock()
 	case chunkproto.Request:
 		ep.serve(m)
 	case chunkproto.Cancel:
@@ -236,6 +269,16 @@ func (ep *endpoint) onMessage(msg webrtc.DataChannelMessage) {
 			}
 		}
 		ep.mu.Unlock()
+	}
+}
+
+// pushHolding sends h to the remote if it asked have for h's track.
+func (ep *endpoint) pushHolding(h chunkproto.Holding) {
+	ep.mu.Lock()
+	_, want := ep.interest[h.Track]
+	ep.mu.Unlock()
+	if want {
+		_ = ep.sendMsg(h)
 	}
 }
 
@@ -276,12 +319,12 @@ func (ep *endpoint) serve(req chunkproto.Request) {
 		fail(chunkproto.CodeBadRequest, "the hub does not request chunks")
 		return
 	}
-	ct, ok := ep.p.cache.Peek(req.Track)
-	if !ok {
+	ct := ep.p.sourceOf(req.Track)
+	if ct == nil {
 		fail(chunkproto.CodeNotFound, "track not held")
 		return
 	}
-	if req.To > len(ct.Chunks) {
+	if req.To > ct.Len() {
 		fail(chunkproto.CodeInvalidRange, "range outside the track")
 		return
 	}
@@ -316,7 +359,7 @@ func (ep *endpoint) serve(req chunkproto.Request) {
 }
 
 // run sends the chunks of job with backpressure, then done.
-func (ep *endpoint) run(job *serveJob, ct *CachedTrack) {
+func (ep *endpoint) run(job *serveJob, ct chunkSource) {
 	defer ep.p.wg.Done()
 	req := job.req
 	finished := false
@@ -331,7 +374,7 @@ func (ep *endpoint) run(job *serveJob, ct *CachedTrack) {
 		idle := len(ep.serving) == 0
 		ep.mu.Unlock()
 		ep.p.touchSlot(ep.remote)
-		if finished && idle && req.To == len(ct.Chunks) {
+		if finished && idle && req.To == ct.Len() {
 			// The leecher got the end of the track: free the upload slot.
 			ep.p.releaseSlot(ep.remote)
 		}
@@ -348,6 +391,9 @@ func (ep *endpoint) run(job *serveJob, ct *CachedTrack) {
 	}
 	buf := make([]byte, 0, chunkproto.HeaderSize+chunkproto.MaxPayload)
 	for seq := req.From; seq < req.To; seq++ {
+		if _, held := ct.Chunk(seq); !held {
+			continue // a partial holder sends what it holds (§8.1)
+		}
 		if !ep.waitWindow(job) {
 			return
 		}

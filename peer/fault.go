@@ -56,8 +56,8 @@ const oversizePayload = 64<<10 + 1024
 
 // faultyPayload returns what a seeder in mode f sends for chunk seq of ct,
 // or nil for FaultSilent. The second result reports whether it is wrong.
-func faultyPayload(f FaultMode, ct *CachedTrack, seq int) ([]byte, bool) {
-	payload := ct.Chunks[seq]
+func faultyPayload(f FaultMode, ct chunkSource, seq int) ([]byte, bool) {
+	payload, _ := ct.Chunk(seq)
 	switch f {
 	case FaultBadBytes:
 		payload = append([]byte(nil), payload...)
@@ -65,14 +65,16 @@ func faultyPayload(f FaultMode, ct *CachedTrack, seq int) ([]byte, bool) {
 		return payload, true
 	case FaultWrongSeq:
 		other := seq + 1
-		if other >= len(ct.Chunks) {
+		if other >= ct.Len() {
 			other = seq - 1
 		}
-		if other < 0 {
-			// A one-chunk track: corrupt the bytes instead.
+		wrong, held := ct.Chunk(other)
+		if !held {
+			// A one-chunk track, or the neighbour is not held: corrupt
+			// the bytes instead.
 			return faultyPayload(FaultBadBytes, ct, seq)
 		}
-		return ct.Chunks[other], true
+		return wrong, true
 	case FaultOversize:
 		big := make([]byte, oversizePayload)
 		copy(big, payload)

@@ -1,14 +1,11 @@
 package peer
 
 import (
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ztream/ztream/hub"
+	"github.com/ztream/ztream/hub/hubtest"
 	"github.com/ztream/ztream/signaling"
 )
 
@@ -16,10 +13,11 @@ import (
 // FaultMode detects it, abandons it, reports it to the hub and completes
 // the track from the hub without a stall nor a corrupt chunk.
 func TestFaultySeeders(t *testing.T) {
+	t.Parallel()
 	for _, mode := range FaultModes {
 		t.Run(mode.String(), func(t *testing.T) {
-			rm := &reportMetrics{}
-			env := newTestEnvWith(t, 1, 40, func(c *hub.Config) { c.Metrics = rm })
+			spy := hubtest.NewSpy()
+			env := newTestEnvWith(t, 1, 40, func(c *hub.Config) { c.Metrics = spy })
 			m := env.tracks[0]
 			bad := env.peer(func(c *Config) { c.Fault = mode })
 			checkComplete(t, bad, play(t, bad, m.ID), m)
@@ -60,9 +58,12 @@ func TestFaultySeeders(t *testing.T) {
 			if res.ServerBytes < m.Size/2 {
 				t.Errorf("server bytes %d: the track should come mostly from the hub", res.ServerBytes)
 			}
-			waitFor(t, "the hub to take the report", 5*time.Second, func() bool { return rm.get().accepted > 0 })
-			if got := rm.get(); got.rejected != 0 {
-				t.Errorf("the hub refused %d reports", got.rejected)
+			hubtest.WaitFor(t, 5*time.Second, "the hub to take the report", func() bool {
+				accepted, _ := spy.Counts().ReportsTaken()
+				return accepted > 0
+			})
+			if _, refused := spy.Counts().ReportsTaken(); refused != 0 {
+				t.Errorf("the hub refused %d reports", refused)
 			}
 			// The report did not hurt the connection.
 			if !l.Connected() || l.Stats().Reconnects != 0 || l.Err() != nil {
@@ -75,6 +76,7 @@ func TestFaultySeeders(t *testing.T) {
 // TestBadSeederRememberedAcrossPlaybacks: a seeder caught corrupting one
 // track is not used for the next track either.
 func TestBadSeederRememberedAcrossPlaybacks(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, 2)
 	x, y := env.tracks[0], env.tracks[1]
 	bad := env.peer(func(c *Config) { c.Fault = FaultBadBytes })
@@ -101,6 +103,7 @@ func TestBadSeederRememberedAcrossPlaybacks(t *testing.T) {
 // finds the other one, which leaves too; the hub finishes the track, with no
 // stall.
 func TestTwoSeedersLeaveInTurn(t *testing.T) {
+	t.Parallel()
 	env := newTestEnvWith(t, 1, 80, nil)
 	m := env.tracks[0]
 	s1 := env.peer(nil)
@@ -111,7 +114,7 @@ func TestTwoSeedersLeaveInTurn(t *testing.T) {
 	l := env.peer(func(c *Config) { c.Speed = 10; c.Sched.PeerAheadMS = 6000 })
 	out := playAsync(l, m.ID)
 	var first, second *Peer
-	waitFor(t, "the leecher to stream from a seeder", 10*time.Second, func() bool {
+	hubtest.WaitFor(t, 10*time.Second, "the leecher to stream from a seeder", func() bool {
 		switch {
 		case s1.Stats().UploadedBytes > base1+10*4000:
 			first, second = s1, s2
@@ -122,7 +125,7 @@ func TestTwoSeedersLeaveInTurn(t *testing.T) {
 	})
 	first.Close()
 	base := second.Stats().UploadedBytes
-	waitFor(t, "the leecher to stream from the other seeder", 10*time.Second, func() bool {
+	hubtest.WaitFor(t, 10*time.Second, "the leecher to stream from the other seeder", func() bool {
 		return second.Stats().UploadedBytes > base+5*4000
 	})
 	second.Close()
@@ -139,48 +142,30 @@ func TestTwoSeedersLeaveInTurn(t *testing.T) {
 	}
 }
 
-// restartableHub serves hubs on one fixed loopback address, one at a time.
+// restartableHub serves hubs (package hubtest) over the env's store on one
+// loopback address, one at a time.
 type restartableHub struct {
 	t    *testing.T
 	env  *testEnv
-	addr string
-	h    *hub.Hub
-	srv  *httptest.Server
+	addr string // empty: an ephemeral port, kept for the next start
+	srv  *hubtest.Server
 }
 
 func (r *restartableHub) start() {
 	r.t.Helper()
-	var ln net.Listener
-	var err error
-	for i := 0; i < 100; i++ { // the old listener's port may take a moment to free
-		if ln, err = net.Listen("tcp", r.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	opts := []hubtest.Option{hubtest.WithStore(r.env.st)}
+	if r.addr != "" {
+		opts = append(opts, hubtest.WithAddr(r.addr))
 	}
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.addr = ln.Addr().String()
-	h, err := hub.New(hub.Config{IncludeLoopback: true, Logger: testLogger(r.t)}, r.env.st)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/ws", h)
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	r.h, r.srv = h, srv
-	r.env.url = srv.URL
+	r.srv = hubtest.New(r.t, hub.Config{Logger: testLogger(r.t)}, opts...)
+	r.addr = r.srv.Addr
+	r.env.url = r.srv.URL
 }
 
 func (r *restartableHub) stop() {
 	if r.srv != nil {
 		r.srv.Close()
-		r.h.Close()
-		r.srv, r.h = nil, nil
+		r.srv = nil
 	}
 }
 
@@ -191,7 +176,7 @@ func (r *restartableHub) stop() {
 func TestHubRestart(t *testing.T) {
 	env := newTestEnvWith(t, 2, 40, nil)
 	x, y := env.tracks[0], env.tracks[1]
-	rh := &restartableHub{t: t, env: env, addr: "127.0.0.1:0"}
+	rh := &restartableHub{t: t, env: env}
 	rh.start()
 	t.Cleanup(rh.stop)
 	p := env.peer(func(c *Config) {
@@ -202,11 +187,11 @@ func TestHubRestart(t *testing.T) {
 	oldID := p.ID()
 	out := playAsync(p, x.ID)
 	// Nobody else holds x: the hub sends it whole at once (first copy).
-	waitFor(t, "x to be fully buffered", 10*time.Second, func() bool { return p.Cache().Used() >= x.Size })
+	hubtest.WaitFor(t, 10*time.Second, "x to be fully buffered", func() bool { return p.Cache().Used() >= x.Size })
 	rh.stop()
-	waitFor(t, "the peer to notice the hub left", 10*time.Second, func() bool { return !p.Connected() })
+	hubtest.WaitFor(t, 10*time.Second, "the peer to notice the hub left", func() bool { return !p.Connected() })
 	rh.start()
-	waitFor(t, "the peer to reconnect", 15*time.Second, func() bool { return p.Connected() && p.ID() != oldID })
+	hubtest.WaitFor(t, 15*time.Second, "the peer to reconnect", func() bool { return p.Connected() && p.ID() != oldID })
 	r := <-out
 	if r.err != nil {
 		t.Fatalf("playback during the outage: %v", r.err)
@@ -234,7 +219,7 @@ func TestHubRestart(t *testing.T) {
 func TestHubRestartMidDownload(t *testing.T) {
 	env := newTestEnvWith(t, 1, 60, nil)
 	m := env.tracks[0]
-	rh := &restartableHub{t: t, env: env, addr: "127.0.0.1:0"}
+	rh := &restartableHub{t: t, env: env}
 	rh.start()
 	t.Cleanup(rh.stop)
 	p := env.peer(func(c *Config) {
@@ -244,7 +229,7 @@ func TestHubRestartMidDownload(t *testing.T) {
 		c.ReconnectMax = 100 * time.Millisecond
 	})
 	out := playAsync(p, m.ID)
-	waitFor(t, "playback to start", 10*time.Second, func() bool { return p.Stats().ServerBytes > 0 })
+	hubtest.WaitFor(t, 10*time.Second, "playback to start", func() bool { return p.Stats().ServerBytes > 0 })
 	rh.stop()
 	rh.start()
 	r := <-out
@@ -259,8 +244,9 @@ func TestHubRestartMidDownload(t *testing.T) {
 
 // TestNoReconnect: with NoReconnect the peer stops when the hub leaves.
 func TestNoReconnect(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, 1)
-	rh := &restartableHub{t: t, env: env, addr: "127.0.0.1:0"}
+	rh := &restartableHub{t: t, env: env}
 	rh.start()
 	p := env.peer(func(c *Config) { c.NoReconnect = true })
 	rh.stop()
@@ -289,52 +275,31 @@ func TestPingKeepsIdlePeerConnected(t *testing.T) {
 	}
 }
 
-// statsMetrics records the stats reports the hub receives.
-type statsMetrics struct {
-	hub.NopMetrics
-	mu  sync.Mutex
-	sum signaling.Stats
-	n   int
-}
-
-func (m *statsMetrics) OpenPeer(string) hub.PeerMetrics { return statsPeer{m} }
-
-type statsPeer struct{ m *statsMetrics }
-
-func (statsPeer) GrantDownload(int64) {}
-func (statsPeer) GrantUpload(int64)   {}
-func (statsPeer) Close()              {}
-func (p statsPeer) Report(s signaling.Stats) {
-	p.m.mu.Lock()
-	defer p.m.mu.Unlock()
-	p.m.n++
-	p.m.sum.HubBytes += s.HubBytes
-	p.m.sum.CacheBytes += s.CacheBytes
-	p.m.sum.StartupMS = append(p.m.sum.StartupMS, s.StartupMS...)
-}
-
 // TestStatsFlushedOnClose: the counters since the last periodic stats reach
 // the hub when the peer closes.
 func TestStatsFlushedOnClose(t *testing.T) {
-	sm := &statsMetrics{}
-	env := newTestEnvWith(t, 1, 10, func(c *hub.Config) { c.Metrics = sm })
+	t.Parallel()
+	spy := hubtest.NewSpy()
+	env := newTestEnvWith(t, 1, 10, func(c *hub.Config) { c.Metrics = spy })
 	m := env.tracks[0]
 	p := env.peer(func(c *Config) { c.StatsInterval = time.Hour })
 	checkComplete(t, p, play(t, p, m.ID), m)
 	p.Close()
-	waitFor(t, "the hub to account the last stats", 5*time.Second, func() bool {
-		sm.mu.Lock()
-		defer sm.mu.Unlock()
-		return sm.n > 0
+	hubtest.WaitFor(t, 5*time.Second, "the hub to account the last stats", func() bool {
+		return len(spy.Counts().Reports) > 0
 	})
-	sm.mu.Lock()
-	defer sm.mu.Unlock()
-	if sm.sum.HubBytes != m.Size || len(sm.sum.StartupMS) != 1 {
-		t.Errorf("hub got hub_bytes %d startups %d, want %d and 1", sm.sum.HubBytes, len(sm.sum.StartupMS), m.Size)
+	var sum signaling.Stats
+	for _, r := range spy.Counts().Reports {
+		sum.HubBytes += r.HubBytes
+		sum.StartupMS = append(sum.StartupMS, r.StartupMS...)
+	}
+	if sum.HubBytes != m.Size || len(sum.StartupMS) != 1 {
+		t.Errorf("hub got hub_bytes %d startups %d, want %d and 1", sum.HubBytes, len(sum.StartupMS), m.Size)
 	}
 }
 
 func TestBackoff(t *testing.T) {
+	t.Parallel()
 	lo, hi := 100*time.Millisecond, 2*time.Second
 	for n := 0; n < 70; n++ {
 		d := min(hi, lo<<min(n, 20))
@@ -351,6 +316,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestParseFaultMode(t *testing.T) {
+	t.Parallel()
 	for _, f := range append([]FaultMode{FaultNone}, FaultModes...) {
 		got, err := ParseFaultMode(f.String())
 		if err != nil || got != f {
@@ -362,43 +328,13 @@ func TestParseFaultMode(t *testing.T) {
 	}
 }
 
-// reportMetrics counts the seeder reports the hub takes and refuses.
-type reportMetrics struct {
-	hub.NopMetrics
-	mu     sync.Mutex
-	counts reportCounts
-}
-
-type reportCounts struct{ accepted, rejected, dropped int }
-
-func (m *reportMetrics) SeederReported(_ string, accepted bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if accepted {
-		m.counts.accepted++
-	} else {
-		m.counts.rejected++
-	}
-}
-
-func (m *reportMetrics) SeederDropped() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.counts.dropped++
-}
-
-func (m *reportMetrics) get() reportCounts {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.counts
-}
-
 // TestReportedSeederDropped: two leechers catch a corrupting seeder and
 // report it; the hub drops it as a holder of the track, so a third leecher
 // is never paired with it and sees no bad chunk at all.
 func TestReportedSeederDropped(t *testing.T) {
-	rm := &reportMetrics{}
-	env := newTestEnvWith(t, 1, 40, func(c *hub.Config) { c.Metrics = rm })
+	t.Parallel()
+	spy := hubtest.NewSpy()
+	env := newTestEnvWith(t, 1, 40, func(c *hub.Config) { c.Metrics = spy })
 	m := env.tracks[0]
 	bad := env.peer(func(c *Config) { c.Fault = FaultBadBytes })
 	checkComplete(t, bad, play(t, bad, m.ID), m)
@@ -409,11 +345,15 @@ func TestReportedSeederDropped(t *testing.T) {
 		if res.HashFailures == 0 || res.Reports == 0 {
 			t.Fatalf("leecher %d: %d hash failures, %d reports: the bad seeder was not used", i+1, res.HashFailures, res.Reports)
 		}
-		waitFor(t, "the hub to take the report", 5*time.Second, func() bool { return rm.get().accepted > i })
+		hubtest.WaitFor(t, 5*time.Second, "the hub to take the report", func() bool {
+			accepted, _ := spy.Counts().ReportsTaken()
+			return accepted > i
+		})
 		l.Close() // leave: the next leecher can only be paired with bad or nobody
 	}
-	if got := rm.get(); got.dropped != 1 || got.rejected != 0 {
-		t.Fatalf("hub counts %+v, want 1 seeder dropped and no refused report", got)
+	c := spy.Counts()
+	if _, refused := c.ReportsTaken(); c.Dropped != 1 || refused != 0 {
+		t.Fatalf("hub counts %d dropped, %d refused reports (%v); want 1 seeder dropped and no refused report", c.Dropped, refused, c.Reported)
 	}
 	faults := bad.Stats().FaultsSent
 	l := env.peer(nil)

@@ -25,6 +25,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/ztream/ztream/chunkproto"
 	"github.com/ztream/ztream/media"
 	"github.com/ztream/ztream/signaling"
 )
@@ -93,11 +94,22 @@ type Config struct {
 	// MaxPeerConns bounds the peer's PeerConnections with other peers
 	// (default 16); idle ones are closed first.
 	MaxPeerConns int
-	// MaxLookups bounds tracker lookups per playback (default 32).
+	// MaxLookups bounds tracker lookups per playback (default 64).
 	MaxLookups int
-	// LookupRetryMS is the media time between tracker lookups while no
-	// seeder is found (default 5000).
+	// LookupRetryMS is the media time between tracker lookups while fewer
+	// than MaxSources peers serve the track (default 1000).
 	LookupRetryMS float64
+	// MaxSources bounds the peer links one playback takes chunks from at
+	// once (default 4, at most 8).
+	MaxSources int
+	// StartWait is how long (real time) the start of a playback waits for
+	// a peer while the first search is under way before the hub sends the
+	// first chunk (default 150 ms; PROTOCOL.md §8.2).
+	StartWait time.Duration
+	// FirstCopyRetryMS: after a first-copy request came back short (the
+	// hub gave those chunks to other peers), no new one for this long (media
+	// ms, default 2000).
+	FirstCopyRetryMS float64
 	// StatsInterval is how often stats are sent to the hub (default 5 s;
 	// negative disables).
 	StatsInterval time.Duration
@@ -123,20 +135,32 @@ func (c Config) withDefaults() Config {
 		c.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	c.Sched = c.Sched.withDefaults()
+	alg := DefaultAlgorithm()
+	realMS := func(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
 	if c.SourceTimeoutMS <= 0 {
-		c.SourceTimeoutMS = 2000
+		c.SourceTimeoutMS = alg.SourceTimeoutMS
 	}
 	if c.SilenceTimeout <= 0 {
-		c.SilenceTimeout = 3 * time.Second
+		c.SilenceTimeout = realMS(alg.SilenceRealMS)
 	}
 	if c.MaxPeerConns <= 0 {
-		c.MaxPeerConns = 16
+		c.MaxPeerConns = alg.MaxPeerConns
 	}
 	if c.MaxLookups <= 0 {
-		c.MaxLookups = 32
+		c.MaxLookups = alg.MaxLookups
 	}
 	if c.LookupRetryMS <= 0 {
-		c.LookupRetryMS = 5000
+		c.LookupRetryMS = alg.LookupRetryMS
+	}
+	if c.MaxSources <= 0 {
+		c.MaxSources = alg.MaxSources
+	}
+	c.MaxSources = min(c.MaxSources, signaling.MaxLookupWant)
+	if c.StartWait <= 0 {
+		c.StartWait = realMS(alg.StartWaitRealMS)
+	}
+	if c.FirstCopyRetryMS <= 0 {
+		c.FirstCopyRetryMS = alg.FirstCopyRetryMS
 	}
 	if c.StatsInterval == 0 {
 		c.StatsInterval = 5 * time.Second
@@ -187,6 +211,9 @@ type Stats struct {
 	Reconnects int64
 	// FaultsSent counts chunks served wrongly on purpose (Config.Fault).
 	FaultsSent int64
+	// MessagesDropped counts have and holding messages from peers dropped
+	// for exceeding the inbound rate.
+	MessagesDropped int64
 }
 
 type counters struct {
@@ -194,7 +221,7 @@ type counters struct {
 	playbacks, complete, stalls, stalledNS      atomic.Int64
 	hashFailures, corruptAccepted, refused      atomic.Int64
 	badMessages, timeouts, reports, reconnects  atomic.Int64
-	faultsSent                                  atomic.Int64
+	faultsSent, dropped                         atomic.Int64
 }
 
 // maxDataChannelMessage is the largest DataChannel message the peer accepts.
@@ -230,6 +257,7 @@ type Peer struct {
 	lookups    map[string]chan signaling.LookupResult
 	slots      map[string]*slot // upload slots by remote peer id
 	playing    map[string]bool
+	partials   map[string]*trackData // tracks being downloaded, by id (their sessions own them)
 	startupBuf []float64
 	lastStats  Stats
 	// bad remembers remote peers caught misbehaving (bounded, oldest
@@ -289,6 +317,7 @@ func Dial(ctx context.Context, cfg Config) (*Peer, error) {
 		lookups:  make(map[string]chan signaling.LookupResult),
 		slots:    make(map[string]*slot),
 		playing:  make(map[string]bool),
+		partials: make(map[string]*trackData),
 		bad:      make(map[string]bool),
 		reported: make(map[string]bool),
 	}
@@ -549,7 +578,7 @@ func (p *Peer) Stats() Stats {
 		Stalls: s.stalls.Load(), StalledTime: time.Duration(s.stalledNS.Load()),
 		HashFailures: s.hashFailures.Load(), CorruptAccepted: s.corruptAccepted.Load(), UploadsRefused: s.refused.Load(),
 		BadMessages: s.badMessages.Load(), Timeouts: s.timeouts.Load(), ReportsSent: s.reports.Load(),
-		Reconnects: s.reconnects.Load(), FaultsSent: s.faultsSent.Load(),
+		Reconnects: s.reconnects.Load(), FaultsSent: s.faultsSent.Load(), MessagesDropped: s.dropped.Load(),
 	}
 }
 
@@ -658,8 +687,10 @@ func (p *Peer) handle(l *link, msg signaling.Message) {
 		p.mu.Unlock()
 		if ch != nil {
 			ch <- m // buffered, one result per lookup
-		} else if m.PairID != "" {
-			p.unpair(m.PairID) // nobody waits any more
+		} else {
+			for _, id := range resultPairs(m) {
+				p.unpair(id) // nobody waits any more
+			}
 		}
 	case signaling.Unpair:
 		p.mu.Lock()
@@ -676,6 +707,22 @@ func (p *Peer) handle(l *link, msg signaling.Message) {
 	}
 }
 
+// resultPairs returns the pair ids of a lookup result (one-seeder results
+// of older hubs name only PairID).
+func resultPairs(m signaling.LookupResult) []string {
+	if len(m.Peers) == 0 {
+		if m.PairID == "" {
+			return nil
+		}
+		return []string{m.PairID}
+	}
+	ids := make([]string, 0, len(m.Peers))
+	for _, lp := range m.Peers {
+		ids = append(ids, lp.PairID)
+	}
+	return ids
+}
+
 // failLookups ends every pending lookup.
 func (p *Peer) failLookups() {
 	p.mu.Lock()
@@ -686,8 +733,9 @@ func (p *Peer) failLookups() {
 	}
 }
 
-// lookup asks the tracker for a seeder of track.
-func (p *Peer) lookup(ctx context.Context, track string) (signaling.LookupResult, error) {
+// lookup asks the tracker for seeders of q.Track.
+func (p *Peer) lookup(ctx context.Context, q signaling.Lookup) (signaling.LookupResult, error) {
+	track := q.Track
 	ch := make(chan signaling.LookupResult, 1)
 	p.mu.Lock()
 	if _, dup := p.lookups[track]; dup {
@@ -703,7 +751,7 @@ func (p *Peer) lookup(ctx context.Context, track string) (signaling.LookupResult
 		}
 		p.mu.Unlock()
 	}
-	if err := p.send(signaling.Lookup{Track: track}); err != nil {
+	if err := p.send(q); err != nil {
 		forget()
 		return signaling.LookupResult{}, err
 	}
@@ -776,10 +824,43 @@ const (
 	ReportBadMessage   = signaling.ReportBadMessage
 )
 
+// sourceOf returns what the peer holds of track: the cached track, the
+// chunks of a download under way, or nil.
+func (p *Peer) sourceOf(track string) chunkSource {
+	if ct, ok := p.cache.Peek(track); ok {
+		return ct
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if td := p.partials[track]; td != nil && td.count() > 0 {
+		return td
+	}
+	return nil
+}
+
+// haveReply answers remote's have for track: ok with the whole track, a
+// bitfield with part of it, nothing when it holds nothing or has no upload
+// slot for remote.
+func (p *Peer) haveReply(track, remote string) chunkproto.HaveReply {
+	r := chunkproto.HaveReply{Track: track}
+	if !p.canUpload(track, remote) {
+		p.stats.refused.Add(1)
+		return r
+	}
+	switch src := p.sourceOf(track).(type) {
+	case *CachedTrack:
+		r.OK = true
+	case *trackData:
+		h := chunkproto.NewHolding(track, src.flags())
+		r.Chunks, r.Have = h.Chunks, h.Have
+	}
+	return r
+}
+
 // canUpload reports whether the peer would upload track to remote now: it
-// holds the whole track and remote holds a slot or one is free.
+// holds a chunk of the track at least and remote holds a slot or one is free.
 func (p *Peer) canUpload(track, remote string) bool {
-	if _, ok := p.cache.Peek(track); !ok {
+	if p.sourceOf(track) == nil {
 		return false
 	}
 	p.mu.Lock()

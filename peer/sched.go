@@ -1,59 +1,103 @@
 package peer
 
+import "github.com/ztream/ztream/chunkproto"
+
+// The peer algorithm of docs/PROTOCOL.md §8, as a pure function. The browser
+// client implements the same function (web/js/swarm.js); both run the shared
+// scenario vectors in testdata/peer-algorithm/schedule.json.
+
 // SchedConfig holds the scheduler's windows, in media milliseconds.
 type SchedConfig struct {
-	// StartMS is how much audio the hub sends at start when no seeder is
-	// known (default 10 s).
-	StartMS float64
-	// EmergencyMS: when less audio than this is buffered ahead of the
-	// playhead and the next chunk is not coming, the urgent chunks are fetched
-	// from the hub (default 3 s). It is also the start window when a seeder
-	// is connected or connected peers are being asked.
-	EmergencyMS float64
-	// UrgentMS is how far ahead of the playhead an emergency fetch reaches
-	// while a seeder is connected (default 5 s).
-	UrgentMS float64
-	// HubAheadMS is how far ahead of the playhead the hub streams when no
-	// seeder is connected (default 10 s); it refills when less than half of
-	// it is buffered.
-	HubAheadMS float64
-	// PeerAheadMS is how far ahead of the playhead the seeder is asked for
-	// chunks (default 300 s: in practice the whole track, as fast as the
-	// seeder sends).
-	PeerAheadMS float64
-	// PeerWindow is the most chunks one seeder range asks for (default 16).
-	PeerWindow int
-	// FirstCopyAheadMS is how far ahead the hub streams when the tracker
-	// said nobody holds the track (default 3,600,000: the whole track). The
-	// peer then becomes a holder quickly and the server sends each track
-	// about once per swarm (p2p-media-loader's server-seeding idea).
-	// Negative disables it (HubAheadMS applies).
-	FirstCopyAheadMS float64
+	// StartMS is how much audio the hub sends at start without P2P
+	// (default 10 s).
+	StartMS float64 `json:"start_ms"`
+	// EmergencyMS: a missing chunk that starts less than this far ahead of
+	// the playhead and is not coming from a healthy source is fetched from
+	// the hub, with the other uncovered chunks of that zone (default 3 s).
+	// It is halved while the first peer search of a playback is under way.
+	EmergencyMS float64 `json:"emergency_ms"`
+	// HubAheadMS is how far ahead of the playhead the hub streams without
+	// P2P (default 10 s); it refills when less than half of it is buffered.
+	HubAheadMS float64 `json:"hub_ahead_ms"`
+	// PeerAheadMS is how far ahead of the playhead peers are asked for
+	// chunks (default 300 s: in practice the whole track).
+	PeerAheadMS float64 `json:"peer_ahead_ms"`
+	// InOrderMS: within this far ahead of the playhead, peers are asked for
+	// chunks in playback order; beyond it, rarest first (default 10 s).
+	InOrderMS float64 `json:"in_order_ms"`
+	// PeerWindow is the most chunks one peer range asks for (default 8).
+	PeerWindow int `json:"peer_window"`
+	// FirstCopyAheadMS is how far ahead of the playhead the hub is asked
+	// for first copies: chunks no linked peer holds (default 3,600,000:
+	// the whole track). The hub sends each such chunk to one peer of the
+	// swarm and skips it for the others (§8.4).
+	FirstCopyAheadMS float64 `json:"first_copy_ahead_ms"`
+	// FirstCopyChunks is the most chunks one first-copy request names
+	// (default 32).
+	FirstCopyChunks int `json:"first_copy_chunks"`
 }
 
 func (c SchedConfig) withDefaults() SchedConfig {
-	if c.StartMS <= 0 {
-		c.StartMS = 10_000
+	def := func(v *float64, d float64) {
+		if *v <= 0 {
+			*v = d
+		}
 	}
-	if c.EmergencyMS <= 0 {
-		c.EmergencyMS = 3_000
-	}
-	if c.UrgentMS <= 0 {
-		c.UrgentMS = 5_000
-	}
-	if c.HubAheadMS <= 0 {
-		c.HubAheadMS = 10_000
-	}
-	if c.PeerAheadMS <= 0 {
-		c.PeerAheadMS = 300_000
-	}
+	def(&c.StartMS, 10_000)
+	def(&c.EmergencyMS, 3_000)
+	def(&c.HubAheadMS, 10_000)
+	def(&c.PeerAheadMS, 300_000)
+	def(&c.InOrderMS, 10_000)
+	def(&c.FirstCopyAheadMS, 3_600_000)
 	if c.PeerWindow <= 0 {
-		c.PeerWindow = 16
+		c.PeerWindow = 8
 	}
-	if c.FirstCopyAheadMS == 0 {
-		c.FirstCopyAheadMS = 3_600_000
+	if c.FirstCopyChunks <= 0 {
+		c.FirstCopyChunks = 32
 	}
 	return c
+}
+
+// Algorithm holds the constants of the peer algorithm (PROTOCOL.md §8)
+// beyond the scheduler's windows: the Go peer's defaults, served by the hub
+// at GET /api/config so that browsers run the same numbers. Times are media
+// milliseconds unless the name says real.
+type Algorithm struct {
+	Sched SchedConfig `json:"sched"`
+	// MaxSources bounds the peer links one playback takes chunks from.
+	MaxSources int `json:"max_sources"`
+	// StartWaitRealMS: how long a start waits for a peer (§8.2).
+	StartWaitRealMS float64 `json:"start_wait_real_ms"`
+	// SourceTimeoutMS: a range with no chunk for this long is slow.
+	SourceTimeoutMS float64 `json:"source_timeout_ms"`
+	// SilenceRealMS: a source that sent nothing for this long is abandoned.
+	SilenceRealMS float64 `json:"silence_real_ms"`
+	// LookupRetryMS and MaxLookups pace the tracker lookups of a playback.
+	LookupRetryMS float64 `json:"lookup_retry_ms"`
+	MaxLookups    int     `json:"max_lookups"`
+	// FirstCopyRetryMS is the first-copy hold (§8.4).
+	FirstCopyRetryMS float64 `json:"first_copy_retry_ms"`
+	// HoldingIntervalRealMS is the shortest time between two holding
+	// messages of a track to one destination.
+	HoldingIntervalRealMS float64 `json:"holding_interval_real_ms"`
+	// MaxPeerConns bounds the PeerConnections kept with other peers.
+	MaxPeerConns int `json:"max_peer_conns"`
+}
+
+// DefaultAlgorithm returns the algorithm's default constants.
+func DefaultAlgorithm() Algorithm {
+	return Algorithm{
+		Sched:                 SchedConfig{}.withDefaults(),
+		MaxSources:            4,
+		StartWaitRealMS:       150,
+		SourceTimeoutMS:       2000,
+		SilenceRealMS:         3000,
+		LookupRetryMS:         1000,
+		MaxLookups:            64,
+		FirstCopyRetryMS:      2000,
+		HoldingIntervalRealMS: chunkproto.HoldingIntervalMS,
+		MaxPeerConns:          16,
+	}
 }
 
 // SourceState is what the scheduler knows of one source's range in flight.
@@ -64,11 +108,23 @@ type SourceState struct {
 	To     int
 	Next   int
 	// Stalled is set when no chunk of the range arrived for longer than the
-	// source timeout.
+	// source timeout; a stalled peer gets no new range.
 	Stalled bool
+	// FirstCopy marks a hub range asked as first copies.
+	FirstCopy bool
 }
 
-func (s SourceState) covers(seq int) bool { return s.Active && seq >= s.Next && seq < s.To }
+// healthy reports whether the range is in flight and moving.
+func (s SourceState) healthy() bool { return s.Active && !s.Stalled }
+
+// PeerSource is one open, trusted peer link for the track.
+type PeerSource struct {
+	State SourceState
+	// Has flags the chunks the peer holds; nil means all of them.
+	Has []bool
+}
+
+func (p PeerSource) has(seq int) bool { return p.Has == nil || (seq < len(p.Has) && p.Has[seq]) }
 
 // SchedInput is the state the scheduler decides from.
 type SchedInput struct {
@@ -77,18 +133,26 @@ type SchedInput struct {
 	// PlayheadMS is the playback position (0 before playback starts).
 	PlayheadMS float64
 	Hub        SourceState
-	Seeder     SourceState
-	// SeederConnected is true when a verified-good seeder's chunk channel is open.
-	SeederConnected bool
-	// Probing is true while the first seeder search of the playback is under
-	// way (connected peers asked with have, the tracker's answer or the new
-	// pair's connection pending): the hub then starts with only the emergency
-	// window, and the emergency threshold is halved.
-	Probing bool
-	// NoHolders is true when the tracker answered that no online peer holds
-	// the track: the hub then streams FirstCopyAheadMS ahead.
-	NoHolders bool
+	// Peers are the open links to peers that may serve the track, in the
+	// caller's order of preference.
+	Peers []PeerSource
+	// P2P is false when the peer never uses peers (the hub streams
+	// everything, HubAheadMS ahead).
+	P2P bool
+	// Waiting is true while the first peer search of the playback is under
+	// way (links asked with have, a tracker lookup or new links pending)
+	// and the start deadline has not passed: the hub is not asked for the
+	// first chunk yet, and the emergency zone is halved.
+	Waiting bool
+	// FirstCopyHold is true when a first-copy request came back short
+	// recently: the hub gave those chunks to other peers, so no new
+	// first-copy request is made until the hold ends.
+	FirstCopyHold bool
 }
+
+// Playing reports whether playback is under way: something before chunk
+// next is buffered or played (false at the very start).
+func (in SchedInput) Playing(next int) bool { return next > 0 || in.PlayheadMS > 0 }
 
 // Range is a half-open chunk range; the zero Range means "no request".
 type Range struct {
@@ -99,125 +163,170 @@ type Range struct {
 func (r Range) Empty() bool { return r.To <= r.From }
 
 // SchedDecision says which new requests to send. A new request to a source
-// replaces that source's range in flight.
+// replaces that source's range of the track in flight.
 type SchedDecision struct {
-	Hub    Range
-	Seeder Range
+	Hub Range
+	// HubFirstCopy marks the hub request as first copies.
+	HubFirstCopy bool
+	// Peers holds one range per SchedInput.Peers entry (empty: none).
+	Peers []Range
 }
 
-// Schedule decides what to ask whom. It is a pure function of in:
+// Schedule decides what to ask whom. It is a pure function of in; the rules,
+// in order (docs/PROTOCOL.md §8.3):
 //
-//   - nothing asked yet: the hub gets the start window (StartMS, or only
-//     EmergencyMS when a seeder is connected or the first search for one is
-//     under way);
-//   - a connected seeder is asked for up to PeerWindow missing chunks after
-//     what the hub covers, up to PeerAheadMS ahead of the playhead, one range
-//     at a time (pipelined: the seeder sends the whole range back to back);
-//   - when less than EmergencyMS is buffered ahead and the next missing chunk
-//     is not covered by the hub nor by a healthy seeder range, the hub gets
-//     the urgent chunks (up to UrgentMS ahead, HubAheadMS without seeder)
-//     and a stalled seeder range is moved after them;
-//   - with no seeder, the hub streams up to HubAheadMS ahead, refilling when
-//     less than half of it is buffered (FirstCopyAheadMS when nobody holds
-//     the track).
+//  1. Every chunk in a healthy range in flight is covered.
+//  2. Each idle, healthy peer (in order) is asked for up to PeerWindow
+//     uncovered missing chunks it holds, starting less than PeerAheadMS
+//     ahead: the first such chunk within InOrderMS of the playhead, else
+//     the rarest among the linked peers (lowest index on ties), extended
+//     while the next chunk is uncovered, missing and held.
+//  3. Emergency: when the next missing chunk is uncovered and starts less
+//     than EmergencyMS ahead (halved while Waiting), the hub gets the
+//     uncovered missing run from it. With P2P the run stops at the end of
+//     the emergency zone (at least one chunk); without, it reaches StartMS
+//     at start and HubAheadMS while playing. At the very start nothing goes
+//     to the hub while Waiting.
+//  4. With P2P and the hub idle (and no FirstCopyHold, not Waiting), the
+//     hub is asked for first copies: the first run of uncovered missing
+//     chunks no linked peer holds, up to FirstCopyChunks, starting less
+//     than FirstCopyAheadMS ahead.
+//  5. Without P2P and the hub idle, the hub streams HubAheadMS ahead,
+//     refilling when less than half of it is buffered.
 func Schedule(cfg SchedConfig, in SchedInput) SchedDecision {
 	cfg = cfg.withDefaults()
 	tl := in.Timeline
 	n := tl.Len()
-	var d SchedDecision
-	cur := tl.ChunkAt(in.PlayheadMS)
-	next := FirstMissing(in.Present, cur)
+	d := SchedDecision{Peers: make([]Range, len(in.Peers))}
+	next := FirstMissing(in.Present, tl.ChunkAt(in.PlayheadMS))
 	if next >= n {
 		return d
 	}
-	ahead := tl.Start(next) - in.PlayheadMS
-	if ahead < 0 {
-		ahead = 0
+	playing := in.Playing(next)
+	covered := make([]bool, n)
+	cover := func(from, to int) {
+		for c := max(from, 0); c < min(to, n); c++ {
+			covered[c] = true
+		}
 	}
-	seederOK := in.SeederConnected && !in.Seeder.Stalled
-	hubEnd := 0
-	if in.Hub.Active {
-		hubEnd = in.Hub.To
+	if in.Hub.healthy() {
+		cover(in.Hub.Next, in.Hub.To)
 	}
-	var sr Range
-	if seederOK && !in.Seeder.Active {
-		sr = seederRange(cfg, in, hubEnd)
+	holders := make([]int, n)
+	for _, p := range in.Peers {
+		if p.State.healthy() {
+			cover(p.State.Next, p.State.To)
+		}
+		if p.State.Stalled {
+			continue
+		}
+		for c := next; c < n; c++ {
+			if p.has(c) {
+				holders[c]++
+			}
+		}
 	}
-	coming := in.Hub.covers(next)
-	if in.Playing(next) {
-		// At the very start the hub always sends the first chunks.
-		coming = coming || (seederOK && in.Seeder.covers(next)) || (!sr.Empty() && sr.From == next)
+	free := func(c int) bool { return !in.Present[c] && !covered[c] }
+
+	// 2. Peers.
+	for i, p := range in.Peers {
+		if p.State.Active || p.State.Stalled {
+			continue
+		}
+		r := peerRange(cfg, in, p, next, free, holders)
+		if !r.Empty() {
+			d.Peers[i] = r
+			cover(r.From, r.To)
+		}
 	}
+
+	// 3. Emergency.
 	threshold := cfg.EmergencyMS
-	if in.Probing && in.Playing(next) {
-		// A seeder answer is due within milliseconds: wait for it down to
-		// half the emergency window.
-		threshold = cfg.EmergencyMS / 2
+	if in.Waiting {
+		threshold /= 2
 	}
-	if ahead < threshold && !coming {
-		// Emergency (this includes the very start: nothing is buffered).
-		reach := cfg.HubAheadMS
+	ahead := max(tl.Start(next)-in.PlayheadMS, 0)
+	if free(next) && ahead < threshold && (playing || !in.Waiting) {
+		reach := in.PlayheadMS + threshold
 		switch {
-		case (in.SeederConnected || in.Probing) && !in.Playing(next):
-			reach = cfg.EmergencyMS
-		case in.SeederConnected || in.Probing:
-			reach = cfg.UrgentMS
-		case !in.Playing(next):
-			reach = cfg.StartMS
+		case !in.P2P && playing:
+			reach = in.PlayheadMS + cfg.HubAheadMS
+		case !in.P2P:
+			reach = in.PlayheadMS + cfg.StartMS
+		case !playing:
+			reach = 0 // the first chunk only: peers may serve the rest
 		}
-		if reach == cfg.HubAheadMS {
-			reach = hubAhead(cfg, in)
+		to := next
+		for to < n && free(to) && (to == next || tl.Start(to) < reach) {
+			to++
 		}
-		d.Hub = missingRun(tl, in.Present, next, in.PlayheadMS+reach, n)
-		if in.SeederConnected && (!in.Seeder.Active || in.Seeder.Stalled) {
-			// Go back to the seeder after the urgent chunks; a stalled range
-			// is replaced.
-			d.Seeder = seederRange(cfg, in, d.Hub.To)
-		}
+		d.Hub = Range{From: next, To: to}
 		return d
 	}
-	if reach := hubAhead(cfg, in); !in.SeederConnected && !in.Probing && !in.Hub.Active && ahead < reach/2 {
-		d.Hub = missingRun(tl, in.Present, next, in.PlayheadMS+reach, n)
+	if in.Hub.Active {
+		return d
 	}
-	d.Seeder = sr
+
+	// 4. First copies.
+	if in.P2P {
+		if in.Waiting || in.FirstCopyHold {
+			return d
+		}
+		from := -1
+		for c := next; c < n && tl.Start(c)-in.PlayheadMS < cfg.FirstCopyAheadMS; c++ {
+			if free(c) && holders[c] == 0 {
+				from = c
+				break
+			}
+		}
+		if from < 0 {
+			return d
+		}
+		to := from
+		for to < n && to-from < cfg.FirstCopyChunks && free(to) && holders[to] == 0 {
+			to++
+		}
+		d.Hub, d.HubFirstCopy = Range{From: from, To: to}, true
+		return d
+	}
+
+	// 5. No P2P: stream ahead.
+	if ahead < cfg.HubAheadMS/2 {
+		to := next
+		for to < n && free(to) && (to == next || tl.Start(to) < in.PlayheadMS+cfg.HubAheadMS) {
+			to++
+		}
+		d.Hub = Range{From: next, To: to}
+	}
 	return d
 }
 
-// hubAhead is how far ahead the hub streams without a seeder.
-func hubAhead(cfg SchedConfig, in SchedInput) float64 {
-	if in.NoHolders && cfg.FirstCopyAheadMS > 0 {
-		return cfg.FirstCopyAheadMS
-	}
-	return cfg.HubAheadMS
-}
-
-// Playing reports whether playback is under way: something before chunk
-// next is buffered or played (false at the very start).
-func (in SchedInput) Playing(next int) bool { return next > 0 || in.PlayheadMS > 0 }
-
-// seederRange returns the next range to ask the seeder for: missing chunks
-// from the first one at or after both the playhead's next missing chunk and
-// hubEnd, at most PeerWindow of them, starting less than PeerAheadMS ahead.
-func seederRange(cfg SchedConfig, in SchedInput, hubEnd int) Range {
+// peerRange picks the next range for an idle peer (rule 2).
+func peerRange(cfg SchedConfig, in SchedInput, p PeerSource, next int, free func(int) bool, holders []int) Range {
 	tl := in.Timeline
 	n := tl.Len()
-	from := FirstMissing(in.Present, max(tl.ChunkAt(in.PlayheadMS), hubEnd))
-	if from >= n || tl.Start(from)-in.PlayheadMS >= cfg.PeerAheadMS {
+	ok := func(c int) bool {
+		return free(c) && p.has(c) && tl.Start(c)-in.PlayheadMS < cfg.PeerAheadMS
+	}
+	from := -1
+	for c := next; c < n && tl.Start(c) < in.PlayheadMS+cfg.InOrderMS; c++ {
+		if ok(c) {
+			from = c
+			break
+		}
+	}
+	if from < 0 {
+		for c := next; c < n; c++ {
+			if ok(c) && (from < 0 || holders[c] < holders[from]) {
+				from = c
+			}
+		}
+	}
+	if from < 0 {
 		return Range{}
 	}
 	to := from
-	for to < n && to-from < cfg.PeerWindow && !in.Present[to] {
-		to++
-	}
-	return Range{From: from, To: to}
-}
-
-// missingRun returns the run of missing chunks starting at from, ending at the
-// first present chunk, at n, or after the chunk that reaches untilMS (at
-// least one chunk).
-func missingRun(tl *Timeline, present []bool, from int, untilMS float64, n int) Range {
-	to := from
-	for to < n && !present[to] && (to == from || tl.Start(to) < untilMS) {
+	for to < n && to-from < cfg.PeerWindow && ok(to) {
 		to++
 	}
 	return Range{From: from, To: to}

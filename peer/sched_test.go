@@ -1,11 +1,11 @@
 package peer
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/ztream/ztream/internal/testtrack"
 	"github.com/ztream/ztream/media"
 )
 
@@ -25,96 +25,6 @@ func presentUpTo(n, k int) []bool {
 		p[i] = true
 	}
 	return p
-}
-
-func TestSchedule(t *testing.T) {
-	tl := uniform(40)
-	cfg := SchedConfig{} // defaults: start 10 s, emergency 3 s, urgent 5 s, hub ahead 10 s, peer ahead 300 s, window 16
-	withGap := presentUpTo(40, 10)
-	withGap[12] = true
-	tests := []struct {
-		name string
-		cfg  SchedConfig
-		in   SchedInput
-		want SchedDecision
-	}{
-		{"start, no seeder: 10 s from the hub", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 0)},
-			SchedDecision{Hub: Range{0, 10}}},
-		{"start, probing connected peers: only the emergency window", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 0), Probing: true},
-			SchedDecision{Hub: Range{0, 3}}},
-		{"probing, 2 s buffered: wait for the seeder answer", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 3), PlayheadMS: 1000, Probing: true, Hub: SourceState{}},
-			SchedDecision{}},
-		{"probing, 1 s buffered: emergency, 5 s ahead", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 3), PlayheadMS: 2000, Probing: true},
-			SchedDecision{Hub: Range{3, 7}}},
-		{"start, seeder connected: hub 3 s, seeder the next window", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 0), SeederConnected: true},
-			SchedDecision{Hub: Range{0, 3}, Seeder: Range{3, 19}}},
-		{"start in flight at the hub, seeder just connected: seeder after the hub range", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 1), Hub: SourceState{Active: true, From: 0, To: 10, Next: 1}, SeederConnected: true},
-			SchedDecision{Seeder: Range{10, 26}}},
-		{"hub start range in flight, no seeder: wait", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 2), Hub: SourceState{Active: true, From: 0, To: 10, Next: 2}},
-			SchedDecision{}},
-		{"steady state: seeder range in flight covering next: nothing", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 12), PlayheadMS: 10500, SeederConnected: true, Seeder: SourceState{Active: true, From: 12, To: 28, Next: 12}},
-			SchedDecision{}},
-		{"seeder range done: next window", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 19), PlayheadMS: 4000, SeederConnected: true},
-			SchedDecision{Seeder: Range{19, 35}}},
-		{"seeder range stops at a present chunk", SchedConfig{},
-			SchedInput{Present: withGap, PlayheadMS: 1000, SeederConnected: true},
-			SchedDecision{Seeder: Range{10, 12}}},
-		{"peer look-ahead limit reached: nothing", SchedConfig{PeerAheadMS: 20_000},
-			SchedInput{Present: presentUpTo(40, 30), PlayheadMS: 0, SeederConnected: true},
-			SchedDecision{}},
-		{"stalled seeder and under 3 s buffered: emergency from the hub, seeder moved after it", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 12), PlayheadMS: 10000, SeederConnected: true, Seeder: SourceState{Active: true, From: 12, To: 28, Next: 12, Stalled: true}},
-			SchedDecision{Hub: Range{12, 15}, Seeder: Range{15, 31}}},
-		{"stalled seeder but plenty buffered: wait", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 12), PlayheadMS: 5000, SeederConnected: true, Seeder: SourceState{Active: true, From: 12, To: 28, Next: 12, Stalled: true}},
-			SchedDecision{}},
-		{"seeder gone, under 3 s: emergency fills 10 s from the hub", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 12), PlayheadMS: 10000},
-			SchedDecision{Hub: Range{12, 20}}},
-		{"no seeder, 6 s buffered: no refill yet", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 16), PlayheadMS: 10000},
-			SchedDecision{}},
-		{"no seeder, 4 s buffered: refill to 10 s ahead", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 14), PlayheadMS: 10000},
-			SchedDecision{Hub: Range{14, 20}}},
-		{"nobody holds the track: the hub sends the rest at once", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 10), PlayheadMS: 1000, NoHolders: true},
-			SchedDecision{Hub: Range{10, 40}}},
-		{"nobody holds the track, prefetch disabled: 10 s windows", SchedConfig{FirstCopyAheadMS: -1},
-			SchedInput{Present: presentUpTo(40, 14), PlayheadMS: 10000, NoHolders: true},
-			SchedDecision{Hub: Range{14, 20}}},
-		{"no seeder, hub range in flight: wait", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 12), PlayheadMS: 10000, Hub: SourceState{Active: true, From: 12, To: 20, Next: 12}},
-			SchedDecision{}},
-		{"emergency range clipped at the end of the track", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 38), PlayheadMS: 37500},
-			SchedDecision{Hub: Range{38, 40}}},
-		{"everything present: nothing", SchedConfig{},
-			SchedInput{Present: presentUpTo(40, 40), PlayheadMS: 1000, SeederConnected: true},
-			SchedDecision{}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.in.Timeline = tl
-			c := cfg
-			if tt.cfg != (SchedConfig{}) {
-				c = tt.cfg
-			}
-			got := Schedule(c, tt.in)
-			if got != tt.want {
-				t.Errorf("Schedule = %+v, want %+v", got, tt.want)
-			}
-		})
-	}
 }
 
 func TestTimeline(t *testing.T) {
@@ -170,27 +80,20 @@ func TestPlayback(t *testing.T) {
 	}
 }
 
-func testManifest(id string, chunks [][]byte) *media.Manifest {
-	m := &media.Manifest{ID: id}
-	for i, c := range chunks {
-		s := sha256.Sum256(c)
-		m.Chunks = append(m.Chunks, media.ChunkInfo{Seq: i, DurationMS: 1000, StartMS: float64(i) * 1000, Size: len(c), SHA256: hex.EncodeToString(s[:])})
-		m.Size += int64(len(c))
-	}
-	return m
-}
-
 func TestVerifyChunk(t *testing.T) {
-	m := testManifest("a", [][]byte{[]byte("hello"), []byte("world")})
-	if !VerifyChunk(m, 1, []byte("world")) {
+	tr := testtrack.New(1, 2, testtrack.Size(5))
+	m, c0, c1 := tr.Manifest, tr.Chunk(0), tr.Chunk(1)
+	if !VerifyChunk(m, 1, c1) {
 		t.Error("good chunk refused")
 	}
+	changed := slices.Clone(c1)
+	changed[4] ^= 1
 	for _, c := range []struct {
 		seq  int
-		data string
-	}{{1, "worle"}, {1, "worl"}, {0, "world"}, {2, "world"}, {-1, "hello"}} {
-		if VerifyChunk(m, c.seq, []byte(c.data)) {
-			t.Errorf("VerifyChunk(%d, %q) accepted", c.seq, c.data)
+		data []byte
+	}{{1, changed}, {1, c1[:4]}, {0, c1}, {2, c1}, {-1, c0}} {
+		if VerifyChunk(m, c.seq, c.data) {
+			t.Errorf("VerifyChunk(%d, %x) accepted", c.seq, c.data)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ztream/ztream/chunkproto"
 	"github.com/ztream/ztream/media"
 	"github.com/ztream/ztream/signaling"
 )
@@ -25,15 +26,21 @@ type PlaybackResult struct {
 	// ConnectLatency is the time from the tracker's answer to the seeder's
 	// DataChannel being open; 0 without a new pair.
 	ConnectLatency time.Duration
-	// Seeders counts the seeders used; Lookups the tracker lookups made.
+	// Seeders counts the peer links used as sources; Lookups the tracker
+	// lookups made.
 	Seeders, Lookups int
-	Stalls           int
-	StalledTime      time.Duration
-	ServerBytes      int64
-	P2PBytes         int64
-	CacheBytes       int64
-	HashFailures     int
-	CorruptAccepted  int
+	// Sources counts the distinct peers that delivered at least one
+	// verified chunk.
+	Sources int
+	// StartFromPeer is true when the first chunk came from a peer.
+	StartFromPeer   bool
+	Stalls          int
+	StalledTime     time.Duration
+	ServerBytes     int64
+	P2PBytes        int64
+	CacheBytes      int64
+	HashFailures    int
+	CorruptAccepted int
 	// BadMessages counts malformed messages from seeders; Timeouts seeders
 	// abandoned for sending nothing; Reports the seeders reported to the hub.
 	BadMessages, Timeouts, Reports int
@@ -47,11 +54,13 @@ const hubRetryDelay = 250 * time.Millisecond
 var ErrBusy = errors.New("track already playing")
 
 // Play plays a track to the end on the simulated clock and returns what
-// happened: from the cache when the track is there; otherwise the first
-// chunks come from the hub while a seeder is searched (connected peers first,
-// then the tracker), the rest is streamed from the seeder and verified, with
-// emergency fetches from the hub when the buffer runs low. A completed track
-// is cached, seeded and announced to the hub.
+// happened: from the cache when the track is there; otherwise as the peer
+// algorithm of PROTOCOL.md §8 decides (Schedule): up to MaxSources peers
+// (open links first, then the tracker) serve disjoint ranges, the hub sends
+// first copies of what no linked peer holds and every chunk that would
+// stall playback. Chunks from peers are verified; the chunks held are
+// served to other peers while the track plays, and a completed track is
+// cached, seeded and announced to the hub.
 func (p *Peer) Play(ctx context.Context, trackID string) (PlaybackResult, error) {
 	t0 := time.Now()
 	p.mu.Lock()
@@ -119,23 +128,46 @@ type evBad struct {
 
 type evHave struct {
 	ep *endpoint
-	ok bool
+	m  chunkproto.HaveReply
 }
 
-type evSeeder struct {
-	ep              *endpoint
-	pr              *pair
-	lookup, connect time.Duration
-	reason          string // why none was found
-	fail            bool
+type evHolding struct {
+	ep *endpoint
+	m  chunkproto.Holding
 }
 
-// source is one sender of the session's chunks.
+// evLookup ends a tracker lookup: its pairs follow as evLink events.
+type evLookup struct {
+	reason  string // why no seeder was found ("" when pairs follow)
+	pairs   int
+	elapsed time.Duration
+}
+
+// evLink is one pair of a lookup, open (ep set) or failed.
+type evLink struct {
+	ep      *endpoint
+	pr      *pair
+	connect time.Duration
+}
+
+// source is one sender of the session's chunks: the hub or a peer.
 type source struct {
 	ep   *endpoint
 	id   uint32
 	st   SourceState
 	last time.Time // last progress
+}
+
+// peerSource is a peer link serving the track.
+type peerSource struct {
+	source
+	// has flags the chunks the peer holds; nil means all.
+	has []bool
+	// got counts verified chunks from it; asked is when it was first
+	// asked for chunks; slowUntil keeps a stalled peer out of new ranges.
+	got       int
+	asked     time.Time
+	slowUntil time.Time
 }
 
 // session is one playback of a track that is not cached.
@@ -149,38 +181,42 @@ type session struct {
 	wg     sync.WaitGroup
 	events chan any
 
-	present  []bool
-	data     [][]byte
+	td       *trackData
+	present  []bool // the session's own copy of td's flags
 	have     int
 	finished bool
 	pb       *Playback
 	hub      source
-	seeder   source
+	peers    []*peerSource
 	bad      map[string]bool
-	probing  map[*endpoint]bool
-	probeEnd time.Time
-	looking  bool
-	// noHolders: the tracker's last answer was that nobody holds the track.
-	noHolders bool
-	nextLook  float64 // media position for the next tracker lookup; <0 never
-	// seederGot counts verified chunks from the current seeder;
-	// seederAsked is when it was first asked for chunks (zero before).
-	seederGot   int
-	seederAsked time.Time
-	// hubHold: no request to the hub before this time (after a hub error).
-	hubHold time.Time
-	res     PlaybackResult
+	used     map[string]bool    // peers that delivered a verified chunk
+	probing  map[*endpoint]bool // have asked, no answer yet
+	probeEnd time.Time          // probes unanswered by then are dropped
+	looking  bool               // a tracker lookup is under way
+	linking  int                // pairs of a lookup not open yet
+	nextLook time.Time          // no tracker lookup before then
+	cold     bool               // the tracker said nobody holds the track
+	// firstCopyHold: no first-copy request before this time (the hub gave
+	// the chunks asked to other peers). hubHold: no hub request before this
+	// time (after a hub error).
+	firstCopyHold time.Time
+	hubHold       time.Time
+	// holdingDirty: chunks arrived since the last holding sent at lastHolding.
+	holdingDirty bool
+	lastHolding  time.Time
+	res          PlaybackResult
 }
 
 func newSession(p *Peer, m *media.Manifest, t0 time.Time) *session {
 	tl := NewTimeline(m)
 	return &session{
 		p: p, m: m, tl: tl, t0: t0,
-		events:  make(chan any, 64),
+		events:  make(chan any, 256),
+		td:      newTrackData(m),
 		present: make([]bool, tl.Len()),
-		data:    make([][]byte, tl.Len()),
 		pb:      NewPlayback(tl, p.cfg.Speed),
 		bad:     make(map[string]bool),
+		used:    make(map[string]bool),
 		probing: make(map[*endpoint]bool),
 		res:     PlaybackResult{Track: m.ID},
 	}
@@ -198,26 +234,31 @@ func (s *session) chunk(ep *endpoint, seq int, data []byte) { s.post(evChunk{ep,
 func (s *session) rangeEnd(ep *endpoint, id uint32, code string) {
 	s.post(evEnd{ep, id, code})
 }
-func (s *session) haveReply(ep *endpoint, ok bool) { s.post(evHave{ep, ok}) }
-func (s *session) badMessage(ep *endpoint)         { s.post(evBad{ep}) }
+func (s *session) haveReply(ep *endpoint, m chunkproto.HaveReply) { s.post(evHave{ep, m}) }
+func (s *session) holding(ep *endpoint, m chunkproto.Holding)     { s.post(evHolding{ep, m}) }
+func (s *session) badMessage(ep *endpoint)                        { s.post(evBad{ep}) }
 
-func (s *session) run(ctx context.Context) (PlaybackResult, error) {
+func (s *session) p2p() bool { return !s.p.cfg.DisableP2P }
+
+func (s *session) run(ctx context.Context) (res PlaybackResult, err error) {
 	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.p.mu.Lock()
+	s.p.partials[s.m.ID] = s.td
+	s.p.mu.Unlock()
 	defer func() {
 		s.cancel()
 		s.wg.Wait()
 		s.release()
 		s.res.Stalls = s.pb.Stalls()
 		s.res.StalledTime = s.pb.StalledTime()
+		s.res.Sources = len(s.used)
 		s.p.stats.stalls.Add(int64(s.res.Stalls))
 		s.p.stats.stalledNS.Add(int64(s.res.StalledTime))
+		res = s.res
 	}()
 	s.hub.ep = s.p.hub() // nil while the hub is away: step picks it up later
-	s.nextLook = 0
-	if s.p.cfg.DisableP2P {
-		s.nextLook = -1
-	} else {
-		s.probe()
+	if s.p2p() {
+		s.probe(time.Now())
 	}
 	minChunk := s.tl.TotalMS()
 	for c := 0; c < s.tl.Len(); c++ {
@@ -225,14 +266,9 @@ func (s *session) run(ctx context.Context) (PlaybackResult, error) {
 	}
 	tick := time.NewTicker(min(max(s.p.cfg.realFor(minChunk/4), 2*time.Millisecond), 50*time.Millisecond))
 	defer tick.Stop()
-	if err := s.step(time.Now()); err != nil {
-		return s.res, err
-	}
+	s.step(time.Now())
 	for !s.pb.Done() {
-		var seederClosed, hubClosed <-chan struct{}
-		if s.seeder.ep != nil {
-			seederClosed = s.seeder.ep.closed
-		}
+		var hubClosed <-chan struct{}
 		if s.hub.ep != nil {
 			hubClosed = s.hub.ep.closed
 		}
@@ -240,8 +276,6 @@ func (s *session) run(ctx context.Context) (PlaybackResult, error) {
 		case ev := <-s.events:
 			s.handle(ev)
 		case <-tick.C:
-		case <-seederClosed:
-			s.dropSeeder(false)
 		case <-hubClosed:
 			// The hub is away: play from the buffer until the peer
 			// reconnects (step picks up the new hub).
@@ -251,9 +285,7 @@ func (s *session) run(ctx context.Context) (PlaybackResult, error) {
 		case <-ctx.Done():
 			return s.res, fmt.Errorf("play %s: %w", s.m.ID, ctx.Err())
 		}
-		if err := s.step(time.Now()); err != nil {
-			return s.res, err
-		}
+		s.step(time.Now())
 	}
 	s.res.Complete = s.finished
 	if s.res.Complete {
@@ -262,81 +294,155 @@ func (s *session) run(ctx context.Context) (PlaybackResult, error) {
 	return s.res, nil
 }
 
-// step advances playback, starts searches and sends the scheduler's requests.
-func (s *session) step(now time.Time) error {
+// sourceTimeout is how long a range in flight may go without a chunk.
+func (s *session) sourceTimeout() time.Duration {
+	return max(s.p.cfg.realFor(s.p.cfg.SourceTimeoutMS), 50*time.Millisecond)
+}
+
+// step advances playback, checks the sources, starts searches, sends the
+// scheduler's requests and the peer's holding updates.
+func (s *session) step(now time.Time) {
 	s.pb.Advance(now, s.present)
 	if s.hub.ep == nil || s.hub.ep.isClosed() {
 		if ep := s.p.hub(); ep != nil && ep != s.hub.ep && !ep.isClosed() {
 			s.hub = source{ep: ep}
 		}
 	}
-	if s.seeder.ep != nil && s.seederGot == 0 && s.silent(now) {
-		// Nothing at all from this seeder within the silence timeout.
-		s.res.Timeouts++
-		s.p.stats.timeouts.Add(1)
-		s.p.log.Info("seeder sent nothing; abandoning it", "track", s.m.ID, "seeder", s.seeder.ep.remote)
-		s.abandon(s.seeder.ep, ReportTimeout)
-	}
+	s.checkPeers(now)
 	if len(s.probing) > 0 && now.After(s.probeEnd) {
+		for ep := range s.probing {
+			ep.forget(s.m.ID)
+		}
 		clear(s.probing)
 	}
-	if s.seeder.ep == nil && len(s.probing) == 0 && !s.looking && s.nextLook >= 0 &&
-		s.pb.Position() >= s.nextLook && s.have < s.tl.Len() {
-		s.startLookup()
-	}
 	if s.have == s.tl.Len() {
-		return nil
+		return
 	}
-	d := Schedule(s.p.cfg.Sched, SchedInput{
+	if s.wantsPeers(now) {
+		s.startLookup(now)
+	}
+	in := SchedInput{
 		Timeline: s.tl, Present: s.present, PlayheadMS: s.pb.Position(),
-		Hub: s.state(&s.hub, now), Seeder: s.state(&s.seeder, now),
-		SeederConnected: s.seeder.ep != nil, Probing: s.firstSearch(),
-		NoHolders: s.noHolders,
-	})
+		Hub: s.state(&s.hub, now), P2P: s.p2p(), Waiting: s.waiting(now),
+		FirstCopyHold: now.Before(s.firstCopyHold),
+	}
+	in.Peers = make([]PeerSource, len(s.peers))
+	for i, ps := range s.peers {
+		st := s.state(&ps.source, now)
+		st.Stalled = st.Stalled || now.Before(ps.slowUntil)
+		in.Peers[i] = PeerSource{State: st, Has: ps.has}
+	}
+	d := Schedule(s.p.cfg.Sched, in)
 	if !d.Hub.Empty() && s.hub.ep != nil && !s.hub.ep.isClosed() && !now.Before(s.hubHold) {
-		if err := s.request(&s.hub, d.Hub, now); err != nil {
+		if err := s.request(&s.hub, d.Hub, d.HubFirstCopy, now); err != nil {
 			s.p.log.Debug("request to hub failed; waiting for the hub", "track", s.m.ID, "err", err)
 			s.hub = source{}
 		}
 	}
-	if !d.Seeder.Empty() && s.seeder.ep != nil {
-		if err := s.request(&s.seeder, d.Seeder, now); err != nil {
-			s.dropSeeder(false)
-		} else if s.seederAsked.IsZero() {
-			s.seederAsked = now
+	for i, r := range d.Peers {
+		if r.Empty() {
+			continue
+		}
+		ps := s.peers[i]
+		if err := s.request(&ps.source, r, false, now); err != nil {
+			s.dropPeer(ps, false)
+			continue
+		}
+		if ps.asked.IsZero() {
+			ps.asked = now
 		}
 	}
-	return nil
+	s.pushHolding(now)
 }
 
-// firstSearch reports whether the playback's first seeder search is under way.
-func (s *session) firstSearch() bool {
-	return len(s.probing) > 0 || (s.looking && s.res.Lookups == 1)
+// wantsPeers reports whether to ask the tracker for more peers now (§8.2):
+// fewer than MaxSources serve or are being connected, no search is under way
+// (tracker lookup, have asked on open links), the retry time has come, and
+// no source that is not slow holds the whole track.
+func (s *session) wantsPeers(now time.Time) bool {
+	if !s.p2p() || s.looking || len(s.probing) > 0 || len(s.peers)+s.linking >= s.p.cfg.MaxSources || now.Before(s.nextLook) {
+		return false
+	}
+	for _, ps := range s.peers {
+		if ps.has == nil && !now.Before(ps.slowUntil) {
+			return false
+		}
+	}
+	return true
 }
 
-// silent reports whether the seeder, asked for chunks, has sent none for
-// the silence timeout (and at least the source timeout). Stalled ranges
-// replaced meanwhile do not restart the clock.
-func (s *session) silent(now time.Time) bool {
-	timeout := max(s.p.cfg.realFor(s.p.cfg.SourceTimeoutMS), s.p.cfg.SilenceTimeout, 50*time.Millisecond)
-	return !s.seederAsked.IsZero() && now.Sub(s.seederAsked) > timeout
+// usesRemote reports whether remote serves or is being asked already.
+func (s *session) usesRemote(remote string) bool {
+	for _, ps := range s.peers {
+		if ps.ep.remote == remote {
+			return true
+		}
+	}
+	for ep := range s.probing {
+		if ep.remote == remote {
+			return true
+		}
+	}
+	return false
+}
+
+// waiting reports whether the start still waits for peers (§8.2): the
+// first search is under way, the tracker did not say the track is cold, and
+// the start deadline has not passed.
+func (s *session) waiting(now time.Time) bool {
+	if !s.p2p() || s.pb.Started() || s.cold || now.Sub(s.t0) >= s.p.cfg.StartWait {
+		return false
+	}
+	return len(s.probing) > 0 || s.looking || s.linking > 0
+}
+
+// checkPeers drops closed links, stops stalled ranges and abandons peers
+// that never sent anything.
+func (s *session) checkPeers(now time.Time) {
+	silence := max(s.sourceTimeout(), s.p.cfg.SilenceTimeout)
+	for _, ps := range append([]*peerSource(nil), s.peers...) {
+		switch {
+		case ps.ep.isClosed():
+			s.dropPeer(ps, false)
+		case ps.got == 0 && !ps.asked.IsZero() && now.Sub(ps.asked) > silence:
+			// Nothing at all from this peer within the silence timeout.
+			s.res.Timeouts++
+			s.p.stats.timeouts.Add(1)
+			s.p.log.Info("peer sent nothing; abandoning it", "track", s.m.ID, "peer", ps.ep.remote)
+			s.abandon(ps.ep, ReportTimeout)
+		case ps.st.Active && now.Sub(ps.last) > s.sourceTimeout():
+			// A slow range: its chunks go to other sources (§8.3).
+			ps.ep.cancel(s.m.ID, ps.id)
+			ps.st.Active = false
+			ps.slowUntil = now.Add(s.sourceTimeout())
+		}
+	}
 }
 
 func (s *session) state(src *source, now time.Time) SourceState {
 	st := src.st
-	timeout := max(s.p.cfg.realFor(s.p.cfg.SourceTimeoutMS), 50*time.Millisecond)
-	st.Stalled = st.Active && now.Sub(src.last) > timeout
+	st.Stalled = st.Active && now.Sub(src.last) > s.sourceTimeout()
 	return st
 }
 
-func (s *session) request(src *source, r Range, now time.Time) error {
-	id, err := src.ep.request(s.m.ID, r.From, r.To, s)
+func (s *session) request(src *source, r Range, firstCopy bool, now time.Time) error {
+	id, err := src.ep.request(s.m.ID, r.From, r.To, firstCopy, s)
 	if err != nil {
 		return err
 	}
 	src.id = id
-	src.st = SourceState{Active: true, From: r.From, To: r.To, Next: r.From}
+	src.st = SourceState{Active: true, From: r.From, To: r.To, Next: r.From, FirstCopy: firstCopy}
 	src.last = now
+	return nil
+}
+
+// peerOf returns the peer source of ep, or nil.
+func (s *session) peerOf(ep *endpoint) *peerSource {
+	for _, ps := range s.peers {
+		if ps.ep == ep {
+			return ps
+		}
+	}
 	return nil
 }
 
@@ -346,52 +452,139 @@ func (s *session) handle(ev any) {
 	case evChunk:
 		s.onChunk(ev, now)
 	case evEnd:
-		var src *source
-		switch {
-		case ev.ep == s.hub.ep:
-			src = &s.hub
-		case ev.ep == s.seeder.ep:
-			src = &s.seeder
-		default:
+		s.onEnd(ev, now)
+	case evBad:
+		s.res.BadMessages++
+		s.p.log.Info("malformed message from peer; abandoning it", "track", s.m.ID, "peer", ev.ep.remote)
+		s.abandon(ev.ep, ReportBadMessage)
+	case evHave:
+		s.onHave(ev, now)
+	case evHolding:
+		ps := s.peerOf(ev.ep)
+		if ps == nil || ps.has == nil {
 			return
 		}
-		if ev.id != src.id {
+		has, ok := s.decodeHas(ev.m.Chunks, ev.m.Have)
+		if !ok {
+			s.res.BadMessages++
+			s.abandon(ev.ep, ReportBadMessage)
 			return
 		}
-		src.st.Active = false
-		if ev.code != "" && src == &s.seeder {
-			s.dropSeeder(false)
+		ps.has = has
+	case evLookup:
+		s.looking = false
+		s.linking += ev.pairs
+		if ev.pairs > 0 && s.res.LookupLatency == 0 {
+			s.res.LookupLatency = ev.elapsed
 		}
-		if ev.code != "" && src == &s.hub {
+		s.cold = ev.reason == signaling.ReasonNoCandidates
+		if ev.pairs == 0 {
+			s.nextLook = now.Add(s.p.cfg.realFor(s.p.cfg.LookupRetryMS))
+		}
+	case evLink:
+		s.linking--
+		if ev.ep == nil {
+			return
+		}
+		if s.res.ConnectLatency == 0 {
+			s.res.ConnectLatency = ev.connect
+		}
+		if s.have == s.tl.Len() || s.isBad(ev.ep.remote) || s.usesRemote(ev.ep.remote) || len(s.peers) >= s.p.cfg.MaxSources {
+			s.p.unpair(ev.pr.id) // not needed: free the seeder's slot
+			return
+		}
+		s.ask(ev.ep, now)
+	}
+}
+
+func (s *session) onEnd(ev evEnd, now time.Time) {
+	if ev.ep == s.hub.ep {
+		if ev.id != s.hub.id {
+			return
+		}
+		st := s.hub.st
+		s.hub.st.Active = false
+		if ev.code != "" {
 			// e.g. unavailable (store down, hub shutting down): do not
 			// re-ask at every tick.
 			s.hubHold = now.Add(hubRetryDelay)
-		}
-	case evBad:
-		s.res.BadMessages++
-		s.p.log.Info("malformed message from seeder; abandoning it", "track", s.m.ID, "seeder", ev.ep.remote)
-		s.abandon(ev.ep, ReportBadMessage)
-	case evHave:
-		if !s.probing[ev.ep] {
 			return
 		}
-		delete(s.probing, ev.ep)
-		if ev.ok && s.seeder.ep == nil && !ev.ep.isClosed() && !s.isBad(ev.ep.remote) {
-			clear(s.probing)
-			s.setSeeder(ev.ep, now.Sub(s.t0), 0)
+		if st.FirstCopy && FirstMissing(s.present, st.From) < st.To {
+			// The hub gave some of these chunks to other peers: fetch them
+			// from peers; look for more now.
+			s.firstCopyHold = now.Add(s.p.cfg.realFor(s.p.cfg.FirstCopyRetryMS))
+			if s.nextLook.After(now) {
+				s.nextLook = now
+			}
 		}
-	case evSeeder:
-		s.looking = false
-		s.noHolders = ev.fail && ev.reason == signaling.ReasonNoCandidates
-		if ev.fail {
-			s.scheduleRetry()
+		return
+	}
+	ps := s.peerOf(ev.ep)
+	if ps == nil || ev.id != ps.id {
+		return
+	}
+	st := ps.st
+	ps.st.Active = false
+	if ev.code != "" {
+		s.dropPeer(ps, false)
+		return
+	}
+	for c := st.From; c < st.To; c++ {
+		if !s.present[c] && ps.has != nil && ps.has[c] {
+			// It claimed this chunk and did not send it: a lying peer is
+			// treated as a silent one (§8.5).
+			s.res.Timeouts++
+			s.p.stats.timeouts.Add(1)
+			s.p.log.Info("peer did not send a chunk it claims; abandoning it", "track", s.m.ID, "peer", ps.ep.remote, "seq", c)
+			s.abandon(ps.ep, ReportTimeout)
 			return
 		}
-		if s.seeder.ep != nil || s.isBad(ev.ep.remote) || s.have == s.tl.Len() {
-			s.p.unpair(ev.pr.id) // not needed any more: free the seeder's slot
+	}
+}
+
+// decodeHas checks a bitfield of the remote against the manifest.
+func (s *session) decodeHas(chunks int, have string) ([]bool, bool) {
+	if chunks != s.tl.Len() {
+		return nil, false
+	}
+	b, err := chunkproto.DecodeBitfield(have, chunks)
+	if err != nil {
+		return nil, false
+	}
+	return chunkproto.BitfieldFlags(b, chunks), true
+}
+
+func (s *session) onHave(ev evHave, now time.Time) {
+	if !s.probing[ev.ep] {
+		return
+	}
+	delete(s.probing, ev.ep)
+	keep := func() bool {
+		return s.have < s.tl.Len() && !ev.ep.isClosed() && !s.isBad(ev.ep.remote) && !s.usesRemote(ev.ep.remote) && len(s.peers) < s.p.cfg.MaxSources
+	}
+	var has []bool
+	switch {
+	case ev.m.OK:
+	case ev.m.Have != "" || ev.m.Chunks != 0:
+		var ok bool
+		if has, ok = s.decodeHas(ev.m.Chunks, ev.m.Have); !ok {
+			s.res.BadMessages++
+			s.abandon(ev.ep, ReportBadMessage)
 			return
 		}
-		s.setSeeder(ev.ep, ev.lookup, ev.connect)
+	default:
+		ev.ep.forget(s.m.ID) // holds nothing, or no slot for us
+		return
+	}
+	if !keep() {
+		ev.ep.forget(s.m.ID)
+		return
+	}
+	s.peers = append(s.peers, &peerSource{source: source{ep: ev.ep}, has: has})
+	s.res.Seeders++
+	if s.res.LookupLatency == 0 {
+		s.res.LookupLatency = now.Sub(s.t0)
 	}
 }
 
@@ -406,11 +599,12 @@ func (s *session) onChunk(ev evChunk, now time.Time) {
 		s.p.stats.p2pBytes.Add(n)
 	}
 	var src *source
+	ps := s.peerOf(ev.ep)
 	switch {
 	case fromHub:
 		src = &s.hub
-	case ev.ep == s.seeder.ep:
-		src = &s.seeder
+	case ps != nil:
+		src = &ps.source
 	}
 	if ev.seq < 0 || ev.seq >= s.tl.Len() {
 		if !fromHub {
@@ -423,26 +617,29 @@ func (s *session) onChunk(ev evChunk, now time.Time) {
 	if !fromHub && !VerifyChunk(s.m, ev.seq, ev.data) {
 		s.res.HashFailures++
 		s.p.stats.hashFailures.Add(1)
-		s.p.log.Info("chunk failed verification; abandoning seeder", "track", s.m.ID, "seq", ev.seq, "seeder", ev.ep.remote)
+		s.p.log.Info("chunk failed verification; abandoning peer", "track", s.m.ID, "seq", ev.seq, "peer", ev.ep.remote)
 		s.abandon(ev.ep, ReportHashMismatch)
 		return
 	}
 	if src != nil && src.st.Active && ev.seq >= src.st.Next && ev.seq < src.st.To {
 		src.st.Next = ev.seq + 1
 		src.last = now
-		if src == &s.seeder {
-			s.seederGot++
-		}
+	}
+	if ps != nil {
+		ps.got++
+		s.used[ps.ep.remote] = true
 	}
 	if s.present[ev.seq] {
 		return
 	}
 	s.present[ev.seq] = true
-	s.data[ev.seq] = ev.data
+	s.td.put(ev.seq, ev.data)
 	s.have++
+	s.holdingDirty = true
 	if ev.seq == 0 && !s.pb.Started() {
 		s.pb.Start(now)
 		s.res.StartLatency = now.Sub(s.t0)
+		s.res.StartFromPeer = !fromHub
 		s.p.noteStartup(s.res.StartLatency)
 	}
 	if s.have == s.tl.Len() {
@@ -450,60 +647,104 @@ func (s *session) onChunk(ev evChunk, now time.Time) {
 	}
 }
 
+// pushHolding tells the hub and the linked peers which chunks the peer holds
+// now, at most every HoldingIntervalMS (§8.1). A complete track is
+// announced with completed instead.
+func (s *session) pushHolding(now time.Time) {
+	if !s.holdingDirty || !s.p2p() || s.finished || now.Sub(s.lastHolding) < time.Duration(chunkproto.HoldingIntervalMS)*time.Millisecond {
+		return
+	}
+	s.holdingDirty = false
+	s.lastHolding = now
+	h := chunkproto.NewHolding(s.m.ID, s.present)
+	if err := s.p.send(h); err != nil {
+		s.p.log.Debug("holding", "err", err)
+	}
+	for _, pr := range s.p.openPairs() {
+		if ep := pr.endpoint(); ep != nil {
+			ep.pushHolding(h)
+		}
+	}
+}
+
 // complete audits every chunk against the manifest, then caches and
 // announces the track.
 func (s *session) complete() {
 	bad := 0
-	for seq, d := range s.data {
-		if !VerifyChunk(s.m, seq, d) {
+	data := make([][]byte, s.tl.Len())
+	for seq := range data {
+		data[seq], _ = s.td.Chunk(seq)
+		if !VerifyChunk(s.m, seq, data[seq]) {
 			bad++
 		}
 	}
+	s.finished = true
 	if bad > 0 {
 		s.res.CorruptAccepted += bad
 		s.p.stats.corruptAccepted.Add(int64(bad))
 		s.p.log.Warn("track completed with corrupt chunks; not cached", "track", s.m.ID, "bad", bad)
-		s.finished = true
 		return
 	}
-	s.finished = true
-	s.p.cache.Put(&CachedTrack{Manifest: s.m, Chunks: s.data})
+	s.p.cache.Put(&CachedTrack{Manifest: s.m, Chunks: data})
 	if err := s.p.send(signaling.Completed{Track: s.m.ID}); err != nil {
 		s.p.log.Debug("completed", "err", err)
+	}
+	if s.p2p() {
+		h := chunkproto.NewHolding(s.m.ID, s.present)
+		for _, pr := range s.p.openPairs() {
+			if ep := pr.endpoint(); ep != nil {
+				ep.pushHolding(h)
+			}
+		}
 	}
 	s.cancelRanges()
 }
 
 // cancelRanges stops whatever is still in flight for the track.
 func (s *session) cancelRanges() {
-	for _, src := range []*source{&s.hub, &s.seeder} {
-		if src.ep != nil && src.st.Active {
-			src.ep.cancel(s.m.ID, src.id)
-			src.st.Active = false
+	if s.hub.ep != nil && s.hub.st.Active {
+		s.hub.ep.cancel(s.m.ID, s.hub.id)
+		s.hub.st.Active = false
+	}
+	for _, ps := range s.peers {
+		if ps.st.Active {
+			ps.ep.cancel(s.m.ID, ps.id)
+			ps.st.Active = false
 		}
 	}
 }
 
-// release forgets the session's sinks on its endpoints.
+// release forgets the session's sinks on its endpoints and its partial
+// track: a track not completed is withdrawn from the tracker.
 func (s *session) release() {
 	s.cancelRanges()
 	if s.hub.ep != nil {
 		s.hub.ep.forget(s.m.ID)
 	}
-	if s.seeder.ep != nil {
-		s.seeder.ep.forget(s.m.ID)
+	for _, ps := range s.peers {
+		ps.ep.forget(s.m.ID)
 	}
 	for ep := range s.probing {
 		ep.forget(s.m.ID)
+	}
+	s.p.mu.Lock()
+	if s.p.partials[s.m.ID] == s.td {
+		delete(s.p.partials, s.m.ID)
+	}
+	s.p.mu.Unlock()
+	if s.p2p() && !s.finished && s.have > 0 {
+		if err := s.p.send(chunkproto.NewHolding(s.m.ID, make([]bool, s.tl.Len()))); err != nil {
+			s.p.log.Debug("withdraw holding", "err", err)
+		}
 	}
 }
 
 // isBad reports whether remote misbehaved, in this playback or before.
 func (s *session) isBad(remote string) bool { return s.bad[remote] || s.p.isBad(remote) }
 
-// abandon stops using ep's remote for this playback (ending the pair when
-// it is the seeder) and reports it to the hub. A timeout is remembered for
-// this playback only: the seeder may just be slow.
+// abandon stops using ep's remote for this playback (ending its pair) and
+// reports it to the hub. A timeout is remembered for this playback only:
+// the peer may just be slow.
 func (s *session) abandon(ep *endpoint, reason string) {
 	if s.bad[ep.remote] {
 		return
@@ -512,108 +753,106 @@ func (s *session) abandon(ep *endpoint, reason string) {
 	if s.p.markBad(ep.remote, s.m.ID, reason, reason != ReportTimeout) {
 		s.res.Reports++
 	}
-	if ep == s.seeder.ep {
-		s.dropSeeder(true)
+	delete(s.probing, ep)
+	if ps := s.peerOf(ep); ps != nil {
+		s.dropPeer(ps, true)
+	} else {
+		ep.forget(s.m.ID)
+		if ep.pair != nil {
+			s.p.unpair(ep.pair.id)
+		}
 	}
 }
 
-func (s *session) setSeeder(ep *endpoint, lookup, connect time.Duration) {
-	s.seeder = source{ep: ep}
-	s.seederGot = 0
-	s.seederAsked = time.Time{}
-	s.res.Seeders++
-	if s.res.LookupLatency == 0 {
-		s.res.LookupLatency = lookup
-		s.res.ConnectLatency = connect
+// dropPeer stops using a peer source; bad also ends its pair.
+func (s *session) dropPeer(ps *peerSource, bad bool) {
+	if ps.st.Active {
+		ps.ep.cancel(s.m.ID, ps.id)
+	}
+	ps.ep.forget(s.m.ID)
+	if bad && ps.ep.pair != nil {
+		s.p.unpair(ps.ep.pair.id)
+	}
+	for i, x := range s.peers {
+		if x == ps {
+			s.peers = append(s.peers[:i], s.peers[i+1:]...)
+			break
+		}
 	}
 }
 
-// dropSeeder stops using the current seeder; bad also ends its pair.
-func (s *session) dropSeeder(bad bool) {
-	ep := s.seeder.ep
-	if ep == nil {
-		return
-	}
-	if s.seeder.st.Active {
-		ep.cancel(s.m.ID, s.seeder.id)
-	}
-	ep.forget(s.m.ID)
-	if bad && ep.pair != nil {
-		s.p.unpair(ep.pair.id)
-	}
-	s.seeder = source{}
-	s.nextLook = s.pb.Position() // search again now
-}
-
-// scheduleRetry plans the next tracker lookup after a failed one.
-func (s *session) scheduleRetry() {
-	if s.res.Lookups >= s.p.cfg.MaxLookups {
-		s.nextLook = -1
-		return
-	}
-	s.nextLook = s.pb.Position() + s.p.cfg.LookupRetryMS
-}
-
-// probe asks the already-connected peers whether they hold the track.
-func (s *session) probe() {
+// probe asks the already-connected peers what they hold of the track.
+func (s *session) probe(now time.Time) {
 	for _, pr := range s.p.openPairs() {
-		ep := pr.endpoint()
-		if ep == nil || ep.isClosed() || s.isBad(ep.remote) {
-			continue
+		if ep := pr.endpoint(); ep != nil && !ep.isClosed() && !s.isBad(ep.remote) && !s.usesRemote(ep.remote) {
+			s.ask(ep, now)
 		}
-		if err := ep.have(s.m.ID, s); err == nil {
-			s.probing[ep] = true
-		}
-	}
-	if len(s.probing) > 0 {
-		s.probeEnd = time.Now().Add(min(max(s.p.cfg.realFor(1000), 50*time.Millisecond), 500*time.Millisecond))
 	}
 }
 
-// startLookup asks the tracker for a seeder in the background.
-func (s *session) startLookup() {
+// ask sends have to ep and waits for its answer until the probe deadline.
+func (s *session) ask(ep *endpoint, now time.Time) {
+	if err := ep.have(s.m.ID, s); err != nil {
+		return
+	}
+	s.probing[ep] = true
+	s.probeEnd = now.Add(min(max(s.p.cfg.realFor(1000), 50*time.Millisecond), 500*time.Millisecond))
+}
+
+// startLookup asks the tracker for more peers in the background.
+func (s *session) startLookup(now time.Time) {
 	if s.res.Lookups >= s.p.cfg.MaxLookups {
-		s.nextLook = -1
+		s.nextLook = now.Add(time.Hour)
 		return
 	}
 	s.looking = true
 	s.res.Lookups++
-	bad := make(map[string]bool, len(s.bad))
-	for k := range s.bad {
-		bad[k] = true
+	q := signaling.Lookup{
+		Track:   s.m.ID,
+		Want:    min(s.p.cfg.MaxSources-len(s.peers)-s.linking, signaling.MaxLookupWant),
+		From:    FirstMissing(s.present, s.tl.ChunkAt(s.pb.Position())),
+		Partial: true,
 	}
-	// Peers known bad from earlier playbacks are checked in lookup.
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.post(s.lookup(bad))
+		s.lookup(q)
 	}()
 }
 
-func (s *session) lookup(bad map[string]bool) evSeeder {
+// lookup runs a tracker lookup, then waits for each pair it made to open.
+func (s *session) lookup(q signaling.Lookup) {
 	t0 := time.Now()
-	r, err := s.p.lookup(s.ctx, s.m.ID)
+	r, err := s.p.lookup(s.ctx, q)
 	if err != nil {
-		return evSeeder{fail: true, reason: err.Error()}
+		s.post(evLookup{reason: err.Error()})
+		return
 	}
-	if r.PeerID == "" {
-		return evSeeder{fail: true, reason: r.Reason}
+	var pairs []*pair
+	for _, id := range resultPairs(r) {
+		s.p.mu.Lock()
+		pr := s.p.pairs[id]
+		s.p.mu.Unlock()
+		switch {
+		case pr == nil:
+		case s.p.isBad(pr.remote):
+			s.p.unpair(id)
+		default:
+			pairs = append(pairs, pr)
+		}
 	}
-	lookup := time.Since(t0)
-	if bad[r.PeerID] || s.p.isBad(r.PeerID) {
-		s.p.unpair(r.PairID)
-		return evSeeder{fail: true, reason: "known bad seeder"}
+	s.post(evLookup{reason: r.Reason, pairs: len(pairs), elapsed: time.Since(t0)})
+	for _, pr := range pairs {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			t1 := time.Now()
+			if !waitOpen(s.ctx, pr, s.p.cfg.ConnectTimeout) {
+				s.p.unpair(pr.id)
+				s.post(evLink{})
+				return
+			}
+			s.post(evLink{ep: pr.endpoint(), pr: pr, connect: time.Since(t1)})
+		}()
 	}
-	s.p.mu.Lock()
-	pr := s.p.pairs[r.PairID]
-	s.p.mu.Unlock()
-	if pr == nil {
-		return evSeeder{fail: true, reason: "pair vanished"}
-	}
-	t1 := time.Now()
-	if !waitOpen(s.ctx, pr, s.p.cfg.ConnectTimeout) {
-		s.p.unpair(r.PairID)
-		return evSeeder{fail: true, reason: "pair did not connect"}
-	}
-	return evSeeder{ep: pr.endpoint(), pr: pr, lookup: lookup, connect: time.Since(t1)}
 }

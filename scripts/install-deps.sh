@@ -1,18 +1,35 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs and is missing: Debian's Chromium (browser
-# end-to-end tests), Firefox ESR, Prometheus (dashboard test), lame and sox
-# (fixture and demo generators), and the npm packages of the web tests.
+# The one place that installs what the tests need (`make deps`; CI runs it
+# before `make lint test`, which install nothing):
+#   - Debian packages: chromium and firefox-esr (browser end-to-end tests),
+#     libavcodec59 (Debian's firefox-esr decodes MP3 through the system FFmpeg:
+#     without it the Firefox test cannot play), pulseaudio (the Firefox test
+#     plays into a PulseAudio null sink of its own: Firefox fails on a machine
+#     without audio output), prometheus (dashboard test),
+#     lame and sox (fixture and demo generators: media/testdata/make-fixtures.sh,
+#     go run ./demo/generate);
+#   - the web tests' npm packages (`npm ci` in web/: playwright-core,
+#     puppeteer-core, typescript; no browser is downloaded), whenever
+#     web/node_modules does not match web/package-lock.json.
 # Idempotent: a machine that has everything installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# installed PACKAGE: whether dpkg has the Debian package installed.
+installed() {
+  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
 need=()
+# Programs: present on the PATH is enough (however they were installed).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
-# The Firefox end-to-end test (fMP4 path) is required in CI (CI=true): it fails there without firefox-esr.
 command -v firefox-esr >/dev/null 2>&1 || need+=(firefox-esr)
+command -v pulseaudio >/dev/null 2>&1 || need+=(pulseaudio)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v lame >/dev/null 2>&1 || need+=(lame)
 command -v sox >/dev/null 2>&1 || need+=(sox)
+# Libraries have no command: ask dpkg.
+installed libavcodec59 || need+=(libavcodec59)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: missing ${need[*]}; run as root or install them with apt-get" >&2
@@ -24,11 +41,11 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# The web tests' npm packages (playwright-core, puppeteer-core) live in web/;
-# no browser is downloaded (Debian's chromium and firefox-esr are used).
-# web/test/run-e2e.sh applies the same check, so either may install them.
-if [ -f web/package-lock.json ] && { [ ! -d web/node_modules/playwright-core ] || [ ! -d web/node_modules/puppeteer-core ] ||
-  [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; }; then
+# The web tests' npm packages. scripts/check-web-deps.mjs compares
+# web/node_modules with web/package-lock.json (contents, not file times), so
+# a lock file changed by a pull or an edit is installed on the next run.
+if ! node scripts/check-web-deps.mjs web 2>/dev/null; then
   echo "install-deps: npm ci in web/" >&2
   (cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  node scripts/check-web-deps.mjs web
 fi

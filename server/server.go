@@ -26,6 +26,8 @@ type Config struct {
 	Signaling http.Handler
 	// Web serves the browser client at / (optional).
 	Web http.Handler
+	// PeerConfig is served at /api/config (see api.Config.PeerConfig).
+	PeerConfig any
 	// Profiling mounts Go's pprof handlers at /debug/pprof (off by default:
 	// profiles reveal internals and cost CPU).
 	Profiling bool
@@ -38,7 +40,7 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
-	apiCfg := api.Config{Store: cfg.Store, Logger: cfg.Logger}
+	apiCfg := api.Config{Store: cfg.Store, Logger: cfg.Logger, PeerConfig: cfg.PeerConfig}
 	if cfg.Metrics != nil {
 		apiCfg.OnChunkServed = cfg.Metrics.ServerBytes
 		r.Method(http.MethodGet, "/metrics", cfg.Metrics.Handler())

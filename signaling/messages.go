@@ -59,6 +59,7 @@ const (
 	TypePing         = "ping"
 	TypePong         = "pong"
 	TypeReport       = "report"
+	TypeHolding      = chunkproto.TypeHolding
 )
 
 // Error codes carried by Error.Code.
@@ -94,7 +95,8 @@ const (
 // Reasons in LookupResult.Reason and Unpair.Reason.
 const (
 	ReasonTimeout      = "timeout"       // no candidate said yes in time
-	ReasonNoCandidates = "no_candidates" // nobody online holds the track
+	ReasonNoCandidates = "no_candidates" // nobody online holds any chunk of the track: a first copy
+	ReasonBusy         = "busy"          // holders exist, none can serve the requester now: ask again later
 	ReasonAllRefused   = "all_refused"   // every candidate said no
 	ReasonPeerLeft     = "peer_left"     // the other side disconnected
 	ReasonRequested    = "requested"     // the other side sent unpair
@@ -149,19 +151,66 @@ type Signal struct {
 	Candidate *webrtc.ICECandidateInit   `json:"candidate,omitempty"`
 }
 
-// Lookup asks the tracker for a peer that can upload Track (peer → hub).
+// MaxLookupWant bounds Lookup.Want.
+const MaxLookupWant = 8
+
+// MaxChunks bounds a track's chunk count in Holding (media's manifest limit).
+const MaxChunks = chunkproto.MaxChunks
+
+// Lookup asks the tracker for peers that can upload Track (peer → hub).
 type Lookup struct {
 	Track string `json:"track"`
+	// Want is how many seeders the peer wants at most (0 = 1, ≤ MaxLookupWant).
+	Want int `json:"want,omitempty"`
+	// From is the first chunk the peer needs: holders of the chunks from
+	// there on are preferred.
+	From int `json:"from,omitempty"`
+	// Partial accepts peers that hold part of the track (they answer have
+	// with a bitfield and serve the chunks they hold); without it only
+	// complete holders are candidates.
+	Partial bool `json:"partial,omitempty"`
+}
+
+// Validate checks the fields of l.
+func (l Lookup) Validate() error {
+	if err := checkTracks([]string{l.Track}); err != nil {
+		return err
+	}
+	if l.Want < 0 || l.Want > MaxLookupWant {
+		return fmt.Errorf("lookup: want %d outside 0..%d: %w", l.Want, MaxLookupWant, ErrMalformed)
+	}
+	if l.From < 0 || l.From >= MaxChunks {
+		return fmt.Errorf("lookup: from %d outside 0..%d: %w", l.From, MaxChunks-1, ErrMalformed)
+	}
+	return nil
 }
 
 // LookupResult ends a lookup (hub → peer). PeerID is empty when no seeder was
-// found; then Reason says why. On success Paired messages follow.
+// found; then Reason says why. On success Paired messages follow, one per
+// seeder: PeerID and PairID name the first, Peers all of them.
 type LookupResult struct {
-	Track  string `json:"track"`
-	PeerID string `json:"peer_id"`
-	PairID string `json:"pair_id,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	Track  string       `json:"track"`
+	PeerID string       `json:"peer_id"`
+	PairID string       `json:"pair_id,omitempty"`
+	Peers  []LookupPeer `json:"peers,omitempty"`
+	Reason string       `json:"reason,omitempty"`
 }
+
+// LookupPeer is one seeder found by a lookup.
+type LookupPeer struct {
+	PeerID string `json:"peer_id"`
+	PairID string `json:"pair_id"`
+}
+
+// Holding tells the hub which chunks of Track the peer holds and may serve
+// (peer → hub), while it downloads them; it is the chunk protocol's holding
+// message (chunkproto.Holding), the same on both transports. Chunks must
+// equal the manifest's chunk count. Every bit set counts as Completed; none
+// withdraws the peer as a holder of Track.
+type Holding = chunkproto.Holding
+
+// NewHolding encodes the chunks present of a track as a Holding.
+func NewHolding(track string, present []bool) Holding { return chunkproto.NewHolding(track, present) }
 
 // CanUpload asks a candidate seeder whether it will upload Track now (hub → peer).
 type CanUpload struct {
@@ -226,9 +275,10 @@ type Stats struct {
 // Report tells the hub that Peer misbehaved while serving Track to the
 // sender (peer → hub). The hub accepts it only from a peer it recently
 // paired with Peer (for any track: a pair's DataChannel may serve others),
-// answers anything else with error not_paired, and sends nothing on success. Peer is then never
-// offered to the sender for Track again, and enough distinct reporters
-// drop Peer as a holder of Track (docs/PROTOCOL.md §2.3).
+// answers anything else with error not_paired, and sends nothing on
+// success. Peer is then never offered to the sender for Track again, and
+// enough distinct reporters drop Peer as a holder of Track
+// (docs/PROTOCOL.md §2.3).
 type Report struct {
 	Peer   string `json:"peer"`
 	Track  string `json:"track"`
@@ -287,6 +337,8 @@ func (Lookup) MessageType() string { return TypeLookup }
 
 // MessageType implements Message.
 func (LookupResult) MessageType() string { return TypeLookupResult }
+
+
 
 // MessageType implements Message.
 func (CanUpload) MessageType() string { return TypeCanUpload }
@@ -407,23 +459,11 @@ func Decode(data []byte) (Message, error) {
 	case TypeError:
 		return plain[Error](data)
 	case TypeSignal:
-		v, err := decodeAs[Signal](data)
-		if err != nil {
-			return nil, err
-		}
-		if err := v.Validate(); err != nil {
-			return nil, err
-		}
-		return v, nil
+		return validated[Signal](data)
 	case TypeLookup:
-		v, err := decodeAs[Lookup](data)
-		if err != nil {
-			return nil, err
-		}
-		if err := checkTracks([]string{v.Track}); err != nil {
-			return nil, err
-		}
-		return v, nil
+		return validated[Lookup](data)
+	case TypeHolding:
+		return validated[Holding](data)
 	case TypeLookupResult:
 		return plain[LookupResult](data)
 	case TypeCanUpload:
@@ -479,23 +519,9 @@ func Decode(data []byte) (Message, error) {
 		}
 		return v, nil
 	case TypeStats:
-		v, err := decodeAs[Stats](data)
-		if err != nil {
-			return nil, err
-		}
-		if err := v.Validate(); err != nil {
-			return nil, err
-		}
-		return v, nil
+		return validated[Stats](data)
 	case TypeReport:
-		v, err := decodeAs[Report](data)
-		if err != nil {
-			return nil, err
-		}
-		if err := v.Validate(); err != nil {
-			return nil, err
-		}
-		return v, nil
+		return validated[Report](data)
 	case TypePing:
 		return plain[Ping](data)
 	case TypePong:
@@ -503,6 +529,21 @@ func Decode(data []byte) (Message, error) {
 	default:
 		return nil, fmt.Errorf("decode: unknown type %q: %w", env.Type, ErrMalformed)
 	}
+}
+
+// validated decodes a message whose fields its Validate method checks.
+func validated[T interface {
+	Message
+	Validate() error
+}](data []byte) (Message, error) {
+	v, err := decodeAs[T](data)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Validate(); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // plain decodes a message that needs no further check.

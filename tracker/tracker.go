@@ -1,14 +1,21 @@
 // Package tracker is the hub's peer tracker as pure logic: per track it keeps
-// the most recent online peers that hold it, and it answers a lookup by asking
-// candidate seeders in parallel (through an Asker) and taking the first yes,
-// within a timeout. It also counts each seeder's active uploads so that no
-// seeder is paired beyond its upload cap. Every map it keeps is bounded by
-// the number of joined peers times a per-peer limit.
+// a bounded set of online peers that hold it, completely or in part (a
+// bitfield of the chunks they hold), and it answers a lookup by asking the
+// best-ranked candidates in parallel (through an Asker) and taking the first
+// yeses, within a timeout. It also counts each seeder's active uploads so that
+// no seeder is paired beyond its upload cap.
+//
+// Every map it keeps is bounded by the number of joined peers times a per-peer
+// limit, and a lookup costs O(holders kept for the track), independent of the
+// number of peers and of pending lookups.
 package tracker
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math/bits"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -17,9 +24,16 @@ import (
 // Reasons reported in Result.Reason when no seeder was found (the same
 // strings as the signaling package's Reason constants).
 const (
+	// ReasonNoCandidates: nobody online (but the requester) holds any chunk
+	// of the track and can upload: the requester's copy is a first copy.
 	ReasonNoCandidates = "no_candidates"
-	ReasonAllRefused   = "all_refused"
-	ReasonTimeout      = "timeout"
+	// ReasonBusy: holders exist, but none can serve the requester now (all
+	// at their upload cap, with too many unanswered asks, or reported by the
+	// requester). Ask again later; the track is not cold.
+	ReasonBusy        = "busy"
+	ReasonAllRefused  = "all_refused"
+	ReasonTimeout     = "timeout"
+	reasonNoneReplied = ReasonAllRefused
 )
 
 // Reasons of a report (the same strings as the signaling package's Report*
@@ -38,6 +52,7 @@ var (
 	ErrTooManyLookups  = errors.New("tracker: too many pending lookups")
 	ErrDuplicateLookup = errors.New("tracker: lookup for this track already pending")
 	ErrClosed          = errors.New("tracker: closed")
+	ErrBadBitfield     = errors.New("tracker: bitfield does not match the chunk count")
 )
 
 // Asker delivers a can_upload question to a candidate seeder. It must not
@@ -47,30 +62,67 @@ type Asker interface {
 	AskUpload(peer, track, lookupID string) bool
 }
 
-// Result ends one lookup. Seeder is empty when none was found; Reason then
-// says why. On success the seeder's active upload count has already been
-// incremented: the caller must call ReleaseUpload when the upload ends (or
-// at once if it cannot pair the two peers).
+// Result ends one lookup. Seeders is empty when none was found; Reason then
+// says why. On success each seeder's active upload count has already been
+// incremented: the caller must call ReleaseUpload for each when its upload
+// ends (or at once if it cannot pair the two peers).
 type Result struct {
 	LookupID  string
 	Requester string
 	Track     string
-	Seeder    string
-	Reason    string
+	// Seeders are the candidates that said yes, in the order they did (at
+	// most the lookup's Query.Want).
+	Seeders []string
+	Reason  string
 	// Elapsed is the time from Lookup to the result.
 	Elapsed time.Duration
 }
 
+// Query refines a lookup. The zero Query asks for one seeder of any chunk.
+type Query struct {
+	// Want is how many seeders the requester wants at most (0 = 1; capped
+	// at Config.MaxWant).
+	Want int
+	// From is the first chunk the requester needs: partial holders are
+	// ranked by how many chunks of [From, From+Span) they hold.
+	From int
+	// Span is the window that ranks partial holders (0 = 32 chunks).
+	Span int
+	// Partial accepts partial holders as candidates; without it only
+	// complete holders count (clients that cannot use part of a track).
+	Partial bool
+	// Exclude lists peers not to ask (the requester's current partners: it
+	// reaches them on its open links); they count as busy holders.
+	Exclude []string
+}
+
 // Config bounds the tracker. Zero fields take the defaults shown.
 type Config struct {
-	// HoldersPerTrack is how many recent holders are kept per track (10).
+	// HoldersPerTrack is how many holders (complete or partial) are kept
+	// per track (32). When a new holder arrives at a full track, the least
+	// useful one is forgotten: the busiest (fewest free upload slots), then
+	// the one holding fewest chunks, then the least recent.
 	HoldersPerTrack int
-	// MaxTracksPerPeer bounds the tracks one peer is listed for (256).
+	// MaxTracksPerPeer bounds the tracks one peer is listed for as complete
+	// holder (256).
 	MaxTracksPerPeer int
+	// MaxPartialPerPeer bounds the tracks one peer is listed for as partial
+	// holder (8); a newer partial track replaces its oldest.
+	MaxPartialPerPeer int
+	// MaxChunks bounds a partial holder's bitfield (1<<17, media's limit).
+	MaxChunks int
 	// MaxPendingPerPeer bounds one requester's pending lookups (4).
 	MaxPendingPerPeer int
 	// MaxOutstandingAsks skips candidates with this many unanswered asks (16).
 	MaxOutstandingAsks int
+	// AskPerLookup bounds the candidates asked by one lookup (8); they are
+	// the best ranked.
+	AskPerLookup int
+	// MaxWant bounds Query.Want (8).
+	MaxWant int
+	// GatherWindow is how long a lookup that wants several seeders waits
+	// for more yeses after the first one (100 ms).
+	GatherWindow time.Duration
 	// LookupTimeout ends a lookup nobody said yes to (1.5 s).
 	LookupTimeout time.Duration
 	// MaxExclusionsPerPeer bounds the (seeder, track) couples one peer's
@@ -86,36 +138,77 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.HoldersPerTrack <= 0 {
-		c.HoldersPerTrack = 10
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
 	}
-	if c.MaxTracksPerPeer <= 0 {
-		c.MaxTracksPerPeer = 256
-	}
-	if c.MaxPendingPerPeer <= 0 {
-		c.MaxPendingPerPeer = 4
-	}
-	if c.MaxOutstandingAsks <= 0 {
-		c.MaxOutstandingAsks = 16
+	def(&c.HoldersPerTrack, 32)
+	def(&c.MaxTracksPerPeer, 256)
+	def(&c.MaxPartialPerPeer, 8)
+	def(&c.MaxChunks, 1<<17)
+	def(&c.MaxPendingPerPeer, 4)
+	def(&c.MaxOutstandingAsks, 16)
+	def(&c.AskPerLookup, 8)
+	def(&c.MaxWant, 8)
+	def(&c.MaxExclusionsPerPeer, 64)
+	def(&c.DropAfterReports, 2)
+	if c.GatherWindow <= 0 {
+		c.GatherWindow = 100 * time.Millisecond
 	}
 	if c.LookupTimeout <= 0 {
 		c.LookupTimeout = 1500 * time.Millisecond
 	}
-	if c.MaxExclusionsPerPeer <= 0 {
-		c.MaxExclusionsPerPeer = 64
+	return c
+}
+
+// holding is what one peer holds of one track.
+type holding struct {
+	// have is the bitfield of held chunks (bit i of byte i/8, most
+	// significant first); nil for a complete holder.
+	have  []byte
+	count int    // chunks held (partial holders)
+	stamp uint64 // tracker clock at the last update: recency
+}
+
+func (h *holding) complete() bool { return h.have == nil }
+
+// within counts the held chunks in [from, from+span).
+func (h *holding) within(from, span int) int {
+	if h.complete() {
+		return span
 	}
-	if c.DropAfterReports <= 0 {
-		c.DropAfterReports = 2
+	n := len(h.have) * 8
+	end := min(from+span, n)
+	c := 0
+	for i := max(from, 0); i < end; {
+		if i%8 == 0 && i+8 <= end {
+			c += bits.OnesCount8(h.have[i/8])
+			i += 8
+			continue
+		}
+		if h.have[i/8]&(0x80>>(i%8)) != 0 {
+			c++
+		}
+		i++
 	}
 	return c
 }
 
 type peerState struct {
 	uploadCap   int
-	active      int                 // uploads paired and not released
-	outstanding int                 // can_upload asks not answered
-	pending     int                 // lookups this peer requested, pending
-	tracks      map[string]struct{} // tracks whose holder list has this peer
+	active      int // uploads paired and not released
+	outstanding int // can_upload asks not answered
+	// holds maps each track this peer is listed for to what it holds;
+	// complete counts its complete ones, partial lists its partial ones,
+	// oldest first.
+	holds    map[string]*holding
+	complete int
+	partial  []string
+	// lookups are the pending lookups this peer requested, by track;
+	// askedIn the pending lookups that asked it.
+	lookups map[string]*lookup
+	askedIn map[*lookup]struct{}
 
 	// excluded holds the (seeder, track) couples this peer reported: they
 	// are skipped in its lookups. excludedOrder is their insertion order.
@@ -129,14 +222,42 @@ type peerState struct {
 	dropped map[string]struct{}
 }
 
+func (ps *peerState) free() int { return ps.uploadCap - ps.active }
+
+// holder is one entry of a track's holder list.
+type holder struct {
+	id string
+	ps *peerState
+	h  *holding
+}
+
 // exclusion is a seeder a peer reported for one track.
 type exclusion struct{ seeder, track string }
 
+// askedPeer is a candidate a lookup asked.
+type askedPeer struct {
+	id       string
+	ps       *peerState
+	answered bool
+}
+
+// find returns the candidate id of l, or nil.
+func (l *lookup) find(id string) *askedPeer {
+	for i := range l.asked {
+		if l.asked[i].id == id {
+			return &l.asked[i]
+		}
+	}
+	return nil
+}
+
 type lookup struct {
 	id, requester, track string
-	asked                map[string]bool // candidate → answered
+	want                 int
+	asked                []askedPeer // the candidates asked (≤ AskPerLookup)
 	unanswered           int
-	timer                *time.Timer
+	seeders              []string
+	timer, gather        *time.Timer
 	started              time.Time
 }
 
@@ -151,9 +272,11 @@ type Tracker struct {
 	mu      sync.Mutex
 	closed  bool
 	nextID  uint64
+	clock   uint64
 	peers   map[string]*peerState
-	holders map[string][]string // track → peer ids, most recent first
+	holders map[string][]holder // track → its holders (unordered, ≤ HoldersPerTrack)
 	lookups map[string]*lookup
+	scratch []candidate // LookupQuery's candidate buffer, reused under mu
 }
 
 // New returns a tracker asking candidates through asker and reporting every
@@ -164,13 +287,13 @@ func New(cfg Config, asker Asker, onResult func(Result)) *Tracker {
 		asker:    asker,
 		onResult: onResult,
 		peers:    make(map[string]*peerState),
-		holders:  make(map[string][]string),
+		holders:  make(map[string][]holder),
 		lookups:  make(map[string]*lookup),
 	}
 }
 
-// Join registers an online peer with its upload cap (at least 1 is assumed
-// only if uploadCap > 0; a cap of 0 means the peer never seeds).
+// Join registers an online peer with its upload cap (a cap of 0 means the
+// peer never seeds: it is never listed as a holder).
 func (t *Tracker) Join(peer string, uploadCap int) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -180,7 +303,12 @@ func (t *Tracker) Join(peer string, uploadCap int) error {
 	if _, ok := t.peers[peer]; ok {
 		return fmt.Errorf("join %s: %w", peer, ErrPeerExists)
 	}
-	t.peers[peer] = &peerState{uploadCap: uploadCap, tracks: make(map[string]struct{})}
+	t.peers[peer] = &peerState{
+		uploadCap: uploadCap,
+		holds:     make(map[string]*holding),
+		lookups:   make(map[string]*lookup),
+		askedIn:   make(map[*lookup]struct{}),
+	}
 	return nil
 }
 
@@ -194,23 +322,22 @@ func (t *Tracker) Leave(peer string) {
 		t.mu.Unlock()
 		return
 	}
-	for track := range ps.tracks {
+	for track := range ps.holds {
 		t.removeHolder(track, peer)
 	}
-	delete(t.peers, peer)
-	for _, l := range t.lookups {
-		if l.requester == peer {
-			t.finish(l)
-			continue
-		}
-		if answered, asked := l.asked[peer]; asked && !answered {
-			l.asked[peer] = true
+	for _, l := range ps.lookups {
+		t.finish(l)
+	}
+	for l := range ps.askedIn {
+		if a := l.find(peer); a != nil && !a.answered {
+			a.answered = true
 			l.unanswered--
 			if l.unanswered == 0 {
-				results = append(results, t.finishResult(l, "", ReasonAllRefused))
+				results = append(results, t.conclude(l))
 			}
 		}
 	}
+	delete(t.peers, peer)
 	t.mu.Unlock()
 	t.deliver(results...)
 }
@@ -227,65 +354,158 @@ func (t *Tracker) Hold(peer string, tracks ...string) (int, error) {
 	}
 	n := 0
 	for _, track := range tracks {
-		if _, out := ps.dropped[track]; out {
-			continue
+		if t.setHolding(peer, ps, track, nil, 0) {
+			n++
 		}
-		if _, listed := ps.tracks[track]; !listed && len(ps.tracks) >= t.cfg.MaxTracksPerPeer {
-			continue
-		}
-		t.removeHolder(track, peer)
-		list := t.holders[track]
-		if len(list) >= t.cfg.HoldersPerTrack {
-			evicted := list[len(list)-1]
-			list = list[:len(list)-1]
-			if eps, ok := t.peers[evicted]; ok {
-				delete(eps.tracks, track)
-			}
-		}
-		list = append(list, "")
-		copy(list[1:], list)
-		list[0] = peer
-		t.holders[track] = list
-		ps.tracks[track] = struct{}{}
-		n++
 	}
 	return n, nil
+}
+
+// HoldPartial records the chunks of track that peer holds: have is a
+// bitfield of nChunks bits (bit i is byte i/8, most significant bit first;
+// the unused bits of the last byte are zero). A bitfield with every bit set
+// makes the peer a complete holder; one with none removes the peer as a
+// holder of the track. The caller checks nChunks against the manifest. It
+// reports whether the holding was recorded (not beyond the peer's bounds,
+// not a track the peer was dropped for).
+func (t *Tracker) HoldPartial(peer, track string, have []byte, nChunks int) (bool, error) {
+	if nChunks <= 0 || nChunks > t.cfg.MaxChunks || len(have) != (nChunks+7)/8 {
+		return false, fmt.Errorf("hold %s of %s: %d bytes for %d chunks: %w", peer, track, len(have), nChunks, ErrBadBitfield)
+	}
+	if tail := nChunks % 8; tail != 0 && have[len(have)-1]&(0xff>>tail) != 0 {
+		return false, fmt.Errorf("hold %s of %s: bits set past chunk %d: %w", peer, track, nChunks, ErrBadBitfield)
+	}
+	count := 0
+	for _, b := range have {
+		count += bits.OnesCount8(b)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ps, ok := t.peers[peer]
+	if !ok {
+		return false, fmt.Errorf("hold %s: %w", peer, ErrUnknownPeer)
+	}
+	switch count {
+	case 0:
+		if h := ps.holds[track]; h != nil && !h.complete() {
+			t.removeHolder(track, peer)
+		}
+		return false, nil
+	case nChunks:
+		return t.setHolding(peer, ps, track, nil, 0), nil
+	}
+	return t.setHolding(peer, ps, track, slices.Clone(have), count), nil
+}
+
+// setHolding lists peer as holder of track: complete when have is nil,
+// else partial with count chunks. A complete holding is never downgraded to
+// a partial one. t.mu must be held.
+func (t *Tracker) setHolding(peer string, ps *peerState, track string, have []byte, count int) bool {
+	if _, out := ps.dropped[track]; out || ps.uploadCap <= 0 {
+		return false
+	}
+	t.clock++
+	if h, listed := ps.holds[track]; listed {
+		switch {
+		case h.complete():
+			// stays complete
+		case have == nil:
+			ps.partial = slices.DeleteFunc(ps.partial, func(s string) bool { return s == track })
+			ps.complete++
+			h.have, h.count = nil, 0
+		default:
+			h.have, h.count = have, count
+		}
+		h.stamp = t.clock
+		return true
+	}
+	if have == nil && ps.complete >= t.cfg.MaxTracksPerPeer {
+		return false
+	}
+	if have != nil && len(ps.partial) >= t.cfg.MaxPartialPerPeer {
+		t.removeHolder(ps.partial[0], peer)
+	}
+	list := t.holders[track]
+	if len(list) >= t.cfg.HoldersPerTrack {
+		t.removeHolder(track, leastUseful(list))
+		list = t.holders[track]
+	}
+	h := &holding{have: have, count: count, stamp: t.clock}
+	t.holders[track] = append(list, holder{id: peer, ps: ps, h: h})
+	ps.holds[track] = h
+	if have == nil {
+		ps.complete++
+	} else {
+		ps.partial = append(ps.partial, track)
+	}
+	return true
+}
+
+// leastUseful picks the holder to forget when a track's list is full:
+// fewest free upload slots, then fewest chunks held, then least recent.
+func leastUseful(list []holder) string {
+	worst := ""
+	var wFree, wCount int
+	var wStamp uint64
+	for _, e := range list {
+		free, count := e.ps.free(), e.h.count
+		if e.h.complete() {
+			count = int(^uint(0) >> 1)
+		}
+		if worst == "" || free < wFree || (free == wFree && (count < wCount || (count == wCount && e.h.stamp < wStamp))) {
+			worst, wFree, wCount, wStamp = e.id, free, count, e.h.stamp
+		}
+	}
+	return worst
 }
 
 // Holders returns the recorded holders of track, most recent first.
 func (t *Tracker) Holders(track string) []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return append([]string(nil), t.holders[track]...)
+	list := slices.Clone(t.holders[track])
+	slices.SortFunc(list, func(a, b holder) int { return cmp.Compare(b.h.stamp, a.h.stamp) })
+	ids := make([]string, len(list))
+	for i, e := range list {
+		ids[i] = e.id
+	}
+	return ids
 }
 
 // removeHolder deletes peer from track's holder list. t.mu must be held.
 func (t *Tracker) removeHolder(track, peer string) {
 	list := t.holders[track]
-	for i, p := range list {
-		if p == peer {
-			list = append(list[:i], list[i+1:]...)
-			break
-		}
+	if i := slices.IndexFunc(list, func(e holder) bool { return e.id == peer }); i >= 0 {
+		list[i] = list[len(list)-1]
+		list = list[:len(list)-1]
 	}
 	if len(list) == 0 {
 		delete(t.holders, track)
 	} else {
 		t.holders[track] = list
 	}
-	if ps, ok := t.peers[peer]; ok {
-		delete(ps.tracks, track)
+	ps, ok := t.peers[peer]
+	if !ok {
+		return
+	}
+	if h := ps.holds[track]; h != nil {
+		if h.complete() {
+			ps.complete--
+		} else {
+			ps.partial = slices.DeleteFunc(ps.partial, func(s string) bool { return s == track })
+		}
+		delete(ps.holds, track)
 	}
 }
 
 // Report records that reporter caught seeder misbehaving while serving track,
 // for reason (one of the Report* constants; anything else counts as a
-// timeout). The caller checks that the two were paired for track: the
-// tracker only knows the peers. From now on seeder is not a candidate in
-// reporter's lookups of track. When enough distinct reporters agree on a
-// hash mismatch or a bad message (Config.DropAfterReports; timeouts never
-// count), seeder is dropped as a holder of track and its later Hold calls for track are ignored; Report
-// then returns true, once. A seeder that already left is not an error: there
+// timeout). The caller checks that the two were paired: the tracker only
+// knows the peers. From now on seeder is not a candidate in reporter's
+// lookups of track. When enough distinct reporters agree on a hash mismatch
+// or a bad message (Config.DropAfterReports; timeouts never count), seeder
+// is dropped as a holder of track and its later Hold calls for track are
+// ignored; Report then returns true, once. A seeder that already left is not an error: there
 // is nothing left to do.
 func (t *Tracker) Report(reporter, seeder, track, reason string) (dropped bool, err error) {
 	t.mu.Lock()
@@ -345,12 +565,36 @@ func (t *Tracker) Report(reporter, seeder, track, reason string) (dropped bool, 
 	return true, nil
 }
 
-// Lookup starts a search for a seeder of track for requester and returns its
-// id. The candidates (recent holders other than the requester, below their
-// upload cap and their outstanding-ask bound) are asked in parallel. The
-// Result arrives through the callback, possibly before Lookup returns (when
-// there is no candidate).
+// Lookup starts a search for one seeder of track for requester; see
+// LookupQuery.
 func (t *Tracker) Lookup(requester, track string) (string, error) {
+	return t.LookupQuery(requester, track, Query{})
+}
+
+// candidate is a holder ranked for a lookup.
+type candidate struct {
+	peer  string
+	ps    *peerState
+	score int // chunks held in the query's window
+	free  int // free upload slots
+	stamp uint64
+}
+
+// LookupQuery starts a search for up to q.Want seeders of track for
+// requester and returns its id. The eligible holders (other than the
+// requester, below their upload cap and their outstanding-ask bound, not
+// reported by the requester for the track) are ranked by the chunks they
+// hold in the query's window, then free upload slots, then recency; the best
+// AskPerLookup are asked in parallel. The Result arrives through the
+// callback, possibly before LookupQuery returns (when nobody is eligible:
+// ReasonNoCandidates when no other peer holds the track, ReasonBusy when
+// holders exist but none can serve now).
+func (t *Tracker) LookupQuery(requester, track string, q Query) (string, error) {
+	want := min(max(q.Want, 1), t.cfg.MaxWant)
+	span := q.Span
+	if span <= 0 {
+		span = 32
+	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -361,51 +605,80 @@ func (t *Tracker) Lookup(requester, track string) (string, error) {
 		t.mu.Unlock()
 		return "", fmt.Errorf("lookup by %s: %w", requester, ErrUnknownPeer)
 	}
-	if rs.pending >= t.cfg.MaxPendingPerPeer {
+	if _, dup := rs.lookups[track]; dup {
+		t.mu.Unlock()
+		return "", fmt.Errorf("lookup by %s of %s: %w", requester, track, ErrDuplicateLookup)
+	}
+	if len(rs.lookups) >= t.cfg.MaxPendingPerPeer {
 		t.mu.Unlock()
 		return "", fmt.Errorf("lookup by %s: %w", requester, ErrTooManyLookups)
-	}
-	for _, l := range t.lookups {
-		if l.requester == requester && l.track == track {
-			t.mu.Unlock()
-			return "", fmt.Errorf("lookup by %s of %s: %w", requester, track, ErrDuplicateLookup)
-		}
 	}
 	t.nextID++
 	l := &lookup{
 		id:        "l-" + strconv.FormatUint(t.nextID, 10),
 		requester: requester,
 		track:     track,
-		asked:     make(map[string]bool),
+		want:      want,
 		started:   time.Now(),
 	}
-	var cands []string
-	for _, p := range t.holders[track] {
-		ps := t.peers[p]
-		if p == requester || ps == nil || ps.active >= ps.uploadCap || ps.outstanding >= t.cfg.MaxOutstandingAsks {
+	holders := 0
+	cands := t.scratch[:0]
+	for _, e := range t.holders[track] {
+		if e.ps == rs || (!q.Partial && !e.h.complete()) {
 			continue
 		}
-		if _, out := rs.excluded[exclusion{p, track}]; out {
+		holders++
+		if e.ps.active >= e.ps.uploadCap || e.ps.outstanding >= t.cfg.MaxOutstandingAsks {
 			continue
 		}
-		ps.outstanding++
-		l.asked[p] = false
-		l.unanswered++
-		cands = append(cands, p)
+		if _, out := rs.excluded[exclusion{e.id, track}]; out || slices.Contains(q.Exclude, e.id) {
+			continue
+		}
+		cands = append(cands, candidate{peer: e.id, ps: e.ps, score: e.h.within(q.From, span), free: e.ps.free(), stamp: e.h.stamp})
 	}
-	rs.pending++
+	slices.SortFunc(cands, func(a, b candidate) int {
+		switch {
+		case a.score != b.score:
+			return b.score - a.score
+		case a.free != b.free:
+			return b.free - a.free
+		case a.stamp > b.stamp:
+			return -1
+		case a.stamp < b.stamp:
+			return 1
+		}
+		return 0
+	})
+	t.scratch = cands
+	cands = cands[:min(len(cands), t.cfg.AskPerLookup)]
+	l.asked = make([]askedPeer, 0, len(cands))
+	rs.lookups[track] = l
 	t.lookups[l.id] = l
 	if len(cands) == 0 {
-		res := t.finishResult(l, "", ReasonNoCandidates)
+		reason := ReasonBusy
+		if holders == 0 {
+			reason = ReasonNoCandidates
+		}
+		res := t.finishResult(l, reason)
 		t.mu.Unlock()
 		t.deliver(res)
 		return l.id, nil
 	}
+	for _, c := range cands {
+		c.ps.outstanding++
+		c.ps.askedIn[l] = struct{}{}
+		l.asked = append(l.asked, askedPeer{id: c.peer, ps: c.ps})
+		l.unanswered++
+	}
 	id := l.id
 	l.timer = time.AfterFunc(t.cfg.LookupTimeout, func() { t.expire(id) })
+	ask := make([]string, len(cands)) // cands is t.scratch: reused once mu is released
+	for i, c := range cands {
+		ask[i] = c.peer
+	}
 	t.mu.Unlock()
 
-	for _, p := range cands {
+	for _, p := range ask {
 		if !t.asker.AskUpload(p, track, id) {
 			t.Reply(p, id, false)
 		}
@@ -423,24 +696,30 @@ func (t *Tracker) Reply(peer, lookupID string, ok bool) {
 		t.mu.Unlock()
 		return
 	}
-	answered, asked := l.asked[peer]
-	if !asked || answered {
+	a := l.find(peer)
+	if a == nil || a.answered {
 		t.mu.Unlock()
 		return
 	}
-	l.asked[peer] = true
+	a.answered = true
 	l.unanswered--
 	ps := t.peers[peer]
 	if ps != nil {
 		ps.outstanding--
+		delete(ps.askedIn, l)
+	}
+	if ok && ps != nil && ps.active < ps.uploadCap {
+		ps.active++
+		l.seeders = append(l.seeders, peer)
 	}
 	var res Result
 	switch {
-	case ok && ps != nil && ps.active < ps.uploadCap:
-		ps.active++
-		res = t.finishResult(l, peer, "")
-	case l.unanswered == 0:
-		res = t.finishResult(l, "", ReasonAllRefused)
+	case len(l.seeders) >= l.want || l.unanswered == 0:
+		res = t.conclude(l)
+	case len(l.seeders) == 1 && l.gather == nil:
+		id := l.id
+		l.gather = time.AfterFunc(t.cfg.GatherWindow, func() { t.expire(id) })
+		fallthrough
 	default:
 		t.mu.Unlock()
 		return
@@ -487,6 +766,7 @@ func (t *Tracker) Close() {
 	}
 }
 
+// expire ends lookup id at its timeout or at the end of its gather window.
 func (t *Tracker) expire(id string) {
 	t.mu.Lock()
 	l, ok := t.lookups[id]
@@ -494,9 +774,22 @@ func (t *Tracker) expire(id string) {
 		t.mu.Unlock()
 		return
 	}
-	res := t.finishResult(l, "", ReasonTimeout)
+	res := t.conclude(l)
 	t.mu.Unlock()
 	t.deliver(res)
+}
+
+// conclude ends l with the seeders it has, or with the reason none said
+// yes. t.mu must be held.
+func (t *Tracker) conclude(l *lookup) Result {
+	switch {
+	case len(l.seeders) > 0:
+		return t.finishResult(l, "")
+	case l.unanswered == 0:
+		return t.finishResult(l, reasonNoneReplied)
+	default:
+		return t.finishResult(l, ReasonTimeout)
+	}
 }
 
 // finish removes l and releases its counters. t.mu must be held.
@@ -504,20 +797,26 @@ func (t *Tracker) finish(l *lookup) {
 	if l.timer != nil {
 		l.timer.Stop()
 	}
-	delete(t.lookups, l.id)
-	if rs, ok := t.peers[l.requester]; ok {
-		rs.pending--
+	if l.gather != nil {
+		l.gather.Stop()
 	}
-	for p, answered := range l.asked {
-		if ps, ok := t.peers[p]; ok && !answered {
-			ps.outstanding--
+	delete(t.lookups, l.id)
+	if rs, ok := t.peers[l.requester]; ok && rs.lookups[l.track] == l {
+		delete(rs.lookups, l.track)
+	}
+	for _, a := range l.asked {
+		if t.peers[a.id] == a.ps { // not left meanwhile
+			delete(a.ps.askedIn, l)
+			if !a.answered {
+				a.ps.outstanding--
+			}
 		}
 	}
 }
 
-func (t *Tracker) finishResult(l *lookup, seeder, reason string) Result {
+func (t *Tracker) finishResult(l *lookup, reason string) Result {
 	t.finish(l)
-	return Result{LookupID: l.id, Requester: l.requester, Track: l.track, Seeder: seeder, Reason: reason,
+	return Result{LookupID: l.id, Requester: l.requester, Track: l.track, Seeders: l.seeders, Reason: reason,
 		Elapsed: time.Since(l.started)}
 }
 

@@ -203,12 +203,16 @@ func TestLookupOutcomes(t *testing.T) {
 				tr.Reply(r.peer, id, r.ok)
 			}
 			res := col.wait(t)
-			want := Result{LookupID: id, Requester: "r", Track: tA, Seeder: tc.wantSeeder, Reason: tc.wantReason}
+			var wantSeeders []string
+			if tc.wantSeeder != "" {
+				wantSeeders = []string{tc.wantSeeder}
+			}
+			want := Result{LookupID: id, Requester: "r", Track: tA, Seeders: wantSeeders, Reason: tc.wantReason}
 			if res.Elapsed < 0 {
 				t.Fatalf("negative elapsed %v", res.Elapsed)
 			}
 			res.Elapsed = 0
-			if res != want {
+			if !reflect.DeepEqual(res, want) {
 				t.Fatalf("result %+v want %+v", res, want)
 			}
 			col.none(t)
@@ -221,8 +225,8 @@ func TestLookupOutcomes(t *testing.T) {
 			// Counters are back to zero for everyone once the lookup ended.
 			tr.mu.Lock()
 			for p, ps := range tr.peers {
-				if ps.outstanding != 0 || ps.pending != 0 {
-					t.Errorf("peer %s outstanding=%d pending=%d", p, ps.outstanding, ps.pending)
+				if ps.outstanding != 0 || len(ps.lookups) != 0 || len(ps.askedIn) != 0 {
+					t.Errorf("peer %s outstanding=%d pending=%d asked in=%d", p, ps.outstanding, len(ps.lookups), len(ps.askedIn))
 				}
 			}
 			tr.mu.Unlock()
@@ -244,13 +248,13 @@ func TestCapHeldAcrossConcurrentLookups(t *testing.T) {
 		t.Fatalf("asked %d times, want 4", n)
 	}
 	tr.Reply("s", id1, true)
-	if r := col.wait(t); r.Seeder != "s" || r.Requester != "r1" {
+	if r := col.wait(t); !reflect.DeepEqual(r.Seeders, []string{"s"}) || r.Requester != "r1" {
 		t.Fatalf("first: %+v", r)
 	}
 	tr.Reply("s", id2, true) // s is at its cap of 1 now: counts as no
 	col.none(t)
 	tr.Reply("o", id2, false)
-	if r := col.wait(t); r.Seeder != "" || r.Reason != ReasonAllRefused {
+	if r := col.wait(t); len(r.Seeders) != 0 || r.Reason != ReasonAllRefused {
 		t.Fatalf("second: %+v", r)
 	}
 	tr.ReleaseUpload("s")
@@ -305,7 +309,8 @@ func TestOutstandingAsksBound(t *testing.T) {
 	if n := len(fa.asked()); n != 2 {
 		t.Fatalf("s asked %d times, want 2", n)
 	}
-	if r := col.wait(t); r.Requester != "r2" || r.Reason != ReasonNoCandidates {
+	// s holds the track but has too many unanswered asks: busy, not "nobody holds it".
+	if r := col.wait(t); r.Requester != "r2" || r.Reason != ReasonBusy {
 		t.Fatalf("third lookup: %+v", r)
 	}
 }

@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"runtime/pprof"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/ztream/ztream/loadgen"
@@ -17,7 +21,7 @@ import (
 )
 
 // runLoad runs `ztream load`: simulated peers against a running hub.
-func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) (retErr error) {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg loadgen.Config
@@ -35,6 +39,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&cfg.CorruptPeers, "corrupt-peers", 0, "how many peers serve faulty chunks when seeding (spread over the join order)")
 	faults := fs.String("corrupt-mode", "rotate", "fault of the corrupt peers: rotate (bad_bytes, wrong_seq, oversize, silent in turn) or one of them")
 	fs.Float64Var(&cfg.Churn, "churn", 0, "probability (0..1) that a peer leaves after a playback and rejoins as a new peer keeping its cache")
+	fs.BoolVar(&cfg.FlashCrowd, "flash-crowd", false, "every peer plays one track once, the same cold one, joining within --ramp")
+	fs.StringVar(&cfg.Track, "track", "", "the flash crowd's track id (default: the most popular under the seed)")
+	procs := fs.Int("procs", 1, "split the simulated peers over this many processes (one process can be the limit of a large run)")
+	shard := fs.String("shard", "", "internal: run shard K/N of a split run and report its raw results")
 	asJSON := fs.Bool("json", false, "end stdout with one line of JSON holding the report")
 	verbose := fs.Bool("v", false, "log the peers' warnings to stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load generator to this file")
@@ -75,14 +83,34 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
-		defer f.Close()
+		// Runs after StopCPUProfile has flushed the profile: a failed
+		// Close can mean a truncated profile.
+		defer func() {
+			if err := f.Close(); err != nil && retErr == nil {
+				retErr = fmt.Errorf("--cpuprofile: %w", err)
+			}
+		}()
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Fprintf(stderr, "load: %d peers against %s for %s at %gx\n", cfg.Peers, cfg.Server, cfg.Duration, cfg.Speed)
-	rep, err := loadgen.Run(ctx, cfg)
+	if *shard != "" {
+		if _, err := fmt.Sscanf(*shard, "%d/%d", &cfg.Shard, &cfg.Shards); err != nil || cfg.Shards < 2 || cfg.Shard < 0 || cfg.Shard >= cfg.Shards {
+			return fmt.Errorf("--shard %q: want K/N with 0 ≤ K < N, N ≥ 2", *shard)
+		}
+	}
+	if *procs < 1 || *procs > 64 || *procs > cfg.Peers {
+		return fmt.Errorf("--procs %d: want 1..min(64, --peers)", *procs)
+	}
+	fmt.Fprintf(stderr, "load: %d peers against %s for %s at %gx in %d process(es)\n", cfg.Peers, cfg.Server, cfg.Duration, cfg.Speed, *procs)
+	var rep loadgen.Report
+	var err error
+	if *procs > 1 {
+		rep, err = runSplit(ctx, cfg, *procs, args, stderr)
+	} else {
+		rep, err = loadgen.Run(ctx, cfg)
+	}
 	if err != nil {
 		return err
 	}
@@ -99,4 +127,86 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	return nil
+}
+
+// runSplit runs a load split over procs child processes of this program
+// (`ztream load ... --shard K/N --json`), each running every procs-th peer,
+// and merges their raw results into one report.
+func runSplit(ctx context.Context, cfg loadgen.Config, procs int, args []string, stderr io.Writer) (loadgen.Report, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return loadgen.Report{}, fmt.Errorf("--procs: %w", err)
+	}
+	var childArgs []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name := strings.TrimLeft(strings.SplitN(a, "=", 2)[0], "-")
+		switch name {
+		case "procs", "json", "cpuprofile", "shard":
+			if !strings.Contains(a, "=") && name != "json" && i+1 < len(args) {
+				i++ // the flag's value
+			}
+			continue
+		}
+		childArgs = append(childArgs, a)
+	}
+	before, hubErr := loadgen.HubCounters(ctx, nil, cfg.Server)
+	reports := make([]loadgen.Report, procs)
+	errs := make([]error, procs)
+	var wg sync.WaitGroup
+	for k := 0; k < procs; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.CommandContext(ctx, exe, append([]string{"load"}, append(childArgs, "--shard", fmt.Sprintf("%d/%d", k, procs), "--json")...)...)
+			cmd.Stderr = &prefixWriter{w: stderr, prefix: fmt.Sprintf("[%d/%d] ", k, procs)}
+			out, err := cmd.Output()
+			if err != nil {
+				errs[k] = fmt.Errorf("load process %d/%d: %w", k, procs, err)
+				return
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &reports[k]); err != nil {
+				errs[k] = fmt.Errorf("load process %d/%d: report: %w", k, procs, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return loadgen.Report{}, err
+	}
+	var hub *loadgen.HubReports
+	if after, err := loadgen.HubCounters(ctx, nil, cfg.Server); err == nil && hubErr == nil {
+		hub = &loadgen.HubReports{
+			ReportsAccepted: after.ReportsAccepted - before.ReportsAccepted,
+			ReportsRejected: after.ReportsRejected - before.ReportsRejected,
+			SeedersDropped:  after.SeedersDropped - before.SeedersDropped,
+		}
+	}
+	return loadgen.Merge(cfg, reports, hub)
+}
+
+// prefixWriter writes each line with a prefix (one child's progress).
+type prefixWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix string
+	mid    bool
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []byte
+	for _, c := range b {
+		if !p.mid {
+			out = append(out, p.prefix...)
+		}
+		out = append(out, c)
+		p.mid = c != '\n'
+	}
+	if _, err := p.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/ztream/ztream/ingest"
 	"github.com/ztream/ztream/metrics"
 	"github.com/ztream/ztream/metrics/hubmetrics"
+	"github.com/ztream/ztream/peer"
 	"github.com/ztream/ztream/server"
 	"github.com/ztream/ztream/store"
 	"github.com/ztream/ztream/web"
@@ -89,14 +90,7 @@ func (h *hubFlags) config(logger *slog.Logger) (hub.Config, error) {
 			}
 			allowed = append(allowed, ip)
 		}
-		cfg.IPFilter = func(ip net.IP) bool {
-			for _, a := range allowed {
-				if a.Equal(ip) {
-					return true
-				}
-			}
-			return false
-		}
+		cfg.IPFilter = func(ip net.IP) bool { return slices.ContainsFunc(allowed, ip.Equal) }
 		if slices.ContainsFunc(allowed, net.IP.IsLoopback) {
 			cfg.IncludeLoopback = true
 		}
@@ -119,7 +113,7 @@ func splitList(s string) []string {
 	return out
 }
 
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg serveConfig
@@ -169,12 +163,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer h.Close()
 	logger.Info("hub ready", "udp_port", hcfg.UDPPort, "max_peers", hcfg.MaxPeers)
 	handler := server.NewHandler(server.Config{
-		Store:     timed,
-		Metrics:   met,
-		Logger:    logger,
-		Signaling: h,
-		Web:       web.Handler(),
-		Profiling: cfg.pprof,
+		Store:      timed,
+		Metrics:    met,
+		Logger:     logger,
+		Signaling:  h,
+		Web:        web.Handler(),
+		Profiling:  cfg.pprof,
+		PeerConfig: peer.DefaultAlgorithm(),
 	})
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

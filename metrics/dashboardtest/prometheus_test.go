@@ -123,10 +123,13 @@ scrape_configs:
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
-		case <-exited:
+		case err := <-exited:
+			if err != nil {
+				t.Logf("prometheus exit: %v", err)
+			}
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			t.Logf("prometheus ignored SIGINT for 10 s, killed: %v", <-exited)
 		}
 		if t.Failed() {
 			t.Logf("prometheus output:\n%s", log.String())

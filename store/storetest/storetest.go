@@ -714,7 +714,7 @@ func testConcurrentReaders(t *testing.T, s store.Store) {
 func verifyTrack(ctx context.Context, s store.Store, tr *track, from int) error {
 	m, err := s.Manifest(ctx, tr.m.ID)
 	if err != nil {
-		return fmt.Errorf("Manifest: %w", err)
+		return fmt.Errorf("manifest: %w", err)
 	}
 	if !reflect.DeepEqual(m, tr.m) {
 		return errors.New("manifest differs from the one put")

@@ -1,14 +1,60 @@
 // HTTP catalog API client: the track list, manifests (memoized) and the
 // HTTP chunk endpoint, the fallback path when WebRTC is unavailable.
 
+/**
+ * One chunk of a track manifest (media.ChunkInfo): a verbatim run of whole MP3 frames.
+ * @typedef {object} ChunkInfo
+ * @property {number} seq
+ * @property {number} start_ms
+ * @property {number} duration_ms
+ * @property {number} frames
+ * @property {number} size bytes
+ * @property {string} sha256 lowercase hex SHA-256 of the chunk bytes
+ * @property {boolean} reservoir its first frame needs the previous frame (bit reservoir)
+ */
+
+/**
+ * A track manifest (media.Manifest), as served by GET /api/tracks/{id}.
+ * @typedef {object} Manifest
+ * @property {string} id
+ * @property {string} title
+ * @property {string} artist
+ * @property {string} album
+ * @property {number} duration_ms
+ * @property {number} bitrate average, kbit/s
+ * @property {number} sample_rate
+ * @property {number} channels
+ * @property {string} mime
+ * @property {string} mpeg_version
+ * @property {number} samples_per_frame
+ * @property {number} frames_per_chunk
+ * @property {number} total_frames
+ * @property {number} encoder_delay samples trimmed at the start
+ * @property {number} encoder_padding samples trimmed at the end
+ * @property {number} total_samples
+ * @property {number} size
+ * @property {ChunkInfo[]} chunks
+ */
+
+/**
+ * A catalog entry (media.Summary), as listed by GET /api/tracks.
+ * @typedef {{id: string, title: string, artist: string, album: string, duration_ms: number}} TrackSummary
+ */
+
 export class CatalogAPI {
   /** @param {string} [base] URL prefix of the API */
   constructor(base = '/api') {
     this.base = base;
-    /** @type {Map<string, Promise<object>>} */
+    /** @type {Map<string, Promise<Manifest>>} */
     this.manifests = new Map();
   }
 
+  /**
+   * GETs base+path and decodes its JSON body; throws on an HTTP error.
+   * @param {string} path
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<any>}
+   */
   async json(path, signal) {
     const res = await fetch(this.base + path, { signal, headers: { Accept: 'application/json' } });
     if (!res.ok) {
@@ -21,12 +67,19 @@ export class CatalogAPI {
     return res.json();
   }
 
-  /** @returns {Promise<{id: string, title: string, artist: string, album: string, duration_ms: number}[]>} */
+  /**
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<TrackSummary[]>}
+   */
   tracks(signal) {
     return this.json('/tracks', signal);
   }
 
-  /** The manifest of track id (fetched once, then memoized; a failure is not memoized). */
+  /**
+   * The manifest of track id (fetched once, then memoized; a failure is not memoized).
+   * @param {string} id
+   * @returns {Promise<Manifest>}
+   */
   manifest(id) {
     let p = this.manifests.get(id);
     if (!p) {
@@ -37,7 +90,12 @@ export class CatalogAPI {
     return p;
   }
 
-  /** The bytes of chunk seq of track id from the HTTP chunk endpoint. */
+  /**
+   * The bytes of chunk seq of track id from the HTTP chunk endpoint.
+   * @param {string} id
+   * @param {number} seq
+   * @param {AbortSignal} [signal]
+   */
   async chunk(id, seq, signal) {
     const res = await fetch(`${this.base}/tracks/${encodeURIComponent(id)}/chunks/${seq}`, { signal });
     if (!res.ok) throw new Error(`GET chunk ${seq} of ${id}: ${res.status}`);

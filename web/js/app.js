@@ -15,8 +15,9 @@ const api = new CatalogAPI('/api');
 const store = new ChunkStore();
 const stats = new SessionStats();
 const audio = /** @type {HTMLAudioElement} */ (document.getElementById('audio'));
-/** Recent log lines (bounded), exposed as window.ztream.log for debugging and tests. */
+/** Recent log lines (bounded), exposed as window.ztream.log for debugging and tests. @type {string[]} */
 const logLines = [];
+/** @param {string} msg */
 const log = (msg) => {
   const line = `${(performance.now() / 1000).toFixed(3)} ${msg}`;
   logLines.push(line);
@@ -42,6 +43,7 @@ const cache = httpOnly || params.get('cache') === '0'
 /**
  * Loads track m from the persistent cache into the chunk store (source
  * 'cache'), verifying every chunk. Resolves to whether it did.
+ * @param {import('./api.js').Manifest} m
  */
 async function loadFromCache(m) {
   if (!cache || !cache.has(m.id) || store.isComplete(m.id)) return false;
@@ -63,11 +65,15 @@ async function loadFromCache(m) {
 if (cache) {
   // Every track completed in memory is kept for later plays and for seeding.
   store.addEventListener('complete', (e) => {
-    const id = e.detail.track;
+    const id = /** @type {CustomEvent<{track: string}>} */ (e).detail.track;
     const t = store.tracks.get(id);
-    if (!t || cache.has(id)) return;
+    if (!t || t.total === null || cache.has(id)) return;
     const chunks = [];
-    for (let seq = 0; seq < t.total; seq++) chunks.push(store.get(id, seq));
+    for (let seq = 0; seq < t.total; seq++) {
+      const c = store.get(id, seq);
+      if (!c) return; // not reached: 'complete' fires once every chunk is held
+      chunks.push(c);
+    }
     cache.putTrack(id, chunks).catch((err) => log(`cache: storing ${id}: ${err.message}`));
   });
 }
@@ -111,10 +117,10 @@ const automation = {
   /** When true (default), the next track starts when one ends. */
   autoAdvance: true,
   /** Plays track id; resolves when audio plays. */
-  play: (trackId) => ui.playTrack(trackId),
+  play: (/** @type {string} */ trackId) => ui.playTrack(trackId),
   pause: () => player.pause(),
   resume: () => player.resume(),
-  seek: (seconds) => player.seek(seconds),
+  seek: (/** @type {number} */ seconds) => player.seek(seconds),
   stats: () => ({
     server_bytes: stats.serverBytes,
     p2p_bytes: stats.bytes.peer,
@@ -145,7 +151,7 @@ const automation = {
 window.ztream = automation;
 
 player.addEventListener('ended', () => {
-  if (automation.autoAdvance) ui.next(true);
+  if (automation.autoAdvance) ui.next();
 });
 
 function markReady() {
@@ -180,10 +186,10 @@ ui.start(api).then(
 if (net) {
   net.addEventListener('state', (e) => {
     automation.transport = net.hubOpen ? 'hub' : 'http';
-    if (e.detail.state === 'hub' && ui.tracks.length > 0) markReady();
+    if (/** @type {CustomEvent<{state: string}>} */ (e).detail.state === 'hub' && ui.tracks.length > 0) markReady();
     showConnection();
   });
-  player.addEventListener('track', (e) => net.release([e.detail.manifest.id]));
+  player.addEventListener('track', (e) => net.release([/** @type {CustomEvent<{manifest: {id: string}}>} */ (e).detail.manifest.id]));
   net.addEventListener('change', () => {
     showConnection();
     if (player.session) player.session.pump();

@@ -13,7 +13,11 @@ const DIR = 'ztream-tracks';
 const DB = 'ztream-cache';
 const STORE = 'tracks';
 
-/** Splits a track's bytes into its chunks using the manifest's sizes; null when the total differs. */
+/**
+ * Splits a track's bytes into its chunks using the manifest's sizes; null when the total differs.
+ * @param {{chunks: {size: number}[]}} m
+ * @param {Uint8Array<ArrayBuffer>} bytes
+ */
 export function splitTrack(m, bytes) {
   const total = m.chunks.reduce((n, c) => n + c.size, 0);
   if (bytes.length !== total) return null;
@@ -26,7 +30,10 @@ export function splitTrack(m, bytes) {
   return out;
 }
 
-/** Concatenates chunks 0..n-1. */
+/**
+ * Concatenates chunks 0..n-1.
+ * @param {Uint8Array[]} chunks
+ */
 export function joinTrack(chunks) {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let off = 0;
@@ -39,6 +46,7 @@ export function joinTrack(chunks) {
 
 /** OPFS backend: one file per track. */
 class OPFSBackend {
+  /** @param {FileSystemDirectoryHandle} dir */
   constructor(dir) {
     this.dir = dir;
     this.kind = 'opfs';
@@ -57,6 +65,7 @@ class OPFSBackend {
     return out;
   }
 
+  /** @param {string} id */
   async get(id) {
     try {
       const f = await (await this.dir.getFileHandle(id)).getFile();
@@ -66,6 +75,10 @@ class OPFSBackend {
     }
   }
 
+  /**
+   * @param {string} id
+   * @param {Uint8Array<ArrayBuffer>} bytes
+   */
   async put(id, bytes) {
     const h = await this.dir.getFileHandle(id, { create: true });
     const w = await h.createWritable();
@@ -73,11 +86,18 @@ class OPFSBackend {
     await w.close();
   }
 
+  /** @param {string} id */
   async delete(id) {
     await this.dir.removeEntry(id).catch(() => {});
   }
 }
 
+/**
+ * Settles with the outcome of an IndexedDB request.
+ * @template T
+ * @param {IDBRequest<T>} r
+ * @returns {Promise<T>}
+ */
 function req(r) {
   return new Promise((resolve, reject) => {
     r.onsuccess = () => resolve(r.result);
@@ -87,6 +107,7 @@ function req(r) {
 
 /** IndexedDB backend: one record per track. */
 class IDBBackend {
+  /** @param {IDBDatabase} db */
   constructor(db) {
     this.db = db;
     this.kind = 'indexeddb';
@@ -99,6 +120,7 @@ class IDBBackend {
     return new IDBBackend(await req(r));
   }
 
+  /** @param {IDBTransactionMode} mode */
   tx(mode) {
     return this.db.transaction(STORE, mode).objectStore(STORE);
   }
@@ -107,31 +129,44 @@ class IDBBackend {
     return (await req(this.tx('readonly').getAllKeys())).map(String);
   }
 
+  /** @param {string} id */
   async get(id) {
     const v = await req(this.tx('readonly').get(id));
     return v ? new Uint8Array(v) : null;
   }
 
+  /**
+   * @param {string} id
+   * @param {Uint8Array<ArrayBuffer>} bytes
+   */
   async put(id, bytes) {
     await req(this.tx('readwrite').put(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), id));
   }
 
+  /** @param {string} id */
   async delete(id) {
     await req(this.tx('readwrite').delete(id));
   }
 }
 
 export class PersistentCache {
+  /**
+   * @param {OPFSBackend|IDBBackend} backend
+   * @param {number} budget bytes
+   * @param {(msg: string) => void} log
+   */
   constructor(backend, budget, log) {
     this.backend = backend;
     this.lru = new LRUIndex(budget);
     this.log = log;
+    /** Track ids being written. @type {Set<string>} */
     this.writing = new Set();
   }
 
   /**
    * Opens the cache (OPFS, else IndexedDB); resolves to null when the browser
    * has neither (or storage is denied, e.g. in some private modes).
+   * @param {{budget?: number, log?: (msg: string) => void}} [opts]
    */
   static async open({ budget = DEFAULT_BUDGET, log = () => {} } = {}) {
     let backend = null;
@@ -179,11 +214,15 @@ export class PersistentCache {
     return this.lru.toJSON().sort((a, b) => b.lastUsed - a.lastUsed).map((e) => e.key);
   }
 
+  /** @param {string} id */
   has(id) {
     return this.lru.has(id);
   }
 
-  /** Marks a track used now. */
+  /**
+   * Marks a track used now.
+   * @param {string} id
+   */
   touch(id) {
     if (this.lru.has(id)) {
       this.lru.touch(id);
@@ -191,6 +230,11 @@ export class PersistentCache {
     }
   }
 
+  /**
+   * Evicts least recently used tracks (not in pinned) until extra more bytes fit.
+   * @param {number} extra
+   * @param {Set<string>} [pinned]
+   */
   async evict(extra, pinned = new Set()) {
     for (const victim of this.lru.victims(extra, pinned)) {
       await this.backend.delete(victim);
@@ -199,7 +243,11 @@ export class PersistentCache {
     }
   }
 
-  /** Stores a complete track (its chunks in order), evicting older tracks to fit. */
+  /**
+   * Stores a complete track (its chunks in order), evicting older tracks to fit.
+   * @param {string} id
+   * @param {Uint8Array[]} chunks
+   */
   async putTrack(id, chunks) {
     if (this.lru.has(id) || this.writing.has(id)) return;
     const bytes = joinTrack(chunks);
@@ -215,7 +263,10 @@ export class PersistentCache {
     }
   }
 
-  /** The chunks of track m from the cache, or null (a track whose size no longer matches is dropped). */
+  /**
+   * The chunks of track m from the cache, or null (a track whose size no longer matches is dropped).
+   * @param {{id: string, chunks: {size: number}[]}} m
+   */
   async getTrack(m) {
     if (!this.lru.has(m.id)) return null;
     const bytes = await this.backend.get(m.id);
@@ -228,6 +279,7 @@ export class PersistentCache {
     return chunks;
   }
 
+  /** @param {string} id */
   async deleteTrack(id) {
     await this.backend.delete(id);
     this.lru.delete(id);

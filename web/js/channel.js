@@ -8,13 +8,29 @@ import { encodeChunk, decodeChunk, encodeText, decodeText, validTrackId, MAX_REQ
 /** Sender window: send while bufferedAmount is at most this (bytes). */
 export const SEND_WINDOW = 512 * 1024;
 
+/**
+ * The chunk serving hooks of a side that may upload (peer↔peer channels).
+ * @typedef {object} ServeHooks
+ * @property {(track: string) => boolean} canServe
+ * @property {(track: string) => number} chunkCount
+ * @property {(track: string, seq: number) => (Uint8Array|undefined|Promise<Uint8Array|undefined>)} getChunk
+ * @property {(n: number) => void} uploaded told of the bytes of every chunk sent
+ * @property {(track: string, seq: number) => void} [sent] told of every chunk sent
+ * @property {(track: string) => Promise<void>} [prepare] awaited before a request is served
+ *   (e.g. loads the track from the persistent cache)
+ */
+/** @typedef {import('./wire.js').TextMessage} TextMessage */
+/**
+ * A range requested by this side, in flight.
+ * @typedef {{track: string, from: number, to: number, onChunk: (seq: number, bytes: Uint8Array<ArrayBuffer>) => unknown,
+ *   resolve: () => void, reject: (err: unknown) => void}} PendingRange
+ */
+/** @typedef {{track: string, cancelled: boolean}} ServedRange a range this side is sending */
+
 export class ChunkChannel extends EventTarget {
   /**
    * @param {RTCDataChannel} dc an open or opening "chunks" channel
-   * @param {{name?: string, serve?: {canServe: (track: string) => boolean,
-   *   chunkCount: (track: string) => number, getChunk: (track: string, seq: number) => (Uint8Array|undefined|Promise<Uint8Array|undefined>),
-   *   uploaded: (n: number) => void, sent?: (track: string, seq: number) => void},
-   *   log?: (msg: string) => void, window?: number}} opts
+   * @param {{name?: string, serve?: ServeHooks|null, log?: (msg: string) => void, window?: number}} opts
    *   serve: present when this side may upload (peer↔peer channels); sent(track, seq) is told of every chunk sent
    *   Ranges rejected by the other side reject with an Error whose `code` is the chunk protocol error code.
    *   A message breaking the protocol is dropped and dispatched as a 'bad_message' event (see badMessage).
@@ -27,9 +43,9 @@ export class ChunkChannel extends EventTarget {
     this.log = log;
     this.window = window;
     this.nextId = 1;
-    /** id → requester state of a range in flight */
+    /** id → requester state of a range in flight @type {Map<number, PendingRange>} */
     this.pending = new Map();
-    /** id → sender state of a range being served */
+    /** id → sender state of a range being served @type {Map<number, ServedRange>} */
     this.serving = new Map();
     this.closed = false;
     this.lastActivity = Date.now();
@@ -46,7 +62,10 @@ export class ChunkChannel extends EventTarget {
     return !this.closed && this.dc.readyState === 'open';
   }
 
-  /** Resolves when the channel is open (rejects if it closes first). */
+  /**
+   * Resolves when the channel is open (rejects if it closes first).
+   * @returns {Promise<void>}
+   */
   ready() {
     if (this.dc.readyState === 'open') return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -60,7 +79,10 @@ export class ChunkChannel extends EventTarget {
     return this.pending.size;
   }
 
-  /** Whether a range of track is in flight (a new one would replace it at the sender). */
+  /**
+   * Whether a range of track is in flight (a new one would replace it at the sender).
+   * @param {string} track
+   */
   busyWith(track) {
     for (const p of this.pending.values()) if (p.track === track) return true;
     return false;
@@ -69,6 +91,12 @@ export class ChunkChannel extends EventTarget {
   /**
    * Requests chunks [from, to) of track. onChunk(seq, bytes) is called for
    * each; resolves on done, rejects on error, close or abort (abort sends cancel).
+   * @param {string} track
+   * @param {number} from
+   * @param {number} to
+   * @param {(seq: number, bytes: Uint8Array<ArrayBuffer>) => unknown} onChunk
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<void>}
    */
   request(track, from, to, onChunk, signal) {
     if (!this.open) return Promise.reject(new Error(`${this.name}: not open`));
@@ -92,7 +120,7 @@ export class ChunkChannel extends EventTarget {
       const cleanup = () => signal && signal.removeEventListener('abort', onAbort);
       this.pending.set(id, {
         track, from, to, onChunk,
-        resolve: (v) => { cleanup(); resolve(v); },
+        resolve: () => { cleanup(); resolve(); },
         reject: (e) => { cleanup(); reject(e); },
       });
       if (signal) {
@@ -103,6 +131,10 @@ export class ChunkChannel extends EventTarget {
     });
   }
 
+  /**
+   * @param {string} type
+   * @param {object} fields
+   */
   sendText(type, fields) {
     if (this.dc.readyState !== 'open') return;
     try {
@@ -112,6 +144,7 @@ export class ChunkChannel extends EventTarget {
     }
   }
 
+  /** @param {string|ArrayBuffer} data a message of the DataChannel (binaryType arraybuffer) */
   onMessage(data) {
     this.lastActivity = Date.now();
     if (typeof data === 'string') {
@@ -140,6 +173,7 @@ export class ChunkChannel extends EventTarget {
    * The other side broke the protocol (unparsable or oversize text, a
    * truncated or oversize chunk message): the message is dropped and a
    * 'bad_message' event (detail: {message}) lets the owner abandon the peer.
+   * @param {string} message
    */
   badMessage(message) {
     this.badMessages++;
@@ -147,6 +181,7 @@ export class ChunkChannel extends EventTarget {
     this.dispatchEvent(new CustomEvent('bad_message', { detail: { message } }));
   }
 
+  /** @param {TextMessage|null} m */
   onText(m) {
     if (!m) return;
     switch (m.type) {
@@ -187,9 +222,16 @@ export class ChunkChannel extends EventTarget {
     }
   }
 
-  /** Sender side: validates a request and starts sending its chunks. */
+  /**
+   * Sender side: validates a request and starts sending its chunks.
+   * @param {TextMessage} m
+   */
   async onRequest(m) {
     const id = Number.isInteger(m.id) && m.id >= 0 ? m.id : 0;
+    /**
+     * @param {string} code
+     * @param {string} message
+     */
     const fail = (code, message) => this.sendText('error', { id, code, message });
     if (!this.serve) return fail('not_found', 'this peer does not upload');
     if (!validTrackId(m.track) || !Number.isInteger(m.from) || !Number.isInteger(m.to)) return fail('bad_request', 'malformed request');
@@ -221,21 +263,32 @@ export class ChunkChannel extends EventTarget {
     });
   }
 
+  /**
+   * Sends chunks [from, to) of s.track, then done (onRequest checked the range).
+   * @param {number} id
+   * @param {ServedRange} s
+   * @param {number} from
+   * @param {number} to
+   */
   async sendRange(id, s, from, to) {
+    const serve = /** @type {ServeHooks} */ (this.serve); // onRequest serves only when set
     for (let seq = from; seq < to; seq++) {
       await this.drain();
       if (s.cancelled || !this.open) return;
-      const bytes = await this.serve.getChunk(s.track, seq);
+      const bytes = await serve.getChunk(s.track, seq);
       if (!bytes) throw new Error(`chunk ${seq} not held`);
       if (s.cancelled || !this.open) return;
       this.dc.send(encodeChunk(s.track, seq, bytes));
-      this.serve.uploaded(bytes.length);
-      if (this.serve.sent) this.serve.sent(s.track, seq);
+      serve.uploaded(bytes.length);
+      if (serve.sent) serve.sent(s.track, seq);
     }
     this.sendText('done', { id });
   }
 
-  /** Waits until bufferedAmount is within the window. */
+  /**
+   * Waits until bufferedAmount is within the window.
+   * @returns {Promise<void>}
+   */
   drain() {
     if (this.dc.bufferedAmount <= this.window || !this.open) return Promise.resolve();
     return new Promise((resolve) => {
@@ -269,7 +322,11 @@ export class ChunkChannel extends EventTarget {
 
 /**
  * A loader source over one ChunkChannel (the hub's, or a peer's).
+ * @param {string} name
+ * @param {import('./stats.js').SourceName} statsName
  * @param {() => (ChunkChannel|null)} getChannel
+ * @param {{maxRun?: number}} [opts]
+ * @returns {import('./loader.js').Source}
  */
 export function channelSource(name, statsName, getChannel, { maxRun = 16 } = {}) {
   return {

@@ -5,6 +5,9 @@
 
 import { LRUIndex } from './lru.js';
 
+/** @typedef {import('./stats.js').SourceName} SourceName */
+/** @typedef {{bytes: Uint8Array<ArrayBuffer>, source: SourceName}} StoredChunk */
+
 /** Default memory budget: 256 MB. */
 export const DEFAULT_MEMORY_BUDGET = 256 * 1000 * 1000;
 
@@ -12,13 +15,17 @@ export class ChunkStore extends EventTarget {
   /** @param {{budget?: number}} [opts] */
   constructor({ budget = DEFAULT_MEMORY_BUDGET } = {}) {
     super();
-    /** @type {Map<string, {chunks: Map<number, {bytes: Uint8Array, source: string}>, total: number|null}>} */
+    /** @type {Map<string, {chunks: Map<number, StoredChunk>, total: number|null}>} */
     this.tracks = new Map();
     this.lru = new LRUIndex(budget);
-    /** Track ids that must not be evicted (playing, next, seeding). */
+    /** Track ids that must not be evicted (playing, next, seeding). @type {Set<string>} */
     this.pinned = new Set();
   }
 
+  /**
+   * The entry of track id (created empty if missing).
+   * @param {string} id
+   */
   track(id) {
     let t = this.tracks.get(id);
     if (!t) {
@@ -28,34 +35,60 @@ export class ChunkStore extends EventTarget {
     return t;
   }
 
-  /** Records how many chunks track id has (from its manifest). */
+  /**
+   * Records how many chunks track id has (from its manifest).
+   * @param {string} id
+   * @param {number} n
+   */
   setTotal(id, n) {
     this.track(id).total = n;
   }
 
+  /**
+   * @param {string} id
+   * @param {number} seq
+   */
   has(id, seq) {
     const t = this.tracks.get(id);
     return !!t && t.chunks.has(seq);
   }
 
-  /** The set of chunk numbers held for track id (a live view: do not modify). */
+  /**
+   * The chunks held for track id by number (a live view: do not modify).
+   * @param {string} id
+   * @returns {ReadonlyMap<number, StoredChunk>}
+   */
   held(id) {
     return this.track(id).chunks;
   }
 
+  /**
+   * @param {string} id
+   * @param {number} seq
+   */
   get(id, seq) {
     const t = this.tracks.get(id);
     const c = t && t.chunks.get(seq);
     return c ? c.bytes : undefined;
   }
 
+  /**
+   * @param {string} id
+   * @param {number} seq
+   */
   source(id, seq) {
     const t = this.tracks.get(id);
     const c = t && t.chunks.get(seq);
     return c ? c.source : undefined;
   }
 
-  /** Stores a verified chunk; returns false when it was already held. */
+  /**
+   * Stores a verified chunk; returns false when it was already held.
+   * @param {string} id
+   * @param {number} seq
+   * @param {Uint8Array<ArrayBuffer>} bytes
+   * @param {SourceName} source
+   */
   put(id, seq, bytes, source) {
     const t = this.track(id);
     if (t.chunks.has(seq)) return false;
@@ -67,19 +100,28 @@ export class ChunkStore extends EventTarget {
     return true;
   }
 
-  /** Marks track id as used now. */
+  /**
+   * Marks track id as used now.
+   * @param {string} id
+   */
   touch(id) {
     if (this.tracks.has(id)) this.lru.touch(id);
   }
 
-  /** Forgets track id. */
+  /**
+   * Forgets track id.
+   * @param {string} id
+   */
   drop(id) {
     this.tracks.delete(id);
     this.lru.delete(id);
     this.dispatchEvent(new CustomEvent('drop', { detail: { track: id } }));
   }
 
-  /** Whether every chunk of track id is held. */
+  /**
+   * Whether every chunk of track id is held.
+   * @param {string} id
+   */
   isComplete(id) {
     const t = this.tracks.get(id);
     return !!t && t.total !== null && t.total > 0 && t.chunks.size === t.total;

@@ -15,7 +15,11 @@ const TRACK_ID = 1;
 
 const enc = new TextEncoder();
 
-/** Returns a box: 32-bit size, 4-character type, then the payload parts. */
+/**
+ * Returns a box: 32-bit size, 4-character type, then the payload parts.
+ * @param {string} type
+ * @param {...Uint8Array} parts
+ */
 export function box(type, ...parts) {
   let size = 8;
   for (const p of parts) size += p.length;
@@ -30,31 +34,43 @@ export function box(type, ...parts) {
   return out;
 }
 
-/** Returns a full box: a box whose payload starts with version and 24-bit flags. */
+/**
+ * Returns a full box: a box whose payload starts with version and 24-bit flags.
+ * @param {string} type
+ * @param {number} version
+ * @param {number} flags
+ * @param {...Uint8Array} parts
+ */
 function fullBox(type, version, flags, ...parts) {
   const vf = u32((version << 24) | (flags & 0xffffff));
   return box(type, vf, ...parts);
 }
 
+/** @param {number} v */
 function u8(v) {
   return Uint8Array.of(v & 0xff);
 }
+/** @param {number} v */
 function u16(v) {
   return Uint8Array.of((v >> 8) & 0xff, v & 0xff);
 }
+/** @param {number} v */
 function u32(v) {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setUint32(0, v >>> 0);
   return b;
 }
+/** @param {number} v */
 function u64(v) {
   const b = new Uint8Array(8);
   new DataView(b.buffer).setBigUint64(0, BigInt(v));
   return b;
 }
+/** @param {number} n */
 function zeros(n) {
   return new Uint8Array(n);
 }
+/** @param {Uint8Array[]} parts */
 function concat(parts) {
   let n = 0;
   for (const p of parts) n += p.length;
@@ -70,7 +86,11 @@ function concat(parts) {
 /** The unity transformation matrix of mvhd and tkhd. */
 const MATRIX = concat([u32(0x10000), u32(0), u32(0), u32(0), u32(0x10000), u32(0), u32(0), u32(0), u32(0x40000000)]);
 
-/** An MPEG-4 descriptor (ISO 14496-1 §7.2.2.1) with a one-byte length (< 128). */
+/**
+ * An MPEG-4 descriptor (ISO 14496-1 §7.2.2.1) with a one-byte length (< 128).
+ * @param {number} tag
+ * @param {...Uint8Array} parts
+ */
 function descriptor(tag, ...parts) {
   const body = concat(parts);
   if (body.length > 127) throw new Error('fmp4: descriptor too long');
@@ -80,6 +100,7 @@ function descriptor(tag, ...parts) {
 /**
  * esds box for MP3: ES_Descriptor { DecoderConfigDescriptor { objectTypeIndication 0x6B,
  * streamType audio }, SLConfigDescriptor { predefined 2 } }.
+ * @param {number} bitrate bit/s
  */
 function esds(bitrate) {
   const decoderConfig = descriptor(
@@ -98,7 +119,7 @@ function esds(bitrate) {
 /**
  * Builds the init segment (ftyp+moov) for a track.
  * @param {{sampleRate: number, channels: number, bitrate?: number}} p bitrate in kbit/s
- * @returns {Uint8Array}
+ * @returns {Uint8Array<ArrayBuffer>}
  */
 export function initSegment({ sampleRate, channels, bitrate = 0 }) {
   if (!(sampleRate > 0 && sampleRate < 65536)) throw new Error(`fmp4: sample rate ${sampleRate}`);
@@ -141,7 +162,7 @@ export function initSegment({ sampleRate, channels, bitrate = 0 }) {
  * time is baseMediaDecodeTime = seq × framesPerChunk × samplesPerFrame, in a
  * timescale equal to the sample rate (the init segment's).
  * @param {{seq: number, bytes: Uint8Array, framesPerChunk: number, samplesPerFrame: number}} p
- * @returns {Uint8Array}
+ * @returns {Uint8Array<ArrayBuffer>}
  */
 export function fragment({ seq, bytes, framesPerChunk, samplesPerFrame }) {
   const frames = splitFrames(bytes);

@@ -20,6 +20,28 @@ import { planFetches } from './scheduler.js';
 import { verifyChunk } from './verify.js';
 import { chunkStartSec } from './timeline.js';
 
+/** @typedef {import('./api.js').Manifest} Manifest */
+/**
+ * Takes a delivered chunk; resolves to null once it is verified and stored
+ * (or was not needed), or to what is wrong with it.
+ * @typedef {(seq: number, bytes: Uint8Array<ArrayBuffer>) => Promise<string|null>} OnChunk
+ */
+/**
+ * A source of chunks for the loader (see the comment at the top).
+ * @typedef {object} Source
+ * @property {string} name
+ * @property {import('./stats.js').SourceName} statsName where its bytes are counted
+ * @property {number} maxRun longest range requested at once
+ * @property {() => boolean} available
+ * @property {(track: string, opts?: {ahead?: number, urgent?: boolean}) => number} slots ranges it takes now
+ * @property {(track: string, from: number, to: number, onChunk: OnChunk, signal?: AbortSignal) => Promise<unknown>} request
+ * @property {number} [lookahead] only chunks starting within this many seconds of the playhead
+ * @property {boolean} [urgentOnly] only urgent chunks
+ * @property {boolean} [rescues] may refetch chunks in flight elsewhere when the buffer runs low
+ * @property {boolean} [isolatesFaults] drops faulty links itself (not backed off for them)
+ */
+/** @typedef {{seq: number, urgent: boolean}} PlannedChunk */
+
 /** After a failed range, a source is not used again for this long (ms), doubling up to 8 s. */
 const RETRY_BASE_MS = 250;
 /** Error code of a range whose link the source dropped for misbehaving (see isolatesFaults). */
@@ -27,8 +49,8 @@ export const ABANDONED = 'abandoned';
 
 export class Loader extends EventTarget {
   /**
-   * @param {{manifest: object, store: import('./chunkstore.js').ChunkStore,
-   *   stats: import('./stats.js').SessionStats, sources: object[],
+   * @param {{manifest: Manifest, store: import('./chunkstore.js').ChunkStore,
+   *   stats: import('./stats.js').SessionStats, sources: Source[],
    *   position: () => number, bufferedAhead?: () => number, log?: (msg: string) => void}} opts
    */
   constructor({ manifest, store, stats, sources, position, bufferedAhead = () => Infinity, log = () => {} }) {
@@ -41,13 +63,15 @@ export class Loader extends EventTarget {
     this.position = position;
     this.bufferedAhead = bufferedAhead;
     this.log = log;
-    /** seq → source name of the range it is requested in */
+    /** seq → source name of the range it is requested in @type {Map<number, string>} */
     this.inflight = new Map();
+    /** @type {Set<{src: Source, from: number, to: number}>} */
     this.jobs = new Set();
-    /** source name → {failures, until} */
+    /** source name → {failures, until} @type {Map<string, {failures: number, until: number}>} */
     this.backoff = new Map();
     this.stopped = false;
     this.ctrl = new AbortController();
+    /** @type {ReturnType<typeof setTimeout>|null} */
     this.retryTimer = null;
     /** Buffer (s) under which sources marked `rescues` may refetch chunks in flight elsewhere. */
     this.emergencySec = 3;
@@ -112,7 +136,13 @@ export class Loader extends EventTarget {
     }
   }
 
-  /** Takes from plan the first run of contiguous chunks src accepts (urgentOnly, lookahead). */
+  /**
+   * Takes from plan the first run of contiguous chunks src accepts (urgentOnly, lookahead).
+   * @param {Array<PlannedChunk|null>} plan taken entries are set to null
+   * @param {Source} src
+   * @param {number} position
+   * @param {boolean} [rescuing]
+   */
   takeRun(plan, src, position, rescuing = false) {
     for (let i = 0; i < plan.length; i++) {
       const p = plan[i];
@@ -133,6 +163,12 @@ export class Loader extends EventTarget {
     return null;
   }
 
+  /**
+   * Requests chunks [from, to) from src.
+   * @param {Source} src
+   * @param {number} from
+   * @param {number} to
+   */
   startJob(src, from, to) {
     if (globalThis.ZDEBUG) this.log(`job ${src.name} [${from},${to})`);
     for (let s = from; s < to; s++) {
@@ -144,12 +180,15 @@ export class Loader extends EventTarget {
     const badBefore = this.stats.badChunks;
     // Settle the job only after every delivered chunk is verified and stored,
     // so that its chunks are not planned again meanwhile.
+    /** @type {Promise<string|null>[]} */
     const deliveries = [];
+    /** @type {OnChunk} */
     const onChunk = (seq, bytes) => {
       const p = this.deliver(src, seq, bytes);
       deliveries.push(p);
       return p;
     };
+    /** @param {unknown} [v] */
     const settled = (v) => Promise.all(deliveries).then(() => v);
     src.request(this.id, from, to, onChunk, this.ctrl.signal).then(settled, (e) => settled().then(() => { throw e; })).then(
       () => {
@@ -167,7 +206,10 @@ export class Loader extends EventTarget {
     });
   }
 
-  /** Keeps src unused for a while, longer after each failure. */
+  /**
+   * Keeps src unused for a while, longer after each failure.
+   * @param {Source} src
+   */
   penalize(src) {
     const bo = this.backoff.get(src.name) || { failures: 0, until: 0 };
     bo.failures++;
@@ -178,6 +220,10 @@ export class Loader extends EventTarget {
   /**
    * Verifies and stores one chunk delivered by src. Resolves to null, or to
    * what is wrong with a chunk failing verification.
+   * @param {Source} src
+   * @param {number} seq
+   * @param {Uint8Array<ArrayBuffer>} bytes
+   * @returns {Promise<string|null>}
    */
   async deliver(src, seq, bytes) {
     if (this.stopped || seq < 0 || seq >= this.m.chunks.length || this.store.has(this.id, seq)) return null;
@@ -202,6 +248,8 @@ export class Loader extends EventTarget {
  * The HTTP chunk endpoint as a loader source: up to `parallel` single-chunk
  * requests at once (its ranges are one chunk long).
  * @param {import('./api.js').CatalogAPI} api
+ * @param {{parallel?: number, lookahead?: number, urgentOnly?: boolean}} [opts]
+ * @returns {Source}
  */
 export function httpSource(api, { parallel = 4, lookahead, urgentOnly = false } = {}) {
   let active = 0;

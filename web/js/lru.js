@@ -25,18 +25,26 @@ export class LRUIndex {
     return this.total;
   }
 
+  /** @param {string} key */
   has(key) {
     return this.entries.has(key);
   }
 
-  /** Marks key as used now (creating it with size 0 if missing). */
+  /**
+   * Marks key as used now (creating it with size 0 if missing).
+   * @param {string} key
+   */
   touch(key) {
     const e = this.entries.get(key);
     if (e) e.lastUsed = this.stamp();
     else this.entries.set(key, { size: 0, lastUsed: this.stamp() });
   }
 
-  /** Adds bytes to key's size and marks it used. */
+  /**
+   * Adds bytes to key's size and marks it used.
+   * @param {string} key
+   * @param {number} bytes
+   */
   add(key, bytes) {
     if (!(bytes >= 0)) throw new Error(`lru: size ${bytes}`);
     const e = this.entries.get(key);
@@ -49,7 +57,10 @@ export class LRUIndex {
     this.total += bytes;
   }
 
-  /** Forgets key. */
+  /**
+   * Forgets key.
+   * @param {string} key
+   */
   delete(key) {
     const e = this.entries.get(key);
     if (!e) return false;
@@ -86,7 +97,10 @@ export class LRUIndex {
     return [...this.entries.entries()].map(([key, e]) => ({ key, size: e.size, lastUsed: e.lastUsed }));
   }
 
-  /** Restores entries from toJSON() output. */
+  /**
+   * Restores entries from toJSON() output (as read back from storage: bad entries are skipped).
+   * @param {{key: string, size: number, lastUsed: number}[]} list
+   */
   load(list) {
     for (const { key, size, lastUsed } of list) {
       if (typeof key !== 'string' || !(size >= 0)) continue;

@@ -25,13 +25,14 @@ export function parseFrameHeader(bytes, off = 0) {
   if (b0 !== 0xff || (b1 & 0xe0) !== 0xe0) return null;
   const versionBits = (b1 >> 3) & 3;
   const layerBits = (b1 >> 1) & 3;
-  if (versionBits === 1 || layerBits !== 1) return null; // reserved version, or not Layer III
+  const rates = SAMPLE_RATES[versionBits];
+  if (rates === null || layerBits !== 1) return null; // reserved version (1), or not Layer III
   const bitrateIndex = b2 >> 4;
   const srIndex = (b2 >> 2) & 3;
   if (bitrateIndex === 0 || bitrateIndex === 15 || srIndex === 3) return null;
   const mpeg1 = versionBits === 3;
   const bitrate = (mpeg1 ? BITRATES_V1_L3 : BITRATES_V2_L3)[bitrateIndex];
-  const sampleRate = SAMPLE_RATES[versionBits][srIndex];
+  const sampleRate = rates[srIndex];
   const padding = ((b2 >> 1) & 1) === 1;
   const channelMode = b3 >> 6;
   const coef = mpeg1 ? 144 : 72;

@@ -17,6 +17,11 @@ import { ChunkChannel, channelSource } from './channel.js';
 import { CHANNEL_LABEL, validTrackId } from './wire.js';
 import { ABANDONED } from './loader.js';
 
+/** @typedef {import('./channel.js').ServeHooks} ServeHooks */
+/** @typedef {import('./loader.js').OnChunk} OnChunk */
+/** @typedef {import('./loader.js').Source} Source */
+/** @typedef {import('./wire.js').TextMessage} Message a decoded signaling message (docs/PROTOCOL.md §2) */
+
 /** Default number of leechers served at once. */
 export const DEFAULT_UPLOAD_CAP = 4;
 /** Buffer (s) under which the hub is asked for chunks even when peers serve the track. */
@@ -54,12 +59,19 @@ const MAX_REPORTED = 4 * MAX_BAD_PEERS;
 /** Reasons of a `report` to the hub. */
 export const REPORT_REASONS = Object.freeze(['hash_mismatch', 'bad_message', 'timeout']);
 
-/** The WebSocket URL of the hub serving this page. */
+/**
+ * The WebSocket URL of the hub serving this page.
+ * @param {{protocol: string, host: string}} [loc]
+ */
 export function defaultWsURL(loc = globalThis.location) {
   return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/ws`;
 }
 
-/** Reconnect delay (ms) after `attempt` failed attempts: 0.5 s doubling to 15 s, with ±25 % jitter. */
+/**
+ * Reconnect delay (ms) after `attempt` failed attempts: 0.5 s doubling to 15 s, with ±25 % jitter.
+ * @param {number} attempt
+ * @param {() => number} [rand]
+ */
 export function backoffDelay(attempt, rand = Math.random) {
   const base = Math.min(15000, 500 * 2 ** Math.max(0, attempt));
   return Math.round(base * (0.75 + rand() * 0.5));
@@ -67,18 +79,25 @@ export function backoffDelay(attempt, rand = Math.random) {
 
 /** A PeerConnection to another peer for one pair. */
 class PeerLink {
+  /**
+   * @param {Net} net
+   * @param {{pairId: string, peer: string, track: string, role: 'leecher'|'seeder'}} pair
+   */
   constructor(net, { pairId, peer, track, role }) {
     this.net = net;
     this.pairId = pairId;
     this.peer = peer;
     this.track = track;
     this.role = role;
+    /** @type {ChunkChannel|null} */
     this.channel = null;
+    /** Remote ICE candidates received before the remote description. @type {RTCIceCandidateInit[]} */
     this.queued = [];
     this.closed = false;
     /** Seeder: the chunks of the pair's track sent on this link, and whether upload_done was sent. */
     this.sentSeqs = new Set();
     this.uploadDone = false;
+    /** @type {number|null} */
     this.idleTimer = null;
     this.pc = new RTCPeerConnection({ iceServers: net.iceServers || [] });
     this.pc.addEventListener('icecandidate', (e) => {
@@ -106,12 +125,16 @@ class PeerLink {
     }
   }
 
+  /** @param {RTCDataChannel} dc */
   attach(dc) {
     const net = this.net;
+    /** @type {ServeHooks} */
     const serve = this.role === 'seeder' ? { ...net.serve, sent: (t, seq) => this.onSent(t, seq) } : net.serve;
     this.channel = new ChunkChannel(dc, { name: `peer ${this.peer}`, serve, log: net.log });
     this.channel.addEventListener('close', () => this.close(true));
-    if (this.role === 'leecher') this.channel.addEventListener('bad_message', (e) => this.abandon('bad_message', e.detail.message));
+    if (this.role === 'leecher') {
+      this.channel.addEventListener('bad_message', (e) => this.abandon('bad_message', /** @type {CustomEvent<{message: string}>} */ (e).detail.message));
+    }
     this.channel.ready().then(() => {
       clearTimeout(this.timer);
       if (this.role === 'seeder') this.armIdle();
@@ -119,7 +142,11 @@ class PeerLink {
     }, () => {});
   }
 
-  /** Seeder: a chunk was sent; once every chunk of the pair's track went out, the upload is done. */
+  /**
+   * Seeder: a chunk was sent; once every chunk of the pair's track went out, the upload is done.
+   * @param {string} track
+   * @param {number} seq
+   */
   onSent(track, seq) {
     if (track !== this.track || this.uploadDone) return;
     this.sentSeqs.add(seq);
@@ -149,17 +176,18 @@ class PeerLink {
 
   async offer() {
     await this.pc.setLocalDescription(await this.pc.createOffer());
-    const d = this.pc.localDescription;
+    const d = /** @type {RTCSessionDescription} */ (this.pc.localDescription); // set just above
     this.net.send({ type: 'signal', to: this.peer, pair_id: this.pairId, sdp: { type: d.type, sdp: d.sdp } });
   }
 
+  /** @param {Message} m a `signal` message of this pair */
   async onSignal(m) {
     if (m.sdp) {
       await this.pc.setRemoteDescription(m.sdp);
       for (const c of this.queued.splice(0)) await this.pc.addIceCandidate(c).catch(() => {});
       if (m.sdp.type === 'offer') {
         await this.pc.setLocalDescription(await this.pc.createAnswer());
-        const d = this.pc.localDescription;
+        const d = /** @type {RTCSessionDescription} */ (this.pc.localDescription); // set just above
         this.net.send({ type: 'signal', to: this.peer, pair_id: this.pairId, sdp: { type: d.type, sdp: d.sdp } });
       }
     } else if (m.candidate) {
@@ -181,6 +209,8 @@ class PeerLink {
    * (unpair). Ranges in flight on it reject with code ABANDONED. The report
    * goes first so that the hub has it before the lookup that closing the
    * link may start at once (else the hub could offer the same seeder again).
+   * @param {string} reason
+   * @param {string} [why]
    */
   abandon(reason, why = '') {
     if (this.closed || this.role !== 'leecher') return;
@@ -196,13 +226,21 @@ class PeerLink {
    * ChunkChannel.request), abandoning the seeder when a chunk fails
    * verification (onChunk resolves to what is wrong) or when no chunk comes
    * for rangeTimeoutMs.
+   * @param {string} track
+   * @param {number} from
+   * @param {number} to
+   * @param {OnChunk} onChunk
+   * @param {AbortSignal} [signal]
    */
   request(track, from, to, onChunk, signal) {
+    if (!this.channel) return Promise.reject(new Error(`peer ${this.peer}: no channel`));
+    /** @type {number|null} */
     let timer = null;
     const arm = () => {
       clearTimeout(timer);
       timer = setTimeout(() => this.abandon('timeout', `no chunk of [${from},${to}) in ${this.net.rangeTimeoutMs} ms`), this.net.rangeTimeoutMs);
     };
+    /** @type {OnChunk} */
     const watched = (seq, bytes) => {
       arm();
       const p = Promise.resolve(onChunk(seq, bytes));
@@ -218,7 +256,10 @@ class PeerLink {
     }).finally(() => clearTimeout(timer));
   }
 
-  /** Closes the link; tells the hub (unpair) unless the hub told us. */
+  /**
+   * Closes the link; tells the hub (unpair) unless the hub told us.
+   * @param {boolean} tellHub
+   */
   close(tellHub) {
     if (this.closed) return;
     this.closed = true;
@@ -238,7 +279,7 @@ export class Net extends EventTarget {
   /**
    * @param {{url?: string, store: import('./chunkstore.js').ChunkStore, stats: import('./stats.js').SessionStats,
    *   cached?: () => string[], uploadCap?: number, log?: (msg: string) => void, statsIntervalMs?: number,
-   *   serve?: object, uploadIdleMs?: number, rangeTimeoutMs?: number}} opts
+   *   serve?: Partial<ServeHooks>|null, uploadIdleMs?: number, rangeTimeoutMs?: number}} opts
    *   serve: overrides of the chunk serving hooks; uploadIdleMs: see UPLOAD_IDLE_MS;
    *   rangeTimeoutMs: see PEER_RANGE_TIMEOUT_MS
    */
@@ -254,36 +295,46 @@ export class Net extends EventTarget {
     this.statsIntervalMs = statsIntervalMs;
     this.uploadIdleMs = uploadIdleMs;
     this.rangeTimeoutMs = rangeTimeoutMs;
-    /** peer id → reason: seeders that misbehaved, the MAX_BAD_PEERS most recent (insertion order). */
+    /** peer id → reason: seeders that misbehaved, the MAX_BAD_PEERS most recent (insertion order). @type {Map<string, string>} */
     this.badPeers = new Map();
-    /** `${peer} ${track}` of the reports sent, the MAX_REPORTED most recent. */
+    /** `${peer} ${track}` of the reports sent, the MAX_REPORTED most recent. @type {Set<string>} */
     this.reported = new Set();
+    /** @type {WebSocket|null} */
     this.ws = null;
+    /** @type {string|null} */
     this.peerId = null;
+    /** @type {RTCIceServer[]} */
     this.iceServers = [];
+    /** @type {RTCPeerConnection|null} */
     this.hubPC = null;
+    /** @type {ChunkChannel|null} */
     this.hubChannel = null;
+    /** Hub ICE candidates received before its offer. @type {RTCIceCandidateInit[]} */
     this.hubQueued = [];
-    /** pair id → PeerLink */
+    /** pair id → PeerLink @type {Map<string, PeerLink>} */
     this.links = new Map();
-    /** track → {pending: boolean, attempts: number, last: number} */
+    /** track → lookup state @type {Map<string, {pending: boolean, attempts: number, last: number}>} */
     this.lookups = new Map();
     this.attempt = 0;
     this.stopped = false;
+    /** Tracks announced to the hub as complete (hello cached, completed). @type {Set<string>} */
     this.announced = new Set();
     /** The hub answered `unavailable` to a chunk request: it is not used until then (ms since epoch). */
     this.hubUnavailableUntil = 0;
     /** The hub answered `rate_limited`: lookups and stats wait until then (ms since epoch). */
     this.quietUntil = 0;
-    /** Chunk serving for peer channels: only complete tracks (from memory unless serve says more). */
+    /** Chunk serving for peer channels: only complete tracks (from memory unless serve says more). @type {ServeHooks} */
     this.serve = {
       canServe: (track) => store.isComplete(track),
-      chunkCount: (track) => (store.tracks.get(track) ? store.tracks.get(track).total || 0 : 0),
+      chunkCount: (track) => {
+        const t = store.tracks.get(track);
+        return t ? t.total || 0 : 0;
+      },
       getChunk: (track, seq) => store.get(track, seq),
       uploaded: (n) => stats.uploadedBytes(n),
       ...(serve || {}),
     };
-    store.addEventListener('complete', (e) => this.onComplete(e.detail.track));
+    store.addEventListener('complete', (e) => this.onComplete(/** @type {CustomEvent<{track: string}>} */ (e).detail.track));
   }
 
   /** Whether the hub's chunks DataChannel is open. */
@@ -370,6 +421,7 @@ export class Net extends EventTarget {
     if (ws) ws.close(1000);
   }
 
+  /** @param {Message} m */
   send(m) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(m));
   }
@@ -379,6 +431,7 @@ export class Net extends EventTarget {
     this.dispatchEvent(new Event('change'));
   }
 
+  /** @param {Message} m */
   async onMessage(m) {
     switch (m.type) {
       case 'welcome':
@@ -452,6 +505,7 @@ export class Net extends EventTarget {
    * the message rate was exceeded: lookups and stats pause for
    * RATE_LIMIT_BACKOFF_MS and the pending lookups (one may have been dropped)
    * are retried later.
+   * @param {Message} m the `error rate_limited` message
    */
   onRateLimited(m) {
     this.quietUntil = Date.now() + RATE_LIMIT_BACKOFF_MS;
@@ -473,25 +527,31 @@ export class Net extends EventTarget {
    * MAX_BAD_PEERS) and reports it to the hub for track, once per (peer,
    * track). Returns whether a report was sent. A hub that refuses it
    * (`error not_paired`) changes nothing: the link is closed already.
+   * @param {string} peer
+   * @param {string} track
+   * @param {string} reason one of REPORT_REASONS
    */
   markBad(peer, track, reason) {
     if (typeof peer !== 'string' || peer === '' || peer.length > MAX_PEER_ID_LEN || peer === 'hub') return false;
     if (!validTrackId(track) || !REPORT_REASONS.includes(reason)) return false;
     this.badPeers.delete(peer); // re-inserted as the most recent
     this.badPeers.set(peer, reason);
-    while (this.badPeers.size > MAX_BAD_PEERS) this.badPeers.delete(this.badPeers.keys().next().value);
+    while (this.badPeers.size > MAX_BAD_PEERS) this.badPeers.delete(/** @type {string} */ (this.badPeers.keys().next().value));
     const key = `${peer} ${track}`;
     if (this.reported.has(key)) return false;
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false; // not reported: may be retried on a later fault
     this.reported.add(key);
-    while (this.reported.size > MAX_REPORTED) this.reported.delete(this.reported.values().next().value);
+    while (this.reported.size > MAX_REPORTED) this.reported.delete(/** @type {string} */ (this.reported.values().next().value));
     this.send({ type: 'report', peer, track, reason });
     this.stats.reportSent();
     this.changed();
     return true;
   }
 
-  /** The hub's offer and candidates for the hub PeerConnection. */
+  /**
+   * The hub's offer and candidates for the hub PeerConnection.
+   * @param {Message} m
+   */
   async onHubSignal(m) {
     if (m.sdp && m.sdp.type === 'offer') {
       if (this.hubPC) this.hubPC.close();
@@ -519,7 +579,7 @@ export class Net extends EventTarget {
       await pc.setRemoteDescription(m.sdp);
       for (const c of this.hubQueued.splice(0)) await pc.addIceCandidate(c).catch(() => {});
       await pc.setLocalDescription(await pc.createAnswer());
-      const d = pc.localDescription;
+      const d = /** @type {RTCSessionDescription} */ (pc.localDescription); // set just above
       this.send({ type: 'signal', to: 'hub', sdp: { type: d.type, sdp: d.sdp } });
     } else if (m.candidate) {
       if (!this.hubPC || !this.hubPC.remoteDescription) {
@@ -530,7 +590,10 @@ export class Net extends EventTarget {
     }
   }
 
-  /** Starts (or retries) a tracker lookup for track when it is not complete and no peer serves it. */
+  /**
+   * Starts (or retries) a tracker lookup for track when it is not complete and no peer serves it.
+   * @param {string} track
+   */
   want(track) {
     if (!this.peerId || this.store.isComplete(track) || this.peersFor(track) > 0 || Date.now() < this.quietUntil) return;
     let l = this.lookups.get(track);
@@ -546,7 +609,10 @@ export class Net extends EventTarget {
     this.send({ type: 'lookup', track });
   }
 
-  /** Whether a lookup for track is in flight or a peer link for it is connecting. */
+  /**
+   * Whether a lookup for track is in flight or a peer link for it is connecting.
+   * @param {string} track
+   */
   peerPending(track) {
     const l = this.lookups.get(track);
     if (l && l.pending) return true;
@@ -554,13 +620,17 @@ export class Net extends EventTarget {
     return false;
   }
 
-  /** Open leecher links for track. */
+  /**
+   * Open leecher links for track.
+   * @param {string} track
+   */
   peersFor(track) {
     let n = 0;
     for (const l of this.links.values()) if (l.track === track && l.role === 'leecher' && l.open) n++;
     return n;
   }
 
+  /** @param {string} track */
   onComplete(track) {
     // Done leeching: end the pairs of this track so the seeders' slots free up.
     for (const l of [...this.links.values()]) if (l.track === track && l.role === 'leecher') l.close(true);
@@ -570,7 +640,10 @@ export class Net extends EventTarget {
     }
   }
 
-  /** Ends the leecher pairs of tracks not in keep (the user moved on). */
+  /**
+   * Ends the leecher pairs of tracks not in keep (the user moved on).
+   * @param {string[]} keep
+   */
   release(keep) {
     for (const l of [...this.links.values()]) if (l.role === 'leecher' && !keep.includes(l.track)) l.close(true);
   }
@@ -578,7 +651,7 @@ export class Net extends EventTarget {
   sendStats() {
     if (Date.now() < this.quietUntil) return; // the deltas keep accumulating
     const d = this.stats.drainDelta();
-    const any = Object.entries(d).some(([k, v]) => (k === 'startup_ms' ? v.length > 0 : v > 0));
+    const any = Object.entries(d).some(([, v]) => (Array.isArray(v) ? v.length > 0 : v > 0)); // startup_ms is the array
     if (any) this.send({ type: 'stats', ...d });
   }
 
@@ -588,9 +661,12 @@ export class Net extends EventTarget {
    * serve the track or are being found, or when under EMERGENCY_SEC of buffer).
    * A hub that answers `unavailable` is left alone for HUB_UNAVAILABLE_MS
    * (the page's HTTP fallback takes over: see hubUsable).
+   * @param {string} track
+   * @returns {Source[]}
    */
   sources(track) {
     const net = this;
+    /** @type {Source} */
     const peer = {
       name: 'peer',
       statsName: 'peer',
@@ -600,14 +676,15 @@ export class Net extends EventTarget {
         net.want(track);
         return net.peersFor(track) > 0;
       },
-      slots: () => [...net.links.values()].filter((l) => l.track === track && l.role === 'leecher' && l.open && !l.channel.busyWith(track)).length,
+      slots: () => [...net.links.values()].filter((l) => l.track === track && l.role === 'leecher' && l.open && l.channel !== null && !l.channel.busyWith(track)).length,
       request(t, from, to, onChunk, signal) {
-        const l = [...net.links.values()].find((x) => x.track === t && x.role === 'leecher' && x.open && !x.channel.busyWith(t));
+        const l = [...net.links.values()].find((x) => x.track === t && x.role === 'leecher' && x.open && x.channel !== null && !x.channel.busyWith(t));
         if (!l) return Promise.reject(new Error('no idle peer'));
         return l.request(t, from, to, onChunk, signal);
       },
     };
     const hubBase = channelSource('hub', 'hub', () => net.hubChannel, { maxRun: 8 });
+    /** @type {Source} */
     const hub = {
       ...hubBase,
       available: () => hubBase.available() && net.hubUsable,

@@ -16,6 +16,9 @@ import { DEFAULTS, bufferedAhead, toRanges, planAppends, planEvictions, chunksIn
 import { chunkAt, chunkStartSec, durationSec } from './timeline.js';
 import { Loader } from './loader.js';
 
+/** @typedef {import('./api.js').Manifest} Manifest */
+/** @typedef {import('./loader.js').Source} Source */
+
 /** Start the next track's download when this many seconds remain. */
 export const PREFETCH_REMAINING_SEC = 30;
 /** A prefetch downloads the first this many seconds of the next track. */
@@ -34,7 +37,11 @@ export function mediaSourceClass() {
   return globalThis.MediaSource || globalThis.ManagedMediaSource || null;
 }
 
-/** 'mpeg' when raw MP3 can be appended, 'mp4' when it must be wrapped, or null. */
+/**
+ * 'mpeg' when raw MP3 can be appended, 'mp4' when it must be wrapped, or null.
+ * @param {{isTypeSupported(type: string): boolean} | null} [MS]
+ * @returns {'mpeg'|'mp4'|null}
+ */
 export function appendMode(MS = mediaSourceClass()) {
   if (!MS) return null;
   if (MS.isTypeSupported('audio/mpeg')) return 'mpeg';
@@ -44,6 +51,12 @@ export function appendMode(MS = mediaSourceClass()) {
 
 /** One track loaded into one MediaSource. */
 class Session {
+  /**
+   * @param {Player} player
+   * @param {Manifest} manifest
+   * @param {Loader} loader
+   * @param {number} t0 when play() was called (performance.now())
+   */
   constructor(player, manifest, loader, t0) {
     this.p = player;
     this.m = manifest;
@@ -56,17 +69,25 @@ class Session {
     this.lastAppended = -2;
     this.initAppended = false;
     this.started = false;
+    /** Whether the start latency counts in the stats (not after a recovery); set by play(). */
+    this.countStartup = false;
     this.seekPending = false;
     this.closed = false;
+    /** @type {number} */
     this.aheadSec = DEFAULTS.appendAheadSec;
     this.quotaUntil = 0;
     this.prefetched = false;
+    /** @type {MediaSource|null} */
     this.ms = null;
+    /** @type {SourceBuffer|null} */
     this.sb = null;
     this.onChunk = () => this.pump();
   }
 
-  /** Creates the MediaSource and SourceBuffer; resolves once it can take appends. */
+  /**
+   * Creates the MediaSource and SourceBuffer; resolves once it can take appends.
+   * @param {number} startAt
+   */
   open(startAt) {
     const MS = mediaSourceClass();
     const ms = new MS();
@@ -76,7 +97,7 @@ class Session {
     if (globalThis.ManagedMediaSource && ms instanceof globalThis.ManagedMediaSource) {
       audio.disableRemotePlayback = true; // required for ManagedMediaSource to open
     }
-    return new Promise((resolve, reject) => {
+    return /** @type {Promise<void>} */ (new Promise((resolve, reject) => {
       ms.addEventListener('sourceopen', () => {
         if (this.sb || this.closed) return; // reopened after endOfStream
         try {
@@ -109,7 +130,7 @@ class Session {
         this.objectURL = URL.createObjectURL(ms);
         audio.src = this.objectURL;
       }
-    }).then(() => {
+    })).then(() => {
       if (this.closed) return;
       if (startAt > 0) audio.currentTime = startAt;
       this.loader.addEventListener('chunk', this.onChunk);
@@ -146,7 +167,7 @@ class Session {
     this.loader.kick();
     const sb = this.sb;
     const ms = this.ms;
-    if (!sb || sb.updating || ms.readyState === 'closed' || this.audio.error) return;
+    if (!sb || !ms || sb.updating || ms.readyState === 'closed' || this.audio.error) return;
     const position = this.audio.currentTime;
     const m = this.m;
     const now = performance.now();
@@ -180,11 +201,12 @@ class Session {
     this.maybePrefetch(position);
   }
 
+  /** @param {number} seq */
   append(seq) {
     const m = this.m;
     const bytes = this.p.store.get(this.id, seq);
-    if (!bytes) return;
     const sb = this.sb;
+    if (!bytes || !sb) return;
     try {
       if (this.mode === 'mpeg') {
         if (this.lastAppended !== seq - 1) sb.timestampOffset = chunkStartSec(m, seq);
@@ -209,18 +231,23 @@ class Session {
     }
   }
 
-  /** Calls endOfStream once every chunk from the playhead to the last one is appended. */
+  /**
+   * Calls endOfStream once every chunk from the playhead to the last one is appended.
+   * @param {number} position
+   */
   maybeEnd(position) {
     const n = this.m.chunks.length;
-    if (this.ms.readyState !== 'open' || !this.appended.has(n - 1)) return;
+    const ms = this.ms;
+    if (!ms || ms.readyState !== 'open' || !this.appended.has(n - 1)) return;
     for (let s = chunkAt(this.m, position); s < n; s++) if (!this.appended.has(s)) return;
     try {
-      this.ms.endOfStream();
+      ms.endOfStream();
     } catch (err) {
       this.p.log(`endOfStream: ${err.message}`);
     }
   }
 
+  /** @param {number} position */
   maybePrefetch(position) {
     if (this.prefetched || !this.loader.complete) return;
     if (durationSec(this.m) - position > PREFETCH_REMAINING_SEC) return;
@@ -233,7 +260,7 @@ export class Player extends EventTarget {
   /**
    * @param {{audio: HTMLAudioElement, api: import('./api.js').CatalogAPI,
    *   store: import('./chunkstore.js').ChunkStore, stats: import('./stats.js').SessionStats,
-   *   sources: () => object[], log?: (msg: string) => void}} opts
+   *   sources: (m: Manifest) => Source[], beforePlay?: (m: Manifest) => Promise<void>, log?: (msg: string) => void}} opts
    */
   constructor({ audio, api, store, stats, sources, beforePlay = async () => {}, log = (msg) => console.warn('[ztream]', msg) }) {
     super();
@@ -250,9 +277,9 @@ export class Player extends EventTarget {
     this.debugEvents = /[?&]debug=1/.test(globalThis.location ? globalThis.location.search : '');
     /** @type {Session|null} */
     this.session = null;
-    /** Recoveries from media errors per track id. */
+    /** Recoveries from media errors per track id. @type {Map<string, number>} */
     this.recoveries = new Map();
-    /** Loaders by track id: the current track's and a prefetched one. */
+    /** Loaders by track id: the current track's and a prefetched one. @type {Map<string, Loader>} */
     this.loaders = new Map();
     this.wireAudio();
   }
@@ -314,7 +341,10 @@ export class Player extends EventTarget {
     });
   }
 
-  /** The loader of track m (reusing a prefetch), with no download limit. */
+  /**
+   * The loader of track m (reusing a prefetch), with no download limit.
+   * @param {Manifest} m
+   */
   loaderFor(m) {
     let l = this.loaders.get(m.id);
     if (!l) {
@@ -332,6 +362,9 @@ export class Player extends EventTarget {
   /**
    * Plays track id from startAt seconds. Resolves once audio is playing
    * (rejects if another play() supersedes it, on error, or after 30 s).
+   * @param {string} id
+   * @param {number} [startAt]
+   * @param {{recovery?: boolean}} [opts]
    */
   async play(id, startAt = 0, { recovery = false } = {}) {
     if (!this.mode) throw new Error('this browser has no Media Source support for MP3');
@@ -374,6 +407,8 @@ export class Player extends EventTarget {
    * Resolves once START_BUFFER_SEC are buffered at the playhead (or the rest
    * of the track is, or START_WAIT_MS passed since the first data), so the
    * first seconds do not stall while the next chunks are still in flight.
+   * @param {Session} s
+   * @returns {Promise<void>}
    */
   waitForStartBuffer(s) {
     return new Promise((resolve) => {
@@ -393,13 +428,19 @@ export class Player extends EventTarget {
     });
   }
 
-  /** Calls audio.play() and waits for the 'playing' event. */
+  /**
+   * Calls audio.play() and waits for the 'playing' event.
+   * @param {Session} s
+   * @returns {Promise<void>}
+   */
   async startPlayback(s) {
     await this.waitForStartBuffer(s);
     if (this.session !== s) throw new DOMException('superseded by another play()', 'AbortError');
     return new Promise((resolve, reject) => {
       const a = this.audio;
+      /** @type {number|undefined} */
       let timer;
+      /** @param {unknown} [err] */
       const done = (err) => {
         clearTimeout(timer);
         a.removeEventListener('playing', onPlaying);
@@ -442,7 +483,10 @@ export class Player extends EventTarget {
     return Promise.resolve();
   }
 
-  /** Seeks to t seconds (clamped to the track). */
+  /**
+   * Seeks to t seconds (clamped to the track).
+   * @param {number} t
+   */
   seek(t) {
     const s = this.session;
     if (!s) return;
@@ -454,7 +498,10 @@ export class Player extends EventTarget {
     s.pump();
   }
 
-  /** Downloads the start of track id in the background (next in the queue). */
+  /**
+   * Downloads the start of track id in the background (next in the queue).
+   * @param {string} id
+   */
   async prefetch(id) {
     if (this.loaders.has(id)) return;
     const m = await this.api.manifest(id);

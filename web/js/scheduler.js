@@ -4,6 +4,12 @@
 
 import { chunkAt, chunkStartSec, chunkEndSec } from './timeline.js';
 
+/** @typedef {import('./api.js').Manifest} Manifest */
+/**
+ * A set of chunk numbers: a Set, or the keys of a Map.
+ * @typedef {{has(seq: number): boolean}} SeqSet
+ */
+
 /** Default tuning. */
 export const DEFAULTS = Object.freeze({
   /** A chunk starting less than this many seconds ahead of the playhead is urgent. */
@@ -36,8 +42,13 @@ export function bufferedAhead(ranges, t, tol = DEFAULTS.gapToleranceSec) {
   return end < 0 ? 0 : Math.max(0, end - t);
 }
 
-/** Converts a TimeRanges object to an array of [start, end]. */
+/**
+ * Converts a TimeRanges object to an array of [start, end].
+ * @param {TimeRanges} timeRanges
+ * @returns {Array<[number, number]>}
+ */
 export function toRanges(timeRanges) {
+  /** @type {Array<[number, number]>} */
   const out = [];
   for (let i = 0; i < timeRanges.length; i++) out.push([timeRanges.start(i), timeRanges.end(i)]);
   return out;
@@ -48,6 +59,7 @@ export function toRanges(timeRanges) {
  * position: the chunk before the playhead chunk when that one needs the bit
  * reservoir, then from the playhead to the end, then the start of the track.
  * Chunks in have or inflight are left out; at most limit entries.
+ * @param {{manifest: Manifest, position: number, have: SeqSet, inflight: SeqSet, limit?: number, urgentAheadSec?: number}} p
  * @returns {{seq: number, urgent: boolean}[]}
  */
 export function planFetches({ manifest: m, position, have, inflight, limit = Infinity, urgentAheadSec = DEFAULTS.urgentAheadSec }) {
@@ -73,6 +85,7 @@ export function planFetches({ manifest: m, position, have, inflight, limit = Inf
  * from the playhead chunk up to position + aheadSec, skipping those already
  * appended, stopping at the first chunk not downloaded. When the playhead
  * chunk is not appended and needs the reservoir, the previous chunk comes first.
+ * @param {{manifest: Manifest, position: number, have: SeqSet, appended: SeqSet, aheadSec?: number}} p
  * @returns {number[]}
  */
 export function planAppends({ manifest: m, position, have, appended, aheadSec = DEFAULTS.appendAheadSec }) {
@@ -96,11 +109,13 @@ export function planAppends({ manifest: m, position, have, appended, aheadSec = 
 /**
  * Time ranges to remove from the SourceBuffer: what lies more than keepBehindSec
  * behind the playhead or more than appendAheadSec+keepAheadSlackSec ahead of it.
- * @param {{ranges: Array<[number, number]>, position: number, duration: number}} p
+ * @param {{ranges: Array<[number, number]>, position: number, duration: number,
+ *   keepBehindSec?: number, appendAheadSec?: number, keepAheadSlackSec?: number}} p
  * @returns {Array<[number, number]>}
  */
 export function planEvictions({ ranges, position, duration, keepBehindSec = DEFAULTS.keepBehindSec,
   appendAheadSec = DEFAULTS.appendAheadSec, keepAheadSlackSec = DEFAULTS.keepAheadSlackSec }) {
+  /** @type {Array<[number, number]>} */
   const out = [];
   if (ranges.length === 0) return out;
   const behind = position - keepBehindSec;
@@ -111,7 +126,12 @@ export function planEvictions({ ranges, position, duration, keepBehindSec = DEFA
   return out;
 }
 
-/** The chunks whose time span intersects [start, end): those to forget as appended after a remove. */
+/**
+ * The chunks whose time span intersects [start, end): those to forget as appended after a remove.
+ * @param {Manifest} m
+ * @param {number} start
+ * @param {number} end
+ */
 export function chunksInRange(m, start, end) {
   const out = [];
   for (let s = chunkAt(m, start); s < m.chunks.length; s++) {

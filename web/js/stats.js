@@ -5,6 +5,14 @@
 /** Where a chunk's bytes came from. */
 export const SOURCES = Object.freeze(['hub', 'peer', 'cache', 'http']);
 
+/** @typedef {'hub'|'peer'|'cache'|'http'} SourceName one of SOURCES */
+
+/**
+ * The counters of a signaling Stats message (signaling/messages.go).
+ * @typedef {{hub_bytes: number, peer_bytes: number, cache_bytes: number, uploaded_bytes: number,
+ *   bad_chunks: number, stalls: number, emergency_fetches: number, startup_ms?: number[]}} StatsDelta
+ */
+
 export class SessionStats extends EventTarget {
   constructor() {
     super();
@@ -19,19 +27,25 @@ export class SessionStats extends EventTarget {
     /** Chunks fetched from the hub while peers served the track (too slow). */
     this.emergencyFetches = 0;
     this.peers = 0;
-    /** Start latency (ms) of the last play, or null. */
+    /** Start latency (ms) of the last play, or null. @type {number|null} */
     this.lastStartupMs = null;
+    /** @type {number[]} */
     this.pendingStartups = [];
     this.reported = { hub: 0, peer: 0, cache: 0, uploaded: 0, badChunks: 0, stalls: 0, emergency: 0 };
   }
 
-  /** Counts n chunk bytes received from source (one of SOURCES). */
+  /**
+   * Counts n chunk bytes received from source (one of SOURCES).
+   * @param {SourceName} source
+   * @param {number} n
+   */
   received(source, n) {
     if (!(source in this.bytes)) throw new Error(`stats: unknown source ${source}`);
     this.bytes[source] += n;
     this.changed();
   }
 
+  /** @param {number} n */
   uploadedBytes(n) {
     this.uploaded += n;
     this.changed();
@@ -57,11 +71,13 @@ export class SessionStats extends EventTarget {
     this.changed();
   }
 
+  /** @param {number} n */
   setPeers(n) {
     this.peers = n;
     this.changed();
   }
 
+  /** @param {number} ms */
   startup(ms) {
     this.lastStartupMs = ms;
     if (this.pendingStartups.length < 64) this.pendingStartups.push(ms);
@@ -82,12 +98,14 @@ export class SessionStats extends EventTarget {
   /**
    * The counters accumulated since the previous call, in the shape of the
    * signaling Stats message (HTTP bytes count as hub bytes: both are server bytes).
+   * @returns {StatsDelta}
    */
   drainDelta() {
     const cur = {
       hub: this.serverBytes, peer: this.bytes.peer, cache: this.bytes.cache,
       uploaded: this.uploaded, badChunks: this.badChunks, stalls: this.stalls, emergency: this.emergencyFetches,
     };
+    /** @type {StatsDelta} */
     const d = {
       hub_bytes: cur.hub - this.reported.hub,
       peer_bytes: cur.peer - this.reported.peer,

@@ -3,12 +3,22 @@
 
 import { formatTime, durationSec } from './timeline.js';
 
-/** Lowercases and strips diacritics, for search. */
+/** @typedef {import('./api.js').Manifest} Manifest */
+/** @typedef {import('./api.js').TrackSummary} TrackSummary */
+
+/**
+ * Lowercases and strips diacritics, for search.
+ * @param {unknown} s
+ */
 export function fold(s) {
   return String(s || '').normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
 }
 
-/** Whether track matches query: every word of the query occurs in its title, artist or album. */
+/**
+ * Whether track matches query: every word of the query occurs in its title, artist or album.
+ * @param {{title: string, artist: string, album: string}} track
+ * @param {string} query
+ */
 export function matches(track, query) {
   const words = fold(query).split(/\s+/).filter(Boolean);
   if (words.length === 0) return true;
@@ -16,7 +26,10 @@ export function matches(track, query) {
   return words.every((w) => hay.includes(w));
 }
 
-/** Formats a byte count: 0 B, 12.3 kB, 4.56 MB. */
+/**
+ * Formats a byte count: 0 B, 12.3 kB, 4.56 MB.
+ * @param {number} n
+ */
 export function formatBytes(n) {
   if (n < 1000) return `${n} B`;
   if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
@@ -24,7 +37,10 @@ export function formatBytes(n) {
   return `${(n / 1e9).toFixed(2)} GB`;
 }
 
-/** A stable hue (deg) for a track id, for its generated cover. */
+/**
+ * A stable hue (deg) for a track id, for its generated cover.
+ * @param {string} id
+ */
 function hue(id) {
   let h = 0;
   for (const c of id) h = (h * 31 + c.charCodeAt(0)) % 360;
@@ -32,19 +48,30 @@ function hue(id) {
 }
 
 export class UI {
+  /**
+   * @param {{document: Document, player: import('./player.js').Player,
+   *   store: import('./chunkstore.js').ChunkStore, stats: import('./stats.js').SessionStats}} opts
+   */
   constructor({ document, player, store, stats }) {
     this.d = document;
     this.player = player;
     this.store = store;
     this.stats = stats;
+    /** @type {TrackSummary[]} */
     this.tracks = [];
+    /** @type {TrackSummary[]} */
     this.visible = [];
-    this.$ = (id) => document.getElementById(id);
+    /** The element of index.html with this id. @type {(id: string) => HTMLElement} */
+    this.$ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
     this.seeking = false;
+    /** @type {HTMLElement[]} */
     this.cells = [];
   }
 
-  /** Loads the catalog and wires every control. */
+  /**
+   * Loads the catalog and wires every control.
+   * @param {import('./api.js').CatalogAPI} api
+   */
   async start(api) {
     this.wire();
     this.tracks = await api.tracks();
@@ -59,13 +86,13 @@ export class UI {
     $('search').addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && this.visible.length > 0) this.playTrack(this.visible[0].id).catch(() => {});
       if (e.key === 'Escape') {
-        e.target.value = '';
+        /** @type {HTMLInputElement} */ (e.target).value = '';
         this.renderList();
       }
     });
     $('tracklist').addEventListener('click', (e) => {
-      const row = e.target.closest('[data-track-id]');
-      if (row) this.playTrack(row.dataset.trackId).catch(() => {});
+      const row = /** @type {HTMLElement|null} */ (/** @type {Element} */ (e.target).closest('[data-track-id]'));
+      if (row) this.playTrack(/** @type {string} */ (row.dataset.trackId)).catch(() => {});
     });
     $('btn-play').addEventListener('click', () => this.toggle());
     $('btn-next').addEventListener('click', () => this.next());
@@ -73,32 +100,33 @@ export class UI {
     $('btn-mute').addEventListener('click', () => {
       p.audio.muted = !p.audio.muted;
     });
-    const seekbar = $('seekbar');
+    const seekbar = /** @type {HTMLInputElement} */ ($('seekbar'));
     seekbar.addEventListener('input', () => {
       this.seeking = true;
-      $('t-cur').textContent = formatTime((seekbar.value / 1000) * p.duration);
-      seekbar.style.setProperty('--p', `${seekbar.value / 10}%`);
+      $('t-cur').textContent = formatTime((Number(seekbar.value) / 1000) * p.duration);
+      seekbar.style.setProperty('--p', `${Number(seekbar.value) / 10}%`);
     });
     seekbar.addEventListener('change', () => {
       this.seeking = false;
-      p.seek((seekbar.value / 1000) * p.duration);
+      p.seek((Number(seekbar.value) / 1000) * p.duration);
     });
-    const vol = $('volume');
+    const vol = /** @type {HTMLInputElement} */ ($('volume'));
     vol.addEventListener('input', () => {
-      p.audio.volume = vol.value / 100;
+      p.audio.volume = Number(vol.value) / 100;
       p.audio.muted = false;
     });
-    p.audio.volume = vol.value / 100;
+    p.audio.volume = Number(vol.value) / 100;
     p.audio.addEventListener('volumechange', () => this.renderVolume());
     for (const ev of ['play', 'pause', 'playing', 'ended', 'emptied']) p.audio.addEventListener(ev, () => this.renderPlayState());
     p.audio.addEventListener('timeupdate', () => this.renderTime());
-    p.addEventListener('track', (e) => this.renderTrack(e.detail.manifest));
+    p.addEventListener('track', (e) => this.renderTrack(/** @type {CustomEvent<{manifest: Manifest}>} */ (e).detail.manifest));
     p.addEventListener('nearend', () => {
       const n = this.neighbour(+1);
       if (n) p.prefetch(n.id).catch(() => {});
     });
     this.store.addEventListener('chunk', (e) => {
-      if (e.detail.track === p.trackId) this.paintChunk(e.detail.seq, e.detail.source);
+      const { detail } = /** @type {CustomEvent<{track: string, seq: number, source: string}>} */ (e);
+      if (detail.track === p.trackId) this.paintChunk(detail.seq, detail.source);
     });
     this.store.addEventListener('complete', () => this.markCached());
     this.stats.addEventListener('change', () => this.scheduleStats());
@@ -107,8 +135,9 @@ export class UI {
     this.renderPlayState();
   }
 
+  /** @param {KeyboardEvent} e */
   onKey(e) {
-    const t = e.target;
+    const t = /** @type {HTMLInputElement|null} */ (e.target);
     const typing = t && (t.tagName === 'INPUT' && t.type !== 'range') || (t && t.isContentEditable);
     if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
     const p = this.player;
@@ -139,7 +168,10 @@ export class UI {
     }
   }
 
-  /** Plays track id (from a row, a button or the automation API). */
+  /**
+   * Plays track id (from a row, a button or the automation API).
+   * @param {string} id
+   */
   playTrack(id) {
     return this.player.play(id);
   }
@@ -155,7 +187,10 @@ export class UI {
     else p.pause();
   }
 
-  /** The track dir (+1/−1) away from the current one in the visible list (or the catalog). */
+  /**
+   * The track dir (+1/−1) away from the current one in the visible list (or the catalog).
+   * @param {number} dir
+   */
   neighbour(dir) {
     const list = this.visible.length > 0 ? this.visible : this.tracks;
     if (list.length === 0) return null;
@@ -180,6 +215,10 @@ export class UI {
     if (n) this.playTrack(n.id).catch(() => {});
   }
 
+  /**
+   * @param {'ok'|'fallback'|'error'} state
+   * @param {string} text
+   */
   setConnection(state, text) {
     const el = this.$('conn');
     el.className = `conn ${state}`;
@@ -187,13 +226,17 @@ export class UI {
   }
 
   renderList() {
-    const q = this.$('search').value;
+    const q = /** @type {HTMLInputElement} */ (this.$('search')).value;
     this.visible = this.tracks.filter((t) => matches(t, q));
     const list = this.$('tracklist');
     list.replaceChildren(...this.visible.map((t, i) => this.row(t, i)));
     this.$('empty').hidden = this.visible.length > 0 || this.tracks.length === 0;
   }
 
+  /**
+   * @param {TrackSummary} t
+   * @param {number} i
+   */
   row(t, i) {
     const d = this.d;
     const li = d.createElement('li');
@@ -234,6 +277,7 @@ export class UI {
     this.renderList();
   }
 
+  /** @param {Manifest} m */
   renderTrack(m) {
     const $ = this.$;
     $('now-title').textContent = m.title || '(untitled)';
@@ -243,7 +287,7 @@ export class UI {
     $('cover').style.setProperty('--hue', `${hue(m.id)}deg`);
     $('t-dur').textContent = formatTime(durationSec(m));
     this.d.title = `${m.title} — Ztream`;
-    for (const row of this.d.querySelectorAll('.track')) {
+    for (const row of /** @type {NodeListOf<HTMLElement>} */ (this.d.querySelectorAll('.track'))) {
       if (row.dataset.trackId === m.id) row.setAttribute('aria-current', 'true');
       else row.removeAttribute('aria-current');
     }
@@ -264,6 +308,10 @@ export class UI {
     this.renderTime();
   }
 
+  /**
+   * @param {number} seq
+   * @param {string} source
+   */
   paintChunk(seq, source) {
     const el = this.cells[seq];
     if (!el) return;
@@ -291,7 +339,7 @@ export class UI {
     const d = p.duration;
     const t = p.currentTime;
     if (!this.seeking) {
-      const bar = this.$('seekbar');
+      const bar = /** @type {HTMLInputElement} */ (this.$('seekbar'));
       const v = d > 0 ? Math.round((t / d) * 1000) : 0;
       bar.value = String(v);
       bar.style.setProperty('--p', `${v / 10}%`);
@@ -309,7 +357,7 @@ export class UI {
   renderVolume() {
     const a = this.player.audio;
     const v = a.muted ? 0 : a.volume;
-    const vol = this.$('volume');
+    const vol = /** @type {HTMLInputElement} */ (this.$('volume'));
     vol.value = String(Math.round(v * 100));
     vol.style.setProperty('--p', `${v * 100}%`);
     const mute = this.$('btn-mute');

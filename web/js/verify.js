@@ -1,7 +1,10 @@
 // Chunk verification: every chunk received from a peer (or read back from
 // the cache) must have the SHA-256 the manifest lists for it.
 
-/** Lowercase hex of bytes. */
+/**
+ * Lowercase hex of bytes.
+ * @param {Uint8Array} bytes
+ */
 export function toHex(bytes) {
   let s = '';
   for (const b of bytes) s += b.toString(16).padStart(2, '0');
@@ -10,7 +13,7 @@ export function toHex(bytes) {
 
 /**
  * SHA-256 of bytes as lowercase hex, with WebCrypto (browsers and node).
- * @param {Uint8Array} bytes
+ * @param {Uint8Array<ArrayBuffer>} bytes
  * @param {SubtleCrypto} [subtle]
  */
 export async function sha256Hex(bytes, subtle = globalThis.crypto.subtle) {
@@ -22,7 +25,7 @@ export async function sha256Hex(bytes, subtle = globalThis.crypto.subtle) {
  * Resolves to null when they are, or to a string saying what is wrong.
  * @param {{chunks: {seq: number, size: number, sha256: string}[]}} m
  * @param {number} seq
- * @param {Uint8Array} bytes
+ * @param {Uint8Array<ArrayBuffer>} bytes
  * @returns {Promise<string|null>}
  */
 export async function verifyChunk(m, seq, bytes) {

@@ -18,7 +18,11 @@ export const MAX_REQUESTS = 4;
 
 const TRACK_RE = /^[0-9a-f]{32}$/;
 
-/** Whether s has track id syntax: 32 lowercase hex characters. */
+/**
+ * Whether s has track id syntax: 32 lowercase hex characters.
+ * @param {unknown} s
+ * @returns {boolean}
+ */
 export function validTrackId(s) {
   return typeof s === 'string' && TRACK_RE.test(s);
 }
@@ -28,7 +32,7 @@ export function validTrackId(s) {
  * @param {string} track
  * @param {number} seq
  * @param {Uint8Array} payload
- * @returns {Uint8Array}
+ * @returns {Uint8Array<ArrayBuffer>}
  */
 export function encodeChunk(track, seq, payload) {
   if (!validTrackId(track)) throw new Error(`wire: bad track id ${track}`);
@@ -45,8 +49,8 @@ export function encodeChunk(track, seq, payload) {
 /**
  * Decodes a binary chunk message; the returned data aliases msg.
  * Returns null for a message that is not a valid chunk message.
- * @param {Uint8Array} msg
- * @returns {{track: string, seq: number, data: Uint8Array} | null}
+ * @param {Uint8Array<ArrayBuffer>} msg
+ * @returns {{track: string, seq: number, data: Uint8Array<ArrayBuffer>} | null}
  */
 export function decodeChunk(msg) {
   if (msg.length <= HEADER_SIZE || msg[0] !== KIND_CHUNK || msg.length - HEADER_SIZE > MAX_PAYLOAD) return null;
@@ -56,7 +60,16 @@ export function decodeChunk(msg) {
   return { track, seq, data: msg.subarray(HEADER_SIZE) };
 }
 
-/** Encodes a JSON text message with its type first. */
+/**
+ * A decoded JSON text message: its type, and fields not validated yet.
+ * @typedef {{type: string, [field: string]: any}} TextMessage
+ */
+
+/**
+ * Encodes a JSON text message with its type first.
+ * @param {string} type
+ * @param {object} [fields]
+ */
 export function encodeText(type, fields = {}) {
   return JSON.stringify({ type, ...fields });
 }
@@ -64,6 +77,8 @@ export function encodeText(type, fields = {}) {
 /**
  * Parses a JSON text message; returns null when it is not an object with a
  * string type or is too large.
+ * @param {unknown} text
+ * @returns {TextMessage | null}
  */
 export function decodeText(text) {
   if (typeof text !== 'string' || text.length > MAX_TEXT) return null;

@@ -1,20 +1,24 @@
 #!/bin/sh
-# Runs the browser end-to-end tests of the web client: installs the npm
-# packages from web/package-lock.json when missing or stale (playwright-core
-# and puppeteer-core; no browser is downloaded), builds ztream and the Go
-# reference peer helper (web/test/gopeer) once, and runs
-# web/test/e2e/*.test.mjs against Debian's Chromium (/usr/bin/chromium, or
-# $CHROMIUM_PATH) and firefox-esr (skipped when missing, except in CI
-# where CI=true makes it a failure). Screenshots go to web/test/artifacts/.
+# Runs the browser end-to-end tests of the web client (part of `make test`).
+# Installs nothing: Debian's Chromium (/usr/bin/chromium, or $CHROMIUM_PATH),
+# firefox-esr with libavcodec59, and the npm packages of web/package-lock.json
+# (playwright-core, puppeteer-core) come from `make deps`
+# (scripts/install-deps.sh); when web/node_modules is missing or does not
+# match the lock file, this fails and says to run `make deps`.
+# Builds ztream and the Go reference peer helper (web/test/gopeer) once and
+# runs web/test/e2e/*.test.mjs, one file at a time. The Firefox test is
+# skipped when firefox-esr is missing, except in CI where CI=true makes it a
+# failure. Screenshots go to web/test/artifacts/.
 set -eu
 cd "$(dirname "$0")/.."
 if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
-  echo "run-e2e: ${CHROMIUM_PATH:-/usr/bin/chromium} not found (apt-get install -y chromium)" >&2
+  echo "run-e2e: ${CHROMIUM_PATH:-/usr/bin/chromium} not found: run make deps" >&2
   exit 1
 fi
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1
-if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/puppeteer-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+if ! problem=$(node ../scripts/check-web-deps.mjs . 2>&1); then
+  echo "run-e2e: ${problem}" >&2
+  echo "run-e2e: web/node_modules is missing or stale: run make deps" >&2
+  exit 1
 fi
 bindir=$(mktemp -d)
 trap 'rm -rf "$bindir"' EXIT INT TERM

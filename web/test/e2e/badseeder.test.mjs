@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, useServerAndBrowser, pageStats, firstManifests, HOST_CANDIDATES } from './harness.mjs';
+import { openPage, useServerAndBrowser, pageStats, firstManifests, HOST_CANDIDATES, waitUntil } from './harness.mjs';
 
 // Host candidates instead of mDNS names, so that peers on this machine can reach the browser.
 const env = useServerAndBrowser({ serverArgs: ['--max-peers-per-ip', '-1'], browserArgs: HOST_CANDIDATES, goPeers: true });
@@ -49,8 +49,8 @@ async function leechFromBadSeeder(m, fault) {
     const b = await openPage(ctx, `${env.server.url}/?cache=0`);
     assert.equal((await pageStats(b.page)).transport, 'hub');
     await b.page.evaluate((id) => { window.ztream.autoAdvance = false; return window.ztream.play(id); }, m.id);
-    await b.page.waitForFunction((id) => window.ztream.stats().complete.includes(id), m.id, { timeout: 45000 });
-    await b.page.waitForFunction(() => window.ztream.stats().currentTime > 1, null, { timeout: 15000 });
+    await waitUntil(b.page, (id) => window.ztream.stats().complete.includes(id), m.id, { timeout: 45000 });
+    await waitUntil(b.page, () => window.ztream.stats().currentTime > 1, undefined, { timeout: 15000 });
     const sb = await pageStats(b.page);
     const log = await b.page.evaluate(() => window.ztream.log.slice());
     if (process.env.ZTREAM_E2E_VERBOSE) console.log(log.join('\n'));

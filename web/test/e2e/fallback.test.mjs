@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, useServerAndBrowser } from './harness.mjs';
+import { openPage, useServerAndBrowser, waitUntil } from './harness.mjs';
 
 const env = useServerAndBrowser();
 
@@ -32,7 +32,7 @@ test('without a hub DataChannel the page plays over HTTP', { timeout: 60000 }, a
     assert.ok(s.peer_id, 'the WebSocket signaling itself works');
     const tracks = await (await fetch(`${env.server.url}/api/tracks`)).json();
     await page.evaluate((id) => window.ztream.play(id), tracks[0].id);
-    await page.waitForFunction(() => window.ztream.stats().currentTime > 1, null, { timeout: 15000 });
+    await waitUntil(page, () => window.ztream.stats().currentTime > 1, undefined, { timeout: 15000 });
     s = await page.evaluate(() => window.ztream.stats());
     assert.ok(s.http_bytes > 0, 'chunks came over HTTP');
     assert.equal(s.hub_bytes, 0);

@@ -1,9 +1,12 @@
 // E2E harness: builds `ztream`, starts `ztream serve` on a free loopback port
 // with a temporary --data dir, and launches Debian's Chromium through
-// playwright-core (never a downloaded browser).
+// playwright-core (never a downloaded browser); starts a PulseAudio null sink
+// for Firefox (startNullAudio). Tests wait with waitUntil (plain
+// page.evaluate polls), never page.waitForFunction, which the client's CSP
+// can block.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, mkdirSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -15,6 +18,7 @@ export const WEB_DIR = fileURLToPath(new URL('../../', import.meta.url));
 export const REPO_DIR = dirname(WEB_DIR.replace(/\/$/, ''));
 export const ARTIFACTS = process.env.ZTREAM_E2E_ARTIFACTS || join(WEB_DIR, 'test', 'artifacts');
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const PULSEAUDIO = process.env.PULSEAUDIO_PATH || '/usr/bin/pulseaudio';
 
 /** Builds the Go reference peer helper (web/test/gopeer) once per process (or uses $ZTREAM_GOPEER_BIN). */
 let builtPeer = null;
@@ -179,6 +183,64 @@ export async function startServer(extraArgs = [], opts = {}) {
   };
 }
 
+/**
+ * Starts a PulseAudio daemon of its own (temporary runtime dir, no config
+ * read, no D-Bus) whose only sink is a null sink: it consumes audio in real
+ * time and outputs nothing. Firefox fails playback with OnMediaSinkAudioError
+ * on a machine without audio output; launched with PULSE_SERVER=server it
+ * plays into this sink instead. Resolves once the socket is up; stop() ends
+ * the daemon and removes its dir.
+ * @returns {Promise<{server: string, logs: () => string, stop: () => Promise<void>}>}
+ */
+export async function startNullAudio() {
+  const dir = mkdtempSync(join(tmpdir(), 'ztream-e2e-pulse-'));
+  const socket = join(dir, 'native');
+  const env = { ...process.env, HOME: dir, XDG_RUNTIME_DIR: dir, XDG_CONFIG_HOME: dir, XDG_STATE_HOME: dir, XDG_CACHE_HOME: dir };
+  delete env.DBUS_SESSION_BUS_ADDRESS;
+  delete env.PULSE_SERVER;
+  // The sink is loaded before the socket: once the socket exists, the sink does.
+  const proc = spawn(PULSEAUDIO, [
+    '-n', '--daemonize=no', '--use-pid-file=no', '--exit-idle-time=-1', '--disable-shm=yes',
+    '--realtime=no', '--high-priority=no', '--log-target=stderr',
+    '-L', 'module-null-sink sink_name=ztream_null',
+    '-L', `module-native-protocol-unix socket=${socket} auth-anonymous=1`,
+  ], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let logs = '';
+  proc.stderr.on('data', (b) => {
+    logs = (logs + b.toString()).slice(-20000);
+  });
+  let exited = false;
+  const exit = new Promise((resolve) => proc.on('exit', () => {
+    exited = true;
+    resolve();
+  }));
+  proc.on('error', (err) => {
+    logs += `\n${err.message}`;
+  });
+  const deadline = Date.now() + 15000;
+  while (!existsSync(socket)) {
+    if (exited || Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`${PULSEAUDIO} did not start a null sink${exited ? ' (it exited)' : ' in 15 s'}:\n${logs}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    server: `unix:${socket}`,
+    logs: () => logs,
+    async stop() {
+      if (!exited) {
+        proc.kill('SIGTERM');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+        await exit;
+        clearTimeout(t);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /** Launches headless Chromium with the flags the project's tests use. */
 export function launchBrowser(extraArgs = []) {
   return chromium.launch({
@@ -192,6 +254,59 @@ export function launchBrowser(extraArgs = []) {
   });
 }
 
+/**
+ * Waits until fn(arg), run in the page, returns a truthy value, and resolves
+ * with that value; rejects after timeout ms with the last value or error.
+ * It polls with plain page.evaluate(fn, arg) calls (playwright or puppeteer
+ * page), never page.waitForFunction: that one has the page compile its
+ * poller with Function() or eval, which the client's Content-Security-Policy
+ * (script-src 'self') forbids — firefox-esr enforces it on puppeteer's poller
+ * — so tests must not depend on a browser's eval policy. Errors thrown by fn
+ * (e.g. during a navigation) are retried until the deadline. Bounded: every
+ * evaluate call is cut at the deadline too.
+ * @template A, R
+ * @param {{evaluate: (fn: (arg: A) => R, arg: A) => Promise<R>}} page
+ * @param {(arg: A) => R} fn serialized into the page: no closure over test variables
+ * @param {A} [arg]
+ * @param {{timeout?: number, interval?: number, what?: string}} [opts] what names the condition in the error
+ * @returns {Promise<R>}
+ */
+export async function waitUntil(page, fn, arg, { timeout = 10000, interval = 100, what = fn.toString() } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  let lastError = null;
+  for (;;) {
+    const left = deadline - Date.now();
+    let timer;
+    const evaluation = page.evaluate(fn, arg);
+    evaluation.catch(() => {}); // still pending when the deadline cut it
+    try {
+      last = await Promise.race([
+        evaluation,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('page.evaluate did not return before the deadline')), Math.max(left, 1));
+        }),
+      ]);
+      lastError = null;
+      if (last) return last;
+    } catch (err) {
+      lastError = err;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (Date.now() + interval > deadline) {
+      const got = lastError ? `error: ${lastError.message}` : `last value: ${JSON.stringify(last)}`;
+      throw new Error(`waitUntil: not true within ${timeout} ms (${got}): ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+/** Waits until the page's window.ztream.ready (the client is wired and connected, or fell back to HTTP). */
+export function waitReady(page, { timeout = 20000 } = {}) {
+  return waitUntil(page, () => !!window.ztream && window.ztream.ready === true, undefined, { timeout, what: 'window.ztream.ready' });
+}
+
 /** Opens a page, collecting console errors and page errors into the returned list. */
 export async function openPage(context, url) {
   const page = await context.newPage();
@@ -202,7 +317,7 @@ export async function openPage(context, url) {
     if (process.env.ZTREAM_E2E_VERBOSE) console.log(`[page] ${m.type()}: ${m.text()}`);
   });
   await page.goto(url);
-  await page.waitForFunction(() => window.ztream && window.ztream.ready === true, null, { timeout: 20000 });
+  await waitReady(page);
   return { page, problems };
 }
 

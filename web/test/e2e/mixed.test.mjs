@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, useServerAndBrowser, pageStats, firstManifests, HOST_CANDIDATES } from './harness.mjs';
+import { openPage, useServerAndBrowser, pageStats, firstManifests, HOST_CANDIDATES, waitUntil } from './harness.mjs';
 
 // Host candidates instead of mDNS names, so that peers on this machine can reach the browser.
 const env = useServerAndBrowser({ serverArgs: ['--max-peers-per-ip', '-1'], browserArgs: HOST_CANDIDATES, goPeers: true });
@@ -24,8 +24,8 @@ test('A: a Go peer that played a track seeds a browser, which gets most of it fr
     const b = await openPage(ctx, `${env.server.url}/?cache=0`);
     assert.equal((await pageStats(b.page)).transport, 'hub');
     await b.page.evaluate((id) => { window.ztream.autoAdvance = false; return window.ztream.play(id); }, m.id);
-    await b.page.waitForFunction((id) => window.ztream.stats().complete.includes(id), m.id, { timeout: 90000 });
-    await b.page.waitForFunction(() => window.ztream.stats().currentTime > 2, null, { timeout: 15000 });
+    await waitUntil(b.page, (id) => window.ztream.stats().complete.includes(id), m.id, { timeout: 90000 });
+    await waitUntil(b.page, () => window.ztream.stats().currentTime > 2, undefined, { timeout: 15000 });
     const sb = await pageStats(b.page);
     const received = sb.server_bytes + sb.p2p_bytes;
     const share = sb.p2p_bytes / received;
@@ -53,7 +53,7 @@ test('B: a browser that played a track seeds a Go peer, which gets most of it fr
     const a = await openPage(ctx, `${env.server.url}/?cache=0`);
     assert.equal((await pageStats(a.page)).transport, 'hub');
     await a.page.evaluate((id) => { window.ztream.autoAdvance = false; return window.ztream.play(id); }, m.id);
-    await a.page.waitForFunction((id) => window.ztream.stats().complete.includes(id), m.id, { timeout: 60000 });
+    await waitUntil(a.page, (id) => window.ztream.stats().complete.includes(id), m.id, { timeout: 60000 });
     const sa = await pageStats(a.page);
     assert.ok(sa.server_bytes >= m.size, 'the browser got the track from the hub');
 

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, artifactPath, useServerAndBrowser, pageStats, HOST_CANDIDATES } from './harness.mjs';
+import { openPage, artifactPath, useServerAndBrowser, pageStats, HOST_CANDIDATES, waitUntil, waitReady } from './harness.mjs';
 
 // Host candidates instead of mDNS names, so that peers on this machine can reach the browser.
 const env = useServerAndBrowser({ browserArgs: HOST_CANDIDATES });
@@ -20,16 +20,16 @@ test('a reloaded page seeds from its persistent cache; the second peer gets most
 
     assert.equal((await pageStats(a.page)).transport, 'hub', 'A reached the hub DataChannel');
     await a.page.evaluate((id) => { window.ztream.autoAdvance = false; return window.ztream.play(id); }, track.id);
-    await a.page.waitForFunction((id) => window.ztream.stats().complete.includes(id), track.id, { timeout: 60000 });
+    await waitUntil(a.page, (id) => window.ztream.stats().complete.includes(id), track.id, { timeout: 60000 });
     const sa = await pageStats(a.page);
     assert.ok(sa.hub_bytes >= manifest.size, `A got the track from the hub (${sa.hub_bytes} bytes)`);
     assert.equal(sa.http_bytes, 0, 'no HTTP fallback for A');
 
     // Reload A: the track comes back from its persistent cache (OPFS or
     // IndexedDB) and is announced in hello; A seeds it from there to B.
-    await a.page.waitForFunction((id) => window.ztream.stats().cache.tracks.includes(id), track.id, { timeout: 10000 });
+    await waitUntil(a.page, (id) => window.ztream.stats().cache.tracks.includes(id), track.id, { timeout: 10000 });
     await a.page.reload();
-    await a.page.waitForFunction(() => window.ztream && window.ztream.ready === true, null, { timeout: 20000 });
+    await waitReady(a.page);
     const cached = await pageStats(a.page);
     assert.ok(cached.cache && cached.cache.tracks.includes(track.id), `cache after reload: ${JSON.stringify(cached.cache)}`);
     assert.equal(cached.complete.length, 0, 'nothing in memory yet');
@@ -37,8 +37,8 @@ test('a reloaded page seeds from its persistent cache; the second peer gets most
     const b = await openPage(ctxB, env.server.url);
     assert.equal((await pageStats(b.page)).transport, 'hub');
     await b.page.evaluate((id) => { window.ztream.autoAdvance = false; return window.ztream.play(id); }, track.id);
-    await b.page.waitForFunction((id) => window.ztream.stats().complete.includes(id), track.id, { timeout: 60000 });
-    await b.page.waitForFunction(() => window.ztream.stats().currentTime > 2, null, { timeout: 15000 });
+    await waitUntil(b.page, (id) => window.ztream.stats().complete.includes(id), track.id, { timeout: 60000 });
+    await waitUntil(b.page, () => window.ztream.stats().currentTime > 2, undefined, { timeout: 15000 });
     const sb = await pageStats(b.page);
     const received = sb.server_bytes + sb.p2p_bytes;
     assert.ok(received >= manifest.size, `B received ${received} bytes for a track of ${manifest.size}`);

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, artifactPath, useServerAndBrowser } from './harness.mjs';
+import { openPage, artifactPath, useServerAndBrowser, waitUntil } from './harness.mjs';
 
 const env = useServerAndBrowser();
 
@@ -25,16 +25,16 @@ test('a demo track plays, seeks and ends; every byte accounted, no stall', { tim
     assert.ok(s.startup_ms > 0 && s.startup_ms < 30000, `start latency ${s.startup_ms}`);
 
     // Let it play for a while: time must advance in real time.
-    await page.waitForFunction(() => window.ztream.stats().currentTime >= 3, null, { timeout: 15000 });
+    await waitUntil(page, () => window.ztream.stats().currentTime >= 3, undefined, { timeout: 15000 });
     s = await page.evaluate(() => window.ztream.stats());
     assert.ok(s.server_bytes > 0, 'bytes arrived');
 
     // Keyboard: space pauses, space resumes; ArrowRight seeks 10 s forward.
     await page.locator('body').focus();
     await page.keyboard.press('Space');
-    await page.waitForFunction(() => !window.ztream.stats().playing, null, { timeout: 5000 });
+    await waitUntil(page, () => !window.ztream.stats().playing, undefined, { timeout: 5000 });
     await page.keyboard.press('Space');
-    await page.waitForFunction(() => window.ztream.stats().playing, null, { timeout: 5000 });
+    await waitUntil(page, () => window.ztream.stats().playing, undefined, { timeout: 5000 });
     // ArrowDown / ArrowUp change the volume by 0.1.
     const vol = () => page.evaluate(() => document.querySelector('audio').volume);
     const v0 = await vol();
@@ -44,17 +44,17 @@ test('a demo track plays, seeks and ends; every byte accounted, no stall', { tim
     assert.ok(Math.abs((await vol()) - v0) < 1e-9, 'ArrowUp raises it back');
     const beforeSeek = (await page.evaluate(() => window.ztream.stats())).currentTime;
     await page.keyboard.press('ArrowRight');
-    await page.waitForFunction((t) => window.ztream.stats().currentTime >= t + 9, beforeSeek, { timeout: 5000 });
+    await waitUntil(page, (t) => window.ztream.stats().currentTime >= t + 9, beforeSeek, { timeout: 5000 });
 
     // Seek 10 s before the end and play to the end.
     const duration = manifest.total_samples / manifest.sample_rate;
     await page.evaluate((t) => window.ztream.seek(t), duration - 10);
-    await page.waitForFunction((d) => window.ztream.stats().currentTime >= d - 8, duration, { timeout: 10000 });
+    await waitUntil(page, (d) => window.ztream.stats().currentTime >= d - 8, duration, { timeout: 10000 });
     await page.screenshot({ path: artifactPath('player.png') });
-    await page.waitForFunction(() => {
+    await waitUntil(page, () => {
       const st = window.ztream.stats();
       return !st.playing && document.querySelector('audio').ended;
-    }, null, { timeout: 30000 });
+    }, undefined, { timeout: 30000 });
 
     s = await page.evaluate(() => window.ztream.stats());
     assert.ok(Math.abs(s.currentTime - duration) < 0.1, `ended at ${s.currentTime}, duration ${duration}`);

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, openPage, useServerAndBrowser } from './harness.mjs';
+import { startServer, openPage, useServerAndBrowser, waitUntil } from './harness.mjs';
 
 const env = useServerAndBrowser();
 
@@ -17,15 +17,15 @@ test('the page reconnects to a restarted hub', { timeout: 90000 }, async () => {
 
     const { port, data } = env.server;
     await env.server.stop({ keepData: true });
-    await page.waitForFunction(() => window.ztream.stats().transport === 'http', null, { timeout: 20000 });
+    await waitUntil(page, () => window.ztream.stats().transport === 'http', undefined, { timeout: 20000 });
     env.server = await startServer([], { port, data });
-    await page.waitForFunction(() => window.ztream.stats().transport === 'hub', null, { timeout: 45000 });
+    await waitUntil(page, () => window.ztream.stats().transport === 'hub', undefined, { timeout: 45000 });
     const s0 = await page.evaluate(() => window.ztream.stats());
     assert.notEqual(s0.peer_id, firstPeer, 'a new session with the hub');
 
     const tracks = await (await fetch(`${env.server.url}/api/tracks`)).json();
     await page.evaluate((id) => window.ztream.play(id), tracks[0].id);
-    await page.waitForFunction(() => window.ztream.stats().hub_bytes > 0, null, { timeout: 15000 });
+    await waitUntil(page, () => window.ztream.stats().hub_bytes > 0, undefined, { timeout: 15000 });
     const s = await page.evaluate(() => window.ztream.stats());
     assert.equal(s.http_bytes, 0, 'chunks came over the new hub DataChannel');
   } finally {

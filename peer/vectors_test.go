@@ -1,0 +1,149 @@
+package peer
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"reflect"
+	"testing"
+)
+
+// The shared scenario vectors of the peer algorithm: the browser's
+// web/test/unit/swarm.test.mjs runs the same file.
+const scheduleVectors = "../testdata/peer-algorithm/schedule.json"
+
+type vecRange [2]int
+
+// vecSet is a list of [from, to) ranges of chunks.
+type vecSet []vecRange
+
+func (s vecSet) flags(n int) []bool {
+	f := make([]bool, n)
+	for _, r := range s {
+		for c := r[0]; c < r[1] && c < n; c++ {
+			f[c] = true
+		}
+	}
+	return f
+}
+
+type vecState struct {
+	Active    bool `json:"active"`
+	From      int  `json:"from"`
+	To        int  `json:"to"`
+	Next      int  `json:"next"`
+	Stalled   bool `json:"stalled"`
+	FirstCopy bool `json:"first_copy"`
+}
+
+func (v vecState) state() SourceState {
+	return SourceState{Active: v.Active, From: v.From, To: v.To, Next: v.Next, Stalled: v.Stalled, FirstCopy: v.FirstCopy}
+}
+
+type vecCase struct {
+	Name   string      `json:"name"`
+	Config SchedConfig `json:"config"`
+	Chunks int         `json:"chunks"`
+	// ChunkMS gives each chunk's duration; without it, Chunks chunks of 1 s.
+	ChunkMS       []float64 `json:"chunk_ms"`
+	Present       vecSet    `json:"present"`
+	PlayheadMS    float64   `json:"playhead_ms"`
+	Hub           vecState  `json:"hub"`
+	P2P           bool      `json:"p2p"`
+	Waiting       bool      `json:"waiting"`
+	FirstCopyHold bool      `json:"first_copy_hold"`
+	Peers         []struct {
+		State vecState `json:"state"`
+		Has   *vecSet  `json:"has"`
+	} `json:"peers"`
+	Want struct {
+		Hub          []int   `json:"hub"`
+		HubFirstCopy bool    `json:"hub_first_copy"`
+		Peers        [][]int `json:"peers"`
+	} `json:"want"`
+}
+
+func loadVectors(t *testing.T) []vecCase {
+	t.Helper()
+	data, err := os.ReadFile(scheduleVectors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		About string    `json:"about"`
+		Cases []vecCase `json:"cases"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&file); err != nil {
+		t.Fatalf("%s: %v", scheduleVectors, err)
+	}
+	if len(file.Cases) < 20 {
+		t.Fatalf("%s: only %d cases", scheduleVectors, len(file.Cases))
+	}
+	return file.Cases
+}
+
+func toRange(r []int) Range {
+	if len(r) != 2 {
+		return Range{}
+	}
+	return Range{From: r[0], To: r[1]}
+}
+
+func TestScheduleVectors(t *testing.T) {
+	for _, vc := range loadVectors(t) {
+		t.Run(vc.Name, func(t *testing.T) {
+			durs := vc.ChunkMS
+			if durs == nil {
+				for range vc.Chunks {
+					durs = append(durs, 1000)
+				}
+			}
+			tl := timelineFromDurations(durs...)
+			in := SchedInput{
+				Timeline: tl, Present: vc.Present.flags(tl.Len()), PlayheadMS: vc.PlayheadMS,
+				Hub: vc.Hub.state(), P2P: vc.P2P, Waiting: vc.Waiting, FirstCopyHold: vc.FirstCopyHold,
+			}
+			for _, p := range vc.Peers {
+				ps := PeerSource{State: p.State.state()}
+				if p.Has != nil {
+					ps.Has = p.Has.flags(tl.Len())
+				}
+				in.Peers = append(in.Peers, ps)
+			}
+			got := Schedule(vc.Config, in)
+			want := SchedDecision{Hub: toRange(vc.Want.Hub), HubFirstCopy: vc.Want.HubFirstCopy, Peers: make([]Range, len(in.Peers))}
+			for i, r := range vc.Want.Peers {
+				want.Peers[i] = toRange(r)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("got %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+// algorithmFile holds DefaultAlgorithm as JSON; the browser's unit tests
+// check their defaults against it (constants from one place).
+const algorithmFile = "../testdata/peer-algorithm/algorithm.json"
+
+func TestDefaultAlgorithmFile(t *testing.T) {
+	got, err := json.MarshalIndent(DefaultAlgorithm(), "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	if os.Getenv("ZTREAM_WRITE_ALGORITHM") != "" {
+		if err := os.WriteFile(algorithmFile, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(algorithmFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s is stale (run ZTREAM_WRITE_ALGORITHM=1 go test -run TestDefaultAlgorithmFile ./peer/):\n%s", algorithmFile, got)
+	}
+}

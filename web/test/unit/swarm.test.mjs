@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { schedule, withDefaults, SCHED_DEFAULTS, chunkStarts, chunkAtMs, firstMissing } from '../../js/swarm.js';
+
+// The shared scenario vectors of the peer algorithm; peer/vectors_test.go runs the same file.
+const vectors = JSON.parse(readFileSync(new URL('../../../testdata/peer-algorithm/schedule.json', import.meta.url), 'utf8'));
+
+/** [from, to) ranges → n flags. */
+const flags = (ranges, n) => {
+  const f = new Array(n).fill(false);
+  for (const [from, to] of ranges ?? []) for (let c = from; c < to && c < n; c++) f[c] = true;
+  return f;
+};
+
+/** A vector's source state (missing fields: Go's zero values). */
+const state = (s = {}) => ({
+  active: !!s.active,
+  from: s.from ?? 0,
+  to: s.to ?? 0,
+  next: s.next ?? 0,
+  stalled: !!s.stalled,
+  firstCopy: !!s.first_copy,
+});
+
+/** A want range: [from, to] or none ([] or missing). */
+const range = (r) => (Array.isArray(r) && r.length === 2 ? { from: r[0], to: r[1] } : null);
+
+const toInput = (vc) => {
+  const chunkMs = vc.chunk_ms ?? new Array(vc.chunks ?? 0).fill(1000);
+  const n = chunkMs.length;
+  return {
+    chunkMs,
+    present: flags(vc.present, n),
+    playheadMs: vc.playhead_ms ?? 0,
+    hub: state(vc.hub),
+    peers: (vc.peers ?? []).map((p) => ({ state: state(p.state), has: p.has == null ? null : flags(p.has, n) })),
+    p2p: !!vc.p2p,
+    waiting: !!vc.waiting,
+    firstCopyHold: !!vc.first_copy_hold,
+  };
+};
+
+test('the vector file has at least 20 cases', () => {
+  assert.ok(vectors.cases.length >= 20, `only ${vectors.cases.length} cases`);
+});
+
+for (const vc of vectors.cases) {
+  test(`vector: ${vc.name}`, () => {
+    const input = toInput(vc);
+    const want = {
+      hub: range(vc.want.hub),
+      hubFirstCopy: !!vc.want.hub_first_copy,
+      peers: input.peers.map((_, i) => range(vc.want.peers?.[i])),
+    };
+    assert.deepEqual(schedule(vc.config ?? {}, input), want);
+  });
+}
+
+test('withDefaults fills missing and non-positive values only', () => {
+  assert.deepEqual(withDefaults(), { ...SCHED_DEFAULTS });
+  assert.deepEqual(withDefaults({ peer_window: 0, emergency_ms: -1, start_ms: 5000 }), { ...SCHED_DEFAULTS, start_ms: 5000 });
+  assert.ok(Object.isFrozen(SCHED_DEFAULTS));
+  assert.equal(SCHED_DEFAULTS.first_copy_chunks, 32);
+});
+
+test('chunkAtMs: the first chunk whose end is past pos; 0 before, n at or after the end', () => {
+  const starts = chunkStarts([1000, 500, 2000]);
+  assert.deepEqual(starts, [0, 1000, 1500, 3500]);
+  assert.equal(chunkAtMs(starts, -5), 0);
+  assert.equal(chunkAtMs(starts, 0), 0);
+  assert.equal(chunkAtMs(starts, 999), 0);
+  assert.equal(chunkAtMs(starts, 1000), 1, 'a chunk boundary belongs to the next chunk');
+  assert.equal(chunkAtMs(starts, 1499), 1);
+  assert.equal(chunkAtMs(starts, 3499), 2);
+  assert.equal(chunkAtMs(starts, 3500), 3);
+  assert.equal(chunkAtMs(chunkStarts([]), 0), 0);
+});
+
+test('firstMissing: the first chunk ≥ from not present, or the length', () => {
+  const present = [true, true, false, true];
+  assert.equal(firstMissing(present, 0), 2);
+  assert.equal(firstMissing(present, -3), 2);
+  assert.equal(firstMissing(present, 3), 4);
+  assert.equal(firstMissing([], 0), 0);
+});
+
+test('no P2P: nothing from the hub when the next missing chunk is already covered by a peer', () => {
+  // Rule 5 would ask for an empty range: no request (Go's empty Range).
+  const d = schedule(
+    {},
+    {
+      chunkMs: new Array(20).fill(1000),
+      present: flags([[0, 3]], 20),
+      playheadMs: 0,
+      hub: state(),
+      peers: [{ state: state({ active: true, from: 3, to: 6, next: 3 }), has: null }],
+      p2p: false,
+      waiting: false,
+      firstCopyHold: false,
+    },
+  );
+  assert.deepEqual(d, { hub: null, hubFirstCopy: false, peers: [null] });
+});
