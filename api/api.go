@@ -7,20 +7,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/ztream/ztream/chunkproto"
 	"github.com/ztream/ztream/media"
 	"github.com/ztream/ztream/store"
 )
-
-// trackIDPattern is the syntax of a track id: 32 lowercase hex digits.
-var trackIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
-
-// ValidTrackID reports whether id has the syntax of a track id.
-func ValidTrackID(id string) bool { return trackIDPattern.MatchString(id) }
 
 // Config holds the API's dependencies.
 type Config struct {
@@ -159,7 +153,7 @@ func (a *API) chunk(w http.ResponseWriter, r *http.Request) {
 // it is malformed.
 func trackID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := chi.URLParam(r, "id")
-	if !ValidTrackID(id) {
+	if !chunkproto.ValidTrackID(id) {
 		writeError(w, http.StatusBadRequest, "malformed track id "+strconv.Quote(id)+": want 32 lowercase hex digits")
 		return "", false
 	}

@@ -1,9 +1,6 @@
 package api_test
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,35 +10,19 @@ import (
 
 	"github.com/ztream/ztream/api"
 	"github.com/ztream/ztream/boltstore"
+	"github.com/ztream/ztream/internal/testtrack"
 	"github.com/ztream/ztream/media"
 )
 
-// putSyntheticTrack stores a track of n chunks of distinct bytes and returns
-// its manifest and chunk data.
+// putSyntheticTrack stores a synthetic track of n chunks titled "Song" and
+// returns its manifest and chunk data.
 func putSyntheticTrack(t *testing.T, st *boltstore.Store, n int) (*media.Manifest, [][]byte) {
 	t.Helper()
-	m := &media.Manifest{
-		ID: "0123456789abcdef0123456789abcdef", Title: "Song", Artist: "Band", Album: "Album",
-		MIME: media.MIMEType, SampleRate: 44100, Channels: 2, MPEGVersion: "1",
-		SamplesPerFrame: 1152, FramesPerChunk: 38, Bitrate: 128,
-	}
-	var chunks [][]byte
-	for i := range n {
-		data := []byte(fmt.Sprintf("chunk %d of a synthetic track", i))
-		sum := sha256.Sum256(data)
-		chunks = append(chunks, data)
-		m.Chunks = append(m.Chunks, media.ChunkInfo{Seq: i, Frames: 38, Size: len(data), SHA256: hex.EncodeToString(sum[:]),
-			StartMS: float64(i) * 992.65, DurationMS: 992.65})
-		m.Size += int64(len(data))
-		m.TotalFrames += 38
-	}
-	m.TotalSamples = int64(m.TotalFrames * 1152)
-	m.DurationMS = m.TotalSamples * 1000 / 44100
-	err := st.PutTrack(context.Background(), m, func(seq int) ([]byte, error) { return chunks[seq], nil })
-	if err != nil {
-		t.Fatalf("PutTrack: %v", err)
-	}
-	return m, chunks
+	tr := testtrack.New(uint64(n), n, testtrack.Modify(func(m *media.Manifest) {
+		m.Title, m.Artist, m.Album = "Song", "Band", "Album"
+	}))
+	testtrack.Put(t, st, tr)
+	return tr.Manifest, tr.Chunks()
 }
 
 func newServer(t *testing.T) (*httptest.Server, *boltstore.Store, *int) {
@@ -73,6 +54,7 @@ func get(t *testing.T, url string) (int, string, []byte) {
 }
 
 func TestCatalogManifestAndChunks(t *testing.T) {
+	t.Parallel()
 	srv, st, served := newServer(t)
 
 	code, _, body := get(t, srv.URL+"/api/tracks")
@@ -121,6 +103,7 @@ func TestCatalogManifestAndChunks(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	srv, st, _ := newServer(t)
 	m, _ := putSyntheticTrack(t, st, 2)
 	unknown := "ffffffffffffffffffffffffffffffff"
@@ -154,6 +137,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestChunkETag(t *testing.T) {
+	t.Parallel()
 	srv, st, _ := newServer(t)
 	m, _ := putSyntheticTrack(t, st, 1)
 	req, _ := http.NewRequest("GET", srv.URL+"/api/tracks/"+m.ID+"/chunks/0", nil)
@@ -165,5 +149,34 @@ func TestChunkETag(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotModified {
 		t.Fatalf("conditional GET: %d, want 304", resp.StatusCode)
+	}
+}
+
+func TestPeerConfig(t *testing.T) {
+	srv, _, _ := newServer(t)
+	resp, err := http.Get(srv.URL + "/api/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("no peer config: status %d, want 404", resp.StatusCode)
+	}
+	st, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg := map[string]any{"max_sources": 4.0}
+	srv2 := httptest.NewServer(http.StripPrefix("/api", api.New(api.Config{Store: st, PeerConfig: cfg}).Routes()))
+	t.Cleanup(srv2.Close)
+	resp, err = http.Get(srv2.URL + "/api/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusOK || got["max_sources"] != 4.0 {
+		t.Fatalf("status %d, body %v, err %v", resp.StatusCode, got, err)
 	}
 }

@@ -1,10 +1,10 @@
 package chunkproto
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/ztream/ztream/internal/jsonmsg"
 )
 
 // Text message types on a chunks DataChannel.
@@ -138,110 +138,58 @@ func (r Request) Validate() error {
 }
 
 // EncodeMessage returns the JSON text form of m, with its "type" field first.
-func EncodeMessage(m Message) ([]byte, error) {
-	body, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", m.MessageType(), err)
-	}
-	return spliceType(m.MessageType(), body), nil
-}
+func EncodeMessage(m Message) ([]byte, error) { return jsonmsg.Encode(m) }
 
 // DecodeMessage parses a JSON text message. Unknown fields are ignored;
-// an unknown or missing type is an error wrapping ErrMalformed. Have and
-// HaveReply must name a valid track id. A Request is returned unchecked so
-// that the receiver can answer an Error carrying its id: call Validate.
+// an unknown or missing type is an error wrapping ErrMalformed. Have,
+// HaveReply and Holding are validated (track id, bitfield). A Request is
+// returned unchecked so that the receiver can answer an Error carrying its
+// id: call Validate.
 func DecodeMessage(data []byte) (Message, error) {
 	if len(data) > MaxTextSize {
 		return nil, fmt.Errorf("decode: %d bytes exceeds %d: %w", len(data), MaxTextSize, ErrMalformed)
 	}
-	var env struct {
-		Type string `json:"type"`
+	typ, err := jsonmsg.Type(data, ErrMalformed)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(data, &env); err != nil {
-		return nil, fmt.Errorf("decode: %w: %v", ErrMalformed, err)
-	}
-	var m Message
-	switch env.Type {
+	switch typ {
 	case TypeRequest:
-		var v Request
-		if err := unmarshal(data, &v); err != nil {
-			return nil, err
-		}
-		m = v
+		return jsonmsg.Plain[Request](data, ErrMalformed)
 	case TypeCancel:
-		var v Cancel
-		if err := unmarshal(data, &v); err != nil {
-			return nil, err
-		}
-		m = v
+		return jsonmsg.Plain[Cancel](data, ErrMalformed)
 	case TypeDone:
-		var v Done
-		if err := unmarshal(data, &v); err != nil {
-			return nil, err
-		}
-		m = v
+		return jsonmsg.Plain[Done](data, ErrMalformed)
 	case TypeError:
-		var v Error
-		if err := unmarshal(data, &v); err != nil {
-			return nil, err
-		}
-		m = v
+		return jsonmsg.Plain[Error](data, ErrMalformed)
 	case TypeHave:
-		var v Have
-		if err := unmarshal(data, &v); err != nil {
-			return nil, err
-		}
-		if !ValidTrackID(v.Track) {
-			return nil, fmt.Errorf("decode have: track id %q: %w", v.Track, ErrMalformed)
-		}
-		m = v
+		return jsonmsg.Validated[Have](data, ErrMalformed)
 	case TypeHaveReply:
-		var v HaveReply
-		if err := unmarshal(data, &v); err != nil {
-			return nil, err
-		}
-		if !ValidTrackID(v.Track) {
-			return nil, fmt.Errorf("decode have_reply: track id %q: %w", v.Track, ErrMalformed)
-		}
-		if v.Have != "" || v.Chunks != 0 {
-			if _, err := DecodeBitfield(v.Have, v.Chunks); err != nil {
-				return nil, fmt.Errorf("decode have_reply: %w", err)
-			}
-		}
-		m = v
+		return jsonmsg.Validated[HaveReply](data, ErrMalformed)
 	case TypeHolding:
-		var v Holding
-		if err := unmarshal(data, &v); err != nil {
-			return nil, err
-		}
-		if err := v.Validate(); err != nil {
-			return nil, err
-		}
-		m = v
+		return jsonmsg.Validated[Holding](data, ErrMalformed)
 	default:
-		return nil, fmt.Errorf("decode: unknown type %q: %w", env.Type, ErrMalformed)
+		return nil, fmt.Errorf("decode: unknown type %q: %w", typ, ErrMalformed)
 	}
-	return m, nil
 }
 
-func unmarshal(data []byte, v Message) error {
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("decode %s: %w: %v", v.MessageType(), ErrMalformed, err)
+// Validate checks the track id.
+func (h Have) Validate() error {
+	if !ValidTrackID(h.Track) {
+		return fmt.Errorf("decode have: track id %.70q: %w", h.Track, ErrMalformed)
 	}
 	return nil
 }
 
-// spliceType turns the JSON object body into {"type":"<t>", ...body}.
-func spliceType(t string, body []byte) []byte {
-	out := make([]byte, 0, len(body)+len(t)+12)
-	out = append(out, `{"type":`...)
-	out = append(out, '"')
-	out = append(out, t...)
-	out = append(out, '"')
-	inner := bytes.TrimSpace(body[1 : len(body)-1])
-	if len(inner) > 0 {
-		out = append(out, ',')
-		out = append(out, inner...)
+// Validate checks the track id and, when present, the bitfield.
+func (r HaveReply) Validate() error {
+	if !ValidTrackID(r.Track) {
+		return fmt.Errorf("decode have_reply: track id %.70q: %w", r.Track, ErrMalformed)
 	}
-	return append(out, '}')
+	if r.Have != "" || r.Chunks != 0 {
+		if _, err := DecodeBitfield(r.Have, r.Chunks); err != nil {
+			return fmt.Errorf("decode have_reply: %w", err)
+		}
+	}
+	return nil
 }

@@ -3,78 +3,29 @@ package loadgen
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ztream/ztream/api"
-	"github.com/ztream/ztream/boltstore"
 	"github.com/ztream/ztream/hub"
-	"github.com/ztream/ztream/media"
+	"github.com/ztream/ztream/hub/hubtest"
+	"github.com/ztream/ztream/internal/testtrack"
 	"github.com/ztream/ztream/metrics"
-	"github.com/ztream/ztream/metrics/hubmetrics"
 )
 
-// putSynthetic stores a track of n chunks of size random bytes, 1 s each.
-func putSynthetic(t *testing.T, st *boltstore.Store, seed uint64, n, size int) *media.Manifest {
-	t.Helper()
-	r := rand.New(rand.NewPCG(seed, 7))
-	chunks := make([][]byte, n)
-	all := sha256.New()
-	m := &media.Manifest{Title: "t", Artist: "a", Album: "b", MIME: media.MIMEType, DurationMS: int64(n) * 1000}
-	for i := range chunks {
-		c := make([]byte, size)
-		for j := range c {
-			c[j] = byte(r.Uint32())
-		}
-		chunks[i] = c
-		all.Write(c)
-		s := sha256.Sum256(c)
-		m.Chunks = append(m.Chunks, media.ChunkInfo{Seq: i, StartMS: float64(i) * 1000, DurationMS: 1000, Size: size, SHA256: hex.EncodeToString(s[:])})
-		m.Size += int64(size)
-	}
-	m.ID = hex.EncodeToString(all.Sum(nil)[:16])
-	if err := st.PutTrack(context.Background(), m, func(seq int) ([]byte, error) { return chunks[seq], nil }); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-// newServer serves a hub on /ws and the catalog API on /api.
+// newServer serves a hub with the whole HTTP surface (/ws, /api, /metrics)
+// over tracks synthetic tracks of 30 chunks of 3000 bytes.
 func newServer(t *testing.T, tracks int) string {
 	t.Helper()
-	st, err := boltstore.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	for i := 0; i < tracks; i++ {
-		putSynthetic(t, st, uint64(i+1), 30, 3000)
-	}
-	met := metrics.New()
-	h, err := hub.New(hub.Config{IncludeLoopback: true, Metrics: hubmetrics.New(met, metrics.Limits{})}, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/ws", h)
-	mux.Handle("/metrics", met.Handler())
-	mux.Handle("/api/", http.StripPrefix("/api", api.New(api.Config{Store: st}).Routes()))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		srv.Close()
-		h.Close()
-	})
-	return srv.URL
+	return hubtest.New(t, hub.Config{}, hubtest.WithMetrics(metrics.New()),
+		hubtest.WithTracks(testtrack.List(tracks, 30, testtrack.Size(3000))...)).URL
 }
 
 func TestRunP2P(t *testing.T) {
+	t.Parallel()
 	url := newServer(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -110,6 +61,7 @@ func TestRunP2P(t *testing.T) {
 }
 
 func TestRunServerOnly(t *testing.T) {
+	t.Parallel()
 	url := newServer(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -126,6 +78,7 @@ func TestRunServerOnly(t *testing.T) {
 }
 
 func TestRunUnreachable(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
@@ -145,6 +98,7 @@ func TestRunUnreachable(t *testing.T) {
 }
 
 func TestPercentiles(t *testing.T) {
+	t.Parallel()
 	v := make([]float64, 100)
 	for i := range v {
 		v[99-i] = float64(i + 1) // 100..1, unsorted
@@ -161,6 +115,7 @@ func TestPercentiles(t *testing.T) {
 // TestRunHostile: corrupt seeders and churn; every playback completes,
 // nothing corrupt is accepted, the faults are counted and detected.
 func TestRunHostile(t *testing.T) {
+	t.Parallel()
 	url := newServer(t, 1) // one track: the first (corrupt) holder is asked
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -208,6 +163,7 @@ func TestRunHostile(t *testing.T) {
 }
 
 func TestCorruptIndex(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ n, c int }{{12, 2}, {12, 5}, {7, 7}, {5, 0}, {16, 3}} {
 		seen := map[int]bool{}
 		for i := 0; i < tc.n; i++ {

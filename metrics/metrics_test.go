@@ -53,6 +53,7 @@ func exercise(m *Metrics) {
 }
 
 func TestHubMethods(t *testing.T) {
+	t.Parallel()
 	m := New()
 	exercise(m)
 	checks := []struct {
@@ -83,6 +84,7 @@ func TestHubMethods(t *testing.T) {
 // Label sets stay bounded whatever strings callers pass, and every metric
 // follows the Prometheus naming conventions (promlint).
 func TestBoundedLabelsAndLint(t *testing.T) {
+	t.Parallel()
 	m := New()
 	exercise(m)
 	for i := range 200 {
@@ -107,6 +109,7 @@ func TestBoundedLabelsAndLint(t *testing.T) {
 }
 
 func TestHandlerExposition(t *testing.T) {
+	t.Parallel()
 	m := New()
 	exercise(m)
 	srv := httptest.NewServer(m.Handler())
@@ -141,6 +144,7 @@ func TestHandlerExposition(t *testing.T) {
 }
 
 func TestLookupOutcome(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"": LookupFound, "found": LookupFound, "timeout": LookupTimeout,
 		"no_candidates": LookupNotFound, "all_refused": LookupNotFound, "not_found": LookupNotFound,

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -25,7 +24,6 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/ztream/ztream/chunkproto"
 	"github.com/ztream/ztream/media"
 	"github.com/ztream/ztream/signaling"
 )
@@ -186,49 +184,8 @@ func (c Config) realFor(mediaMS float64) time.Duration {
 	return time.Duration(mediaMS / c.Speed * float64(time.Millisecond))
 }
 
-// Stats are a peer's counters since it was created (across reconnections).
-type Stats struct {
-	ServerBytes     int64 // chunk bytes received from the hub
-	P2PBytes        int64 // chunk bytes received from peers (verified or not)
-	CacheBytes      int64 // bytes played from the local cache
-	UploadedBytes   int64 // chunk bytes sent to peers
-	Playbacks       int64 // Play calls that started
-	Complete        int64 // playbacks that played the whole track
-	Stalls          int64
-	StalledTime     time.Duration
-	HashFailures    int64 // peer chunks failing the SHA-256 check (dropped)
-	CorruptAccepted int64 // chunks kept whose bytes differ from the manifest
-	UploadsRefused  int64 // can_upload / have / request refused for the cap
-	// BadMessages counts malformed binary messages from peers (oversize
-	// or truncated chunks), each abandoning the seeder.
-	BadMessages int64
-	// Timeouts counts seeders abandoned because they sent nothing within
-	// the source timeout.
-	Timeouts int64
-	// ReportsSent counts `report` messages sent to the hub about bad seeders.
-	ReportsSent int64
-	// Reconnects counts hub connections re-established after a loss.
-	Reconnects int64
-	// FaultsSent counts chunks served wrongly on purpose (Config.Fault).
-	FaultsSent int64
-	// MessagesDropped counts have and holding messages from peers dropped
-	// for exceeding the inbound rate.
-	MessagesDropped int64
-}
-
-type counters struct {
-	serverBytes, p2pBytes, cacheBytes, uploaded atomic.Int64
-	playbacks, complete, stalls, stalledNS      atomic.Int64
-	hashFailures, corruptAccepted, refused      atomic.Int64
-	badMessages, timeouts, reports, reconnects  atomic.Int64
-	faultsSent, dropped                         atomic.Int64
-}
-
 // maxDataChannelMessage is the largest DataChannel message the peer accepts.
 const maxDataChannelMessage = 256 << 10
-
-// maxBadPeers bounds the remote peers remembered as bad.
-const maxBadPeers = 256
 
 // Peer is one simulated listener. Create it with Dial; its methods are safe
 // for concurrent use.
@@ -255,44 +212,14 @@ type Peer struct {
 	id         string
 	pairs      map[string]*pair
 	lookups    map[string]chan signaling.LookupResult
-	slots      map[string]*slot // upload slots by remote peer id
 	playing    map[string]bool
 	partials   map[string]*trackData // tracks being downloaded, by id (their sessions own them)
 	startupBuf []float64
 	lastStats  Stats
-	// bad remembers remote peers caught misbehaving (bounded, oldest
-	// forgotten first) and which of them were reported for which track.
-	bad      map[string]bool
-	badOrder []string
-	reported map[string]bool // remote + "/" + track
+
+	slots *uploadSlots // owned: safe for concurrent use
+	rep   *reputation  // remote peers caught misbehaving
 }
-
-// link is one WebSocket connection to the hub with its PeerConnection.
-type link struct {
-	ws         *websocket.Conn
-	id         string
-	iceServers []webrtc.ICEServer
-	ready      chan struct{} // closed when the hub DataChannel opens
-	done       chan struct{} // closed when the read loop ends
-	readyOnce  sync.Once
-
-	// Guarded by Peer.mu.
-	pc        *webrtc.PeerConnection
-	ep        *endpoint
-	cands     []webrtc.ICECandidateInit
-	remoteSet bool
-}
-
-// slot is an upload slot held by one remote peer.
-type slot struct {
-	// pairIDs are the pairs the hub counts against it (none for a slot taken
-	// by a direct have/request on an existing connection).
-	pairIDs []string
-	last    time.Time
-}
-
-// errNoHub is returned when a message is sent while the hub is away.
-var errNoHub = errors.New("not connected to the hub")
 
 // Dial connects to the hub, completes the handshake and waits until the hub
 // DataChannel is open. Later losses of the hub connection are repaired in
@@ -315,11 +242,10 @@ func Dial(ctx context.Context, cfg Config) (*Peer, error) {
 		done:     make(chan struct{}),
 		pairs:    make(map[string]*pair),
 		lookups:  make(map[string]chan signaling.LookupResult),
-		slots:    make(map[string]*slot),
+		slots:    newUploadSlots(cfg.UploadCap, cfg.MaxPeerConns),
 		playing:  make(map[string]bool),
 		partials: make(map[string]*trackData),
-		bad:      make(map[string]bool),
-		reported: make(map[string]bool),
+		rep:      newReputation(),
 	}
 	if p.cache == nil {
 		p.cache = NewCache(cfg.CacheBytes)
@@ -342,148 +268,6 @@ func Dial(ctx context.Context, cfg Config) (*Peer, error) {
 	p.wg.Add(1)
 	go p.janitor()
 	return p, nil
-}
-
-// connect opens a hub connection: WebSocket, hello/welcome, and the hub
-// PeerConnection up to its DataChannel opening. The link is current once
-// connect returns it.
-func (p *Peer) connect(ctx context.Context) (*link, error) {
-	wsURL, err := wsURLOf(p.cfg.HubURL)
-	if err != nil {
-		return nil, err
-	}
-	dctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
-	defer cancel()
-	ws, _, err := websocket.Dial(dctx, wsURL, nil)
-	if err != nil {
-		return nil, fmt.Errorf("dial hub %s: %w", wsURL, err)
-	}
-	ws.SetReadLimit(signaling.MaxMessageSize)
-	l := &link{ws: ws, ready: make(chan struct{}), done: make(chan struct{})}
-	if err := p.handshake(dctx, l); err != nil {
-		ws.CloseNow()
-		return nil, err
-	}
-	p.mu.Lock()
-	p.link = l
-	p.id = l.id
-	p.mu.Unlock()
-	p.wg.Add(1)
-	go p.readLoop(l)
-	select {
-	case <-l.ready:
-		return l, nil
-	case <-l.done:
-		err = fmt.Errorf("hub connection ended before its DataChannel opened: %w", p.Err())
-	case <-dctx.Done():
-		err = fmt.Errorf("waiting for the hub DataChannel: %w", dctx.Err())
-	}
-	ws.CloseNow()
-	<-l.done
-	p.teardown(l)
-	return nil, err
-}
-
-// supervise waits for the current link to end and reconnects, until the
-// peer is closed (or for good with NoReconnect).
-func (p *Peer) supervise(l *link) {
-	defer p.wg.Done()
-	defer close(p.done)
-	for {
-		select {
-		case <-l.done:
-		case <-p.ctx.Done():
-			l.ws.CloseNow()
-			<-l.done
-		}
-		p.teardown(l)
-		if p.closing.Load() || p.ctx.Err() != nil {
-			p.stop(errors.New("closed"))
-			return
-		}
-		if p.cfg.NoReconnect {
-			p.stop(errors.New("hub connection lost"))
-			return
-		}
-		p.log.Info("hub connection lost; reconnecting")
-		for attempt := 0; ; attempt++ {
-			t := time.NewTimer(backoff(attempt, p.cfg.ReconnectMin, p.cfg.ReconnectMax, rand.Float64))
-			select {
-			case <-t.C:
-			case <-p.ctx.Done():
-				t.Stop()
-				p.stop(errors.New("closed"))
-				return
-			}
-			nl, err := p.connect(p.ctx)
-			if err == nil {
-				l = nl
-				p.stats.reconnects.Add(1)
-				p.log.Info("reconnected to the hub", "peer", nl.id, "attempts", attempt+1)
-				break
-			}
-			p.log.Debug("reconnect failed", "attempt", attempt+1, "err", err)
-		}
-	}
-}
-
-// backoff returns the wait before reconnection attempt n (0-based):
-// min·2ⁿ capped at max, with "equal jitter" (uniformly in [d/2, d]) so that
-// peers dropped together do not come back together.
-func backoff(n int, lo, hi time.Duration, rnd func() float64) time.Duration {
-	d := hi
-	if n < 32 {
-		if e := lo << n; e > 0 && e < hi {
-			d = e
-		}
-	}
-	return d/2 + time.Duration(rnd()*float64(d/2))
-}
-
-// teardown ends everything tied to link l: its pairs (the peer ids and pair
-// ids were the old hub's), lookups, upload slots and hub PeerConnection.
-func (p *Peer) teardown(l *link) {
-	l.ws.CloseNow()
-	p.mu.Lock()
-	if p.link == l {
-		p.link = nil
-	}
-	pairs := make([]*pair, 0, len(p.pairs))
-	for _, pr := range p.pairs {
-		pairs = append(pairs, pr)
-	}
-	clear(p.slots)
-	pc, ep := l.pc, l.ep
-	p.mu.Unlock()
-	p.failLookups()
-	for _, pr := range pairs {
-		pr.close()
-	}
-	if ep != nil {
-		ep.shutdown()
-	}
-	if pc != nil {
-		pc.Close()
-	}
-}
-
-func wsURLOf(hub string) (string, error) {
-	u, err := url.Parse(hub)
-	if err != nil {
-		return "", fmt.Errorf("hub URL %q: %w", hub, err)
-	}
-	switch u.Scheme {
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	case "ws", "wss":
-		return u.String(), nil
-	default:
-		return "", fmt.Errorf("hub URL %q: scheme must be http, https, ws or wss", hub)
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/ws"
-	return u.String(), nil
 }
 
 func newAPI(cfg Config) (*webrtc.API, error) {
@@ -510,35 +294,6 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 		webrtc.WithMediaEngine(&webrtc.MediaEngine{}),
 		webrtc.WithInterceptorRegistry(&interceptor.Registry{}),
 	), nil
-}
-
-// handshake sends hello (announcing the cached tracks) and reads welcome.
-func (p *Peer) handshake(ctx context.Context, l *link) error {
-	cached := p.cache.IDs()
-	if len(cached) > signaling.MaxCachedTracks {
-		cached = cached[:signaling.MaxCachedTracks]
-	}
-	if err := p.sendCtx(ctx, l, signaling.Hello{Version: signaling.Version, UploadCap: p.cfg.UploadCap, Cached: cached}); err != nil {
-		return err
-	}
-	for {
-		_, data, err := l.ws.Read(ctx)
-		if err != nil {
-			return fmt.Errorf("read welcome: %w", err)
-		}
-		msg, err := signaling.Decode(data)
-		if err != nil {
-			return fmt.Errorf("read welcome: %w", err)
-		}
-		switch m := msg.(type) {
-		case signaling.Welcome:
-			l.id = m.PeerID
-			l.iceServers = m.ICEServers
-			return nil
-		case signaling.Error:
-			return fmt.Errorf("hub refused hello: %s: %s", m.Code, m.Message)
-		}
-	}
 }
 
 // ID returns the id the hub assigned on the latest connection.
@@ -569,19 +324,6 @@ func (p *Peer) Err() error {
 // connection lost with NoReconnect.
 func (p *Peer) Done() <-chan struct{} { return p.done }
 
-// Stats returns the peer's counters.
-func (p *Peer) Stats() Stats {
-	s := &p.stats
-	return Stats{
-		ServerBytes: s.serverBytes.Load(), P2PBytes: s.p2pBytes.Load(), CacheBytes: s.cacheBytes.Load(),
-		UploadedBytes: s.uploaded.Load(), Playbacks: s.playbacks.Load(), Complete: s.complete.Load(),
-		Stalls: s.stalls.Load(), StalledTime: time.Duration(s.stalledNS.Load()),
-		HashFailures: s.hashFailures.Load(), CorruptAccepted: s.corruptAccepted.Load(), UploadsRefused: s.refused.Load(),
-		BadMessages: s.badMessages.Load(), Timeouts: s.timeouts.Load(), ReportsSent: s.reports.Load(),
-		Reconnects: s.reconnects.Load(), FaultsSent: s.faultsSent.Load(), MessagesDropped: s.dropped.Load(),
-	}
-}
-
 // Close sends the last stats, disconnects from the hub and every peer and
 // waits for the peer's goroutines. It is safe to call twice.
 func (p *Peer) Close() error {
@@ -610,171 +352,8 @@ func (p *Peer) stop(err error) {
 	p.cancel()
 }
 
-// send writes one message to the hub on the current connection.
-func (p *Peer) send(m signaling.Message) error {
-	p.mu.Lock()
-	l := p.link
-	p.mu.Unlock()
-	if l == nil {
-		return fmt.Errorf("send %s: %w", m.MessageType(), errNoHub)
-	}
-	return p.sendOn(l, m)
-}
-
-// sendOn writes one message on link l.
-func (p *Peer) sendOn(l *link, m signaling.Message) error {
-	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
-	defer cancel()
-	return p.sendCtx(ctx, l, m)
-}
-
-func (p *Peer) sendCtx(ctx context.Context, l *link, m signaling.Message) error {
-	data, err := signaling.Encode(m)
-	if err != nil {
-		return err
-	}
-	if err := l.ws.Write(ctx, websocket.MessageText, data); err != nil {
-		return fmt.Errorf("send %s: %w", m.MessageType(), err)
-	}
-	return nil
-}
-
-// readLoop handles the messages of link l until its WebSocket ends.
-func (p *Peer) readLoop(l *link) {
-	defer p.wg.Done()
-	defer close(l.done)
-	for {
-		_, data, err := l.ws.Read(p.ctx)
-		if err != nil {
-			p.log.Debug("hub WebSocket ended", "peer", l.id, "err", err)
-			return
-		}
-		msg, err := signaling.Decode(data)
-		if err != nil {
-			p.log.Debug("ignoring hub message", "err", err)
-			continue
-		}
-		p.handle(l, msg)
-	}
-}
-
-func (p *Peer) handle(l *link, msg signaling.Message) {
-	switch m := msg.(type) {
-	case signaling.Signal:
-		if m.PairID == "" {
-			p.hubSignal(l, m)
-		} else {
-			p.pairSignal(m)
-		}
-	case signaling.Ping:
-		if err := p.sendOn(l, signaling.Pong{}); err != nil {
-			p.log.Debug("pong", "err", err)
-		}
-	case signaling.CanUpload:
-		ok := p.canUpload(m.Track, "")
-		if !ok {
-			p.stats.refused.Add(1)
-		}
-		if err := p.sendOn(l, signaling.UploadReply{LookupID: m.LookupID, OK: ok}); err != nil {
-			p.log.Debug("upload_reply", "err", err)
-		}
-	case signaling.Paired:
-		p.onPaired(l, m)
-	case signaling.LookupResult:
-		p.mu.Lock()
-		ch := p.lookups[m.Track]
-		delete(p.lookups, m.Track)
-		p.mu.Unlock()
-		if ch != nil {
-			ch <- m // buffered, one result per lookup
-		} else {
-			for _, id := range resultPairs(m) {
-				p.unpair(id) // nobody waits any more
-			}
-		}
-	case signaling.Unpair:
-		p.mu.Lock()
-		pr := p.pairs[m.PairID]
-		p.mu.Unlock()
-		if pr != nil {
-			pr.close()
-		}
-	case signaling.Error:
-		// Also the harmless answer to a report the hub refused (not_paired)
-		// or did not know (an older hub: bad_message): the peer has already
-		// stopped using the seeder.
-		p.log.Debug("hub error", "code", m.Code, "message", m.Message, "ref", m.Ref)
-	}
-}
-
-// resultPairs returns the pair ids of a lookup result (one-seeder results
-// of older hubs name only PairID).
-func resultPairs(m signaling.LookupResult) []string {
-	if len(m.Peers) == 0 {
-		if m.PairID == "" {
-			return nil
-		}
-		return []string{m.PairID}
-	}
-	ids := make([]string, 0, len(m.Peers))
-	for _, lp := range m.Peers {
-		ids = append(ids, lp.PairID)
-	}
-	return ids
-}
-
-// failLookups ends every pending lookup.
-func (p *Peer) failLookups() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for track, ch := range p.lookups {
-		ch <- signaling.LookupResult{Track: track, Reason: signaling.ReasonShutdown}
-		delete(p.lookups, track)
-	}
-}
-
-// lookup asks the tracker for seeders of q.Track.
-func (p *Peer) lookup(ctx context.Context, q signaling.Lookup) (signaling.LookupResult, error) {
-	track := q.Track
-	ch := make(chan signaling.LookupResult, 1)
-	p.mu.Lock()
-	if _, dup := p.lookups[track]; dup {
-		p.mu.Unlock()
-		return signaling.LookupResult{}, errors.New("lookup already pending")
-	}
-	p.lookups[track] = ch
-	p.mu.Unlock()
-	forget := func() {
-		p.mu.Lock()
-		if p.lookups[track] == ch {
-			delete(p.lookups, track)
-		}
-		p.mu.Unlock()
-	}
-	if err := p.send(q); err != nil {
-		forget()
-		return signaling.LookupResult{}, err
-	}
-	t := time.NewTimer(5 * time.Second)
-	defer t.Stop()
-	select {
-	case r := <-ch:
-		return r, nil
-	case <-t.C:
-		forget()
-		return signaling.LookupResult{}, errors.New("lookup: no result within 5s")
-	case <-ctx.Done():
-		forget()
-		return signaling.LookupResult{}, ctx.Err()
-	}
-}
-
 // isBad reports whether remote was caught misbehaving.
-func (p *Peer) isBad(remote string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.bad[remote]
-}
+func (p *Peer) isBad(remote string) bool { return p.rep.isBad(remote) }
 
 // markBad remembers remote as bad and reports it to the hub for track, once
 // per remote and track; it reports whether a report was sent.
@@ -782,31 +361,7 @@ func (p *Peer) isBad(remote string) bool {
 // that never sent anything in this playback is reported but, being possibly
 // just slow, not remembered across playbacks).
 func (p *Peer) markBad(remote, track, reason string, remember bool) bool {
-	if remote == "" || remote == signaling.HubID {
-		return false
-	}
-	key := remote + "/" + track
-	p.mu.Lock()
-	if remember && !p.bad[remote] {
-		if len(p.badOrder) >= maxBadPeers {
-			old := p.badOrder[0]
-			p.badOrder = p.badOrder[1:]
-			delete(p.bad, old)
-			for k := range p.reported {
-				if strings.HasPrefix(k, old+"/") {
-					delete(p.reported, k)
-				}
-			}
-		}
-		p.bad[remote] = true
-		p.badOrder = append(p.badOrder, remote)
-	}
-	dup := p.reported[key]
-	if !dup && len(p.reported) < 4*maxBadPeers {
-		p.reported[key] = true
-	}
-	p.mu.Unlock()
-	if dup {
+	if remote == "" || remote == signaling.HubID || !p.rep.mark(remote, track, remember) {
 		return false
 	}
 	if err := p.send(signaling.Report{Peer: remote, Track: track, Reason: reason}); err != nil {
@@ -823,213 +378,6 @@ const (
 	ReportTimeout      = signaling.ReportTimeout
 	ReportBadMessage   = signaling.ReportBadMessage
 )
-
-// sourceOf returns what the peer holds of track: the cached track, the
-// chunks of a download under way, or nil.
-func (p *Peer) sourceOf(track string) chunkSource {
-	if ct, ok := p.cache.Peek(track); ok {
-		return ct
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if td := p.partials[track]; td != nil && td.count() > 0 {
-		return td
-	}
-	return nil
-}
-
-// haveReply answers remote's have for track: ok with the whole track, a
-// bitfield with part of it, nothing when it holds nothing or has no upload
-// slot for remote.
-func (p *Peer) haveReply(track, remote string) chunkproto.HaveReply {
-	r := chunkproto.HaveReply{Track: track}
-	if !p.canUpload(track, remote) {
-		p.stats.refused.Add(1)
-		return r
-	}
-	switch src := p.sourceOf(track).(type) {
-	case *CachedTrack:
-		r.OK = true
-	case *trackData:
-		h := chunkproto.NewHolding(track, src.flags())
-		r.Chunks, r.Have = h.Chunks, h.Have
-	}
-	return r
-}
-
-// canUpload reports whether the peer would upload track to remote now: it
-// holds a chunk of the track at least and remote holds a slot or one is free.
-func (p *Peer) canUpload(track, remote string) bool {
-	if p.sourceOf(track) == nil {
-		return false
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, ok := p.slots[remote]; ok && remote != "" {
-		return true
-	}
-	return len(p.slots) < p.cfg.UploadCap
-}
-
-// acquireSlot gives remote an upload slot if it has none and one is free.
-// force takes one even over the cap (the hub paired us: it counted it).
-func (p *Peer) acquireSlot(remote, pairID string, force bool) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s, ok := p.slots[remote]
-	if !ok {
-		if !force && len(p.slots) >= p.cfg.UploadCap {
-			return false
-		}
-		s = &slot{}
-		p.slots[remote] = s
-	}
-	s.last = time.Now()
-	if pairID != "" && len(s.pairIDs) < p.cfg.MaxPeerConns {
-		s.pairIDs = append(s.pairIDs, pairID)
-	}
-	return true
-}
-
-// touchSlot marks remote's slot as used now.
-func (p *Peer) touchSlot(remote string) {
-	p.mu.Lock()
-	if s, ok := p.slots[remote]; ok {
-		s.last = time.Now()
-	}
-	p.mu.Unlock()
-}
-
-// releaseSlot frees remote's slot and tells the hub, for every open pair
-// counted against it, that the upload is done.
-func (p *Peer) releaseSlot(remote string) {
-	p.mu.Lock()
-	s, ok := p.slots[remote]
-	delete(p.slots, remote)
-	var done []string
-	if ok {
-		for _, id := range s.pairIDs {
-			if pr := p.pairs[id]; pr != nil && !pr.isClosed() {
-				done = append(done, id)
-			}
-		}
-	}
-	p.mu.Unlock()
-	for _, id := range done {
-		if err := p.send(signaling.UploadDone{PairID: id}); err != nil {
-			p.log.Debug("upload_done", "err", err)
-		}
-	}
-}
-
-// slotIdle is how long an upload slot stays without requests.
-func (p *Peer) slotIdle() time.Duration {
-	return max(p.cfg.realFor(30_000), 500*time.Millisecond)
-}
-
-// janitor frees idle upload slots and closes surplus idle peer connections.
-func (p *Peer) janitor() {
-	defer p.wg.Done()
-	t := time.NewTicker(max(p.slotIdle()/4, 100*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-t.C:
-		}
-		now := time.Now()
-		var idle []string
-		p.mu.Lock()
-		for remote, s := range p.slots {
-			if now.Sub(s.last) > p.slotIdle() && !p.servingTo(remote) {
-				idle = append(idle, remote)
-			}
-		}
-		p.mu.Unlock()
-		for _, r := range idle {
-			p.releaseSlot(r)
-		}
-		p.trimPairs()
-	}
-}
-
-// servingTo reports whether a range is being served to remote. p.mu is held.
-func (p *Peer) servingTo(remote string) bool {
-	for _, pr := range p.pairs {
-		if pr.remote == remote && pr.endpoint() != nil && pr.endpoint().servingCount() > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// statsLoop sends counter deltas to the hub.
-func (p *Peer) statsLoop() {
-	defer p.wg.Done()
-	t := time.NewTicker(p.cfg.StatsInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-t.C:
-		}
-		p.flushStats(5 * time.Second)
-	}
-}
-
-// flushStats sends the counters accumulated since the last stats the hub
-// received. A failed send (hub away) keeps them for the next one.
-func (p *Peer) flushStats(timeout time.Duration) {
-	if p.cfg.StatsInterval < 0 {
-		return
-	}
-	p.flushMu.Lock()
-	defer p.flushMu.Unlock()
-	cur := p.Stats()
-	p.mu.Lock()
-	prev := p.lastStats
-	startup := p.startupBuf
-	p.mu.Unlock()
-	msg := signaling.Stats{
-		HubBytes: cur.ServerBytes - prev.ServerBytes, PeerBytes: cur.P2PBytes - prev.P2PBytes,
-		CacheBytes: cur.CacheBytes - prev.CacheBytes, UploadedBytes: cur.UploadedBytes - prev.UploadedBytes,
-		BadChunks: cur.HashFailures + cur.BadMessages - prev.HashFailures - prev.BadMessages,
-		Stalls:    cur.Stalls - prev.Stalls, StartupMS: startup,
-	}
-	if msg.HubBytes == 0 && msg.PeerBytes == 0 && msg.CacheBytes == 0 && msg.UploadedBytes == 0 &&
-		msg.BadChunks == 0 && msg.Stalls == 0 && len(startup) == 0 {
-		return
-	}
-	p.mu.Lock()
-	l := p.link
-	p.mu.Unlock()
-	if l == nil {
-		return // kept for the next connection
-	}
-	ctx, cancel := context.WithTimeout(p.ctx, timeout)
-	defer cancel()
-	if err := p.sendCtx(ctx, l, msg); err != nil {
-		p.log.Debug("stats", "err", err)
-		return
-	}
-	p.mu.Lock()
-	p.lastStats = cur
-	p.startupBuf = p.startupBuf[len(startup):]
-	if len(p.startupBuf) == 0 {
-		p.startupBuf = nil
-	}
-	p.mu.Unlock()
-}
-
-func (p *Peer) noteStartup(d time.Duration) {
-	p.mu.Lock()
-	if len(p.startupBuf) < signaling.MaxStartupSamples {
-		p.startupBuf = append(p.startupBuf, min(float64(d)/float64(time.Millisecond), 3600e3))
-	}
-	p.mu.Unlock()
-}
 
 // httpManifests fetches manifests from the hub's HTTP API.
 type httpManifests struct {

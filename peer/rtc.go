@@ -2,7 +2,6 @@ package peer
 
 import (
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -167,24 +166,23 @@ func (pr *pair) touch() {
 func (pr *pair) close() {
 	pr.closeOnce.Do(func() {
 		close(pr.closed)
-		pr.p.mu.Lock()
-		if pr.p.pairs[pr.id] == pr {
-			delete(pr.p.pairs, pr.id)
-		}
-		if s := pr.p.slots[pr.remote]; s != nil {
-			// The hub stops counting a pair at unpair: forget it, and the
-			// slot with it when it was the slot's only reason.
-			s.pairIDs = slices.DeleteFunc(s.pairIDs, func(id string) bool { return id == pr.id })
-			if len(s.pairIDs) == 0 {
-				delete(pr.p.slots, pr.remote)
-			}
-		}
-		pr.p.mu.Unlock()
+		pr.p.forgetPair(pr)
 		if ep := pr.endpoint(); ep != nil {
 			ep.shutdown()
 		}
 		go pr.pc.Close() // may block on DTLS/SCTP teardown
 	})
+}
+
+// forgetPair removes a closed pair from the peer's pairs and its upload
+// slot: the hub stops counting a pair at unpair.
+func (p *Peer) forgetPair(pr *pair) {
+	p.mu.Lock()
+	if p.pairs[pr.id] == pr {
+		delete(p.pairs, pr.id)
+	}
+	p.mu.Unlock()
+	p.slots.forgetPair(pr.remote, pr.id)
 }
 
 // unpair ends a pair: tells the hub and closes it locally.
@@ -371,7 +369,7 @@ func (p *Peer) trimPairs() {
 	var idle []*pair
 	for _, pr := range p.pairs {
 		ep := pr.endpoint()
-		if _, slotted := p.slots[pr.remote]; slotted {
+		if p.slots.holds(pr.remote) {
 			continue
 		}
 		if ep != nil && (ep.servingCount() > 0 || ep.requestCount() > 0) {

@@ -6,13 +6,12 @@
 package signaling
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/pion/webrtc/v4"
 	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/internal/jsonmsg"
 )
 
 // Version is the protocol version sent in Hello.
@@ -408,21 +407,7 @@ func (s Stats) Validate() error {
 }
 
 // Encode returns the JSON text form of m, with its "type" field first.
-func Encode(m Message) ([]byte, error) {
-	body, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", m.MessageType(), err)
-	}
-	out := make([]byte, 0, len(body)+32)
-	out = append(out, `{"type":"`...)
-	out = append(out, m.MessageType()...)
-	out = append(out, '"')
-	if inner := bytes.TrimSpace(body[1 : len(body)-1]); len(inner) > 0 {
-		out = append(out, ',')
-		out = append(out, inner...)
-	}
-	return append(out, '}'), nil
-}
+func Encode(m Message) ([]byte, error) { return jsonmsg.Encode(m) }
 
 // Decode parses one message. Unknown fields are ignored; an unknown or
 // missing type, a bad track id or an invalid field is an error wrapping
@@ -432,13 +417,11 @@ func Decode(data []byte) (Message, error) {
 	if len(data) > MaxMessageSize {
 		return nil, fmt.Errorf("decode: %d bytes exceeds %d: %w", len(data), MaxMessageSize, ErrMalformed)
 	}
-	var env struct {
-		Type string `json:"type"`
+	typ, err := jsonmsg.Type(data, ErrMalformed)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(data, &env); err != nil {
-		return nil, fmt.Errorf("decode: %w: %v", ErrMalformed, err)
-	}
-	switch env.Type {
+	switch typ {
 	case TypeHello:
 		v, err := decodeAs[Hello](data)
 		if err != nil {
@@ -527,41 +510,19 @@ func Decode(data []byte) (Message, error) {
 	case TypePong:
 		return plain[Pong](data)
 	default:
-		return nil, fmt.Errorf("decode: unknown type %q: %w", env.Type, ErrMalformed)
+		return nil, fmt.Errorf("decode: unknown type %q: %w", typ, ErrMalformed)
 	}
 }
 
 // validated decodes a message whose fields its Validate method checks.
-func validated[T interface {
-	Message
-	Validate() error
-}](data []byte) (Message, error) {
-	v, err := decodeAs[T](data)
-	if err != nil {
-		return nil, err
-	}
-	if err := v.Validate(); err != nil {
-		return nil, err
-	}
-	return v, nil
+func validated[T jsonmsg.Validator](data []byte) (Message, error) {
+	return jsonmsg.Validated[T](data, ErrMalformed)
 }
 
 // plain decodes a message that needs no further check.
-func plain[T Message](data []byte) (Message, error) {
-	v, err := decodeAs[T](data)
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
-}
+func plain[T Message](data []byte) (Message, error) { return jsonmsg.Plain[T](data, ErrMalformed) }
 
-func decodeAs[T Message](data []byte) (T, error) {
-	var v T
-	if err := json.Unmarshal(data, &v); err != nil {
-		return v, fmt.Errorf("decode %s: %w: %v", v.MessageType(), ErrMalformed, err)
-	}
-	return v, nil
-}
+func decodeAs[T Message](data []byte) (T, error) { return jsonmsg.As[T](data, ErrMalformed) }
 
 func checkTracks(ids []string) error {
 	for _, id := range ids {

@@ -2,22 +2,17 @@ package dashboardtest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/ztream/ztream/boltstore"
 	"github.com/ztream/ztream/hub"
+	"github.com/ztream/ztream/hub/hubtest"
+	"github.com/ztream/ztream/internal/testtrack"
 	"github.com/ztream/ztream/loadgen"
 	"github.com/ztream/ztream/media"
 	"github.com/ztream/ztream/metrics"
@@ -58,38 +53,26 @@ type ztreamEnv struct {
 }
 
 // startZtream opens a boltstore in a temporary directory, stores a few real
-// MP3 fixtures and synthetic tracks, and serves server.NewHandler (with a hub
-// at /ws when mode asks) on 127.0.0.1 until the test ends.
+// MP3 fixtures and synthetic tracks (40 chunks of 4000 bytes: peers do not
+// decode audio, and longer tracks give a load run time to seed), and serves
+// server.NewHandler (with a hub at /ws when mode asks) on 127.0.0.1 until the
+// test ends.
 func startZtream(t *testing.T, mode trafficMode) *ztreamEnv {
 	t.Helper()
-	st, err := boltstore.Open(t.TempDir())
-	if err != nil {
-		t.Fatalf("opening the store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := hubtest.OpenStore(t)
 	env := &ztreamEnv{met: metrics.New()}
 	env.tracks = append(env.tracks, putFixtures(t, st, 2)...)
-	for i := range 3 {
-		env.tracks = append(env.tracks, putSynthetic(t, st, uint64(i+1), 40, 4000))
+	opts := []hubtest.Option{hubtest.WithStore(st), hubtest.WithMetrics(env.met),
+		hubtest.WithTracks(testtrack.List(3, 40)...)}
+	if !mode.withHub {
+		opts = append(opts, hubtest.WithHandler(func(s *hubtest.Server) http.Handler {
+			return server.NewHandler(server.Config{Store: s.Store, Metrics: s.Metrics})
+		}))
 	}
-	timed := env.met.InstrumentStore(st)
-	cfg := server.Config{Store: timed, Metrics: env.met}
-	if mode.withHub {
-		h, err := hub.New(hub.Config{
-			IncludeLoopback: true,
-			Metrics:         hubmetrics.New(env.met, metrics.Limits{}),
-			Logger:          slog.New(slog.DiscardHandler),
-		}, timed)
-		if err != nil {
-			t.Fatalf("starting the hub: %v", err)
-		}
-		t.Cleanup(func() { h.Close() })
-		cfg.Signaling = h
-	}
-	srv := httptest.NewServer(server.NewHandler(cfg))
-	t.Cleanup(srv.Close)
+	srv := hubtest.New(t, hub.Config{}, opts...)
+	env.tracks = append(env.tracks, testtrack.Manifests(srv.Tracks...)...)
 	env.base = srv.URL
-	env.addr = strings.TrimPrefix(srv.URL, "http://")
+	env.addr = srv.Addr
 	return env
 }
 
@@ -120,35 +103,6 @@ func putFixtures(t *testing.T, st store.Store, n int) []*media.Manifest {
 		t.Fatalf("no usable MP3 fixture in media/testdata")
 	}
 	return out
-}
-
-// putSynthetic stores a track of n chunks of size random bytes, 1 s each:
-// peers do not decode audio, and longer tracks give a load run time to
-// seed.
-func putSynthetic(t *testing.T, st store.Store, seed uint64, n, size int) *media.Manifest {
-	t.Helper()
-	r := rand.New(rand.NewPCG(seed, 11))
-	chunks := make([][]byte, n)
-	all := sha256.New()
-	m := &media.Manifest{Title: fmt.Sprint("synthetic ", seed), Artist: "test", Album: "test",
-		MIME: media.MIMEType, DurationMS: int64(n) * 1000}
-	for i := range chunks {
-		c := make([]byte, size)
-		for j := range c {
-			c[j] = byte(r.Uint32())
-		}
-		chunks[i] = c
-		all.Write(c)
-		sum := sha256.Sum256(c)
-		m.Chunks = append(m.Chunks, media.ChunkInfo{Seq: i, StartMS: float64(i) * 1000, DurationMS: 1000,
-			Size: size, SHA256: hex.EncodeToString(sum[:])})
-		m.Size += int64(size)
-	}
-	m.ID = hex.EncodeToString(all.Sum(nil)[:16])
-	if err := st.PutTrack(context.Background(), m, func(seq int) ([]byte, error) { return chunks[seq], nil }); err != nil {
-		t.Fatalf("storing a synthetic track: %v", err)
-	}
-	return m
 }
 
 // loadRun runs a few Go peers (package loadgen) against the hub: they play

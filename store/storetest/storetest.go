@@ -1,7 +1,7 @@
 // Package storetest is the conformance suite that every store.Store
-// implementation must pass. It builds synthetic tracks itself (pseudo-random
-// chunk bytes with correct SHA-256 in the manifest), so it depends on nothing
-// but the store and media contracts.
+// implementation must pass. It stores synthetic tracks (package
+// internal/testtrack: pseudo-random chunk bytes with correct SHA-256 in the
+// manifest), so it depends on nothing but the store and media contracts.
 //
 // An implementation's test calls:
 //
@@ -17,17 +17,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"reflect"
 	"runtime"
 	"sort"
 	"sync"
 	"testing"
 
+	"github.com/ztream/ztream/internal/testtrack"
 	"github.com/ztream/ztream/media"
 	"github.com/ztream/ztream/store"
 )
@@ -100,70 +99,28 @@ func RunWithOptions(t *testing.T, newStore func(t *testing.T) store.Store, opts 
 	})
 }
 
-// track is a synthetic track whose chunk bytes are regenerated on demand from
-// a seed, so that even a very long track costs no memory in the test.
-type track struct {
-	m     *media.Manifest
-	seed  uint64
-	sizes func(seq int) int
-}
-
-// chunkData returns the deterministic bytes of chunk seq.
-func (tr *track) chunkData(seq int) []byte {
-	var key [32]byte
-	binary.BigEndian.PutUint64(key[0:], tr.seed)
-	binary.BigEndian.PutUint64(key[8:], uint64(seq))
-	b := make([]byte, tr.sizes(seq))
-	_, _ = rand.NewChaCha8(key).Read(b)
-	return b
-}
-
-// source returns a ChunkSource that regenerates chunks lazily and fails the
+// source returns a ChunkSource of tr's chunks (regenerated on demand, so
+// that even a very long track costs no memory in the test) that fails the
 // test if PutTrack asks for chunks out of order.
-func (tr *track) source(t *testing.T) store.ChunkSource {
+func source(t *testing.T, tr *testtrack.Track) store.ChunkSource {
 	next := 0
+	src := tr.Source()
 	return func(seq int) ([]byte, error) {
 		if seq != next {
 			t.Errorf("ChunkSource called with seq %d, want %d (in order, once each)", seq, next)
 		}
 		next = seq + 1
-		if seq < 0 || seq >= len(tr.m.Chunks) {
-			return nil, fmt.Errorf("seq %d out of range", seq)
-		}
-		return tr.chunkData(seq), nil
+		return src(seq)
 	}
 }
 
-// newTrack builds a track of n chunks whose every manifest field is set to a
-// non-zero value, with sizes(seq) bytes per chunk.
-func newTrack(id string, seed uint64, n int, sizes func(seq int) int) *track {
-	tr := &track{seed: seed, sizes: sizes}
-	m := &media.Manifest{
-		ID: id, Title: "Title ✓ " + id, Artist: "Artist " + id, Album: "Album ♪ " + id,
-		Bitrate: 128 + int(seed%64), SampleRate: 44100, Channels: 2, MIME: media.MIMEType,
-		MPEGVersion: "1", SamplesPerFrame: 1152, FramesPerChunk: 38,
-		EncoderDelay: 576 + 529, EncoderPadding: 1234 + int(seed%100),
-	}
-	tr.m = m
-	const frameMS = 1152.0 * 1000 / 44100
-	for seq := 0; seq < n; seq++ {
-		b := tr.chunkData(seq)
-		sum := sha256.Sum256(b)
-		frames := 38
-		if seq == n-1 {
-			frames = 17
-		}
-		m.Chunks = append(m.Chunks, media.ChunkInfo{
-			Seq: seq, StartMS: float64(seq*38) * frameMS, DurationMS: float64(frames) * frameMS,
-			Frames: frames, Size: len(b), SHA256: hex.EncodeToString(sum[:]),
-			Reservoir: seq%3 != 0,
-		})
-		m.Size += int64(len(b))
-		m.TotalFrames += frames
-	}
-	m.TotalSamples = int64(m.TotalFrames*m.SamplesPerFrame - m.EncoderDelay - m.EncoderPadding)
-	m.DurationMS = m.TotalSamples * 1000 / int64(m.SampleRate)
-	return tr
+// newTrack builds a track (package testtrack) of n chunks with id, whose
+// every manifest field is set to a non-zero value, with sizes(seq) bytes per
+// chunk.
+func newTrack(id string, seed uint64, n int, sizes func(seq int) int) *testtrack.Track {
+	return testtrack.New(seed, n, testtrack.ID(id), testtrack.Sizes(sizes), testtrack.Modify(func(m *media.Manifest) {
+		m.Title, m.Artist, m.Album = "Title ✓ "+id, "Artist "+id, "Album ♪ "+id
+	}))
 }
 
 // varied gives chunk sizes between 1 and about 3 KiB that differ per seq.
@@ -171,10 +128,10 @@ func varied(seq int) int { return 1 + (seq*977+131)%3000 }
 
 func fixed(size int) func(int) int { return func(int) int { return size } }
 
-func put(t *testing.T, s store.Store, tr *track) {
+func put(t *testing.T, s store.Store, tr *testtrack.Track) {
 	t.Helper()
-	if err := s.PutTrack(context.Background(), tr.m, tr.source(t)); err != nil {
-		t.Fatalf("PutTrack(%s): %v", tr.m.ID, err)
+	if err := s.PutTrack(context.Background(), tr.Manifest, source(t, tr)); err != nil {
+		t.Fatalf("PutTrack(%s): %v", tr.Manifest.ID, err)
 	}
 }
 
@@ -207,18 +164,18 @@ func readAll(t *testing.T, s store.Store, id string, from, to int) []store.Chunk
 }
 
 // checkRange reads [from, to) and compares every chunk with the expected bytes.
-func checkRange(t *testing.T, s store.Store, tr *track, from, to int) {
+func checkRange(t *testing.T, s store.Store, tr *testtrack.Track, from, to int) {
 	t.Helper()
-	got := readAll(t, s, tr.m.ID, from, to)
+	got := readAll(t, s, tr.Manifest.ID, from, to)
 	if len(got) != to-from {
-		t.Fatalf("ReadChunks(%s, %d, %d): got %d chunks, want %d", tr.m.ID, from, to, len(got), to-from)
+		t.Fatalf("ReadChunks(%s, %d, %d): got %d chunks, want %d", tr.Manifest.ID, from, to, len(got), to-from)
 	}
 	// Data must stay valid after Next: compare only once all are read.
 	for i, c := range got {
 		if c.Seq != from+i {
 			t.Fatalf("chunk %d of range [%d,%d): seq %d, want %d", i, from, to, c.Seq, from+i)
 		}
-		if want := tr.chunkData(c.Seq); !bytes.Equal(c.Data, want) {
+		if want := tr.Chunk(c.Seq); !bytes.Equal(c.Data, want) {
 			t.Fatalf("chunk seq %d: %d bytes differ from the %d bytes put", c.Seq, len(c.Data), len(want))
 		}
 	}
@@ -268,31 +225,31 @@ func testManifestRoundTrip(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	tr := newTrack("a1b2c3d4e5f60718", 1, 7, varied)
 	put(t, s, tr)
-	got, err := s.Manifest(ctx, tr.m.ID)
+	got, err := s.Manifest(ctx, tr.Manifest.ID)
 	if err != nil {
 		t.Fatalf("Manifest: %v", err)
 	}
-	if !reflect.DeepEqual(got, tr.m) {
-		t.Errorf("Manifest round trip differs:\n got  %+v\n want %+v", got, tr.m)
+	if !reflect.DeepEqual(got, tr.Manifest) {
+		t.Errorf("Manifest round trip differs:\n got  %+v\n want %+v", got, tr.Manifest)
 	}
 	// The caller owns the returned manifest: mutating it must not change the store.
 	got.Title = "changed"
 	got.Chunks[0].Size = -1
-	again, err := s.Manifest(ctx, tr.m.ID)
+	again, err := s.Manifest(ctx, tr.Manifest.ID)
 	if err != nil {
 		t.Fatalf("Manifest: %v", err)
 	}
-	if !reflect.DeepEqual(again, tr.m) {
+	if !reflect.DeepEqual(again, tr.Manifest) {
 		t.Errorf("mutating a returned manifest changed the stored one")
 	}
 	list, err := s.ListTracks(ctx)
 	if err != nil {
 		t.Fatalf("ListTracks: %v", err)
 	}
-	if want := []media.Summary{tr.m.Summary()}; !reflect.DeepEqual(list, want) {
+	if want := []media.Summary{tr.Manifest.Summary()}; !reflect.DeepEqual(list, want) {
 		t.Errorf("ListTracks = %+v, want %+v", list, want)
 	}
-	checkRecords(t, s, tr.m.ID, len(tr.m.Chunks))
+	checkRecords(t, s, tr.Manifest.ID, len(tr.Manifest.Chunks))
 	if err := s.Ping(ctx); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
@@ -312,9 +269,9 @@ func testListSorted(t *testing.T, s store.Store) {
 	var want []media.Summary
 	for i, k := range keys {
 		tr := newTrack(k.id, uint64(100+i), 2, varied)
-		tr.m.Artist, tr.m.Album, tr.m.Title = k.artist, k.album, k.title
+		tr.Manifest.Artist, tr.Manifest.Album, tr.Manifest.Title = k.artist, k.album, k.title
 		put(t, s, tr)
-		want = append(want, tr.m.Summary())
+		want = append(want, tr.Manifest.Summary())
 	}
 	// Byte-wise order on artist, album, title, then id.
 	sort.Slice(want, func(i, j int) bool {
@@ -342,7 +299,7 @@ func testListSorted(t *testing.T, s store.Store) {
 func testReadRanges(t *testing.T, s store.Store) {
 	tr := newTrack("00ff00ff00ff00ff", 2, 23, varied)
 	put(t, s, tr)
-	n := len(tr.m.Chunks)
+	n := len(tr.Manifest.Chunks)
 	for _, r := range [][2]int{{0, n}, {0, 1}, {n - 1, n}, {5, 6}, {3, 17}, {8, 16}, {7, 20}, {1, n}} {
 		checkRange(t, s, tr, r[0], r[1])
 	}
@@ -352,9 +309,9 @@ func testRangeValidation(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	tr := newTrack("1111222233334444", 3, 5, varied)
 	put(t, s, tr)
-	n := len(tr.m.Chunks)
+	n := len(tr.Manifest.Chunks)
 	for _, r := range [][2]int{{-1, 2}, {0, n + 1}, {2, 2}, {3, 1}, {n, n + 1}, {n, n}, {-5, -1}, {0, 0}} {
-		it, err := s.ReadChunks(ctx, tr.m.ID, r[0], r[1])
+		it, err := s.ReadChunks(ctx, tr.Manifest.ID, r[0], r[1])
 		if !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("ReadChunks(%d, %d) error = %v, want ErrInvalid", r[0], r[1], err)
 		}
@@ -384,7 +341,7 @@ func testRangeValidation(t *testing.T, s store.Store) {
 func testPutInvalidManifest(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	good := newTrack("abcdabcdabcdabcd", 4, 4, varied)
-	if err := s.PutTrack(ctx, nil, good.source(t)); !errors.Is(err, store.ErrInvalid) {
+	if err := s.PutTrack(ctx, nil, source(t, good)); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("PutTrack(nil manifest) error = %v, want ErrInvalid", err)
 	}
 	cases := map[string]func(m *media.Manifest){
@@ -397,24 +354,24 @@ func testPutInvalidManifest(t *testing.T, s store.Store) {
 	}
 	for name, mutate := range cases {
 		tr := newTrack("abcdabcdabcdabcd", 4, 4, varied)
-		mutate(tr.m)
-		err := s.PutTrack(ctx, tr.m, func(seq int) ([]byte, error) { return tr.chunkData(seq), nil })
+		mutate(tr.Manifest)
+		err := s.PutTrack(ctx, tr.Manifest, func(seq int) ([]byte, error) { return tr.Chunk(seq), nil })
 		if !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%s: PutTrack error = %v, want ErrInvalid", name, err)
 		}
-		if tr.m.ID != "" {
-			checkAbsent(t, s, tr.m.ID)
+		if tr.Manifest.ID != "" {
+			checkAbsent(t, s, tr.Manifest.ID)
 		}
 	}
 }
 
 // failingPuts returns puts of tr that must all fail, with a check of the error.
-func failingPuts(tr *track) map[string]struct {
+func failingPuts(tr *testtrack.Track) map[string]struct {
 	src   store.ChunkSource
 	check func(error) bool
 } {
 	boom := errors.New("source broke")
-	n := len(tr.m.Chunks)
+	n := len(tr.Manifest.Chunks)
 	mid := n * 9 / 10
 	return map[string]struct {
 		src   store.ChunkSource
@@ -425,13 +382,13 @@ func failingPuts(tr *track) map[string]struct {
 				if seq == mid {
 					return nil, boom
 				}
-				return tr.chunkData(seq), nil
+				return tr.Chunk(seq), nil
 			},
 			check: func(err error) bool { return errors.Is(err, boom) },
 		},
 		"size mismatch": {
 			src: func(seq int) ([]byte, error) {
-				b := tr.chunkData(seq)
+				b := tr.Chunk(seq)
 				if seq == mid {
 					b = b[:len(b)-1]
 				}
@@ -441,7 +398,7 @@ func failingPuts(tr *track) map[string]struct {
 		},
 		"sha256 mismatch": {
 			src: func(seq int) ([]byte, error) {
-				b := tr.chunkData(seq)
+				b := tr.Chunk(seq)
 				if seq == mid {
 					b[len(b)/2] ^= 0x40
 				}
@@ -451,7 +408,7 @@ func failingPuts(tr *track) map[string]struct {
 		},
 		"last chunk sha256 mismatch": {
 			src: func(seq int) ([]byte, error) {
-				b := tr.chunkData(seq)
+				b := tr.Chunk(seq)
 				if seq == n-1 {
 					b[0] ^= 1
 				}
@@ -466,75 +423,75 @@ func testPutAtomicity(t *testing.T, s store.Store, large int) {
 	ctx := context.Background()
 	// A short track and one long enough (by default about 19 MiB) that a
 	// store writing in batches must take its multi-transaction path.
-	for _, tr := range []*track{
+	for _, tr := range []*testtrack.Track{
 		newTrack("5555aaaa5555aaaa", 5, 12, varied),
 		newTrack("6666bbbb6666bbbb", 6, large, fixed(32<<10)),
 	} {
 		for name, fp := range failingPuts(tr) {
-			err := s.PutTrack(ctx, tr.m, fp.src)
+			err := s.PutTrack(ctx, tr.Manifest, fp.src)
 			if err == nil || !fp.check(err) {
-				t.Errorf("%d chunks, %s: PutTrack error = %v", len(tr.m.Chunks), name, err)
+				t.Errorf("%d chunks, %s: PutTrack error = %v", len(tr.Manifest.Chunks), name, err)
 			}
-			checkAbsent(t, s, tr.m.ID)
+			checkAbsent(t, s, tr.Manifest.ID)
 		}
 		// A cancelled context fails the put too, leaving nothing behind.
 		cctx, cancel := context.WithCancel(ctx)
-		src := tr.source(t)
-		err := s.PutTrack(cctx, tr.m, func(seq int) ([]byte, error) {
-			if seq == len(tr.m.Chunks)/2 {
+		src := source(t, tr)
+		err := s.PutTrack(cctx, tr.Manifest, func(seq int) ([]byte, error) {
+			if seq == len(tr.Manifest.Chunks)/2 {
 				cancel()
 			}
 			return src(seq)
 		})
 		cancel()
 		if !errors.Is(err, context.Canceled) {
-			t.Errorf("%d chunks, cancelled put: error = %v, want context.Canceled", len(tr.m.Chunks), err)
+			t.Errorf("%d chunks, cancelled put: error = %v, want context.Canceled", len(tr.Manifest.Chunks), err)
 		}
-		checkAbsent(t, s, tr.m.ID)
+		checkAbsent(t, s, tr.Manifest.ID)
 		// The store is still usable and the same track can now be stored.
 		put(t, s, tr)
-		checkRange(t, s, tr, 0, len(tr.m.Chunks))
-		checkRecords(t, s, tr.m.ID, len(tr.m.Chunks))
+		checkRange(t, s, tr, 0, len(tr.Manifest.Chunks))
+		checkRecords(t, s, tr.Manifest.ID, len(tr.Manifest.Chunks))
 	}
 }
 
 // checkWholeOrAbsent checks that id is either absent or complete and exact.
-func checkWholeOrAbsent(t *testing.T, s store.Store, tr *track) (present bool) {
+func checkWholeOrAbsent(t *testing.T, s store.Store, tr *testtrack.Track) (present bool) {
 	t.Helper()
-	m, err := s.Manifest(context.Background(), tr.m.ID)
+	m, err := s.Manifest(context.Background(), tr.Manifest.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		checkAbsent(t, s, tr.m.ID)
+		checkAbsent(t, s, tr.Manifest.ID)
 		return false
 	}
 	if err != nil {
 		t.Fatalf("Manifest: %v", err)
 	}
-	if !reflect.DeepEqual(m, tr.m) {
+	if !reflect.DeepEqual(m, tr.Manifest) {
 		t.Fatalf("Manifest after failed re-put is neither absent nor the previous one")
 	}
-	checkRange(t, s, tr, 0, len(tr.m.Chunks))
-	checkRecords(t, s, tr.m.ID, len(tr.m.Chunks))
+	checkRange(t, s, tr, 0, len(tr.Manifest.Chunks))
+	checkRecords(t, s, tr.Manifest.ID, len(tr.Manifest.Chunks))
 	return true
 }
 
 func testFailedRePut(t *testing.T, s store.Store, large int) {
 	ctx := context.Background()
-	for _, tr := range []*track{
+	for _, tr := range []*testtrack.Track{
 		newTrack("7777cccc7777cccc", 7, 9, varied),
 		newTrack("8888dddd8888dddd", 8, large, fixed(32<<10)),
 	} {
 		for name, fp := range failingPuts(tr) {
-			if _, err := s.Manifest(ctx, tr.m.ID); errors.Is(err, store.ErrNotFound) {
+			if _, err := s.Manifest(ctx, tr.Manifest.ID); errors.Is(err, store.ErrNotFound) {
 				put(t, s, tr)
 			}
-			if err := s.PutTrack(ctx, tr.m, fp.src); err == nil || !fp.check(err) {
-				t.Errorf("%d chunks, re-put with %s: error = %v", len(tr.m.Chunks), name, err)
+			if err := s.PutTrack(ctx, tr.Manifest, fp.src); err == nil || !fp.check(err) {
+				t.Errorf("%d chunks, re-put with %s: error = %v", len(tr.Manifest.Chunks), name, err)
 			}
 			// Atomic replacement keeps the old version; a store that must
 			// hide a huge track while rewriting it may leave it absent. A
 			// partial track is never acceptable.
 			present := checkWholeOrAbsent(t, s, tr)
-			t.Logf("%d chunks, %s: previous version kept: %v", len(tr.m.Chunks), name, present)
+			t.Logf("%d chunks, %s: previous version kept: %v", len(tr.Manifest.Chunks), name, present)
 		}
 	}
 }
@@ -553,29 +510,29 @@ func testIdempotentRePut(t *testing.T, s store.Store) {
 	if len(list) != 2 {
 		t.Errorf("after re-put ListTracks has %d entries, want 2: %+v", len(list), list)
 	}
-	checkRange(t, s, tr, 0, len(tr.m.Chunks))
-	checkRecords(t, s, tr.m.ID, len(tr.m.Chunks))
+	checkRange(t, s, tr, 0, len(tr.Manifest.Chunks))
+	checkRecords(t, s, tr.Manifest.ID, len(tr.Manifest.Chunks))
 
 	// Replacing with different metadata and fewer, different chunks.
-	repl := newTrack(tr.m.ID, 11, 12, fixed(700))
-	repl.m.Title = "Replaced"
+	repl := newTrack(tr.Manifest.ID, 11, 12, fixed(700))
+	repl.Manifest.Title = "Replaced"
 	put(t, s, repl)
-	got, err := s.Manifest(ctx, tr.m.ID)
+	got, err := s.Manifest(ctx, tr.Manifest.ID)
 	if err != nil {
 		t.Fatalf("Manifest: %v", err)
 	}
-	if !reflect.DeepEqual(got, repl.m) {
+	if !reflect.DeepEqual(got, repl.Manifest) {
 		t.Errorf("Manifest after replacement is not the new one")
 	}
-	checkRange(t, s, repl, 0, len(repl.m.Chunks))
-	checkRecords(t, s, tr.m.ID, len(repl.m.Chunks))
-	if it, err := s.ReadChunks(ctx, tr.m.ID, 0, len(tr.m.Chunks)); !errors.Is(err, store.ErrInvalid) {
+	checkRange(t, s, repl, 0, len(repl.Manifest.Chunks))
+	checkRecords(t, s, tr.Manifest.ID, len(repl.Manifest.Chunks))
+	if it, err := s.ReadChunks(ctx, tr.Manifest.ID, 0, len(tr.Manifest.Chunks)); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("reading the old, longer range: error = %v, want ErrInvalid", err)
 		if err == nil {
 			_ = it.Close()
 		}
 	}
-	checkRange(t, s, other, 0, len(other.m.Chunks))
+	checkRange(t, s, other, 0, len(other.Manifest.Chunks))
 }
 
 func testDelete(t *testing.T, s store.Store) {
@@ -586,17 +543,17 @@ func testDelete(t *testing.T, s store.Store) {
 	put(t, s, a)
 	put(t, s, b)
 	put(t, s, c)
-	if err := s.DeleteTrack(ctx, a.m.ID); err != nil {
+	if err := s.DeleteTrack(ctx, a.Manifest.ID); err != nil {
 		t.Fatalf("DeleteTrack: %v", err)
 	}
-	checkAbsent(t, s, a.m.ID)
-	if err := s.DeleteTrack(ctx, a.m.ID); !errors.Is(err, store.ErrNotFound) {
+	checkAbsent(t, s, a.Manifest.ID)
+	if err := s.DeleteTrack(ctx, a.Manifest.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("second DeleteTrack error = %v, want ErrNotFound", err)
 	}
-	checkRange(t, s, b, 0, len(b.m.Chunks))
-	checkRange(t, s, c, 0, len(c.m.Chunks))
-	checkRecords(t, s, b.m.ID, len(b.m.Chunks))
-	checkRecords(t, s, c.m.ID, len(c.m.Chunks))
+	checkRange(t, s, b, 0, len(b.Manifest.Chunks))
+	checkRange(t, s, c, 0, len(c.Manifest.Chunks))
+	checkRecords(t, s, b.Manifest.ID, len(b.Manifest.Chunks))
+	checkRecords(t, s, c.Manifest.ID, len(c.Manifest.Chunks))
 	list, err := s.ListTracks(ctx)
 	if err != nil {
 		t.Fatalf("ListTracks: %v", err)
@@ -606,7 +563,7 @@ func testDelete(t *testing.T, s store.Store) {
 	}
 	// A deleted track can be stored again.
 	put(t, s, a)
-	checkRange(t, s, a, 0, len(a.m.Chunks))
+	checkRange(t, s, a, 0, len(a.Manifest.Chunks))
 }
 
 func testContextCancel(t *testing.T, s store.Store) {
@@ -614,7 +571,7 @@ func testContextCancel(t *testing.T, s store.Store) {
 	put(t, s, tr)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	it, err := s.ReadChunks(ctx, tr.m.ID, 0, len(tr.m.Chunks))
+	it, err := s.ReadChunks(ctx, tr.Manifest.ID, 0, len(tr.Manifest.Chunks))
 	if err != nil {
 		t.Fatalf("ReadChunks: %v", err)
 	}
@@ -639,7 +596,7 @@ func testContextCancel(t *testing.T, s store.Store) {
 	}
 
 	// A context cancelled before the call stops the iteration at once.
-	it2, err := s.ReadChunks(ctx, tr.m.ID, 0, 4)
+	it2, err := s.ReadChunks(ctx, tr.Manifest.ID, 0, 4)
 	if err == nil {
 		if it2.Next() {
 			t.Errorf("iterator with a cancelled context yielded a chunk")
@@ -677,12 +634,12 @@ func testConcurrentReaders(t *testing.T, s store.Store) {
 					return
 				default:
 				}
-				if err := verifyTrack(ctx, s, stable, round%len(stable.m.Chunks)); err != nil {
+				if err := verifyTrack(ctx, s, stable, round%len(stable.Manifest.Chunks)); err != nil {
 					report(fmt.Errorf("reader %d, stable track: %w", r, err))
 					return
 				}
 				// The incoming track is either invisible or complete.
-				err := verifyTrack(ctx, s, incoming, round%len(incoming.m.Chunks))
+				err := verifyTrack(ctx, s, incoming, round%len(incoming.Manifest.Chunks))
 				if err != nil && !errors.Is(err, store.ErrNotFound) {
 					report(fmt.Errorf("reader %d, track being put: %w", r, err))
 					return
@@ -694,7 +651,7 @@ func testConcurrentReaders(t *testing.T, s store.Store) {
 			}
 		}(r)
 	}
-	putErr := s.PutTrack(ctx, incoming.m, incoming.source(t))
+	putErr := s.PutTrack(ctx, incoming.Manifest, source(t, incoming))
 	close(done)
 	wg.Wait()
 	close(errc)
@@ -704,22 +661,22 @@ func testConcurrentReaders(t *testing.T, s store.Store) {
 	if putErr != nil {
 		t.Fatalf("PutTrack during reads: %v", putErr)
 	}
-	checkRange(t, s, incoming, 0, len(incoming.m.Chunks))
-	checkRange(t, s, stable, 0, len(stable.m.Chunks))
+	checkRange(t, s, incoming, 0, len(incoming.Manifest.Chunks))
+	checkRange(t, s, stable, 0, len(stable.Manifest.Chunks))
 }
 
 // verifyTrack checks that the manifest of tr is the expected one and that
 // chunks [from, n) read back exactly. It returns an error wrapping
 // store.ErrNotFound when the manifest does not exist.
-func verifyTrack(ctx context.Context, s store.Store, tr *track, from int) error {
-	m, err := s.Manifest(ctx, tr.m.ID)
+func verifyTrack(ctx context.Context, s store.Store, tr *testtrack.Track, from int) error {
+	m, err := s.Manifest(ctx, tr.Manifest.ID)
 	if err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
-	if !reflect.DeepEqual(m, tr.m) {
+	if !reflect.DeepEqual(m, tr.Manifest) {
 		return errors.New("manifest differs from the one put")
 	}
-	it, err := s.ReadChunks(ctx, tr.m.ID, from, len(m.Chunks))
+	it, err := s.ReadChunks(ctx, tr.Manifest.ID, from, len(m.Chunks))
 	if err != nil {
 		return fmt.Errorf("visible manifest but ReadChunks(%d, %d) failed: %v", from, len(m.Chunks), err)
 	}
@@ -748,11 +705,11 @@ func verifyTrack(ctx context.Context, s store.Store, tr *track, from int) error 
 func testManyChunks(t *testing.T, s store.Store) {
 	tr := newTrack("eeee0000eeee0000", 18, 2500, func(seq int) int { return 50 + seq%400 })
 	put(t, s, tr)
-	n := len(tr.m.Chunks)
+	n := len(tr.Manifest.Chunks)
 	checkRange(t, s, tr, 0, n)
 	checkRange(t, s, tr, 1999, n)
 	checkRange(t, s, tr, 1234, 1301)
-	checkRecords(t, s, tr.m.ID, n)
+	checkRecords(t, s, tr.Manifest.ID, n)
 }
 
 // heapInUse returns the live heap after a full collection.
@@ -772,8 +729,8 @@ func testBoundedMemory(t *testing.T, s store.Store, opts Options) {
 
 	base := heapInUse()
 	var putPeak uint64
-	src := tr.source(t)
-	err := s.PutTrack(ctx, tr.m, func(seq int) ([]byte, error) {
+	src := source(t, tr)
+	err := s.PutTrack(ctx, tr.Manifest, func(seq int) ([]byte, error) {
 		if seq%every == 0 {
 			if h := heapInUse(); h > base && h-base > putPeak {
 				putPeak = h - base
@@ -789,7 +746,7 @@ func testBoundedMemory(t *testing.T, s store.Store, opts Options) {
 
 	base = heapInUse()
 	var peak uint64
-	it, err := s.ReadChunks(ctx, tr.m.ID, 0, n)
+	it, err := s.ReadChunks(ctx, tr.Manifest.ID, 0, n)
 	if err != nil {
 		t.Fatalf("ReadChunks: %v", err)
 	}
@@ -801,7 +758,7 @@ func testBoundedMemory(t *testing.T, s store.Store, opts Options) {
 			t.Fatalf("chunk %d: seq %d, %d bytes", read, c.Seq, len(c.Data))
 		}
 		sum := sha256.Sum256(c.Data)
-		if hex.EncodeToString(sum[:]) != tr.m.Chunks[read].SHA256 {
+		if hex.EncodeToString(sum[:]) != tr.Manifest.Chunks[read].SHA256 {
 			t.Fatalf("chunk %d: sha256 mismatch", read)
 		}
 		read++
@@ -823,7 +780,7 @@ func testBoundedMemory(t *testing.T, s store.Store, opts Options) {
 		t.Errorf("reading held %.1f MiB of heap, limit %.0f MiB: the range is not streamed",
 			mib(peak), mib(opts.MemoryLimit))
 	}
-	if err := s.DeleteTrack(ctx, tr.m.ID); err != nil {
+	if err := s.DeleteTrack(ctx, tr.Manifest.ID); err != nil {
 		t.Errorf("DeleteTrack of the long track: %v", err)
 	}
 }

@@ -1,5 +1,8 @@
-// HTTP catalog API client: the track list, manifests (memoized) and the
-// HTTP chunk endpoint, the fallback path when WebRTC is unavailable.
+// HTTP catalog API client: the track list, manifests (memoized), the peer
+// algorithm's constants (GET /api/config) and the HTTP chunk endpoint, the
+// fallback path when WebRTC is unavailable.
+
+import { withAlgorithmDefaults } from './swarm.js';
 
 /**
  * One chunk of a track manifest (media.ChunkInfo): a verbatim run of whole MP3 frames.
@@ -73,6 +76,22 @@ export class CatalogAPI {
    */
   tracks(signal) {
     return this.json('/tracks', signal);
+  }
+
+  /**
+   * The constants of the peer algorithm (docs/PROTOCOL.md §8) the hub serves
+   * at GET /api/config, completed with the built-in defaults of swarm.js
+   * (which are the whole answer when the request fails: never rejects).
+   * @param {{signal?: AbortSignal, log?: (msg: string) => void}} [opts]
+   * @returns {Promise<import('./swarm.js').Algorithm>}
+   */
+  async config({ signal, log = () => {} } = {}) {
+    try {
+      return withAlgorithmDefaults(await this.json('/config', signal));
+    } catch (err) {
+      log(`peer algorithm: built-in defaults (${err && err.message ? err.message : err})`);
+      return withAlgorithmDefaults();
+    }
   }
 
   /**

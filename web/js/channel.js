@@ -1,23 +1,69 @@
 // One "chunks" DataChannel speaking the chunk protocol (docs/PROTOCOL.md §4),
 // in both roles: as requester (ranges of chunks delivered in order, then
-// done) and as sender (serving complete tracks from the chunk store to a
-// peer, with bufferedAmount flow control and an upload counter).
+// done; `first_copy` requests to the hub) and as sender (serving every
+// verified chunk held, of complete and partial tracks, with bufferedAmount
+// flow control and an upload counter). It answers `have` (ok, or the bitfield
+// of a partial track), remembers which tracks the other side asked about
+// (at most MAX_INTEREST) so that `holding` updates go to it (pushHolding), and
+// accepts at most INBOUND_RATE `have`/`holding` messages per second.
 
 import { encodeChunk, decodeChunk, encodeText, decodeText, validTrackId, MAX_REQUESTS, KIND_CHUNK } from './wire.js';
 
 /** Sender window: send while bufferedAmount is at most this (bytes). */
 export const SEND_WINDOW = 512 * 1024;
+/** Most tracks the other side may subscribe to (by asking `have`) on one channel. */
+export const MAX_INTEREST = 32;
+/** `have`/`holding` messages accepted per second from the other side (and the burst); more are dropped. */
+export const INBOUND_RATE = 50;
 
+/**
+ * A token bucket: rate tokens per second, at most burst of them.
+ */
+export class TokenBucket {
+  /**
+   * @param {number} rate
+   * @param {number} burst
+   * @param {() => number} [now] milliseconds
+   */
+  constructor(rate, burst, now = () => performance.now()) {
+    this.rate = rate;
+    this.burst = burst;
+    this.now = now;
+    this.tokens = burst;
+    this.last = now();
+  }
+
+  /** Takes a token; false when there is none. */
+  take() {
+    const t = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) * this.rate) / 1000);
+    this.last = t;
+    if (this.tokens < 1) return false;
+    this.tokens--;
+    return true;
+  }
+}
+
+/**
+ * What a `have` is answered (docs/PROTOCOL.md §4.1): ok, the whole track; a
+ * bitfield (chunks, have) of a partial track; neither: nothing to serve.
+ * @typedef {{ok: boolean, chunks?: number, have?: string}} HaveAnswer
+ */
 /**
  * The chunk serving hooks of a side that may upload (peer↔peer channels).
  * @typedef {object} ServeHooks
- * @property {(track: string) => boolean} canServe
+ * @property {(track: string) => boolean} canServe holds at least one verified chunk of track
  * @property {(track: string) => number} chunkCount
  * @property {(track: string, seq: number) => (Uint8Array|undefined|Promise<Uint8Array|undefined>)} getChunk
+ *   undefined: not held (a partial holder skips it)
  * @property {(n: number) => void} uploaded told of the bytes of every chunk sent
+ * @property {(track: string) => boolean} [isComplete] holds every chunk of track
  * @property {(track: string, seq: number) => void} [sent] told of every chunk sent
  * @property {(track: string) => Promise<void>} [prepare] awaited before a request is served
  *   (e.g. loads the track from the persistent cache)
+ * @property {(track: string) => HaveAnswer} [haveReply] the answer to `have` (default: ok when canServe)
+ * @property {(track: string) => boolean} [admit] a request may be served (an upload slot is free); else not_found
+ * @property {(track: string, from: number, to: number) => void} [finished] a range was sent whole (done)
  */
 /** @typedef {import('./wire.js').TextMessage} TextMessage */
 /**
@@ -51,6 +97,12 @@ export class ChunkChannel extends EventTarget {
     this.lastActivity = Date.now();
     /** Messages from the other side that broke the protocol (see badMessage). */
     this.badMessages = 0;
+    /** Tracks the other side asked `have` about: it gets our `holding` updates of them. @type {Set<string>} */
+    this.interest = new Set();
+    /** `have`/`holding` messages accepted from the other side. */
+    this.inbound = new TokenBucket(INBOUND_RATE, INBOUND_RATE);
+    /** `have`/`holding` messages dropped over INBOUND_RATE. */
+    this.droppedInbound = 0;
     dc.binaryType = 'arraybuffer';
     dc.bufferedAmountLowThreshold = window / 2;
     dc.addEventListener('message', (e) => this.onMessage(e.data));
@@ -90,15 +142,18 @@ export class ChunkChannel extends EventTarget {
 
   /**
    * Requests chunks [from, to) of track. onChunk(seq, bytes) is called for
-   * each; resolves on done, rejects on error, close or abort (abort sends cancel).
+   * each; resolves on done, rejects on error, close or abort (abort sends
+   * cancel). A new request for the same track replaces this one (it
+   * rejects). firstCopy (to the hub only) asks for first copies (§8.4).
    * @param {string} track
    * @param {number} from
    * @param {number} to
    * @param {(seq: number, bytes: Uint8Array<ArrayBuffer>) => unknown} onChunk
    * @param {AbortSignal} [signal]
+   * @param {{firstCopy?: boolean}} [opts]
    * @returns {Promise<void>}
    */
-  request(track, from, to, onChunk, signal) {
+  request(track, from, to, onChunk, signal, { firstCopy = false } = {}) {
     if (!this.open) return Promise.reject(new Error(`${this.name}: not open`));
     if (this.pending.size >= MAX_REQUESTS) return Promise.reject(new Error(`${this.name}: ${MAX_REQUESTS} ranges in flight`));
     for (const [id, p] of this.pending) {
@@ -127,7 +182,7 @@ export class ChunkChannel extends EventTarget {
         if (signal.aborted) return onAbort();
         signal.addEventListener('abort', onAbort);
       }
-      this.sendText('request', { id, track, from, to });
+      this.sendText('request', firstCopy ? { id, track, from, to, first_copy: true } : { id, track, from, to });
     });
   }
 
@@ -204,7 +259,15 @@ export class ChunkChannel extends EventTarget {
         break;
       }
       case 'have_reply':
-        this.dispatchEvent(new CustomEvent('have_reply', { detail: m }));
+        if (validTrackId(m.track)) this.dispatchEvent(new CustomEvent('have_reply', { detail: m }));
+        break;
+      case 'holding':
+        if (!validTrackId(m.track)) break;
+        if (!this.inbound.take()) {
+          this.droppedInbound++;
+          break;
+        }
+        this.dispatchEvent(new CustomEvent('holding', { detail: m }));
         break;
       case 'request':
         this.onRequest(m);
@@ -216,10 +279,41 @@ export class ChunkChannel extends EventTarget {
         break;
       }
       case 'have':
-        if (validTrackId(m.track)) this.sendText('have_reply', { track: m.track, ok: !!(this.serve && this.serve.canServe(m.track)) });
+        if (!validTrackId(m.track)) break;
+        if (!this.inbound.take()) {
+          this.droppedInbound++;
+          break;
+        }
+        this.sendText('have_reply', { track: m.track, ...this.haveAnswer(m.track) });
+        if (this.serve && this.interest.size < MAX_INTEREST) this.interest.add(m.track);
+        this.dispatchEvent(new CustomEvent('have', { detail: m }));
         break;
       default: // unknown types are ignored
     }
+  }
+
+  /**
+   * What this side answers to `have` for track.
+   * @param {string} track
+   * @returns {HaveAnswer}
+   */
+  haveAnswer(track) {
+    if (!this.serve) return { ok: false };
+    if (this.serve.haveReply) return this.serve.haveReply(track);
+    return { ok: this.serve.canServe(track) };
+  }
+
+  /**
+   * Sends `holding` (the chunks of track this side holds) if the other side
+   * asked `have` about track on this channel. The caller paces it.
+   * @param {string} track
+   * @param {{chunks: number, have: string}} bits
+   * @returns {boolean} whether it was sent
+   */
+  pushHolding(track, { chunks, have }) {
+    if (!this.open || !this.interest.has(track)) return false;
+    this.sendText('holding', { track, chunks, have });
+    return true;
   }
 
   /**
@@ -253,36 +347,45 @@ export class ChunkChannel extends EventTarget {
       }
     }
     if (this.serving.size >= MAX_REQUESTS) return fail('too_many_requests', `${MAX_REQUESTS} ranges in flight`);
+    if (this.serve.admit && !this.serve.admit(m.track)) return fail('not_found', 'upload cap reached');
     const s = { track: m.track, cancelled: false };
     this.serving.set(id, s);
-    this.sendRange(id, s, m.from, m.to).catch((err) => {
+    const serve = this.serve;
+    this.sendRange(id, s, m.from, m.to).then((whole) => {
+      if (this.serving.get(id) === s) this.serving.delete(id);
+      if (whole && serve.finished) serve.finished(m.track, m.from, m.to);
+    }, (err) => {
+      if (this.serving.get(id) === s) this.serving.delete(id);
       this.log(`${this.name}: serving range ${id}: ${err.message}`);
       if (!s.cancelled) fail('internal', err.message);
-    }).finally(() => {
-      if (this.serving.get(id) === s) this.serving.delete(id);
     });
   }
 
   /**
-   * Sends chunks [from, to) of s.track, then done (onRequest checked the range).
+   * Sends the chunks of [from, to) of s.track this side holds, skipping the
+   * others (a partial holder), then done (onRequest checked the range).
+   * Resolves to whether the range was sent whole (done).
    * @param {number} id
    * @param {ServedRange} s
    * @param {number} from
    * @param {number} to
+   * @returns {Promise<boolean>}
    */
   async sendRange(id, s, from, to) {
     const serve = /** @type {ServeHooks} */ (this.serve); // onRequest serves only when set
     for (let seq = from; seq < to; seq++) {
       await this.drain();
-      if (s.cancelled || !this.open) return;
+      if (s.cancelled || !this.open) return false;
       const bytes = await serve.getChunk(s.track, seq);
-      if (!bytes) throw new Error(`chunk ${seq} not held`);
-      if (s.cancelled || !this.open) return;
+      if (!bytes) continue; // not held (yet): the requester knows from our bitfield
+      if (s.cancelled || !this.open) return false;
       this.dc.send(encodeChunk(s.track, seq, bytes));
       serve.uploaded(bytes.length);
       if (serve.sent) serve.sent(s.track, seq);
     }
+    if (s.cancelled || !this.open) return false;
     this.sendText('done', { id });
+    return true;
   }
 
   /**
@@ -318,33 +421,4 @@ export class ChunkChannel extends EventTarget {
     } catch { /* already closed */ }
     this.onClose();
   }
-}
-
-/**
- * A loader source over one ChunkChannel (the hub's, or a peer's).
- * @param {string} name
- * @param {import('./stats.js').SourceName} statsName
- * @param {() => (ChunkChannel|null)} getChannel
- * @param {{maxRun?: number}} [opts]
- * @returns {import('./loader.js').Source}
- */
-export function channelSource(name, statsName, getChannel, { maxRun = 16 } = {}) {
-  return {
-    name,
-    statsName,
-    maxRun,
-    available: () => {
-      const ch = getChannel();
-      return !!ch && ch.open;
-    },
-    slots: (track) => {
-      const ch = getChannel();
-      return ch && ch.open && !ch.busyWith(track) && ch.inFlight < MAX_REQUESTS ? 1 : 0;
-    },
-    request(track, from, to, onChunk, signal) {
-      const ch = getChannel();
-      if (!ch) return Promise.reject(new Error(`${name}: no channel`));
-      return ch.request(track, from, to, onChunk, signal);
-    },
-  };
 }

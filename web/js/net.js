@@ -1,55 +1,63 @@
 // The network side of a peer (docs/PROTOCOL.md): the WebSocket to the hub
-// (hello/welcome, reconnect with backoff), the hub PeerConnection answering
-// the hub's offer with its "chunks" DataChannel, tracker lookups, and direct
-// PeerConnections to other peers — as leecher (we offer and open the channel)
-// or as seeder (we answer and serve complete tracks, within an upload cap).
+// (hello/welcome, reconnect with backoff, keepalive, stats), the hub
+// PeerConnection answering the hub's offer with its "chunks" DataChannel,
+// tracker lookups, and direct PeerConnections to other peers ("links") — as
+// leecher of a pair (we offer and open the channel) or as seeder (we
+// answer). Links are kept across tracks (up to max_peer_conns idle ones):
+// either side may ask the other `have` and `request` on them for any track.
 //
-// As leecher, each link is watched for a misbehaving seeder: a chunk failing
-// the manifest's SHA-256 (hash_mismatch), a message breaking the chunk
-// protocol (bad_message) or a range delivering nothing for
-// PEER_RANGE_TIMEOUT_MS (timeout). Such a link is closed at once (unpair),
-// its peer remembered as bad (the MAX_BAD_PEERS most recent) and reported to
-// the hub (`report`, once per peer and track; docs/PROTOCOL.md §2.3); the
-// loader carries on with the other peers and the hub. A later pairing with a
-// remembered bad peer is ended at once, unused.
+// What a peer holds and tells (§8.1): every verified chunk held is served,
+// of complete tracks and of the tracks being downloaded; `have` is answered
+// ok (complete) or with the bitfield of a partial track, within the upload
+// cap, which holds per remote peer on every link (slots: acquired when the
+// hub pairs us as seeder or when a remote requests, released — with
+// `upload_done` for the pairs the hub counts — once a range reaching the end
+// of the track was served, or after UPLOAD_IDLE_MS without a request).
+// The loaders (loader.js) send `holding` through holding()/withdraw(), and
+// `completed` goes out when the chunk store completes a track.
+//
+// A misbehaving remote (a chunk failing the manifest's SHA-256, a message
+// breaking the chunk protocol, a bitfield not matching the manifest, nothing
+// sent in time) is abandoned: reported to the hub (`report`, once per peer and
+// track), remembered as bad (the MAX_BAD_PEERS most recent) and unpaired. A
+// later pairing as leecher with a remembered bad peer is ended at once, unused.
 
-import { ChunkChannel, channelSource } from './channel.js';
-import { CHANNEL_LABEL, validTrackId } from './wire.js';
-import { ABANDONED } from './loader.js';
+import { ChunkChannel } from './channel.js';
+import { CHANNEL_LABEL, validTrackId, encodeBitfield } from './wire.js';
+import { ALGORITHM_DEFAULTS } from './swarm.js';
 
 /** @typedef {import('./channel.js').ServeHooks} ServeHooks */
-/** @typedef {import('./loader.js').OnChunk} OnChunk */
-/** @typedef {import('./loader.js').Source} Source */
+/** @typedef {import('./channel.js').HaveAnswer} HaveAnswer */
 /** @typedef {import('./wire.js').TextMessage} Message a decoded signaling message (docs/PROTOCOL.md §2) */
+/**
+ * The outcome of a tracker lookup: the links of the pairs it made (still
+ * connecting) and, when none, why (lookup_result reason, or a local one:
+ * offline, rate_limited, timeout, shutdown, or the hub's error code).
+ * @typedef {{reason: string, links: PeerLink[]}} LookupOutcome
+ */
+/**
+ * A tracker lookup query (§2.3): want seeders, holders from chunk from first.
+ * @typedef {{want?: number, from?: number}} LookupQuery
+ */
 
 /** Default number of leechers served at once. */
 export const DEFAULT_UPLOAD_CAP = 4;
-/** Buffer (s) under which the hub is asked for chunks even when peers serve the track. */
-export const EMERGENCY_SEC = 3;
 /** Most remote ICE candidates queued before the remote description. */
 const MAX_QUEUED_CANDIDATES = 64;
-/** Most lookups per track per page session (one every LOOKUP_RETRY_MS). */
-const MAX_LOOKUPS_PER_TRACK = 8;
-const LOOKUP_RETRY_MS = 4000;
 /** A peer link that is not open after this long is dropped. */
 const PEER_CONNECT_TIMEOUT_MS = 10000;
-/** A seeder link that served nothing for this long tells the hub its upload is done. */
+/** An upload slot with no request for this long is freed (upload_done). */
 export const UPLOAD_IDLE_MS = 30000;
 /** After the hub answers a chunk request `unavailable`, it is not asked again for this long (HTTP is used). */
 export const HUB_UNAVAILABLE_MS = 5000;
 /** After `error rate_limited`, lookups and stats wait this long. */
 export const RATE_LIMIT_BACKOFF_MS = 2000;
-/**
- * A range requested from a peer that delivers no chunk for this long (real
- * time, reset by each chunk) gets its seeder abandoned and reported as
- * `timeout`. A chunk is about one second of audio (at most 64 KiB), so such
- * a seeder is several times slower than the playback — useless — while the
- * hub rescue (under EMERGENCY_SEC of buffer) keeps the playback going
- * meanwhile. The hub never drops a seeder for everyone on timeouts (a
- * departing or overloaded seeder times out too): it only stops offering it
- * to the reporter for that track.
- */
-export const PEER_RANGE_TIMEOUT_MS = 4000;
+/** Most lookups pending at the hub at once (§6). */
+export const MAX_PENDING_LOOKUPS = 4;
+/** A lookup with no result after this long is given up. */
+export const LOOKUP_TIMEOUT_MS = 5000;
+/** Most seeders one lookup asks for (signaling.MaxLookupWant). */
+const MAX_LOOKUP_WANT = 8;
 /** Most peers remembered as bad (the oldest is forgotten first). */
 export const MAX_BAD_PEERS = 64;
 /** Longest peer id a `report` may name (signaling.MaxPeerIDLen). */
@@ -77,8 +85,20 @@ export function backoffDelay(attempt, rand = Math.random) {
   return Math.round(base * (0.75 + rand() * 0.5));
 }
 
-/** A PeerConnection to another peer for one pair. */
-class PeerLink {
+/**
+ * The pair ids of a lookup_result: `peers`, or the single pair_id of older hubs.
+ * @param {Message} m
+ * @returns {string[]}
+ */
+export function resultPairs(m) {
+  if (Array.isArray(m.peers) && m.peers.length > 0) {
+    return m.peers.filter((p) => p && typeof p.pair_id === 'string' && p.pair_id !== '').map((p) => /** @type {string} */ (p.pair_id));
+  }
+  return typeof m.pair_id === 'string' && m.pair_id !== '' ? [m.pair_id] : [];
+}
+
+/** A PeerConnection to another peer, made for one pair, used for any track. */
+export class PeerLink {
   /**
    * @param {Net} net
    * @param {{pairId: string, peer: string, track: string, role: 'leecher'|'seeder'}} pair
@@ -87,6 +107,7 @@ class PeerLink {
     this.net = net;
     this.pairId = pairId;
     this.peer = peer;
+    /** The track the hub paired us for (the link serves others too). */
     this.track = track;
     this.role = role;
     /** @type {ChunkChannel|null} */
@@ -94,11 +115,18 @@ class PeerLink {
     /** Remote ICE candidates received before the remote description. @type {RTCIceCandidateInit[]} */
     this.queued = [];
     this.closed = false;
-    /** Seeder: the chunks of the pair's track sent on this link, and whether upload_done was sent. */
-    this.sentSeqs = new Set();
-    this.uploadDone = false;
-    /** @type {number|null} */
-    this.idleTimer = null;
+    /** When the link was last used (a request either way), for trimming idle links. */
+    this.lastUsed = Date.now();
+    /** @type {(() => void) | null} */
+    this.resolveOpen = null;
+    /** @type {((err: Error) => void) | null} */
+    this.rejectOpen = null;
+    /** Settles when the channel opens (or the link closes first). @type {Promise<void>} */
+    this.opened = new Promise((resolve, reject) => {
+      this.resolveOpen = resolve;
+      this.rejectOpen = reject;
+    });
+    this.opened.catch(() => {}); // a link that never opens is not an error of anyone waiting
     this.pc = new RTCPeerConnection({ iceServers: net.iceServers || [] });
     this.pc.addEventListener('icecandidate', (e) => {
       if (e.candidate) net.send({ type: 'signal', to: peer, pair_id: pairId, candidate: e.candidate.toJSON() });
@@ -128,50 +156,30 @@ class PeerLink {
   /** @param {RTCDataChannel} dc */
   attach(dc) {
     const net = this.net;
-    /** @type {ServeHooks} */
-    const serve = this.role === 'seeder' ? { ...net.serve, sent: (t, seq) => this.onSent(t, seq) } : net.serve;
-    this.channel = new ChunkChannel(dc, { name: `peer ${this.peer}`, serve, log: net.log });
-    this.channel.addEventListener('close', () => this.close(true));
-    if (this.role === 'leecher') {
-      this.channel.addEventListener('bad_message', (e) => this.abandon('bad_message', /** @type {CustomEvent<{message: string}>} */ (e).detail.message));
+    const ch = new ChunkChannel(dc, { name: `peer ${this.peer}`, serve: net.serveHooksFor(this), log: net.log });
+    this.channel = ch;
+    ch.addEventListener('close', () => this.close(true));
+    ch.addEventListener('bad_message', (e) => {
+      // Only a remote serving us can be abandoned for it (a leecher is not reported).
+      const pending = [...ch.pending.values()];
+      if (pending.length > 0) net.abandon(this, pending[0].track, 'bad_message', /** @type {CustomEvent<{message: string}>} */ (e).detail.message);
+    });
+    for (const type of ['have', 'have_reply', 'holding']) {
+      ch.addEventListener(type, (e) => {
+        this.lastUsed = Date.now();
+        net.dispatchEvent(new CustomEvent(`peer-${type}`, { detail: { link: this, msg: /** @type {CustomEvent<Message>} */ (e).detail } }));
+      });
     }
-    this.channel.ready().then(() => {
+    ch.ready().then(() => {
       clearTimeout(this.timer);
-      if (this.role === 'seeder') this.armIdle();
+      if (this.resolveOpen) this.resolveOpen();
       net.changed();
     }, () => {});
   }
 
-  /**
-   * Seeder: a chunk was sent; once every chunk of the pair's track went out, the upload is done.
-   * @param {string} track
-   * @param {number} seq
-   */
-  onSent(track, seq) {
-    if (track !== this.track || this.uploadDone) return;
-    this.sentSeqs.add(seq);
-    this.armIdle();
-    const n = this.net.serve.chunkCount(track);
-    if (n > 0 && this.sentSeqs.size >= n) this.finishUpload();
-  }
-
-  /** Seeder: (re)starts the idle timer that ends an upload the leecher stopped using. */
-  armIdle() {
-    clearTimeout(this.idleTimer);
-    if (this.uploadDone || this.closed) return;
-    this.idleTimer = setTimeout(() => {
-      if (this.channel && this.channel.serving.size > 0) this.armIdle();
-      else this.finishUpload();
-    }, this.net.uploadIdleMs);
-  }
-
-  /** Seeder: tells the hub (upload_done) that this pair's upload is over, freeing the slot it counts. */
-  finishUpload() {
-    if (this.role !== 'seeder' || this.uploadDone || this.closed) return;
-    this.uploadDone = true;
-    clearTimeout(this.idleTimer);
-    this.net.send({ type: 'upload_done', pair_id: this.pairId });
-    this.net.changed();
+  /** Resolves once the link's channel is open; rejects if the link closes first. */
+  ready() {
+    return this.opened;
   }
 
   async offer() {
@@ -203,57 +211,9 @@ class PeerLink {
     return !this.closed && !!this.channel && this.channel.open;
   }
 
-  /**
-   * Leecher: the seeder misbehaved (reason: one of REPORT_REASONS).
-   * Remembers the peer as bad, reports it to the hub, then closes the link
-   * (unpair). Ranges in flight on it reject with code ABANDONED. The report
-   * goes first so that the hub has it before the lookup that closing the
-   * link may start at once (else the hub could offer the same seeder again).
-   * @param {string} reason
-   * @param {string} [why]
-   */
-  abandon(reason, why = '') {
-    if (this.closed || this.role !== 'leecher') return;
-    this.abandoned = reason;
-    this.net.log(`peer ${this.peer}: abandoned (${reason}${why ? ': ' + why : ''})`);
-    this.net.stats.peerAbandoned();
-    this.net.markBad(this.peer, this.track, reason);
-    this.close(true);
-  }
-
-  /**
-   * Leecher: requests chunks [from, to) of track on this link (see
-   * ChunkChannel.request), abandoning the seeder when a chunk fails
-   * verification (onChunk resolves to what is wrong) or when no chunk comes
-   * for rangeTimeoutMs.
-   * @param {string} track
-   * @param {number} from
-   * @param {number} to
-   * @param {OnChunk} onChunk
-   * @param {AbortSignal} [signal]
-   */
-  request(track, from, to, onChunk, signal) {
-    if (!this.channel) return Promise.reject(new Error(`peer ${this.peer}: no channel`));
-    /** @type {number|null} */
-    let timer = null;
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => this.abandon('timeout', `no chunk of [${from},${to}) in ${this.net.rangeTimeoutMs} ms`), this.net.rangeTimeoutMs);
-    };
-    /** @type {OnChunk} */
-    const watched = (seq, bytes) => {
-      arm();
-      const p = Promise.resolve(onChunk(seq, bytes));
-      p.then((bad) => {
-        if (bad) this.abandon('hash_mismatch', bad);
-      }, () => {});
-      return p;
-    };
-    arm();
-    return this.channel.request(track, from, to, watched, signal).catch((err) => {
-      if (this.abandoned) throw Object.assign(new Error(`peer ${this.peer} abandoned: ${this.abandoned}`), { code: ABANDONED });
-      throw err;
-    }).finally(() => clearTimeout(timer));
+  /** Whether ranges are in flight on the link, either way. */
+  get busy() {
+    return !!this.channel && (this.channel.pending.size > 0 || this.channel.serving.size > 0);
   }
 
   /**
@@ -264,13 +224,14 @@ class PeerLink {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
-    clearTimeout(this.idleTimer);
+    if (this.rejectOpen) this.rejectOpen(new Error(`peer ${this.peer}: link closed`));
     if (this.channel) this.channel.close();
     try {
       this.pc.close();
     } catch { /* closed */ }
     if (tellHub) this.net.send({ type: 'unpair', pair_id: this.pairId });
     this.net.links.delete(this.pairId);
+    this.net.onLinkClosed(this);
     this.net.changed();
   }
 }
@@ -279,12 +240,12 @@ export class Net extends EventTarget {
   /**
    * @param {{url?: string, store: import('./chunkstore.js').ChunkStore, stats: import('./stats.js').SessionStats,
    *   cached?: () => string[], uploadCap?: number, log?: (msg: string) => void, statsIntervalMs?: number,
-   *   serve?: Partial<ServeHooks>|null, uploadIdleMs?: number, rangeTimeoutMs?: number}} opts
+   *   serve?: Partial<ServeHooks>|null, uploadIdleMs?: number, maxPeerConns?: number}} opts
    *   serve: overrides of the chunk serving hooks; uploadIdleMs: see UPLOAD_IDLE_MS;
-   *   rangeTimeoutMs: see PEER_RANGE_TIMEOUT_MS
+   *   maxPeerConns: idle links kept (the algorithm's max_peer_conns)
    */
   constructor({ url = defaultWsURL(), store, stats, cached = () => [], uploadCap = DEFAULT_UPLOAD_CAP, log = () => {},
-    statsIntervalMs = 2000, serve = null, uploadIdleMs = UPLOAD_IDLE_MS, rangeTimeoutMs = PEER_RANGE_TIMEOUT_MS }) {
+    statsIntervalMs = 2000, serve = null, uploadIdleMs = UPLOAD_IDLE_MS, maxPeerConns = ALGORITHM_DEFAULTS.max_peer_conns }) {
     super();
     this.url = url;
     this.store = store;
@@ -294,8 +255,8 @@ export class Net extends EventTarget {
     this.log = log;
     this.statsIntervalMs = statsIntervalMs;
     this.uploadIdleMs = uploadIdleMs;
-    this.rangeTimeoutMs = rangeTimeoutMs;
-    /** peer id → reason: seeders that misbehaved, the MAX_BAD_PEERS most recent (insertion order). @type {Map<string, string>} */
+    this.maxPeerConns = maxPeerConns;
+    /** peer id → reason: peers that misbehaved, the MAX_BAD_PEERS most recent (insertion order). @type {Map<string, string>} */
     this.badPeers = new Map();
     /** `${peer} ${track}` of the reports sent, the MAX_REPORTED most recent. @type {Set<string>} */
     this.reported = new Set();
@@ -313,8 +274,10 @@ export class Net extends EventTarget {
     this.hubQueued = [];
     /** pair id → PeerLink @type {Map<string, PeerLink>} */
     this.links = new Map();
-    /** track → lookup state @type {Map<string, {pending: boolean, attempts: number, last: number}>} */
+    /** track → the pending lookup's settle function @type {Map<string, {settle: (o: LookupOutcome) => void, since: number}>} */
     this.lookups = new Map();
+    /** remote peer id → its upload slot: when last used, and the pairs the hub counts against it. @type {Map<string, {last: number, pairs: Set<string>}>} */
+    this.slots = new Map();
     this.attempt = 0;
     this.stopped = false;
     /** Tracks announced to the hub as complete (hello cached, completed). @type {Set<string>} */
@@ -323,9 +286,19 @@ export class Net extends EventTarget {
     this.hubUnavailableUntil = 0;
     /** The hub answered `rate_limited`: lookups and stats wait until then (ms since epoch). */
     this.quietUntil = 0;
-    /** Chunk serving for peer channels: only complete tracks (from memory unless serve says more). @type {ServeHooks} */
+    /** @type {number|null} */
+    this.janitorTimer = null;
+    /** @type {number|null} */
+    this.statsTimer = null;
+    /** @type {number|null} */
+    this.reconnectTimer = null;
+    /** Chunk serving for peer channels: every chunk held in memory (serve may add the persistent cache). @type {ServeHooks} */
     this.serve = {
-      canServe: (track) => store.isComplete(track),
+      canServe: (track) => {
+        const t = store.tracks.get(track);
+        return !!t && t.chunks.size > 0;
+      },
+      isComplete: (track) => store.isComplete(track),
       chunkCount: (track) => {
         const t = store.tracks.get(track);
         return t ? t.total || 0 : 0;
@@ -347,6 +320,16 @@ export class Net extends EventTarget {
     return this.hubOpen && Date.now() >= this.hubUnavailableUntil;
   }
 
+  /** The hub DataChannel when chunks may be requested on it, else null (the HTTP endpoint is used). */
+  usableHubChannel() {
+    return this.hubUsable ? this.hubChannel : null;
+  }
+
+  /** Whether P2P is on: the hub WebSocket is up and welcomed us (lookups, holding, reports). */
+  get p2p() {
+    return !!this.peerId && !!this.ws && this.ws.readyState === WebSocket.OPEN;
+  }
+
   /** The hub cannot serve chunks for now (store down or shutting down): use HTTP for HUB_UNAVAILABLE_MS. */
   markHubUnavailable() {
     this.hubUnavailableUntil = Date.now() + HUB_UNAVAILABLE_MS;
@@ -356,6 +339,9 @@ export class Net extends EventTarget {
 
   connect() {
     if (this.stopped) return;
+    if (this.janitorTimer === null) {
+      this.janitorTimer = setInterval(() => this.janitor(), Math.max(10, Math.min(this.uploadIdleMs / 4, 5000)));
+    }
     let ws;
     try {
       ws = new WebSocket(this.url);
@@ -378,6 +364,7 @@ export class Net extends EventTarget {
       } catch {
         return;
       }
+      if (!m || typeof m !== 'object') return;
       this.onMessage(m).catch((err) => this.log(`${m.type}: ${err.message}`));
     });
     ws.addEventListener('close', (e) => {
@@ -397,7 +384,7 @@ export class Net extends EventTarget {
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 
-  /** Drops the hub PeerConnection and every peer link. */
+  /** Drops the hub PeerConnection, every peer link and every pending lookup. */
   teardown() {
     this.ws = null;
     this.peerId = null;
@@ -408,7 +395,8 @@ export class Net extends EventTarget {
     this.hubPC = null;
     this.hubQueued = [];
     for (const l of [...this.links.values()]) l.close(false);
-    for (const l of this.lookups.values()) l.pending = false;
+    this.slots.clear();
+    this.settleLookups('shutdown');
     this.announced.clear();
     this.changed();
   }
@@ -416,6 +404,8 @@ export class Net extends EventTarget {
   stop() {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    clearInterval(this.janitorTimer);
+    this.janitorTimer = null;
     const ws = this.ws;
     this.teardown();
     if (ws) ws.close(1000);
@@ -427,8 +417,13 @@ export class Net extends EventTarget {
   }
 
   changed() {
-    this.stats.setPeers([...this.links.values()].filter((l) => l.open).length);
+    this.stats.setPeers(this.openLinks().length);
     this.dispatchEvent(new Event('change'));
+  }
+
+  /** The open peer links. */
+  openLinks() {
+    return [...this.links.values()].filter((l) => l.open);
   }
 
   /** @param {Message} m */
@@ -441,6 +436,7 @@ export class Net extends EventTarget {
         clearInterval(this.statsTimer);
         this.statsTimer = setInterval(() => this.sendStats(), this.statsIntervalMs);
         this.dispatchEvent(new CustomEvent('state', { detail: { state: 'signaling' } }));
+        this.changed();
         break;
       case 'signal':
         if (m.pair_id) {
@@ -451,36 +447,17 @@ export class Net extends EventTarget {
         }
         break;
       case 'paired':
-        if (!validTrackId(m.track) || this.links.has(m.pair_id)) break;
-        if (m.role === 'leecher' && this.badPeers.has(m.peer)) {
-          // A seeder that misbehaved before: end the pair at once, unused.
-          this.log(`peer ${m.peer}: known bad (${this.badPeers.get(m.peer)}), unpairing`);
-          this.stats.peerAbandoned();
-          this.send({ type: 'unpair', pair_id: m.pair_id });
-          break;
-        }
-        this.links.set(m.pair_id, new PeerLink(this, { pairId: m.pair_id, peer: m.peer, track: m.track, role: m.role }));
-        this.changed();
+        this.onPaired(m);
         break;
-      case 'lookup_result': {
-        const l = this.lookups.get(m.track);
-        if (l) {
-          l.pending = false;
-          l.last = Date.now();
-        }
-        if (!m.peer_id) this.log(`lookup ${m.track.slice(0, 8)}: ${m.reason}`);
-        this.changed();
+      case 'lookup_result':
+        this.onLookupResult(m);
         break;
-      }
       case 'ping':
         this.send({ type: 'pong' });
         break;
-      case 'can_upload': {
-        const seeding = [...this.links.values()].filter((l) => l.role === 'seeder' && !l.uploadDone && !l.closed).length;
-        const ok = this.serve.canServe(m.track) && seeding < this.uploadCap;
-        this.send({ type: 'upload_reply', lookup_id: m.lookup_id, ok });
+      case 'can_upload':
+        this.send({ type: 'upload_reply', lookup_id: m.lookup_id, ok: validTrackId(m.track) && this.canUpload(m.track, '') });
         break;
-      }
       case 'unpair': {
         const l = this.links.get(m.pair_id);
         if (l) l.close(false);
@@ -492,19 +469,113 @@ export class Net extends EventTarget {
           this.onRateLimited(m);
           break;
         }
-        if (m.ref === 'lookup') for (const l of this.lookups.values()) if (l.pending && Date.now() - l.last > 1000) l.pending = false;
+        if (m.ref === 'lookup') this.onLookupError(m);
         break;
       default: // unknown types are ignored
     }
   }
 
+  /** @param {Message} m a `paired` message */
+  onPaired(m) {
+    if (!validTrackId(m.track) || typeof m.pair_id !== 'string' || typeof m.peer !== 'string' || this.links.has(m.pair_id)) return;
+    if (m.role === 'leecher' && this.badPeers.has(m.peer)) {
+      // A seeder that misbehaved before: end the pair at once, unused.
+      this.log(`peer ${m.peer}: known bad (${this.badPeers.get(m.peer)}), unpairing`);
+      this.stats.peerAbandoned();
+      this.send({ type: 'unpair', pair_id: m.pair_id });
+      return;
+    }
+    if (m.role !== 'leecher' && m.role !== 'seeder') return;
+    this.trimLinks(this.maxPeerConns + this.uploadCap - 1);
+    if (m.role === 'seeder') this.acquireSlot(m.peer, m.pair_id, true); // the hub counts this upload
+    this.links.set(m.pair_id, new PeerLink(this, { pairId: m.pair_id, peer: m.peer, track: m.track, role: m.role }));
+    this.changed();
+  }
+
+  /**
+   * Closes the least recently used idle links (nothing in flight, no upload
+   * slot) until at most keep remain.
+   * @param {number} keep
+   */
+  trimLinks(keep) {
+    if (this.links.size <= keep) return;
+    const idle = [...this.links.values()].filter((l) => !l.busy && !this.slots.has(l.peer)).sort((a, b) => a.lastUsed - b.lastUsed);
+    for (const l of idle) {
+      if (this.links.size <= keep) break;
+      l.close(true);
+    }
+  }
+
+  /**
+   * Asks the tracker for peers serving track (§8.2.2: partial holders too).
+   * Resolves once the lookup_result came (its pairs' links are still
+   * connecting: see PeerLink.ready), or at once when the lookup cannot be
+   * sent (offline, rate limited, one pending for the track already, too
+   * many pending). Never rejects.
+   * @param {string} track
+   * @param {LookupQuery} [q]
+   * @returns {Promise<LookupOutcome>}
+   */
+  lookup(track, { want = 1, from = 0 } = {}) {
+    if (!this.p2p) return Promise.resolve({ reason: 'offline', links: [] });
+    if (Date.now() < this.quietUntil) return Promise.resolve({ reason: 'rate_limited', links: [] });
+    if (this.lookups.has(track)) return Promise.resolve({ reason: 'duplicate_lookup', links: [] });
+    if (this.lookups.size >= MAX_PENDING_LOOKUPS) return Promise.resolve({ reason: 'too_many_lookups', links: [] });
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => settle({ reason: 'timeout', links: [] }), LOOKUP_TIMEOUT_MS);
+      /** @param {LookupOutcome} o */
+      const settle = (o) => {
+        clearTimeout(timer);
+        if (this.lookups.get(track) === entry) this.lookups.delete(track);
+        resolve(o);
+      };
+      const entry = { settle, since: Date.now() };
+      this.lookups.set(track, entry);
+      const w = Math.max(1, Math.min(MAX_LOOKUP_WANT, Math.floor(want)));
+      this.send({ type: 'lookup', track, want: w, from: Math.max(0, Math.floor(from)), partial: true });
+    });
+  }
+
+  /** @param {Message} m a `lookup_result` */
+  onLookupResult(m) {
+    if (!validTrackId(m.track)) return;
+    const links = resultPairs(m).map((id) => this.links.get(id)).filter((l) => l !== undefined && !l.closed);
+    const entry = this.lookups.get(m.track);
+    if (!entry) {
+      for (const l of links) l.close(true); // nobody waits any more: free the seeders' slots
+      return;
+    }
+    if (links.length === 0) this.log(`lookup ${m.track.slice(0, 8)}: ${m.reason || 'no peer'}`);
+    entry.settle({ reason: typeof m.reason === 'string' ? m.reason : '', links: /** @type {PeerLink[]} */ (links) });
+    this.changed();
+  }
+
+  /**
+   * The hub refused a lookup (error with ref lookup): settles the lookup it
+   * names (its message carries the track id), else the oldest one.
+   * @param {Message} m
+   */
+  onLookupError(m) {
+    const named = typeof m.message === 'string' ? /[0-9a-f]{32}/.exec(m.message) : null;
+    let entry = named ? this.lookups.get(named[0]) : undefined;
+    if (!entry) entry = [...this.lookups.values()].sort((a, b) => a.since - b.since)[0];
+    if (entry) entry.settle({ reason: String(m.code || 'error'), links: [] });
+  }
+
+  /**
+   * Settles every pending lookup with reason.
+   * @param {string} reason
+   */
+  settleLookups(reason) {
+    for (const e of [...this.lookups.values()]) e.settle({ reason, links: [] });
+  }
+
   /**
    * The hub dropped one of our messages (`rate_limited`). A refused signal
    * means the pair used up its signal budget: links still connecting cannot
-   * finish and are closed (their tracks are looked up again later). Otherwise
-   * the message rate was exceeded: lookups and stats pause for
-   * RATE_LIMIT_BACKOFF_MS and the pending lookups (one may have been dropped)
-   * are retried later.
+   * finish and are closed. Otherwise the message rate was exceeded: lookups
+   * and stats pause for RATE_LIMIT_BACKOFF_MS and the pending lookups (one
+   * may have been dropped) end (their loaders retry later).
    * @param {Message} m the `error rate_limited` message
    */
   onRateLimited(m) {
@@ -513,20 +584,23 @@ export class Net extends EventTarget {
       for (const l of [...this.links.values()]) if (!l.open) l.close(true);
       return;
     }
-    for (const l of this.lookups.values()) {
-      if (l.pending) {
-        l.pending = false;
-        l.last = Date.now();
-      }
-    }
+    this.settleLookups('rate_limited');
     this.changed();
   }
 
   /**
-   * Remembers peer as a bad seeder (forgetting the oldest beyond
-   * MAX_BAD_PEERS) and reports it to the hub for track, once per (peer,
-   * track). Returns whether a report was sent. A hub that refuses it
-   * (`error not_paired`) changes nothing: the link is closed already.
+   * Whether remote was caught misbehaving (and is remembered).
+   * @param {string} remote
+   */
+  isBad(remote) {
+    return this.badPeers.has(remote);
+  }
+
+  /**
+   * Remembers peer as bad (forgetting the oldest beyond MAX_BAD_PEERS) and
+   * reports it to the hub for track, once per (peer, track). Returns whether
+   * a report was sent. A hub that refuses it (`error not_paired`) changes
+   * nothing: the link is closed already.
    * @param {string} peer
    * @param {string} track
    * @param {string} reason one of REPORT_REASONS
@@ -546,6 +620,200 @@ export class Net extends EventTarget {
     this.stats.reportSent();
     this.changed();
     return true;
+  }
+
+  /**
+   * The remote of link misbehaved while serving track (reason: one of
+   * REPORT_REASONS): reports and remembers it, then closes the link
+   * (unpair). The report goes first so that the hub has it before any
+   * lookup that follows (else it could offer the same peer again).
+   * @param {PeerLink} link
+   * @param {string} track
+   * @param {string} reason
+   * @param {string} [why]
+   */
+  abandon(link, track, reason, why = '') {
+    if (link.closed) return;
+    this.log(`peer ${link.peer}: abandoned (${reason}${why ? ': ' + why : ''})`);
+    this.stats.peerAbandoned();
+    this.markBad(link.peer, track, reason);
+    link.close(true);
+  }
+
+  /**
+   * Ends link's pair (not needed, or the remote is done with): frees the remote's slot at the hub.
+   * @param {PeerLink} link
+   */
+  unpair(link) {
+    link.close(true);
+  }
+
+  /**
+   * The serving hooks of one link: the peer's, plus the upload cap of the remote.
+   * @param {PeerLink} link
+   * @returns {ServeHooks}
+   */
+  serveHooksFor(link) {
+    const remote = link.peer;
+    return {
+      ...this.serve,
+      haveReply: (track) => this.haveReply(track, remote),
+      admit: () => {
+        link.lastUsed = Date.now();
+        return this.acquireSlot(remote, '', false);
+      },
+      sent: (track, seq) => {
+        this.touchSlot(remote);
+        if (this.serve.sent) this.serve.sent(track, seq);
+      },
+      finished: (track, from, to) => {
+        this.touchSlot(remote);
+        if (to >= this.serve.chunkCount(track) && !this.servingTo(remote)) this.releaseSlot(remote);
+      },
+    };
+  }
+
+  /**
+   * Whether the peer holds at least one verified chunk of track and would
+   * upload it to remote now: remote holds an upload slot or one is free
+   * ('' for an unknown remote, as in can_upload).
+   * @param {string} track
+   * @param {string} remote
+   */
+  canUpload(track, remote) {
+    if (!this.serve.canServe(track)) return false;
+    if (remote !== '' && this.slots.has(remote)) return true;
+    return this.slots.size < this.uploadCap;
+  }
+
+  /**
+   * The answer to remote's `have` for track (§4.1): ok for a complete track,
+   * the bitfield of a partial one, nothing without a chunk or a slot for remote.
+   * @param {string} track
+   * @param {string} remote
+   * @returns {HaveAnswer}
+   */
+  haveReply(track, remote) {
+    if (!this.canUpload(track, remote)) return { ok: false };
+    if (this.serve.isComplete ? this.serve.isComplete(track) : this.store.isComplete(track)) return { ok: true };
+    const present = this.presentFlags(track);
+    if (!present) return { ok: false };
+    return { ok: false, chunks: present.length, have: encodeBitfield(present) };
+  }
+
+  /**
+   * The flags of the chunks of track held in memory, or null when its chunk count is unknown.
+   * @param {string} track
+   * @returns {boolean[] | null}
+   */
+  presentFlags(track) {
+    const t = this.store.tracks.get(track);
+    if (!t || !t.total) return null;
+    const out = new Array(t.total).fill(false);
+    for (const seq of t.chunks.keys()) if (seq >= 0 && seq < t.total) out[seq] = true;
+    return out;
+  }
+
+  /**
+   * Gives remote an upload slot if it has none and one is free; force takes
+   * one over the cap (the hub paired us as seeder: it counted it).
+   * @param {string} remote
+   * @param {string} pairId '' when not for a pair
+   * @param {boolean} force
+   */
+  acquireSlot(remote, pairId, force) {
+    let s = this.slots.get(remote);
+    if (!s) {
+      if (!force && this.slots.size >= this.uploadCap) return false;
+      s = { last: Date.now(), pairs: new Set() };
+      this.slots.set(remote, s);
+    }
+    s.last = Date.now();
+    if (pairId) s.pairs.add(pairId);
+    return true;
+  }
+
+  /** @param {string} remote */
+  touchSlot(remote) {
+    const s = this.slots.get(remote);
+    if (s) s.last = Date.now();
+  }
+
+  /**
+   * Frees remote's slot and tells the hub (upload_done) for every open pair counted against it.
+   * @param {string} remote
+   */
+  releaseSlot(remote) {
+    const s = this.slots.get(remote);
+    if (!s) return;
+    this.slots.delete(remote);
+    for (const id of s.pairs) {
+      const l = this.links.get(id);
+      if (l && !l.closed) this.send({ type: 'upload_done', pair_id: id });
+    }
+    this.changed();
+  }
+
+  /**
+   * Whether a range is being served to remote on one of its links.
+   * @param {string} remote
+   */
+  servingTo(remote) {
+    for (const l of this.links.values()) if (l.peer === remote && l.channel && l.channel.serving.size > 0) return true;
+    return false;
+  }
+
+  /**
+   * A link closed: a remote left with no link frees its slot (the hub ended its pairs).
+   * @param {PeerLink} link
+   */
+  onLinkClosed(link) {
+    for (const l of this.links.values()) if (l.peer === link.peer) return;
+    this.slots.delete(link.peer);
+  }
+
+  /** Frees the upload slots idle for uploadIdleMs. */
+  janitor() {
+    const now = Date.now();
+    for (const [remote, s] of [...this.slots]) {
+      if (now - s.last > this.uploadIdleMs && !this.servingTo(remote)) this.releaseSlot(remote);
+    }
+  }
+
+  /**
+   * Tells the hub and the links that asked `have` about track which chunks
+   * of it the peer holds now (§8.1). The caller (a loader) paces it.
+   * @param {string} track
+   * @param {ArrayLike<boolean>} present
+   */
+  holding(track, present) {
+    const bits = { chunks: present.length, have: encodeBitfield(present) };
+    this.send({ type: 'holding', track, ...bits });
+    for (const l of this.openLinks()) if (l.channel) l.channel.pushHolding(track, bits);
+  }
+
+  /**
+   * A download of track stopped unfinished: the hub stops listing the peer as
+   * a partial holder (a holding with no bit set).
+   * @param {string} track
+   * @param {number} chunks
+   */
+  withdraw(track, chunks) {
+    if (chunks > 0) this.send({ type: 'holding', track, chunks, have: encodeBitfield(new Array(chunks).fill(false)) });
+  }
+
+  /** @param {string} track */
+  onComplete(track) {
+    if (!this.announced.has(track)) {
+      this.announced.add(track);
+      this.send({ type: 'completed', track });
+    }
+    // The links that follow our holdings of track learn that it is whole.
+    const present = this.presentFlags(track);
+    if (present) {
+      const bits = { chunks: present.length, have: encodeBitfield(present) };
+      for (const l of this.openLinks()) if (l.channel) l.channel.pushHolding(track, bits);
+    }
   }
 
   /**
@@ -590,121 +858,10 @@ export class Net extends EventTarget {
     }
   }
 
-  /**
-   * Starts (or retries) a tracker lookup for track when it is not complete and no peer serves it.
-   * @param {string} track
-   */
-  want(track) {
-    if (!this.peerId || this.store.isComplete(track) || this.peersFor(track) > 0 || Date.now() < this.quietUntil) return;
-    let l = this.lookups.get(track);
-    if (!l) {
-      l = { pending: false, attempts: 0, last: 0 };
-      this.lookups.set(track, l);
-    }
-    if (l.pending || l.attempts >= MAX_LOOKUPS_PER_TRACK || Date.now() - l.last < LOOKUP_RETRY_MS) return;
-    if ([...this.lookups.values()].filter((x) => x.pending).length >= 4) return;
-    l.pending = true;
-    l.attempts++;
-    l.last = Date.now();
-    this.send({ type: 'lookup', track });
-  }
-
-  /**
-   * Whether a lookup for track is in flight or a peer link for it is connecting.
-   * @param {string} track
-   */
-  peerPending(track) {
-    const l = this.lookups.get(track);
-    if (l && l.pending) return true;
-    for (const link of this.links.values()) if (link.track === track && link.role === 'leecher' && !link.closed && !link.open) return true;
-    return false;
-  }
-
-  /**
-   * Open leecher links for track.
-   * @param {string} track
-   */
-  peersFor(track) {
-    let n = 0;
-    for (const l of this.links.values()) if (l.track === track && l.role === 'leecher' && l.open) n++;
-    return n;
-  }
-
-  /** @param {string} track */
-  onComplete(track) {
-    // Done leeching: end the pairs of this track so the seeders' slots free up.
-    for (const l of [...this.links.values()]) if (l.track === track && l.role === 'leecher') l.close(true);
-    if (!this.announced.has(track)) {
-      this.announced.add(track);
-      this.send({ type: 'completed', track });
-    }
-  }
-
-  /**
-   * Ends the leecher pairs of tracks not in keep (the user moved on).
-   * @param {string[]} keep
-   */
-  release(keep) {
-    for (const l of [...this.links.values()]) if (l.role === 'leecher' && !keep.includes(l.track)) l.close(true);
-  }
-
   sendStats() {
     if (Date.now() < this.quietUntil) return; // the deltas keep accumulating
     const d = this.stats.drainDelta();
     const any = Object.entries(d).some(([, v]) => (Array.isArray(v) ? v.length > 0 : v > 0)); // startup_ms is the array
     if (any) this.send({ type: 'stats', ...d });
-  }
-
-  /**
-   * Loader sources for track (in priority order): its peers, then the hub
-   * (everything when no peer is in sight; only urgent chunks while peers
-   * serve the track or are being found, or when under EMERGENCY_SEC of buffer).
-   * A hub that answers `unavailable` is left alone for HUB_UNAVAILABLE_MS
-   * (the page's HTTP fallback takes over: see hubUsable).
-   * @param {string} track
-   * @returns {Source[]}
-   */
-  sources(track) {
-    const net = this;
-    /** @type {Source} */
-    const peer = {
-      name: 'peer',
-      statsName: 'peer',
-      maxRun: 16,
-      isolatesFaults: true, // a bad seeder is abandoned by its link (PeerLink.abandon), not by backing off every peer
-      available: () => {
-        net.want(track);
-        return net.peersFor(track) > 0;
-      },
-      slots: () => [...net.links.values()].filter((l) => l.track === track && l.role === 'leecher' && l.open && l.channel !== null && !l.channel.busyWith(track)).length,
-      request(t, from, to, onChunk, signal) {
-        const l = [...net.links.values()].find((x) => x.track === t && x.role === 'leecher' && x.open && x.channel !== null && !x.channel.busyWith(t));
-        if (!l) return Promise.reject(new Error('no idle peer'));
-        return l.request(t, from, to, onChunk, signal);
-      },
-    };
-    const hubBase = channelSource('hub', 'hub', () => net.hubChannel, { maxRun: 8 });
-    /** @type {Source} */
-    const hub = {
-      ...hubBase,
-      available: () => hubBase.available() && net.hubUsable,
-      rescues: true,
-      get urgentOnly() {
-        return net.peersFor(track) > 0 || net.peerPending(track);
-      },
-      slots: (t, { ahead = Infinity, urgent = false } = {}) => {
-        const restricted = net.peersFor(track) > 0 || net.peerPending(track);
-        if (restricted && !(urgent || ahead < EMERGENCY_SEC)) return 0;
-        return hubBase.slots(t);
-      },
-      request(t, from, to, onChunk, signal) {
-        if (net.peersFor(track) > 0) net.stats.emergencyFetches += to - from;
-        return hubBase.request(t, from, to, onChunk, signal).catch((err) => {
-          if (err && err.code === 'unavailable') net.markHubUnavailable();
-          throw err;
-        });
-      },
-    };
-    return [peer, hub];
   }
 }

@@ -79,6 +79,69 @@ export const SCHED_DEFAULTS = Object.freeze({
 });
 
 /**
+ * The constants of the peer algorithm beyond the scheduler's windows: the
+ * JSON of peer.DefaultAlgorithm() that the hub serves at GET /api/config
+ * (testdata/peer-algorithm/algorithm.json). Times are media milliseconds
+ * unless the name says real (in a browser, media time runs at the speed of
+ * the wall clock while playing).
+ * @typedef {object} Algorithm
+ * @property {SchedConfig} sched the scheduler's windows
+ * @property {number} max_sources peer links one playback takes chunks from (≤ 8)
+ * @property {number} start_wait_real_ms how long a start waits for a peer (§8.2.3)
+ * @property {number} source_timeout_ms a range with no chunk for this long is slow: cancelled, its source left alone as long
+ * @property {number} silence_real_ms a source that sent nothing this long after first asked is abandoned (timeout)
+ * @property {number} lookup_retry_ms shortest time between two tracker lookups of a playback
+ * @property {number} max_lookups most tracker lookups per playback
+ * @property {number} first_copy_retry_ms the first-copy hold (§8.4)
+ * @property {number} holding_interval_real_ms shortest time between two holding messages of a track to one destination
+ * @property {number} max_peer_conns PeerConnections kept with other peers
+ */
+
+/** @type {Readonly<Omit<Algorithm, 'sched'>>} */
+const ALGORITHM_SCALARS = Object.freeze({
+  max_sources: 4,
+  start_wait_real_ms: 150,
+  source_timeout_ms: 2000,
+  silence_real_ms: 3000,
+  lookup_retry_ms: 1000,
+  max_lookups: 64,
+  first_copy_retry_ms: 2000,
+  holding_interval_real_ms: 100,
+  max_peer_conns: 16,
+});
+
+/**
+ * The built-in constants of the algorithm, used when GET /api/config fails
+ * (a unit test checks them against testdata/peer-algorithm/algorithm.json).
+ * @type {Readonly<Algorithm>}
+ */
+export const ALGORITHM_DEFAULTS = Object.freeze({ sched: SCHED_DEFAULTS, ...ALGORITHM_SCALARS });
+
+/** Most peer sources of one playback (PROTOCOL.md §8.2). */
+export const MAX_SOURCES_LIMIT = 8;
+
+/**
+ * An Algorithm from what the hub served (or nothing): each missing,
+ * non-numeric or non-positive value is replaced by its default;
+ * max_sources is at most MAX_SOURCES_LIMIT.
+ * @param {unknown} [a]
+ * @returns {Algorithm}
+ */
+export function withAlgorithmDefaults(a) {
+  /** @type {Record<string, unknown>} */
+  const src = a && typeof a === 'object' ? /** @type {Record<string, unknown>} */ (a) : {};
+  const sched = src.sched && typeof src.sched === 'object' ? /** @type {Partial<SchedConfig>} */ (src.sched) : {};
+  /** @type {Algorithm} */
+  const out = { ...ALGORITHM_SCALARS, sched: withDefaults(sched) };
+  for (const k of /** @type {(keyof typeof ALGORITHM_SCALARS)[]} */ (Object.keys(ALGORITHM_SCALARS))) {
+    const v = src[k];
+    if (typeof v === 'number' && Number.isFinite(v) && v > 0) out[k] = v;
+  }
+  out.max_sources = Math.min(Math.floor(out.max_sources), MAX_SOURCES_LIMIT);
+  return out;
+}
+
+/**
  * cfg with each missing or non-positive value replaced by its default.
  * @param {Partial<SchedConfig>} [cfg]
  * @returns {SchedConfig}

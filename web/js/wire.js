@@ -89,3 +89,49 @@ export function decodeText(text) {
     return null;
   }
 }
+
+/** Most chunks a bitfield may describe (chunkproto.MaxChunks). */
+export const MAX_BITFIELD_CHUNKS = 1 << 17;
+
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * The bitfield of the chunks present, as `have` and `holding` carry it
+ * (docs/PROTOCOL.md §2.3): bit i is byte i/8, most significant bit first,
+ * the unused bits of the last byte zero, in standard base64 (padded).
+ * @param {ArrayLike<boolean>} present
+ * @returns {string}
+ */
+export function encodeBitfield(present) {
+  const b = new Uint8Array((present.length + 7) >> 3);
+  for (let i = 0; i < present.length; i++) if (present[i]) b[i >> 3] |= 0x80 >> (i & 7);
+  let s = '';
+  for (const x of b) s += String.fromCharCode(x);
+  return btoa(s);
+}
+
+/**
+ * Decodes the bitfield s of n chunks (as encodeBitfield writes it) into one
+ * flag per chunk; null when it does not match: n outside 1..MAX_BITFIELD_CHUNKS,
+ * not standard padded base64, not (n+7)/8 bytes, or a bit set past chunk n.
+ * @param {unknown} s
+ * @param {unknown} n
+ * @returns {boolean[] | null}
+ */
+export function decodeBitfield(s, n) {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0 || n > MAX_BITFIELD_CHUNKS) return null;
+  const bytes = (n + 7) >> 3;
+  if (typeof s !== 'string' || s.length !== 4 * Math.ceil(bytes / 3) || !BASE64_RE.test(s)) return null;
+  let bin;
+  try {
+    bin = atob(s);
+  } catch {
+    return null;
+  }
+  if (bin.length !== bytes) return null;
+  const tail = n & 7;
+  if (tail !== 0 && (bin.charCodeAt(bytes - 1) & (0xff >> tail)) !== 0) return null;
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = (bin.charCodeAt(i >> 3) & (0x80 >> (i & 7))) !== 0;
+  return out;
+}
