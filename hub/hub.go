@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,31 +60,15 @@ type Hub struct {
 	// activeRanges counts the chunk ranges in flight over all peers.
 	activeRanges atomic.Int64
 
-	mu       sync.Mutex
-	closed   bool
-	conns    map[*participant]struct{} // every open connection, before hello too
-	perIP    map[string]int            // open connections by client address key
-	open     int                       // accepted requests on /ws not yet finished
-	peers    map[string]*participant
-	pairs    map[string]*pair
-	nextPair uint64
-}
-
-// pair is a leecher/seeder couple the tracker brokered.
-type pair struct {
-	id, track       string
-	seeder, leecher string
-	// uploading is true while the seeder's upload slot is held.
-	uploading bool
-	// signals counts the messages relayed for the pair.
-	signals int
-}
-
-func (p *pair) other(id string) string {
-	if id == p.seeder {
-		return p.leecher
-	}
-	return p.seeder
+	mu     sync.Mutex
+	closed bool
+	conns  map[*participant]struct{} // every open connection, before hello too
+	perIP  map[string]int            // open connections by client address key
+	open   int                       // accepted requests on /ws not yet finished
+	peers  map[string]*participant
+	// pairs owns the pairs; it has its own lock, taken after mu when both
+	// are (a pair is made or a peer's pairs removed with its entry in peers).
+	pairs *pairTable
 }
 
 // New returns a hub serving chunks from st. With cfg.UDPPort set it binds
@@ -103,7 +86,7 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 		conns:   make(map[*participant]struct{}),
 		perIP:   make(map[string]int),
 		peers:   make(map[string]*participant),
-		pairs:   make(map[string]*pair),
+		pairs:   newPairTable(cfg.MaxPairs),
 	}
 	se := webrtc.SettingEngine{LoggerFactory: pionLoggerFactory{log: cfg.Logger}}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -362,55 +345,40 @@ var errServerFull = errors.New("hub: server full")
 // unregister removes a departed peer: its pairs end (the other sides get
 // unpair peer_left) and the tracker forgets it.
 func (h *Hub) unregister(p *participant) {
-	type note struct {
-		to  *participant
-		msg signaling.Unpair
-	}
-	var notes []note
 	h.mu.Lock()
 	if h.peers[p.id] != p {
 		h.mu.Unlock()
 		return
 	}
 	delete(h.peers, p.id)
-	for id := range p.pairs {
-		pr := h.pairs[id]
-		delete(h.pairs, id)
-		if pr == nil {
-			continue
-		}
+	ended := h.pairs.removePeer(p.id)
+	h.mu.Unlock()
+	for _, pr := range ended {
 		if pr.uploading && pr.seeder != p.id {
 			h.tracker.ReleaseUpload(pr.seeder)
 		}
-		if other := h.peers[pr.other(p.id)]; other != nil {
-			delete(other.pairs, id)
-			notes = append(notes, note{other, signaling.Unpair{PairID: id, Reason: signaling.ReasonPeerLeft}})
+		if other := h.peer(pr.other(p.id)); other != nil {
+			other.send(signaling.Unpair{PairID: pr.id, Reason: signaling.ReasonPeerLeft})
 		}
 	}
-	p.pairs = nil
-	h.mu.Unlock()
 	h.tracker.Leave(p.id)
-	for _, n := range notes {
-		n.to.send(n.msg)
-	}
+}
+
+// peer returns the connected peer id, or nil.
+func (h *Hub) peer(id string) *participant {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.peers[id]
 }
 
 // relay forwards a peer↔peer signal from p to its pair partner, or refuses it.
 func (h *Hub) relay(p *participant, s signaling.Signal) {
-	h.mu.Lock()
-	pr := h.pairs[s.PairID]
 	var to *participant
-	limited := false
-	if pr != nil && (pr.seeder == p.id || pr.leecher == p.id) && pr.other(p.id) == s.To {
-		to = h.peers[s.To]
-		if pr.signals >= signaling.MaxPairSignals {
-			limited = true
-		} else {
-			pr.signals++
-		}
+	outcome := h.pairs.relay(s.PairID, p.id, s.To)
+	if outcome == relayOK {
+		to = h.peer(s.To)
 	}
-	h.mu.Unlock()
-	if limited {
+	if outcome == relayLimited {
 		h.metrics.SignalingRejected(signaling.CodeRateLimited)
 		p.sendError(signaling.CodeRateLimited, fmt.Sprintf("pair %q relayed %d signals already", s.PairID, signaling.MaxPairSignals), signaling.TypeSignal)
 		return
@@ -426,43 +394,29 @@ func (h *Hub) relay(p *participant, s signaling.Signal) {
 
 // unpair ends pair id at the request of member p.
 func (h *Hub) unpair(p *participant, id string) {
-	h.mu.Lock()
-	pr := h.pairs[id]
-	if pr == nil || (pr.seeder != p.id && pr.leecher != p.id) {
-		h.mu.Unlock()
+	pr, release, ok := h.pairs.remove(id, p.id)
+	if !ok {
 		p.sendError(signaling.CodeUnknownPair, fmt.Sprintf("no pair %q of yours", id), signaling.TypeUnpair)
 		return
 	}
-	delete(h.pairs, id)
-	delete(p.pairs, id)
-	if pr.uploading {
-		pr.uploading = false
+	if release {
 		h.tracker.ReleaseUpload(pr.seeder)
 	}
-	other := h.peers[pr.other(p.id)]
-	if other != nil {
-		delete(other.pairs, id)
-	}
-	h.mu.Unlock()
-	if other != nil {
+	if other := h.peer(pr.other(p.id)); other != nil {
 		other.send(signaling.Unpair{PairID: id, Reason: signaling.ReasonRequested})
 	}
 }
 
 // uploadDone frees the upload slot of pair id; only its seeder may do so.
 func (h *Hub) uploadDone(p *participant, id string) {
-	h.mu.Lock()
-	pr := h.pairs[id]
-	if pr == nil || pr.seeder != p.id {
-		h.mu.Unlock()
+	release, ok := h.pairs.uploadDone(id, p.id)
+	if !ok {
 		p.sendError(signaling.CodeUnknownPair, fmt.Sprintf("no pair %q where you seed", id), signaling.TypeUploadDone)
 		return
 	}
-	if pr.uploading {
-		pr.uploading = false
-		h.tracker.ReleaseUpload(pr.seeder)
+	if release {
+		h.tracker.ReleaseUpload(p.id)
 	}
-	h.mu.Unlock()
 }
 
 // report handles a peer's report of a misbehaving seeder. It counts only
@@ -473,9 +427,7 @@ func (h *Hub) uploadDone(p *participant, id string) {
 // everyone, once enough peers agree). The pair itself is the reporter's to
 // end (unpair), as it does when it abandons the seeder.
 func (h *Hub) report(p *participant, r signaling.Report) {
-	h.mu.Lock()
-	known := p.pairedWith(r.Peer)
-	h.mu.Unlock()
+	known := h.pairs.pairedWith(p.id, r.Peer)
 	h.metrics.SeederReported(r.Reason, known)
 	if !known {
 		h.metrics.SignalingRejected(signaling.CodeNotPaired)
@@ -502,14 +454,13 @@ func (h *Hub) connected(id string) bool {
 
 // partnersOf returns the connected peers p is in a pair with now.
 func (h *Hub) partnersOf(p *participant) []*participant {
+	ids := h.pairs.partnersOf(p.id)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []*participant
-	for id := range p.pairs {
-		if pr := h.pairs[id]; pr != nil {
-			if o := h.peers[pr.other(p.id)]; o != nil {
-				out = append(out, o)
-			}
+	for _, id := range ids {
+		if o := h.peers[id]; o != nil {
+			out = append(out, o)
 		}
 	}
 	return out
@@ -535,25 +486,19 @@ func (h *Hub) onLookupResult(res tracker.Result) {
 	}
 	var pairs []made
 	var refused []string
+	// Under h.mu, so that neither peer unregisters between the check and
+	// the pair (unregister removes a peer's pairs under h.mu too).
 	for _, id := range res.Seeders {
 		seed := h.peers[id]
-		if seed == nil || len(seed.pairs) >= h.cfg.MaxPairs || len(req.pairs) >= h.cfg.MaxPairs {
+		var pr *pair
+		ok := seed != nil
+		if ok {
+			pr, ok = h.pairs.add(res.Track, id, req.id)
+		}
+		if !ok {
 			refused = append(refused, id)
 			continue
 		}
-		h.nextPair++
-		pr := &pair{
-			id:        "x-" + strconv.FormatUint(h.nextPair, 10),
-			track:     res.Track,
-			seeder:    seed.id,
-			leecher:   req.id,
-			uploading: true,
-		}
-		h.pairs[pr.id] = pr
-		seed.pairs[pr.id] = struct{}{}
-		req.pairs[pr.id] = struct{}{}
-		req.addPartner(seed.id)
-		seed.addPartner(req.id)
 		pairs = append(pairs, made{pr, seed})
 	}
 	h.mu.Unlock()

@@ -18,39 +18,6 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// maxRecentPartners bounds the recent pairs whose other peer a peer may
-// report.
-const maxRecentPartners = 32
-
-// recentPartnerWindow is how long after a pairing either peer may report
-// the other.
-const recentPartnerWindow = 10 * time.Minute
-
-// recentPartner is the other peer of one of the participant's pairs.
-type recentPartner struct {
-	peer string
-	at   time.Time
-}
-
-// addPartner remembers peer as paired with p now. h.mu must be held.
-func (p *participant) addPartner(peer string) {
-	if len(p.partners) >= maxRecentPartners {
-		p.partners = append(p.partners[:0], p.partners[1:]...)
-	}
-	p.partners = append(p.partners, recentPartner{peer: peer, at: time.Now()})
-}
-
-// pairedWith reports whether p was paired with peer within
-// recentPartnerWindow. h.mu must be held.
-func (p *participant) pairedWith(peer string) bool {
-	for _, r := range p.partners {
-		if r.peer == peer && time.Since(r.at) < recentPartnerWindow {
-			return true
-		}
-	}
-	return false
-}
-
 // maxQueuedCandidates bounds the ICE candidates kept before the answer.
 const maxQueuedCandidates = 64
 
@@ -81,12 +48,7 @@ type participant struct {
 	peerMetrics PeerMetrics
 
 	// Guarded by h.mu.
-	pairs   map[string]struct{}
 	lookups map[string]int64 // track → size, for pending lookups
-	// partners lists the peers of this peer's most recent pairs (either
-	// role), oldest first, at most maxRecentPartners: the peers it may
-	// report.
-	partners []recentPartner
 
 	// Hub PeerConnection. remoteSet and queued belong to the read loop;
 	// sigMu makes the offer go out before any trickled candidate.
@@ -136,7 +98,6 @@ func newParticipant(h *Hub, conn *websocket.Conn, remote string) *participant {
 		sendq:      make(chan []byte, h.cfg.SendQueue),
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
-		pairs:      make(map[string]struct{}),
 		lookups:    make(map[string]int64),
 	}
 	p.touch()
@@ -416,7 +377,7 @@ func (p *participant) handleLookup(m signaling.Lookup) {
 	switch {
 	case len(p.lookups) >= maxPendingLookups:
 		code = signaling.CodeTooManyLookups
-	case len(p.pairs) >= h.cfg.MaxPairs:
+	case h.pairs.full(p.id):
 		code = signaling.CodeTooManyPairs
 	default:
 		if _, dup := p.lookups[track]; dup {

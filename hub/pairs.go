@@ -1,0 +1,199 @@
+package hub
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ztream/ztream/signaling"
+)
+
+// maxRecentPartners bounds the recent pairs whose other peer a peer may
+// report.
+const maxRecentPartners = 32
+
+// recentPartnerWindow is how long after a pairing either peer may report
+// the other.
+const recentPartnerWindow = 10 * time.Minute
+
+// pair is a leecher/seeder couple the tracker brokered.
+type pair struct {
+	id, track       string
+	seeder, leecher string
+	// uploading is true while the seeder's upload slot is held.
+	uploading bool
+	// signals counts the messages relayed for the pair.
+	signals int
+}
+
+func (p *pair) other(id string) string {
+	if id == p.seeder {
+		return p.leecher
+	}
+	return p.seeder
+}
+
+// recentPartner is the other peer of one of a peer's pairs.
+type recentPartner struct {
+	peer string
+	at   time.Time
+}
+
+// pairTable owns the hub's pairs: who is paired with whom for which track,
+// the relay budget of each pair, the seeder's upload slot it holds, and each
+// peer's recent partners (the peers it may report). The hub asks it; nothing
+// else edits pairs. It is safe for concurrent use; its methods never call
+// out, so it may be used with or without the hub's lock held.
+type pairTable struct {
+	maxPairs int
+
+	mu       sync.Mutex
+	next     uint64
+	pairs    map[string]*pair
+	byPeer   map[string]map[string]*pair // peer id → its pairs by id
+	partners map[string][]recentPartner  // peer id → its recent partners, oldest first
+}
+
+func newPairTable(maxPairs int) *pairTable {
+	return &pairTable{
+		maxPairs: maxPairs,
+		pairs:    make(map[string]*pair),
+		byPeer:   make(map[string]map[string]*pair),
+		partners: make(map[string][]recentPartner),
+	}
+}
+
+// full reports whether peer is in maxPairs pairs.
+func (t *pairTable) full(peer string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.byPeer[peer]) >= t.maxPairs
+}
+
+// add pairs seeder with leecher for track, the seeder's upload slot held;
+// it fails when either is in maxPairs pairs already.
+func (t *pairTable) add(track, seeder, leecher string) (*pair, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.byPeer[seeder]) >= t.maxPairs || len(t.byPeer[leecher]) >= t.maxPairs {
+		return nil, false
+	}
+	t.next++
+	pr := &pair{id: "x-" + strconv.FormatUint(t.next, 10), track: track, seeder: seeder, leecher: leecher, uploading: true}
+	t.pairs[pr.id] = pr
+	now := time.Now()
+	for _, m := range [][2]string{{seeder, leecher}, {leecher, seeder}} {
+		if t.byPeer[m[0]] == nil {
+			t.byPeer[m[0]] = make(map[string]*pair)
+		}
+		t.byPeer[m[0]][pr.id] = pr
+		ps := t.partners[m[0]]
+		if len(ps) >= maxRecentPartners {
+			ps = append(ps[:0], ps[1:]...)
+		}
+		t.partners[m[0]] = append(ps, recentPartner{peer: m[1], at: now})
+	}
+	return pr, true
+}
+
+// drop removes pr. t.mu must be held.
+func (t *pairTable) drop(pr *pair) {
+	delete(t.pairs, pr.id)
+	for _, m := range []string{pr.seeder, pr.leecher} {
+		delete(t.byPeer[m], pr.id)
+		if len(t.byPeer[m]) == 0 {
+			delete(t.byPeer, m)
+		}
+	}
+}
+
+// remove ends pair id at the request of its member by. It returns the pair
+// and whether the seeder's upload slot was still held (to release), or
+// false when by is not in a pair id.
+func (t *pairTable) remove(id, by string) (pr *pair, release, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pr = t.pairs[id]
+	if pr == nil || (pr.seeder != by && pr.leecher != by) {
+		return nil, false, false
+	}
+	t.drop(pr)
+	return pr, pr.uploading, true
+}
+
+// removePeer ends every pair of a departed peer and forgets its partners;
+// it returns the pairs ended.
+func (t *pairTable) removePeer(peer string) []*pair {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*pair
+	for _, pr := range t.byPeer[peer] {
+		out = append(out, pr)
+	}
+	for _, pr := range out {
+		t.drop(pr)
+	}
+	delete(t.partners, peer)
+	return out
+}
+
+// uploadDone frees the upload slot of pair id for its seeder. It returns
+// whether a slot was held (to release), and false in ok when seeder is not
+// the pair's seeder.
+func (t *pairTable) uploadDone(id, seeder string) (release, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pr := t.pairs[id]
+	if pr == nil || pr.seeder != seeder {
+		return false, false
+	}
+	release, pr.uploading = pr.uploading, false
+	return release, true
+}
+
+// Outcomes of pairTable.relay.
+const (
+	relayOK = iota
+	relayNotPaired
+	relayLimited
+)
+
+// relay checks that from may send a signal to to on pair id, and counts it
+// against the pair's relay budget.
+func (t *pairTable) relay(id, from, to string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pr := t.pairs[id]
+	switch {
+	case pr == nil || (pr.seeder != from && pr.leecher != from) || pr.other(from) != to:
+		return relayNotPaired
+	case pr.signals >= signaling.MaxPairSignals:
+		return relayLimited
+	}
+	pr.signals++
+	return relayOK
+}
+
+// partnersOf returns the peers peer is in a pair with now.
+func (t *pairTable) partnersOf(peer string) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for _, pr := range t.byPeer[peer] {
+		out = append(out, pr.other(peer))
+	}
+	return out
+}
+
+// pairedWith reports whether peer was paired with other within
+// recentPartnerWindow (in either role, for any track).
+func (t *pairTable) pairedWith(peer, other string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, r := range t.partners[peer] {
+		if r.peer == other && time.Since(r.at) < recentPartnerWindow {
+			return true
+		}
+	}
+	return false
+}
