@@ -1,5 +1,7 @@
 package hub
 
+import "github.com/ztream/ztream/internal/pionlog"
+
 // Internals that the tests of package hub_test check. The tests are an
 // external package so that they can use hub/hubtest, which imports hub.
 
@@ -7,8 +9,8 @@ package hub
 // remote address.
 var AddrKey = addrKey
 
-// PionLevel is pionLevel: the level a Pion log line is logged at.
-var PionLevel = pionLevel
+// PionLevel is pionlog.Level: the level a Pion log line is logged at.
+var PionLevel = pionlog.Level
 
 // ActiveRanges returns the chunk ranges in flight over all peers.
 func (h *Hub) ActiveRanges() int64 { return h.activeRanges.Load() }

@@ -24,6 +24,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/internal/pionlog"
 	"github.com/ztream/ztream/signaling"
 	"github.com/ztream/ztream/store"
 	"github.com/ztream/ztream/tracker"
@@ -88,7 +89,7 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 		peers:   make(map[string]*participant),
 		pairs:   newPairTable(cfg.MaxPairs),
 	}
-	se := webrtc.SettingEngine{LoggerFactory: pionLoggerFactory{log: cfg.Logger}}
+	se := webrtc.SettingEngine{LoggerFactory: pionlog.Factory{Log: cfg.Logger}}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	se.SetSCTPMaxMessageSize(chunkproto.MaxMessageSize)
@@ -112,7 +113,7 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 		opts := []ice.UDPMuxFromPortOption{
 			ice.UDPMuxFromPortWithReadBufferSize(cfg.UDPBufferBytes),
 			ice.UDPMuxFromPortWithWriteBufferSize(cfg.UDPBufferBytes),
-			ice.UDPMuxFromPortWithLogger(pionLoggerFactory{log: cfg.Logger}.NewLogger("udpmux")),
+			ice.UDPMuxFromPortWithLogger(pionlog.Factory{Log: cfg.Logger}.NewLogger("udpmux")),
 		}
 		if cfg.IncludeLoopback {
 			opts = append(opts, ice.UDPMuxFromPortWithLoopback())

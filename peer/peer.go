@@ -24,6 +24,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/ztream/ztream/internal/pionlog"
 	"github.com/ztream/ztream/media"
 	"github.com/ztream/ztream/signaling"
 )
@@ -271,7 +272,7 @@ func Dial(ctx context.Context, cfg Config) (*Peer, error) {
 }
 
 func newAPI(cfg Config) (*webrtc.API, error) {
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: pionlog.Factory{Log: cfg.Logger}}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIncludeLoopbackCandidate(cfg.ICELoopback)

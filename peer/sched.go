@@ -118,6 +118,8 @@ type SourceState struct {
 func (s SourceState) healthy() bool { return s.Active && !s.Stalled }
 
 // PeerSource is one open, trusted peer link for the track.
+//
+//nolint:revive // exported stutter: named as web/js's PeerSource, the browser scheduler this one mirrors.
 type PeerSource struct {
 	State SourceState
 	// Has flags the chunks the peer holds; nil means all of them.

@@ -18,15 +18,6 @@ func uniform(n int) *Timeline {
 	return timelineFromDurations(d...)
 }
 
-// presentUpTo returns n flags with chunks [0, k) present.
-func presentUpTo(n, k int) []bool {
-	p := make([]bool, n)
-	for i := 0; i < k; i++ {
-		p[i] = true
-	}
-	return p
-}
-
 func TestTimeline(t *testing.T) {
 	tl := timelineFromDurations(500, 1000, 250)
 	if got := tl.TotalMS(); got != 1750 {

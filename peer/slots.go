@@ -24,8 +24,8 @@ type uploadSlots struct {
 	m  map[string]*slot // by remote peer id
 }
 
-func newUploadSlots(cap, maxPairs int) *uploadSlots {
-	return &uploadSlots{cap: cap, maxPairs: maxPairs, m: make(map[string]*slot)}
+func newUploadSlots(capacity, maxPairs int) *uploadSlots {
+	return &uploadSlots{cap: capacity, maxPairs: maxPairs, m: make(map[string]*slot)}
 }
 
 // available reports whether remote holds a slot or one is free ("" asks

@@ -37,7 +37,7 @@ type vecState struct {
 }
 
 func (v vecState) state() SourceState {
-	return SourceState{Active: v.Active, From: v.From, To: v.To, Next: v.Next, Stalled: v.Stalled, FirstCopy: v.FirstCopy}
+	return SourceState(v)
 }
 
 type vecCase struct {

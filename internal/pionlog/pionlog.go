@@ -1,4 +1,8 @@
-package hub
+// Package pionlog routes Pion's logs to slog, for the hub and the Go peer.
+// Pion's Info level is chatty (state changes of every connection), so it
+// goes to Debug; Trace goes below Debug; routine warnings of departing
+// connections go to Debug too.
+package pionlog
 
 import (
 	"context"
@@ -9,18 +13,20 @@ import (
 	"github.com/pion/logging"
 )
 
-// pionLogger routes Pion's logs to slog. Pion's Info level is chatty (state
-// changes of every connection), so it goes to Debug; Trace goes below Debug.
+// pionLogger is one scope's logger.
 type pionLogger struct {
 	log *slog.Logger
 }
 
-type pionLoggerFactory struct {
-	log *slog.Logger
+// Factory is a logging.LoggerFactory writing to Log, each scope's lines
+// with the attribute pion=scope.
+type Factory struct {
+	Log *slog.Logger
 }
 
-func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{log: f.log.With("pion", scope)}
+// NewLogger implements logging.LoggerFactory.
+func (f Factory) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{log: f.Log.With("pion", scope)}
 }
 
 func (l pionLogger) emit(level slog.Level, msg string) {
@@ -45,15 +51,15 @@ func (l pionLogger) Info(msg string) { l.emit(slog.LevelDebug, msg) }
 func (l pionLogger) Infof(format string, args ...any) {
 	l.emitf(slog.LevelDebug, format, args...)
 }
-func (l pionLogger) Warn(msg string) { l.emit(pionLevel(slog.LevelWarn, msg), msg) }
+func (l pionLogger) Warn(msg string) { l.emit(Level(slog.LevelWarn, msg), msg) }
 func (l pionLogger) Warnf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	l.emit(pionLevel(slog.LevelWarn, msg), msg)
+	l.emit(Level(slog.LevelWarn, msg), msg)
 }
-func (l pionLogger) Error(msg string) { l.emit(pionLevel(slog.LevelError, msg), msg) }
+func (l pionLogger) Error(msg string) { l.emit(Level(slog.LevelError, msg), msg) }
 func (l pionLogger) Errorf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	l.emit(pionLevel(slog.LevelError, msg), msg)
+	l.emit(Level(slog.LevelError, msg), msg)
 }
 
 // routine lists what Pion warns about when a peer leaves or before its
@@ -65,11 +71,13 @@ var routine = []string{
 	"conn is closed",
 	"Failed to ping without candidate pairs",
 	"no endpoint for packet",
+	// A pair closed by the other side just as its DataChannel opened.
+	"Failed to accept data channel",
 }
 
-// pionLevel is the level of a Pion warning or error: Debug for routine
-// ones, level otherwise.
-func pionLevel(level slog.Level, msg string) slog.Level {
+// Level is the level of a Pion warning or error: Debug for routine ones,
+// level otherwise.
+func Level(level slog.Level, msg string) slog.Level {
 	for _, r := range routine {
 		if strings.Contains(msg, r) {
 			return slog.LevelDebug
