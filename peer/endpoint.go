@@ -22,8 +22,9 @@ const (
 // one channel; more are answered but get no holding updates.
 const maxInterest = 32
 
-// maxInboundRate bounds the have and holding messages (per second, and the
-// burst) accepted from one remote peer; more are dropped.
+// maxInboundRate bounds the have, holding and request messages (per second,
+// and the burst) accepted from one remote peer; more are dropped (a request
+// gets error rate_limited).
 const maxInboundRate = 50
 
 // rangeSink receives what arrives for ranges a session requested.
@@ -73,7 +74,7 @@ type endpoint struct {
 	byID     map[uint32]*outRange
 	haves    map[string]rangeSink // sessions that asked have, per track: they get holding updates too
 	interest map[string]struct{}  // tracks the remote asked have for: it gets our holding updates
-	inbound  *rate.Limiter        // have and holding messages from the remote
+	inbound  *rate.Limiter        // have, holding and request messages from the remote
 	serving  map[uint32]*serveJob
 	servedBy map[string]uint32 // track → serving id
 	lowSig   chan struct{}
@@ -258,6 +259,11 @@ func (ep *endpoint) onMessage(msg webrtc.DataChannelMessage) {
 		}
 		ep.mu.Unlock()
 	case chunkproto.Request:
+		if !ep.isHub() && !ep.inbound.Allow() {
+			ep.p.stats.dropped.Add(1)
+			_ = ep.sendMsg(chunkproto.Error{ID: m.ID, Code: chunkproto.CodeRateLimited, Message: "too many messages"})
+			return
+		}
 		ep.serve(m)
 	case chunkproto.Cancel:
 		ep.mu.Lock()
@@ -393,6 +399,10 @@ func (ep *endpoint) run(job *serveJob, ct chunkSource) {
 	for seq := req.From; seq < req.To; seq++ {
 		if _, held := ct.Chunk(seq); !held {
 			continue // a partial holder sends what it holds (§8.1)
+		}
+		if ep.p.cfg.Fault == FaultLiar && seq%2 == 1 {
+			ep.p.stats.faultsSent.Add(1)
+			continue
 		}
 		if !ep.waitWindow(job) {
 			return

@@ -25,15 +25,19 @@ const (
 	// FaultSilent accepts pairings and requests (and says yes to have) but
 	// never sends a chunk, nor done.
 	FaultSilent
+	// FaultLiar claims the whole track (have answers ok) but sends only the
+	// even chunks of a range, then done: a holder lying about its chunks.
+	FaultLiar
 )
 
 // FaultModes lists the modes that misbehave, in the order a load run
 // rotates through them.
-var FaultModes = []FaultMode{FaultBadBytes, FaultWrongSeq, FaultOversize, FaultSilent}
+var FaultModes = []FaultMode{FaultBadBytes, FaultWrongSeq, FaultOversize, FaultSilent, FaultLiar}
 
-var faultNames = [...]string{"none", "bad_bytes", "wrong_seq", "oversize", "silent"}
+var faultNames = [...]string{"none", "bad_bytes", "wrong_seq", "oversize", "silent", "liar"}
 
-// String returns the mode's name: none, bad_bytes, wrong_seq, oversize or silent.
+// String returns the mode's name: none, bad_bytes, wrong_seq, oversize,
+// silent or liar.
 func (f FaultMode) String() string {
 	if f < 0 || int(f) >= len(faultNames) {
 		return fmt.Sprintf("FaultMode(%d)", int(f))

@@ -43,7 +43,7 @@ func TestFaultySeeders(t *testing.T) {
 				detected = st.HashFailures
 			case FaultOversize:
 				detected = st.BadMessages
-			case FaultSilent:
+			case FaultSilent, FaultLiar:
 				detected = st.Timeouts
 			}
 			if detected == 0 || res.HashFailures+res.BadMessages+res.Timeouts == 0 {

@@ -191,6 +191,7 @@ type session struct {
 	bad      map[string]bool
 	used     map[string]bool    // peers that delivered a verified chunk
 	probing  map[*endpoint]bool // have asked, no answer yet
+	asked    map[*endpoint]bool // every link asked have in this playback
 	probeEnd time.Time          // probes unanswered by then are dropped
 	looking  bool               // a tracker lookup is under way
 	linking  int                // pairs of a lookup not open yet
@@ -218,6 +219,7 @@ func newSession(p *Peer, m *media.Manifest, t0 time.Time) *session {
 		bad:     make(map[string]bool),
 		used:    make(map[string]bool),
 		probing: make(map[*endpoint]bool),
+		asked:   make(map[*endpoint]bool),
 		res:     PlaybackResult{Track: m.ID},
 	}
 }
@@ -318,6 +320,9 @@ func (s *session) step(now time.Time) {
 	if s.have == s.tl.Len() {
 		return
 	}
+	if s.p2p() && len(s.peers)+s.linking < s.p.cfg.MaxSources {
+		s.probe(now) // links opened since, by our lookups or others'
+	}
 	if s.wantsPeers(now) {
 		s.startLookup(now)
 	}
@@ -333,6 +338,7 @@ func (s *session) step(now time.Time) {
 		in.Peers[i] = PeerSource{State: st, Has: ps.has}
 	}
 	d := Schedule(s.p.cfg.Sched, in)
+
 	if !d.Hub.Empty() && s.hub.ep != nil && !s.hub.ep.isClosed() && !now.Before(s.hubHold) {
 		if err := s.request(&s.hub, d.Hub, d.HubFirstCopy, now); err != nil {
 			s.p.log.Debug("request to hub failed; waiting for the hub", "track", s.m.ID, "err", err)
@@ -531,7 +537,7 @@ func (s *session) onEnd(ev evEnd, now time.Time) {
 		return
 	}
 	for c := st.From; c < st.To; c++ {
-		if !s.present[c] && ps.has != nil && ps.has[c] {
+		if !s.present[c] && (ps.has == nil || ps.has[c]) {
 			// It claimed this chunk and did not send it: a lying peer is
 			// treated as a silent one (§8.5).
 			s.res.Timeouts++
@@ -781,10 +787,12 @@ func (s *session) dropPeer(ps *peerSource, bad bool) {
 	}
 }
 
-// probe asks the already-connected peers what they hold of the track.
+// probe asks the connected peers not asked yet in this playback what they
+// hold of the track: at the start, and as links open (ours, or those other
+// peers opened to us: both sides of a link may request).
 func (s *session) probe(now time.Time) {
 	for _, pr := range s.p.openPairs() {
-		if ep := pr.endpoint(); ep != nil && !ep.isClosed() && !s.isBad(ep.remote) && !s.usesRemote(ep.remote) {
+		if ep := pr.endpoint(); ep != nil && !s.asked[ep] && !ep.isClosed() && !s.isBad(ep.remote) && !s.usesRemote(ep.remote) {
 			s.ask(ep, now)
 		}
 	}
@@ -792,6 +800,7 @@ func (s *session) probe(now time.Time) {
 
 // ask sends have to ep and waits for its answer until the probe deadline.
 func (s *session) ask(ep *endpoint, now time.Time) {
+	s.asked[ep] = true
 	if err := ep.have(s.m.ID, s); err != nil {
 		return
 	}

@@ -37,6 +37,10 @@ func (p *Peer) haveReply(track, remote string) chunkproto.HaveReply {
 	case *CachedTrack:
 		r.OK = true
 	case *trackData:
+		if p.cfg.Fault == FaultLiar {
+			r.OK = true // claims what it does not hold
+			break
+		}
 		h := chunkproto.NewHolding(track, src.flags())
 		r.Chunks, r.Have = h.Chunks, h.Have
 	}
