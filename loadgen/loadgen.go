@@ -211,19 +211,19 @@ type Report struct {
 	// Procs is how many processes ran the simulated peers (1 unless split).
 	Procs int `json:"procs"`
 	// Shard holds the raw results of one process of a split run.
-	Shard *Shard `json:"shard,omitempty"`
-	ServerBytes        int64   `json:"server_bytes"`
-	P2PBytes           int64   `json:"p2p_bytes"`
-	CacheBytes         int64   `json:"cache_bytes"`
-	UploadedBytes      int64   `json:"uploaded_bytes"`
-	Playbacks          int     `json:"playbacks"`
-	PlaybacksComplete  int     `json:"playbacks_complete"`
-	PlaybacksCached    int     `json:"playbacks_cached"`
-	PlaybackErrors     int     `json:"playback_errors"`
-	Stalls             int     `json:"stalls"`
-	StalledMS          float64 `json:"stalled_ms"`
-	HashFailures       int     `json:"hash_failures"`
-	CorruptAccepted    int     `json:"corrupt_accepted"`
+	Shard             *Shard  `json:"shard,omitempty"`
+	ServerBytes       int64   `json:"server_bytes"`
+	P2PBytes          int64   `json:"p2p_bytes"`
+	CacheBytes        int64   `json:"cache_bytes"`
+	UploadedBytes     int64   `json:"uploaded_bytes"`
+	Playbacks         int     `json:"playbacks"`
+	PlaybacksComplete int     `json:"playbacks_complete"`
+	PlaybacksCached   int     `json:"playbacks_cached"`
+	PlaybackErrors    int     `json:"playback_errors"`
+	Stalls            int     `json:"stalls"`
+	StalledMS         float64 `json:"stalled_ms"`
+	HashFailures      int     `json:"hash_failures"`
+	CorruptAccepted   int     `json:"corrupt_accepted"`
 	// StartupMS covers playbacks that were not cached; StartupAllMS all.
 	StartupMS    Percentiles `json:"startup_ms"`
 	StartupAllMS Percentiles `json:"startup_all_ms"`
@@ -459,7 +459,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	)
 	var wg sync.WaitGroup
 	var playing sync.WaitGroup // peers still playing
-	mine := 0 // peers run by this process
+	mine := 0                  // peers run by this process
 	for i := 0; i < cfg.Peers; i++ {
 		if cfg.Shards > 1 && i%cfg.Shards != cfg.Shard {
 			continue

@@ -337,8 +337,6 @@ func (Lookup) MessageType() string { return TypeLookup }
 // MessageType implements Message.
 func (LookupResult) MessageType() string { return TypeLookupResult }
 
-
-
 // MessageType implements Message.
 func (CanUpload) MessageType() string { return TypeCanUpload }
 

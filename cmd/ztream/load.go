@@ -158,7 +158,9 @@ func runSplit(ctx context.Context, cfg loadgen.Config, procs int, args []string,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := exec.CommandContext(ctx, exe, append([]string{"load"}, append(childArgs, "--shard", fmt.Sprintf("%d/%d", k, procs), "--json")...)...)
+			// G702 (os.Args reaching exec) does not apply: this program runs
+			// itself, without a shell, with the arguments it was given.
+			cmd := exec.CommandContext(ctx, exe, append([]string{"load"}, append(childArgs, "--shard", fmt.Sprintf("%d/%d", k, procs), "--json")...)...) //nolint:gosec // G702: see above
 			cmd.Stderr = &prefixWriter{w: stderr, prefix: fmt.Sprintf("[%d/%d] ", k, procs)}
 			out, err := cmd.Output()
 			if err != nil {
