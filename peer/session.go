@@ -328,7 +328,7 @@ func (s *session) step(now time.Time) {
 	}
 	in := SchedInput{
 		Timeline: s.tl, Present: s.present, PlayheadMS: s.pb.Position(),
-		Hub: s.state(&s.hub, now), P2P: s.p2p(), Waiting: s.waiting(now),
+		Hub: s.hubState(now), P2P: s.p2p(), Waiting: s.waiting(now),
 		FirstCopyHold: now.Before(s.firstCopyHold),
 	}
 	in.Peers = make([]PeerSource, len(s.peers))
@@ -423,6 +423,18 @@ func (s *session) checkPeers(now time.Time) {
 			ps.slowUntil = now.Add(s.sourceTimeout())
 		}
 	}
+}
+
+// hubStallTimeout is the real time without a chunk after which the hub's
+// range counts as stalled (§8.5): the hub is slow under load but does not
+// lie, and re-asking it restarts the range.
+const hubStallTimeout = 2 * time.Second
+
+// hubState is the hub's range as the scheduler sees it.
+func (s *session) hubState(now time.Time) SourceState {
+	st := s.hub.st
+	st.Stalled = st.Active && now.Sub(s.hub.last) > max(s.sourceTimeout(), hubStallTimeout)
+	return st
 }
 
 func (s *session) state(src *source, now time.Time) SourceState {
