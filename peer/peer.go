@@ -95,9 +95,11 @@ type Config struct {
 	MaxPeerConns int
 	// MaxLookups bounds tracker lookups per playback (default 64).
 	MaxLookups int
-	// LookupRetryMS is the media time between tracker lookups while fewer
-	// than MaxSources peers serve the track (default 1000).
-	LookupRetryMS float64
+	// LookupRetryMS is the media time between tracker lookups while more
+	// peers are wanted (default 1000); LookupRetryReal the real time (default
+	// 250 ms): the longer applies.
+	LookupRetryMS   float64
+	LookupRetryReal time.Duration
 	// MaxSources bounds the peer links one playback takes chunks from at
 	// once (default 4, at most 8).
 	MaxSources int
@@ -150,6 +152,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LookupRetryMS <= 0 {
 		c.LookupRetryMS = alg.LookupRetryMS
+	}
+	if c.LookupRetryReal <= 0 {
+		c.LookupRetryReal = realMS(alg.LookupRetryRealMS)
 	}
 	if c.MaxSources <= 0 {
 		c.MaxSources = alg.MaxSources

@@ -72,9 +72,12 @@ type Algorithm struct {
 	SourceTimeoutMS float64 `json:"source_timeout_ms"`
 	// SilenceRealMS: a source that sent nothing for this long is abandoned.
 	SilenceRealMS float64 `json:"silence_real_ms"`
-	// LookupRetryMS and MaxLookups pace the tracker lookups of a playback.
-	LookupRetryMS float64 `json:"lookup_retry_ms"`
-	MaxLookups    int     `json:"max_lookups"`
+	// LookupRetryMS, LookupRetryRealMS and MaxLookups pace the tracker
+	// lookups of a playback: one at most every LookupRetryMS of media and
+	// LookupRetryRealMS of real time, MaxLookups in all.
+	LookupRetryMS     float64 `json:"lookup_retry_ms"`
+	LookupRetryRealMS float64 `json:"lookup_retry_real_ms"`
+	MaxLookups        int     `json:"max_lookups"`
 	// FirstCopyRetryMS is the first-copy hold (§8.4).
 	FirstCopyRetryMS float64 `json:"first_copy_retry_ms"`
 	// HoldingIntervalRealMS is the shortest time between two holding
@@ -93,6 +96,7 @@ func DefaultAlgorithm() Algorithm {
 		SourceTimeoutMS:       2000,
 		SilenceRealMS:         3000,
 		LookupRetryMS:         1000,
+		LookupRetryRealMS:     250,
 		MaxLookups:            64,
 		FirstCopyRetryMS:      2000,
 		HoldingIntervalRealMS: chunkproto.HoldingIntervalMS,

@@ -364,17 +364,35 @@ func (s *session) step(now time.Time) {
 // wantsPeers reports whether to ask the tracker for more peers now (§8.2):
 // fewer than MaxSources serve or are being connected, no search is under way
 // (tracker lookup, have asked on open links), the retry time has come, and
-// no source that is not slow holds the whole track.
+// some source is slow or some missing chunk is held by no source.
 func (s *session) wantsPeers(now time.Time) bool {
 	if !s.p2p() || s.looking || len(s.probing) > 0 || len(s.peers)+s.linking >= s.p.cfg.MaxSources || now.Before(s.nextLook) {
 		return false
 	}
+	if len(s.peers) == 0 {
+		return true
+	}
 	for _, ps := range s.peers {
-		if ps.has == nil && !now.Before(ps.slowUntil) {
-			return false
+		if now.Before(ps.slowUntil) {
+			return true
 		}
 	}
-	return true
+	for c := FirstMissing(s.present, 0); c < s.tl.Len(); c++ {
+		if s.present[c] {
+			continue
+		}
+		held := false
+		for _, ps := range s.peers {
+			if ps.has == nil || ps.has[c] {
+				held = true
+				break
+			}
+		}
+		if !held {
+			return true
+		}
+	}
+	return false
 }
 
 // usesRemote reports whether remote serves or is being asked already.
@@ -496,9 +514,6 @@ func (s *session) handle(ev any) {
 			s.res.LookupLatency = ev.elapsed
 		}
 		s.cold = ev.reason == signaling.ReasonNoCandidates
-		if ev.pairs == 0 {
-			s.nextLook = now.Add(s.p.cfg.realFor(s.p.cfg.LookupRetryMS))
-		}
 	case evLink:
 		s.linking--
 		if ev.ep == nil {
@@ -828,6 +843,7 @@ func (s *session) startLookup(now time.Time) {
 	}
 	s.looking = true
 	s.res.Lookups++
+	s.nextLook = now.Add(max(s.p.cfg.realFor(s.p.cfg.LookupRetryMS), s.p.cfg.LookupRetryReal))
 	q := signaling.Lookup{
 		Track:   s.m.ID,
 		Want:    min(s.p.cfg.MaxSources-len(s.peers)-s.linking, signaling.MaxLookupWant),
