@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -497,8 +498,8 @@ func (s *session) handle(ev any) {
 		s.onHave(ev, now)
 	case evHolding:
 		ps := s.peerOf(ev.ep)
-		if ps == nil || ps.has == nil {
-			return
+		if (ps != nil && ps.has == nil) || (ps == nil && (s.probing[ev.ep] || !s.asked[ev.ep])) {
+			return // holds everything already; or its have answer is due
 		}
 		has, ok := s.decodeHas(ev.m.Chunks, ev.m.Have)
 		if !ok {
@@ -506,7 +507,14 @@ func (s *session) handle(ev any) {
 			s.abandon(ev.ep, ReportBadMessage)
 			return
 		}
-		ps.has = has
+		if ps != nil {
+			ps.has = has
+			return
+		}
+		// A link that held nothing when asked has chunks now: a source.
+		if slices.Contains(has, true) && s.keep(ev.ep) {
+			s.addPeer(ev.ep, has, now)
+		}
 	case evLookup:
 		s.looking = false
 		s.linking += ev.pairs
@@ -522,7 +530,10 @@ func (s *session) handle(ev any) {
 		if s.res.ConnectLatency == 0 {
 			s.res.ConnectLatency = ev.connect
 		}
-		if s.have == s.tl.Len() || s.isBad(ev.ep.remote) || s.usesRemote(ev.ep.remote) || len(s.peers) >= s.p.cfg.MaxSources {
+		if s.asked[ev.ep] {
+			return // the per-step probe asked it when it opened
+		}
+		if !s.keep(ev.ep) {
 			s.p.unpair(ev.pr.id) // not needed: free the seeder's slot
 			return
 		}
@@ -543,9 +554,11 @@ func (s *session) onEnd(ev evEnd, now time.Time) {
 			s.hubHold = now.Add(hubRetryDelay)
 			return
 		}
-		if st.FirstCopy && FirstMissing(s.present, st.From) < st.To {
-			// The hub gave some of these chunks to other peers: fetch them
-			// from peers; look for more now.
+		if st.FirstCopy && !s.present[st.From] {
+			// The hub skipped the first chunk asked: it gave it to another
+			// peer. Fetch such chunks from peers; look for more now. (A
+			// range cut short after its first chunk only met the hub's
+			// stripe limit.)
 			s.firstCopyHold = now.Add(s.p.cfg.realFor(s.p.cfg.FirstCopyRetryMS))
 			if s.nextLook.After(now) {
 				s.nextLook = now
@@ -593,9 +606,6 @@ func (s *session) onHave(ev evHave, now time.Time) {
 		return
 	}
 	delete(s.probing, ev.ep)
-	keep := func() bool {
-		return s.have < s.tl.Len() && !ev.ep.isClosed() && !s.isBad(ev.ep.remote) && !s.usesRemote(ev.ep.remote) && len(s.peers) < s.p.cfg.MaxSources
-	}
 	var has []bool
 	switch {
 	case ev.m.OK:
@@ -610,11 +620,23 @@ func (s *session) onHave(ev evHave, now time.Time) {
 		ev.ep.forget(s.m.ID) // holds nothing, or no slot for us
 		return
 	}
-	if !keep() {
+	if !s.keep(ev.ep) {
 		ev.ep.forget(s.m.ID)
 		return
 	}
-	s.peers = append(s.peers, &peerSource{source: source{ep: ev.ep}, has: has})
+	s.addPeer(ev.ep, has, now)
+}
+
+// keep reports whether ep may become a source: the track is not complete,
+// the link is open and trusted, its remote serves no other link of ours,
+// and fewer than MaxSources serve.
+func (s *session) keep(ep *endpoint) bool {
+	return s.have < s.tl.Len() && !ep.isClosed() && !s.isBad(ep.remote) && !s.usesRemote(ep.remote) && len(s.peers) < s.p.cfg.MaxSources
+}
+
+// addPeer makes ep a source holding has (nil: every chunk).
+func (s *session) addPeer(ep *endpoint, has []bool, now time.Time) {
+	s.peers = append(s.peers, &peerSource{source: source{ep: ep}, has: has})
 	s.res.Seeders++
 	if s.res.LookupLatency == 0 {
 		s.res.LookupLatency = now.Sub(s.t0)

@@ -5,7 +5,6 @@ import { CatalogAPI } from './api.js';
 import { ChunkStore } from './chunkstore.js';
 import { SessionStats } from './stats.js';
 import { Player } from './player.js';
-import { httpSource } from './loader.js';
 import { UI } from './ui.js';
 import { Net } from './net.js';
 import { PersistentCache } from './cache.js';
@@ -31,6 +30,9 @@ if (params.get('debug') === '1') globalThis.ZDEBUG = true;
 const httpOnly = params.get('transport') === 'http';
 /** How long the page waits for the hub DataChannel before playing over HTTP. */
 const HUB_WAIT_MS = 5000;
+
+/** The peer algorithm's constants (GET /api/config, else the built-in defaults of swarm.js), fetched once. */
+const algorithmP = api.config({ log });
 
 /** ?cache=0 disables the persistent cache (OPFS / IndexedDB). */
 const cache = httpOnly || params.get('cache') === '0'
@@ -78,24 +80,31 @@ if (cache) {
   });
 }
 
+const algorithm = await algorithmP;
+
+/** @param {string} track */
+const heldInMemory = (track) => {
+  const t = store.tracks.get(track);
+  return !!t && t.chunks.size > 0;
+};
 const net = httpOnly ? null : new Net({
   store, stats, log,
   uploadCap: Number(params.get('upload_cap')) || undefined,
+  maxPeerConns: algorithm.max_peer_conns,
   cached: () => (cache ? cache.tracks() : []),
   serve: cache ? {
-    canServe: (track) => store.isComplete(track) || cache.has(track),
+    canServe: (track) => heldInMemory(track) || cache.has(track),
+    isComplete: (track) => store.isComplete(track) || cache.has(track),
     prepare: async (track) => {
       if (!store.isComplete(track) && cache.has(track)) await loadFromCache(await api.manifest(track));
     },
   } : null,
 });
-const http = httpSource(api);
-/** HTTP takes over while the hub DataChannel is down or the hub answers `unavailable`. */
-const httpFallback = { ...http, available: () => !net || !net.hubUsable };
 
+// The hub (its DataChannel, or HTTP while that is down) and the peers, as the peer algorithm decides.
 const player = new Player({
-  audio, api, store, stats, log,
-  sources: (m) => (net ? [...net.sources(m.id), httpFallback] : [http]),
+  audio, api, store, stats, log, net,
+  algorithm: () => algorithm,
   beforePlay: async (m) => {
     if (!cache) return;
     cache.touch(m.id);
@@ -116,6 +125,8 @@ const automation = {
   transport: 'http',
   /** When true (default), the next track starts when one ends. */
   autoAdvance: true,
+  /** The peer algorithm's constants in use (GET /api/config, else the built-in defaults). */
+  algorithm,
   /** Plays track id; resolves when audio plays. */
   play: (/** @type {string} */ trackId) => ui.playTrack(trackId),
   pause: () => player.pause(),
@@ -145,6 +156,10 @@ const automation = {
     transport: net && net.hubOpen ? 'hub' : 'http',
     peer_id: net ? net.peerId : null,
     emergency_fetches: stats.emergencyFetches,
+    /** Distinct peers that delivered a chunk in the current playback. */
+    sources: player.loader ? player.loader.sourcesUsed : 0,
+    /** Whether the first chunk of the current playback came from a peer. */
+    start_from_peer: player.loader ? player.loader.startFromPeer === true : false,
     cache: cache ? { kind: cache.kind, tracks: cache.tracks(), bytes: cache.lru.size } : null,
   }),
 };
@@ -189,7 +204,6 @@ if (net) {
     if (/** @type {CustomEvent<{state: string}>} */ (e).detail.state === 'hub' && ui.tracks.length > 0) markReady();
     showConnection();
   });
-  player.addEventListener('track', (e) => net.release([/** @type {CustomEvent<{manifest: {id: string}}>} */ (e).detail.manifest.id]));
   net.addEventListener('change', () => {
     showConnection();
     if (player.session) player.session.pump();

@@ -5,7 +5,7 @@
 // flow control and an upload counter). It answers `have` (ok, or the bitfield
 // of a partial track), remembers which tracks the other side asked about
 // (at most MAX_INTEREST) so that `holding` updates go to it (pushHolding), and
-// accepts at most INBOUND_RATE `have`/`holding` messages per second.
+// accepts at most INBOUND_RATE `have`/`holding`/`request` messages per second.
 
 import { encodeChunk, decodeChunk, encodeText, decodeText, validTrackId, MAX_REQUESTS, KIND_CHUNK } from './wire.js';
 
@@ -13,7 +13,7 @@ import { encodeChunk, decodeChunk, encodeText, decodeText, validTrackId, MAX_REQ
 export const SEND_WINDOW = 512 * 1024;
 /** Most tracks the other side may subscribe to (by asking `have`) on one channel. */
 export const MAX_INTEREST = 32;
-/** `have`/`holding` messages accepted per second from the other side (and the burst); more are dropped. */
+/** `have`/`holding`/`request` messages accepted per second from the other side (and the burst); more are dropped (a request gets error rate_limited). */
 export const INBOUND_RATE = 50;
 
 /**
@@ -99,9 +99,9 @@ export class ChunkChannel extends EventTarget {
     this.badMessages = 0;
     /** Tracks the other side asked `have` about: it gets our `holding` updates of them. @type {Set<string>} */
     this.interest = new Set();
-    /** `have`/`holding` messages accepted from the other side. */
+    /** `have`/`holding`/`request` messages accepted from the other side. */
     this.inbound = new TokenBucket(INBOUND_RATE, INBOUND_RATE);
-    /** `have`/`holding` messages dropped over INBOUND_RATE. */
+    /** `have`/`holding`/`request` messages dropped over INBOUND_RATE. */
     this.droppedInbound = 0;
     dc.binaryType = 'arraybuffer';
     dc.bufferedAmountLowThreshold = window / 2;
@@ -270,6 +270,11 @@ export class ChunkChannel extends EventTarget {
         this.dispatchEvent(new CustomEvent('holding', { detail: m }));
         break;
       case 'request':
+        if (this.serve && !this.inbound.take()) {
+          this.droppedInbound++;
+          this.sendText('error', { id: Number.isInteger(m.id) && m.id >= 0 ? m.id : 0, code: 'rate_limited', message: 'too many messages' });
+          break;
+        }
         this.onRequest(m);
         break;
       case 'cancel': {

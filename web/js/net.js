@@ -486,7 +486,13 @@ export class Net extends EventTarget {
       return;
     }
     if (m.role !== 'leecher' && m.role !== 'seeder') return;
-    this.trimLinks(this.maxPeerConns + this.uploadCap - 1);
+    const limit = this.maxPeerConns + this.uploadCap;
+    this.trimLinks(limit - 1);
+    if (this.links.size >= limit) {
+      this.log(`too many peer connections: refusing pair ${m.pair_id}`);
+      this.send({ type: 'unpair', pair_id: m.pair_id });
+      return;
+    }
     if (m.role === 'seeder') this.acquireSlot(m.peer, m.pair_id, true); // the hub counts this upload
     this.links.set(m.pair_id, new PeerLink(this, { pairId: m.pair_id, peer: m.peer, track: m.track, role: m.role }));
     this.changed();
@@ -539,14 +545,19 @@ export class Net extends EventTarget {
   /** @param {Message} m a `lookup_result` */
   onLookupResult(m) {
     if (!validTrackId(m.track)) return;
-    const links = resultPairs(m).map((id) => this.links.get(id)).filter((l) => l !== undefined && !l.closed);
+    /** @type {PeerLink[]} */
+    const links = [];
+    for (const id of resultPairs(m)) {
+      const l = this.links.get(id);
+      if (l && !l.closed) links.push(l);
+    }
     const entry = this.lookups.get(m.track);
     if (!entry) {
       for (const l of links) l.close(true); // nobody waits any more: free the seeders' slots
       return;
     }
     if (links.length === 0) this.log(`lookup ${m.track.slice(0, 8)}: ${m.reason || 'no peer'}`);
-    entry.settle({ reason: typeof m.reason === 'string' ? m.reason : '', links: /** @type {PeerLink[]} */ (links) });
+    entry.settle({ reason: typeof m.reason === 'string' ? m.reason : '', links });
     this.changed();
   }
 

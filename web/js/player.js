@@ -7,9 +7,11 @@
 // ManagedMediaSource, used when MediaSource is missing. Gapless trimming:
 // timestampOffset = −encoder_delay/sr and the append window [0, total_samples/sr).
 //
-// Chunks are downloaded by a Loader (the whole track, playhead first) into the
-// ChunkStore; the player appends them from there, at most appendAheadSec
-// ahead, and removes what lies far behind so the SourceBuffer stays small.
+// Chunks are downloaded by a Loader (the peer algorithm of docs/PROTOCOL.md
+// §8: from the hub, peers and the HTTP endpoint, as swarm.js schedule()
+// decides) into the ChunkStore; the player appends them from there, at most
+// appendAheadSec ahead, and removes what lies far behind so the SourceBuffer
+// stays small.
 
 import { MP4_MIME, initSegment, fragment } from './fmp4.js';
 import { DEFAULTS, bufferedAhead, toRanges, planAppends, planEvictions, chunksInRange } from './scheduler.js';
@@ -17,7 +19,7 @@ import { chunkAt, chunkStartSec, durationSec } from './timeline.js';
 import { Loader } from './loader.js';
 
 /** @typedef {import('./api.js').Manifest} Manifest */
-/** @typedef {import('./loader.js').Source} Source */
+/** @typedef {import('./swarm.js').Algorithm} Algorithm */
 
 /** Start the next track's download when this many seconds remain. */
 export const PREFETCH_REMAINING_SEC = 30;
@@ -247,10 +249,17 @@ class Session {
     }
   }
 
-  /** @param {number} position */
+  /**
+   * Announces the end of the track (the next one is prefetched) once
+   * PREFETCH_REMAINING_SEC remain and the rest of this one is held (or
+   * half of that remains).
+   * @param {number} position
+   */
   maybePrefetch(position) {
-    if (this.prefetched || !this.loader.complete) return;
-    if (durationSec(this.m) - position > PREFETCH_REMAINING_SEC) return;
+    if (this.prefetched) return;
+    const remaining = durationSec(this.m) - position;
+    if (remaining > PREFETCH_REMAINING_SEC) return;
+    if (remaining > PREFETCH_REMAINING_SEC / 2 && !this.loader.completeFrom(position)) return;
     this.prefetched = true;
     this.p.dispatchEvent(new CustomEvent('nearend', { detail: { track: this.id } }));
   }
@@ -260,15 +269,19 @@ export class Player extends EventTarget {
   /**
    * @param {{audio: HTMLAudioElement, api: import('./api.js').CatalogAPI,
    *   store: import('./chunkstore.js').ChunkStore, stats: import('./stats.js').SessionStats,
-   *   sources: (m: Manifest) => Source[], beforePlay?: (m: Manifest) => Promise<void>, log?: (msg: string) => void}} opts
+   *   net?: import('./net.js').Net|null, algorithm?: () => Partial<Algorithm>,
+   *   beforePlay?: (m: Manifest) => Promise<void>, log?: (msg: string) => void}} opts
+   *   net: the hub connection and peer links (null: HTTP only); algorithm: the peer algorithm's constants
    */
-  constructor({ audio, api, store, stats, sources, beforePlay = async () => {}, log = (msg) => console.warn('[ztream]', msg) }) {
+  constructor({ audio, api, store, stats, net = null, algorithm = () => ({}), beforePlay = async () => {},
+    log = (msg) => console.warn('[ztream]', msg) }) {
     super();
     this.audio = audio;
     this.api = api;
     this.store = store;
     this.stats = stats;
-    this.sources = sources;
+    this.net = net;
+    this.algorithm = algorithm;
     /** Called with the manifest before a track's chunks are fetched (loads it from the persistent cache). */
     this.beforePlay = beforePlay;
     this.log = log;
@@ -290,6 +303,11 @@ export class Player extends EventTarget {
 
   get manifest() {
     return this.session ? this.session.m : null;
+  }
+
+  /** The loader of the current track, or null. */
+  get loader() {
+    return this.session ? this.session.loader : null;
   }
 
   wireAudio() {
@@ -349,9 +367,8 @@ export class Player extends EventTarget {
     let l = this.loaders.get(m.id);
     if (!l) {
       l = new Loader({
-        manifest: m, store: this.store, stats: this.stats, sources: this.sources(m), log: this.log,
+        manifest: m, store: this.store, stats: this.stats, net: this.net, api: this.api, config: this.algorithm(), log: this.log,
         position: () => (this.session && this.session.id === m.id ? this.session.position : 0),
-        bufferedAhead: () => (this.session && this.session.id === m.id ? this.session.bufferedAhead() : Infinity),
       });
       this.loaders.set(m.id, l);
     }

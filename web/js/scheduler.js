@@ -1,6 +1,7 @@
-// Pure scheduling logic of the player: which chunks to fetch next and how
-// urgently, which downloaded chunks to append to the SourceBuffer, and which
-// buffered time ranges to remove. No I/O here, so it is unit-tested in node.
+// Pure buffer logic of the player: which downloaded chunks to append to the
+// SourceBuffer, and which buffered time ranges to remove. No I/O here, so it
+// is unit-tested in node. Which chunks to fetch, from whom, is the peer
+// algorithm's (swarm.js schedule(), driven by loader.js).
 
 import { chunkAt, chunkStartSec, chunkEndSec } from './timeline.js';
 
@@ -12,8 +13,6 @@ import { chunkAt, chunkStartSec, chunkEndSec } from './timeline.js';
 
 /** Default tuning. */
 export const DEFAULTS = Object.freeze({
-  /** A chunk starting less than this many seconds ahead of the playhead is urgent. */
-  urgentAheadSec: 3,
   /** Chunks are appended to the SourceBuffer up to this far ahead of the playhead. */
   appendAheadSec: 40,
   /** Buffered media further behind the playhead than this is removed. */
@@ -51,32 +50,6 @@ export function toRanges(timeRanges) {
   /** @type {Array<[number, number]>} */
   const out = [];
   for (let i = 0; i < timeRanges.length; i++) out.push([timeRanges.start(i), timeRanges.end(i)]);
-  return out;
-}
-
-/**
- * The order in which to fetch the chunks of a track for a playhead at
- * position: the chunk before the playhead chunk when that one needs the bit
- * reservoir, then from the playhead to the end, then the start of the track.
- * Chunks in have or inflight are left out; at most limit entries.
- * @param {{manifest: Manifest, position: number, have: SeqSet, inflight: SeqSet, limit?: number, urgentAheadSec?: number}} p
- * @returns {{seq: number, urgent: boolean}[]}
- */
-export function planFetches({ manifest: m, position, have, inflight, limit = Infinity, urgentAheadSec = DEFAULTS.urgentAheadSec }) {
-  const n = m.chunks.length;
-  const out = [];
-  const start = chunkAt(m, position);
-  const preroll = start > 0 && m.chunks[start].reservoir;
-  const order = [];
-  if (preroll) order.push(start - 1);
-  for (let s = start; s < n; s++) order.push(s);
-  for (let s = 0; s < start - (preroll ? 1 : 0); s++) order.push(s);
-  for (const seq of order) {
-    if (out.length >= limit) break;
-    if (have.has(seq) || inflight.has(seq)) continue;
-    const urgent = (preroll && seq === start - 1) || (seq >= start && (seq === start || chunkStartSec(m, seq) < position + urgentAheadSec));
-    out.push({ seq, urgent });
-  }
   return out;
 }
 

@@ -91,6 +91,7 @@ export const SCHED_DEFAULTS = Object.freeze({
  * @property {number} source_timeout_ms a range with no chunk for this long is slow: cancelled, its source left alone as long
  * @property {number} silence_real_ms a source that sent nothing this long after first asked is abandoned (timeout)
  * @property {number} lookup_retry_ms shortest time between two tracker lookups of a playback
+ * @property {number} lookup_retry_real_ms ... and shortest real time between them
  * @property {number} max_lookups most tracker lookups per playback
  * @property {number} first_copy_retry_ms the first-copy hold (§8.4)
  * @property {number} holding_interval_real_ms shortest time between two holding messages of a track to one destination
@@ -104,6 +105,7 @@ const ALGORITHM_SCALARS = Object.freeze({
   source_timeout_ms: 2000,
   silence_real_ms: 3000,
   lookup_retry_ms: 1000,
+  lookup_retry_real_ms: 250,
   max_lookups: 64,
   first_copy_retry_ms: 2000,
   holding_interval_real_ms: 100,

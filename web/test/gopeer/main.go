@@ -7,7 +7,8 @@
 //
 // It prints one JSON line when the playback ends ({"event":"played",...})
 // and one when it leaves ({"event":"final",...}, after --hold or on
-// SIGINT/SIGTERM), with the peer's byte counters. Logs go to stderr.
+// SIGINT/SIGTERM), with the peer's byte counters (and, for the playback,
+// the peers it got chunks from: sources, start_from_peer). Logs go to stderr.
 //
 // --fault makes it a misbehaving seeder (peer.FaultMode: none, bad_bytes,
 // wrong_seq, oversize, silent) so that tests can check that leechers
@@ -46,8 +47,12 @@ type report struct {
 	Stalls        int64   `json:"stalls"`
 	Seeders       int     `json:"seeders"`
 	Lookups       int     `json:"lookups"`
-	FaultsSent    int64   `json:"faults_sent"`
-	Error         string  `json:"error,omitempty"`
+	// Sources counts the distinct peers that delivered a verified chunk of
+	// the playback; StartFromPeer tells whether its first chunk came from one.
+	Sources       int    `json:"sources"`
+	StartFromPeer bool   `json:"start_from_peer"`
+	FaultsSent    int64  `json:"faults_sent"`
+	Error         string `json:"error,omitempty"`
 }
 
 func main() {
@@ -113,6 +118,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		ServerBytes: res.ServerBytes, P2PBytes: res.P2PBytes, CacheBytes: res.CacheBytes,
 		UploadedBytes: st.UploadedBytes, HashFailures: int64(res.HashFailures), Stalls: int64(res.Stalls),
 		Seeders: res.Seeders, Lookups: res.Lookups, FaultsSent: st.FaultsSent,
+		Sources: res.Sources, StartFromPeer: res.StartFromPeer,
 	}
 	if playErr != nil {
 		r.Error = playErr.Error()

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChunkChannel, channelSource } from '../../js/channel.js';
+import { ChunkChannel, TokenBucket, MAX_INTEREST, INBOUND_RATE } from '../../js/channel.js';
 import { encodeChunk, HEADER_SIZE, MAX_PAYLOAD } from '../../js/wire.js';
-import { makeManifest, dcPair } from './helpers.mjs';
+import { makeManifest, dcPair, tick, until } from './helpers.mjs';
 
 function seeder(manifest, data, extra = {}) {
   let uploaded = 0;
@@ -122,20 +122,116 @@ test('chunks for other tracks or outside the range are ignored; have is answered
   assert.deepEqual(replies, [{ type: 'have_reply', track: manifest.id, ok: true }, { type: 'have_reply', track: 'a'.repeat(32), ok: false }]);
 });
 
-test('channelSource: one range per track at a time', async () => {
+test('first_copy requests carry the field; busyWith tells a track with a range in flight', async () => {
   const { manifest, data } = makeManifest({ n: 4 });
   const [da, db] = dcPair();
   new ChunkChannel(db, { name: 'S', serve: seeder(manifest, data).serve });
   const ch = new ChunkChannel(da, { name: 'L' });
-  const src = channelSource('hub', 'hub', () => ch);
-  assert.ok(src.available());
-  assert.equal(src.slots(manifest.id), 1);
-  const p = src.request(manifest.id, 0, 4, () => {});
-  assert.equal(src.slots(manifest.id), 0);
-  assert.equal(src.slots('b'.repeat(32)), 1);
+  assert.ok(!ch.busyWith(manifest.id));
+  const p = ch.request(manifest.id, 0, 4, () => {}, undefined, { firstCopy: true });
+  assert.ok(ch.busyWith(manifest.id));
+  assert.ok(!ch.busyWith('b'.repeat(32)));
   await p;
-  assert.equal(src.slots(manifest.id), 1);
-  assert.ok(!channelSource('x', 'hub', () => null).available());
+  assert.ok(!ch.busyWith(manifest.id));
+  await ch.request(manifest.id, 1, 2, () => {});
+  const reqs = da.sent.filter((m) => typeof m === 'string').map((m) => JSON.parse(m)).filter((m) => m.type === 'request');
+  assert.deepEqual(reqs.map((m) => m.first_copy), [true, undefined], 'first_copy only when asked');
+});
+
+test('a partial holder sends the chunks it holds in the range, skipping the others, then done', async () => {
+  const { manifest, data } = makeManifest({ n: 10 });
+  const held = new Set([1, 2, 5, 8]);
+  const [da, db] = dcPair();
+  const finished = [];
+  new ChunkChannel(db, { name: 'S', serve: seeder(manifest, data, {
+    getChunk: (t, seq) => (held.has(seq) ? data[seq] : undefined),
+    finished: (t, from, to) => finished.push([from, to]),
+  }).serve });
+  const leecher = new ChunkChannel(da, { name: 'L' });
+  const got = [];
+  await leecher.request(manifest.id, 0, 10, (seq) => got.push(seq));
+  assert.deepEqual(got, [1, 2, 5, 8]);
+  assert.deepEqual(finished, [[0, 10]], 'told that the range went out whole');
+});
+
+test('a sender refuses a request when admit says no (upload cap): not_found', async () => {
+  const { manifest, data } = makeManifest({ n: 4 });
+  const [da, db] = dcPair();
+  new ChunkChannel(db, { name: 'S', serve: seeder(manifest, data, { admit: () => false }).serve });
+  const leecher = new ChunkChannel(da, { name: 'L' });
+  await assert.rejects(leecher.request(manifest.id, 0, 2, () => {}), (err) => err.code === 'not_found' && /upload cap/.test(err.message));
+});
+
+test('have is answered by the haveReply hook; the asker then gets holding updates (at most MAX_INTEREST tracks)', async () => {
+  const { manifest, data } = makeManifest({ n: 9 });
+  const [da, db] = dcPair();
+  const sender = new ChunkChannel(db, { name: 'S', serve: seeder(manifest, data, {
+    haveReply: (t) => (t === manifest.id ? { ok: false, chunks: 9, have: '4AA=' } : { ok: false }),
+  }).serve });
+  const asker = new ChunkChannel(da, { name: 'L' });
+  const replies = [];
+  const holdings = [];
+  const asked = [];
+  asker.addEventListener('have_reply', (e) => replies.push(e.detail));
+  asker.addEventListener('holding', (e) => holdings.push(e.detail));
+  sender.addEventListener('have', (e) => asked.push(e.detail.track));
+  assert.ok(!sender.pushHolding(manifest.id, { chunks: 9, have: '4AA=' }), 'nobody asked yet: not sent');
+  asker.sendText('have', { track: manifest.id });
+  await until(() => replies.length === 1);
+  assert.deepEqual(replies, [{ type: 'have_reply', track: manifest.id, ok: false, chunks: 9, have: '4AA=' }]);
+  assert.deepEqual(asked, [manifest.id], 'the sender is told who asked');
+  assert.ok(sender.pushHolding(manifest.id, { chunks: 9, have: '8AA=' }));
+  await until(() => holdings.length === 1);
+  assert.deepEqual(holdings, [{ type: 'holding', track: manifest.id, chunks: 9, have: '8AA=' }]);
+  for (let i = 0; i < MAX_INTEREST + 5; i++) asker.sendText('have', { track: i.toString(16).padStart(32, '0') });
+  await until(() => replies.length === MAX_INTEREST + 6);
+  assert.equal(sender.interest.size, MAX_INTEREST, 'interest is bounded');
+});
+
+test('have and holding are rate limited per channel: extra ones are dropped', async () => {
+  const [da, db] = dcPair();
+  const sender = new ChunkChannel(db, { name: 'S', serve: { canServe: () => false, chunkCount: () => 0, getChunk: () => undefined, uploaded: () => {} } });
+  const asker = new ChunkChannel(da, { name: 'L' });
+  let replies = 0;
+  let holdings = 0;
+  asker.addEventListener('have_reply', () => replies++);
+  sender.addEventListener('holding', () => holdings++);
+  const t = 'c'.repeat(32);
+  for (let i = 0; i < INBOUND_RATE + 20; i++) asker.sendText(i % 2 ? 'have' : 'holding', { track: t, chunks: 1, have: 'gA==' });
+  await until(() => replies + holdings >= INBOUND_RATE);
+  await tick(20);
+  assert.equal(replies + holdings, INBOUND_RATE, `${replies} replies + ${holdings} holdings accepted`);
+  assert.equal(sender.droppedInbound, 20);
+});
+
+test('requests count in the inbound rate too: an extra one gets error rate_limited', async () => {
+  const { manifest, data } = makeManifest({ n: 2 });
+  const [da, db] = dcPair();
+  const sender = new ChunkChannel(db, { name: 'S', serve: seeder(manifest, data).serve });
+  sender.inbound.tokens = 1; // one message left in the bucket
+  sender.inbound.rate = 0;
+  const leecher = new ChunkChannel(da, { name: 'L' });
+  const ok = leecher.request(manifest.id, 0, 1, () => {});
+  const refused = leecher.request('d'.repeat(32), 0, 1, () => {});
+  await ok;
+  await assert.rejects(refused, (err) => err.code === 'rate_limited');
+  assert.equal(sender.droppedInbound, 1);
+});
+
+test('TokenBucket: burst, then rate tokens per second', () => {
+  let now = 0;
+  const b = new TokenBucket(50, 50, () => now);
+  let n = 0;
+  while (b.take()) n++;
+  assert.equal(n, 50);
+  now += 100; // 5 tokens
+  n = 0;
+  while (b.take()) n++;
+  assert.equal(n, 5);
+  now += 10_000;
+  n = 0;
+  while (b.take()) n++;
+  assert.equal(n, 50, 'never more than the burst');
 });
 
 test('messages breaking the protocol are dropped and dispatched as bad_message; unknown kinds are not', async () => {

@@ -101,3 +101,92 @@ export function dcPair() {
   b.peer = a;
   return [a, b];
 }
+
+/** A fake WebSocket recording what the page sends (parsed); receive(m) delivers a hub message. */
+export class FakeWS extends EventTarget {
+  static OPEN = 1;
+  static instances = [];
+  constructor(url) {
+    super();
+    this.url = url;
+    this.readyState = 0;
+    this.sent = [];
+    /** Told of every message sent (tests answer lookups with it). */
+    this.onSend = null;
+    FakeWS.instances.push(this);
+    setTimeout(() => {
+      this.readyState = 1;
+      this.dispatchEvent(new Event('open'));
+    }, 0);
+  }
+  send(s) {
+    const m = JSON.parse(s);
+    this.sent.push(m);
+    if (this.onSend) this.onSend(m);
+  }
+  receive(m) {
+    this.dispatchEvent(Object.assign(new Event('message'), { data: JSON.stringify(m) }));
+  }
+  close(code = 1006) {
+    this.readyState = 3;
+    this.dispatchEvent(Object.assign(new Event('close'), { code, reason: '' }));
+  }
+}
+
+/** A fake RTCPeerConnection: records its instances; tests dispatch 'datachannel' on it. */
+export class FakePC extends EventTarget {
+  static instances = [];
+  /** When set, a leecher's channel is open and its far end is handed to onRemote(dc). */
+  static onRemote = null;
+  constructor() {
+    super();
+    this.connectionState = 'new';
+    this.remoteDescription = null;
+    FakePC.instances.push(this);
+  }
+  createDataChannel() {
+    const [dc, far] = dcPair();
+    if (FakePC.onRemote) {
+      FakePC.onRemote(far);
+      return dc;
+    }
+    dc.readyState = 'connecting'; // never connects here
+    return dc;
+  }
+  async createOffer() {
+    return { type: 'offer', sdp: 'v=0' };
+  }
+  async createAnswer() {
+    return { type: 'answer', sdp: 'v=0' };
+  }
+  async setLocalDescription(d) {
+    this.localDescription = d;
+  }
+  async setRemoteDescription(d) {
+    this.remoteDescription = d;
+  }
+  async addIceCandidate() {}
+  close() {
+    this.connectionState = 'closed';
+  }
+}
+
+/** Installs FakeWS and FakePC as the globals WebSocket and RTCPeerConnection, with no instances yet. */
+export function installFakes() {
+  globalThis.WebSocket = FakeWS;
+  globalThis.RTCPeerConnection = FakePC;
+  FakeWS.instances = [];
+  FakePC.instances = [];
+  FakePC.onRemote = null;
+}
+
+export const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves once cond() holds; rejects after ms. */
+export async function until(cond, ms = 8000, what = cond.toString()) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`condition not met in ${ms} ms: ${what}`);
+    await tick(3);
+  }
+}

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bufferedAhead, planFetches, planAppends, planEvictions, chunksInRange, toRanges } from '../../js/scheduler.js';
+import { bufferedAhead, planAppends, planEvictions, chunksInRange, toRanges } from '../../js/scheduler.js';
 import { chunkStartSec, chunkEndSec } from '../../js/timeline.js';
 import { makeManifest } from './helpers.mjs';
 
@@ -21,25 +21,6 @@ test('bufferedAhead counts contiguous ranges from t', () => {
 test('toRanges reads a TimeRanges-like object', () => {
   const tr = { length: 2, start: (i) => [0, 5][i], end: (i) => [2, 7][i] };
   assert.deepEqual(toRanges(tr), [[0, 2], [5, 7]]);
-});
-
-test('planFetches: playhead first, then to the end, then the start; urgent near the playhead', () => {
-  const pos = chunkStartSec(m, 5) + 0.1;
-  const plan = planFetches({ manifest: m, position: pos, have: set(6), inflight: set(7) });
-  assert.deepEqual(plan.map((p) => p.seq), [5, ...range(8, 20), ...range(0, 5)]);
-  assert.deepEqual(plan.filter((p) => p.urgent).map((p) => p.seq), [5, 8], 'urgent: chunks starting within 3 s');
-  assert.equal(planFetches({ manifest: m, position: pos, have: set(), inflight: set(), limit: 3 }).length, 3);
-  const all = new Set(range(0, 20));
-  assert.deepEqual(planFetches({ manifest: m, position: 0, have: all, inflight: set() }), []);
-});
-
-test('planFetches: a reservoir chunk needs its predecessor, fetched first and urgently', () => {
-  const pos = chunkStartSec(mr, 5) + 0.1;
-  const plan = planFetches({ manifest: mr, position: pos, have: set(), inflight: set() });
-  assert.deepEqual(plan.slice(0, 3).map((p) => p.seq), [4, 5, 6]);
-  assert.ok(plan[0].urgent && plan[1].urgent);
-  assert.equal(plan.length, 20, 'every chunk once');
-  assert.equal(new Set(plan.map((p) => p.seq)).size, 20);
 });
 
 test('planAppends: contiguous downloaded run from the playhead, within the window', () => {

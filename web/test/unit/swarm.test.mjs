@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { schedule, withDefaults, SCHED_DEFAULTS, chunkStarts, chunkAtMs, firstMissing } from '../../js/swarm.js';
+import { schedule, withDefaults, SCHED_DEFAULTS, chunkStarts, chunkAtMs, firstMissing, ALGORITHM_DEFAULTS, withAlgorithmDefaults } from '../../js/swarm.js';
+import { CatalogAPI } from '../../js/api.js';
 
 // The shared scenario vectors of the peer algorithm; peer/vectors_test.go runs the same file.
 const vectors = JSON.parse(readFileSync(new URL('../../../testdata/peer-algorithm/schedule.json', import.meta.url), 'utf8'));
@@ -101,4 +102,46 @@ test('no P2P: nothing from the hub when the next missing chunk is already covere
     },
   );
   assert.deepEqual(d, { hub: null, hubFirstCopy: false, peers: [null] });
+});
+
+// The algorithm's constants: peer.DefaultAlgorithm(), which the hub serves at GET /api/config.
+const algorithmJSON = JSON.parse(readFileSync(new URL('../../../testdata/peer-algorithm/algorithm.json', import.meta.url), 'utf8'));
+
+test('the built-in algorithm defaults equal testdata/peer-algorithm/algorithm.json (peer.DefaultAlgorithm)', () => {
+  assert.deepEqual(JSON.parse(JSON.stringify(ALGORITHM_DEFAULTS)), algorithmJSON);
+  assert.deepEqual({ ...SCHED_DEFAULTS }, algorithmJSON.sched);
+  assert.deepEqual(withAlgorithmDefaults(), algorithmJSON, 'nothing served: the defaults');
+  assert.ok(Object.isFrozen(ALGORITHM_DEFAULTS));
+});
+
+test('withAlgorithmDefaults keeps served positive numbers, fills the rest, caps max_sources at 8', () => {
+  const a = withAlgorithmDefaults({ max_sources: 12, start_wait_real_ms: 400, silence_real_ms: -1, lookup_retry_ms: 'x', sched: { peer_window: 4 }, extra: 1 });
+  assert.equal(a.max_sources, 8);
+  assert.equal(a.start_wait_real_ms, 400);
+  assert.equal(a.silence_real_ms, algorithmJSON.silence_real_ms);
+  assert.equal(a.lookup_retry_ms, algorithmJSON.lookup_retry_ms);
+  assert.deepEqual(a.sched, { ...algorithmJSON.sched, peer_window: 4 });
+  assert.ok(!('extra' in a));
+  assert.deepEqual(withAlgorithmDefaults(null), algorithmJSON);
+  assert.deepEqual(withAlgorithmDefaults({ sched: 3 }), algorithmJSON);
+});
+
+test('CatalogAPI.config: GET /api/config, or the built-in defaults when it fails', async (t) => {
+  const orig = globalThis.fetch;
+  t.after(() => { globalThis.fetch = orig; });
+  const urls = [];
+  globalThis.fetch = async (url) => {
+    urls.push(url);
+    return new Response(JSON.stringify({ ...algorithmJSON, max_sources: 2, sched: { ...algorithmJSON.sched, emergency_ms: 4000 } }), { status: 200 });
+  };
+  const served = await new CatalogAPI('/api').config();
+  assert.deepEqual(urls, ['/api/config']);
+  assert.equal(served.max_sources, 2);
+  assert.equal(served.sched.emergency_ms, 4000);
+  globalThis.fetch = async () => new Response('{"error":"no peer configuration on this server"}', { status: 404 });
+  const logs = [];
+  assert.deepEqual(await new CatalogAPI('/api').config({ log: (m) => logs.push(m) }), algorithmJSON);
+  assert.match(logs[0], /built-in defaults.*404/);
+  globalThis.fetch = async () => { throw new TypeError('network down'); };
+  assert.deepEqual(await new CatalogAPI('/api').config(), algorithmJSON);
 });
