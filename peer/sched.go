@@ -16,6 +16,10 @@ type SchedConfig struct {
 	// the hub, with the other uncovered chunks of that zone (default 3 s).
 	// It is halved while the first peer search of a playback is under way.
 	EmergencyMS float64 `json:"emergency_ms"`
+	// RescueMS: while playing, a missing chunk starting less than this far
+	// ahead that the hub is not sending goes to the hub even when a peer
+	// range covers it: a slow peer must not stall playback (default 1 s).
+	RescueMS float64 `json:"rescue_ms"`
 	// HubAheadMS is how far ahead of the playhead the hub streams without
 	// P2P (default 10 s); it refills when less than half of it is buffered.
 	HubAheadMS float64 `json:"hub_ahead_ms"`
@@ -45,6 +49,7 @@ func (c SchedConfig) withDefaults() SchedConfig {
 	}
 	def(&c.StartMS, 10_000)
 	def(&c.EmergencyMS, 3_000)
+	def(&c.RescueMS, 1_000)
 	def(&c.HubAheadMS, 10_000)
 	def(&c.PeerAheadMS, 300_000)
 	def(&c.InOrderMS, 10_000)
@@ -188,8 +193,10 @@ type SchedDecision struct {
 //     the rarest among the linked peers (lowest index on ties), extended
 //     while the next chunk is uncovered, missing and held.
 //  3. Emergency: when the next missing chunk is uncovered and starts less
-//     than EmergencyMS ahead (halved while Waiting), the hub gets the
-//     uncovered missing run from it. With P2P the run stops at the end of
+//     than EmergencyMS ahead (halved while Waiting), or, while playing, is
+//     not in the hub's range and starts less than RescueMS ahead (a peer
+//     range covering it is too slow), the hub gets the run from it of
+//     chunks that are uncovered or so close. With P2P the run stops at the end of
 //     the emergency zone (at least one chunk); without, it reaches StartMS
 //     at start and HubAheadMS while playing. At the very start nothing goes
 //     to the hub while Waiting.
@@ -233,6 +240,10 @@ func Schedule(cfg SchedConfig, in SchedInput) SchedDecision {
 		}
 	}
 	free := func(c int) bool { return !in.Present[c] && !covered[c] }
+	rescue := func(c int) bool {
+		hubSends := in.Hub.healthy() && c >= in.Hub.Next && c < in.Hub.To
+		return playing && !in.Present[c] && !hubSends && tl.Start(c)-in.PlayheadMS < cfg.RescueMS
+	}
 
 	// 2. Peers.
 	for i, p := range in.Peers {
@@ -252,7 +263,7 @@ func Schedule(cfg SchedConfig, in SchedInput) SchedDecision {
 		threshold /= 2
 	}
 	ahead := max(tl.Start(next)-in.PlayheadMS, 0)
-	if free(next) && ahead < threshold && (playing || !in.Waiting) {
+	if (free(next) && ahead < threshold && (playing || !in.Waiting)) || rescue(next) {
 		reach := in.PlayheadMS + threshold
 		switch {
 		case !in.P2P && playing:
@@ -263,7 +274,7 @@ func Schedule(cfg SchedConfig, in SchedInput) SchedDecision {
 			reach = 0 // the first chunk only: peers may serve the rest
 		}
 		to := next
-		for to < n && free(to) && (to == next || tl.Start(to) < reach) {
+		for to < n && (free(to) || rescue(to)) && (to == next || tl.Start(to) < reach) {
 			to++
 		}
 		d.Hub = Range{From: next, To: to}

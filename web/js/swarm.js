@@ -12,6 +12,7 @@
  * @typedef {object} SchedConfig
  * @property {number} start_ms how much audio the hub sends at start without P2P
  * @property {number} emergency_ms the emergency zone ahead of the playhead (halved while waiting)
+ * @property {number} rescue_ms while playing, a missing chunk this close that the hub is not sending goes to the hub, even when a peer covers it
  * @property {number} hub_ahead_ms how far ahead the hub streams without P2P
  * @property {number} peer_ahead_ms how far ahead peers are asked for chunks
  * @property {number} in_order_ms within this far ahead, peers are asked in playback order; beyond, rarest first
@@ -70,6 +71,7 @@
 export const SCHED_DEFAULTS = Object.freeze({
   start_ms: 10_000,
   emergency_ms: 3_000,
+  rescue_ms: 1_000,
   hub_ahead_ms: 10_000,
   peer_ahead_ms: 300_000,
   in_order_ms: 10_000,
@@ -226,8 +228,10 @@ const holds = (p, seq) => p.has === null || (seq < p.has.length && p.has[seq]);
  *     the rarest among the linked peers (lowest index on ties), extended
  *     while the next chunk is uncovered, missing and held.
  *  3. Emergency: when the next missing chunk is uncovered and starts less
- *     than emergency_ms ahead (halved while waiting), the hub gets the
- *     uncovered missing run from it. With P2P the run stops at the end of
+ *     than emergency_ms ahead (halved while waiting), or, while playing, is
+ *     not in the hub's range and starts less than rescue_ms ahead (a peer
+ *     range covering it is too slow), the hub gets the run from it of
+ *     chunks that are uncovered or so close. With P2P the run stops at the end of
  *     the emergency zone (at least one chunk); without, it reaches start_ms
  *     at start and hub_ahead_ms while playing. At the very start nothing
  *     goes to the hub while waiting.
@@ -267,6 +271,11 @@ export function schedule(config, input) {
   }
   /** @param {number} c */
   const free = (c) => !input.present[c] && !covered[c];
+  /** @param {number} c */
+  const rescue = (c) => {
+    const hubSends = healthy(input.hub) && c >= input.hub.next && c < input.hub.to;
+    return playing && !input.present[c] && !hubSends && starts[c] - playhead < cfg.rescue_ms;
+  };
 
   // 2. Peers.
   input.peers.forEach((p, i) => {
@@ -282,13 +291,13 @@ export function schedule(config, input) {
   let threshold = cfg.emergency_ms;
   if (input.waiting) threshold /= 2;
   const ahead = Math.max(starts[next] - playhead, 0);
-  if (free(next) && ahead < threshold && (playing || !input.waiting)) {
+  if ((free(next) && ahead < threshold && (playing || !input.waiting)) || rescue(next)) {
     let reach = playhead + threshold;
     if (!input.p2p && playing) reach = playhead + cfg.hub_ahead_ms;
     else if (!input.p2p) reach = playhead + cfg.start_ms;
     else if (!playing) reach = 0; // the first chunk only: peers may serve the rest
     let to = next;
-    while (to < n && free(to) && (to === next || starts[to] < reach)) to++;
+    while (to < n && (free(to) || rescue(to)) && (to === next || starts[to] < reach)) to++;
     d.hub = { from: next, to };
     return d;
   }
