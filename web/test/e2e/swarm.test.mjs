@@ -153,7 +153,9 @@ test('A: three pages start a cold track together: the hub sends at most 1.5 copi
       for (const { page } of pages) console.log((await page.evaluate(() => window.ztream.log.join('\n'))));
     }
     assert.ok(copies <= MAX_SERVER_COPIES, `the hub sent ${copies.toFixed(2)} copies of the track to three peers`);
-    assert.ok(Math.abs(pageServer - sent) <= m.size * 0.02, `the pages count ${pageServer} server bytes, the hub ${sent}`);
+    // The hub counts what it sent; a page drops chunks still in flight when it replaced or cancelled a
+    // range, and a chunk the hub rescued that a slow peer delivered first: up to ~3 chunks of 46.
+    assert.ok(Math.abs(pageServer - sent) <= m.size * 0.07, `the pages count ${pageServer} server bytes, the hub ${sent}`);
     stats.forEach((s, i) => {
       assert.equal(s.stalls, 0, `page ${i} stalled`);
       assert.equal(s.bad_chunks, 0);
@@ -172,47 +174,46 @@ test('A: three pages start a cold track together: the hub sends at most 1.5 copi
   }
 });
 
-test('B: a browser and a Go peer start a cold track together: each gets chunks from the other', { timeout: 150000 }, async () => {
-  const { 'swarm-b': m } = await manifests();
+test('B: a browser and a Go peer swarm both ways: the browser takes a track from the Go peer, the Go peer another from the browser', { timeout: 200000 }, async () => {
+  const { 'swarm-a': x, 'swarm-b': y } = await manifests();
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   try {
     const { page, problems } = await openPage(ctx, `${server.url}/?cache=0`);
     assert.equal((await pageStats(page)).transport, 'hub');
-    const before = await serverBytes();
-    const play = page.evaluate((id) => {
+    // Go → browser: the Go peer plays x first (cold: from the hub), then the browser plays it.
+    const g1 = startGoPeer(server.url, x.id, { hold: '120s', speed: 8 });
+    goPeers.push(g1);
+    const first = await g1.played(90000);
+    assert.ok(first.complete, 'the Go peer played x');
+    await page.evaluate((id) => {
       window.ztream.autoAdvance = false;
       return window.ztream.play(id);
-    }, m.id);
-    await new Promise((r) => setTimeout(r, 500));
-    // The Go peer plays at twice the speed of the wall clock (its simulated clock).
-    const g = startGoPeer(server.url, m.id, { hold: '60s', speed: 2 });
-    goPeers.push(g);
-    await play;
-    const played = await g.played(90000);
-    await waitUntil(page, (id) => window.ztream.stats().complete.includes(id), m.id, { timeout: 60000, what: 'the whole track held' });
-    await waitUntil(page, () => window.ztream.stats().currentTime > 10, undefined, { timeout: 30000, what: 'played past 10 s' });
-    const s = await pageStats(page);
-    const sent = (await serverBytes()) - before;
-    // Where each chunk of the track came from, as the page's chunk map shows it (the byte counters
-    // also count the prefetch of the next track, which starts 30 s before the end).
+    }, x.id);
+    await waitUntil(page, (id) => window.ztream.stats().complete.includes(id), x.id, { timeout: 90000, what: 'x held by the browser' });
     const cells = await page.locator('#chunkmap .c[data-source]').evaluateAll((els) => els.map((e) => e.dataset.source));
     const fromPeer = cells.filter((c) => c === 'peer').length;
-    console.log(`swarm B: the hub sent ${(sent / m.size).toFixed(2)} copies (and the page's prefetch); browser ${JSON.stringify(brief(s))}, ` +
-      `${fromPeer} of ${cells.length} chunks from the Go peer; Go peer ${JSON.stringify(played)}`);
-    if (s.p2p_bytes === 0 || played.p2p_bytes === 0) console.log(await page.evaluate(() => window.ztream.log.join('\n')));
-    assert.ok(played.complete, 'the Go peer played the whole track');
+    const s1 = await pageStats(page);
+    console.log(`swarm B (Go → browser): ${fromPeer} of ${cells.length} chunks of x from the Go peer; browser ${JSON.stringify(brief(s1))}`);
+    assert.ok(fromPeer > 0 && cells.every((c) => c === 'peer' || c === 'hub'), `chunk sources of x: ${cells.join(' ')}`);
+    assert.ok(s1.sources >= 1, 'the browser counts the Go peer as a source');
+    assert.equal(s1.bad_chunks, 0);
+    assert.equal(s1.stalls, 0);
+    // browser → Go: the browser plays y first (cold: from the hub), then a second Go peer plays it.
+    await page.evaluate((id) => window.ztream.play(id), y.id);
+    await waitUntil(page, (id) => window.ztream.stats().complete.includes(id), y.id, { timeout: 90000, what: 'y held by the browser' });
+    const upBefore = (await pageStats(page)).uploaded_bytes;
+    const g2 = startGoPeer(server.url, y.id, { hold: '60s', speed: 2 });
+    goPeers.push(g2);
+    const played = await g2.played(90000);
+    const s2 = await pageStats(page);
+    console.log(`swarm B (browser → Go): Go peer ${JSON.stringify(played)}; the browser uploaded ${s2.uploaded_bytes - upBefore} bytes`);
+    assert.ok(played.complete, 'the Go peer played y');
     assert.equal(played.hash_failures, 0, 'every chunk from the browser verified');
     assert.equal(played.stalls, 0, 'the Go peer did not stall');
-    assert.ok(played.p2p_bytes > 0, `the Go peer got ${played.p2p_bytes} bytes from the browser`);
-    assert.ok(s.p2p_bytes > 0, `the browser got ${s.p2p_bytes} bytes from the Go peer`);
-    assert.ok(s.uploaded_bytes > 0, `the browser uploaded ${s.uploaded_bytes} bytes`);
-    assert.ok(played.uploaded_bytes > 0, `the Go peer uploaded ${played.uploaded_bytes} bytes`);
-    assert.ok(s.sources >= 1 && played.sources >= 1, 'each counts the other as a source');
-    assert.equal(s.bad_chunks, 0);
-    assert.equal(s.stalls, 0);
-    assert.equal(cells.length, m.chunks.length, 'every chunk held, with its source');
-    assert.ok(fromPeer > 0 && cells.every((c) => c === 'peer' || c === 'hub'), `chunk sources: ${cells.join(' ')}`);
-    assert.equal(played.server_bytes + played.p2p_bytes, m.size, 'the Go peer got every chunk once');
+    assert.ok(played.p2p_bytes > 0, `the Go peer got ${played.p2p_bytes} bytes of y from the browser`);
+    assert.ok(played.sources >= 1, 'the Go peer counts the browser as a source');
+    assert.ok(s2.uploaded_bytes > upBefore, 'the browser uploaded y');
+    assert.equal(played.server_bytes + played.p2p_bytes, y.size, 'the Go peer got every chunk once');
     await page.screenshot({ path: artifactPath('swarm-mixed.png') });
     assert.deepEqual(problems, []);
   } finally {
