@@ -18,7 +18,8 @@ type SchedConfig struct {
 	EmergencyMS float64 `json:"emergency_ms"`
 	// RescueMS: while playing, a missing chunk starting less than this far
 	// ahead that the hub is not sending goes to the hub even when a peer
-	// range covers it: a slow peer must not stall playback (default 1 s).
+	// range covers it: a slow peer must not stall playback (default 0.5 s,
+	// less than a chunk: a peer streaming the start is not doubled).
 	RescueMS float64 `json:"rescue_ms"`
 	// HubAheadMS is how far ahead of the playhead the hub streams without
 	// P2P (default 10 s); it refills when less than half of it is buffered.
@@ -49,7 +50,7 @@ func (c SchedConfig) withDefaults() SchedConfig {
 	}
 	def(&c.StartMS, 10_000)
 	def(&c.EmergencyMS, 3_000)
-	def(&c.RescueMS, 1_000)
+	def(&c.RescueMS, 500)
 	def(&c.HubAheadMS, 10_000)
 	def(&c.PeerAheadMS, 300_000)
 	def(&c.InOrderMS, 10_000)
@@ -242,7 +243,7 @@ func Schedule(cfg SchedConfig, in SchedInput) SchedDecision {
 	free := func(c int) bool { return !in.Present[c] && !covered[c] }
 	rescue := func(c int) bool {
 		hubSends := in.Hub.healthy() && c >= in.Hub.Next && c < in.Hub.To
-		return playing && !in.Present[c] && !hubSends && tl.Start(c)-in.PlayheadMS < cfg.RescueMS
+		return in.P2P && playing && !in.Present[c] && !hubSends && tl.Start(c)-in.PlayheadMS < cfg.RescueMS
 	}
 
 	// 2. Peers.

@@ -203,6 +203,9 @@ type session struct {
 	// time (after a hub error).
 	firstCopyHold time.Time
 	hubHold       time.Time
+	// orphan is the first chunk of the last first-copy range the hub
+	// skipped (-1: none).
+	orphan int
 	// holdingDirty: chunks arrived since the last holding sent at lastHolding.
 	holdingDirty bool
 	lastHolding  time.Time
@@ -221,6 +224,7 @@ func newSession(p *Peer, m *media.Manifest, t0 time.Time) *session {
 		used:    make(map[string]bool),
 		probing: make(map[*endpoint]bool),
 		asked:   make(map[*endpoint]bool),
+		orphan:  -1,
 		res:     PlaybackResult{Track: m.ID},
 	}
 }
@@ -341,6 +345,11 @@ func (s *session) step(now time.Time) {
 	d := Schedule(s.p.cfg.Sched, in)
 
 	if !d.Hub.Empty() && s.hub.ep != nil && !s.hub.ep.isClosed() && !now.Before(s.hubHold) {
+		if d.HubFirstCopy && d.Hub.From == s.orphan {
+			// Skipped once already and still held by no source: the peer
+			// that got it is not linked to us. Ask for it plainly (§8.4).
+			d.Hub, d.HubFirstCopy = Range{From: d.Hub.From, To: d.Hub.From + 1}, false
+		}
 		if err := s.request(&s.hub, d.Hub, d.HubFirstCopy, now); err != nil {
 			s.p.log.Debug("request to hub failed; waiting for the hub", "track", s.m.ID, "err", err)
 			s.hub = source{}
@@ -560,6 +569,7 @@ func (s *session) onEnd(ev evEnd, now time.Time) {
 			// range cut short after its first chunk only met the hub's
 			// stripe limit.)
 			s.firstCopyHold = now.Add(s.p.cfg.realFor(s.p.cfg.FirstCopyRetryMS))
+			s.orphan = st.From
 			if s.nextLook.After(now) {
 				s.nextLook = now
 			}

@@ -163,6 +163,8 @@ export class Loader extends EventTarget {
     this.cold = false;
     /** No first-copy request before then (§8.4). */
     this.firstCopyHold = 0;
+    /** The first chunk of the last first-copy range the hub skipped (-1: none). */
+    this.orphan = -1;
     /** No hub request before then (after a hub error). */
     this.hubHold = 0;
     this.hubErrors = 0;
@@ -303,7 +305,15 @@ export class Loader extends EventTarget {
       waiting: this.waiting(now, p2p),
       firstCopyHold: now < this.firstCopyHold,
     });
-    if (d.hub && now >= this.hubHold) this.requestHub(d.hub, d.hubFirstCopy, now);
+    if (d.hub && now >= this.hubHold) {
+      if (d.hubFirstCopy && d.hub.from === this.orphan) {
+        // Skipped once already and still held by no source: the peer that got it is not linked to
+        // us. Ask for it plainly (§8.4).
+        this.requestHub({ from: d.hub.from, to: d.hub.from + 1 }, false, now);
+      } else {
+        this.requestHub(d.hub, d.hubFirstCopy, now);
+      }
+    }
     d.peers.forEach((r, i) => {
       if (r && this.peers.includes(peers[i])) this.requestPeer(peers[i], r, now);
     });
@@ -715,6 +725,7 @@ export class Loader extends EventTarget {
           // from peers; look for more now. (A range cut short after its first chunk only met
           // the hub's stripe limit.)
           this.firstCopyHold = now + this.cfg.first_copy_retry_ms;
+          this.orphan = st.from;
           if (this.nextLook > now) this.nextLook = now;
         }
       }

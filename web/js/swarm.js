@@ -71,7 +71,7 @@
 export const SCHED_DEFAULTS = Object.freeze({
   start_ms: 10_000,
   emergency_ms: 3_000,
-  rescue_ms: 1_000,
+  rescue_ms: 500,
   hub_ahead_ms: 10_000,
   peer_ahead_ms: 300_000,
   in_order_ms: 10_000,
@@ -274,7 +274,7 @@ export function schedule(config, input) {
   /** @param {number} c */
   const rescue = (c) => {
     const hubSends = healthy(input.hub) && c >= input.hub.next && c < input.hub.to;
-    return playing && !input.present[c] && !hubSends && starts[c] - playhead < cfg.rescue_ms;
+    return input.p2p && playing && !input.present[c] && !hubSends && starts[c] - playhead < cfg.rescue_ms;
   };
 
   // 2. Peers.

@@ -70,7 +70,7 @@ test('a chunk failing its SHA-256 is rejected, counted and fetched again', async
   const l = new Loader({ manifest, store, stats, api, config: FAST, tickMs: 5, log: (m) => logs.push(m) });
   t.after(() => l.stop());
   l.kick();
-  await until(() => l.complete);
+  await until(() => l.complete, 30000);
   assert.equal(stats.badChunks, 1);
   assert.ok(logs.some((m) => /rejected chunk 2: sha256/.test(m)), logs.join('\n'));
   assert.equal(api.calls.filter((s) => s === 2).length, 2);
