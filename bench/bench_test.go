@@ -1,10 +1,16 @@
 package main
 
 import (
+	"encoding/xml"
+	"io"
 	"math"
 	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ztream/ztream/loadgen"
+	"github.com/ztream/ztream/media"
 )
 
 func TestParseStatTicks(t *testing.T) {
@@ -159,5 +165,92 @@ func TestTopicShares(t *testing.T) {
 		if math.Abs(got[topic]-want) > 1e-9 {
 			t.Errorf("%s: %.2f %%, want %.2f %%", topic, got[topic], want)
 		}
+	}
+}
+
+func TestBigDuration(t *testing.T) {
+	demo := []media.Summary{{DurationMS: 130_000}, {DurationMS: 150_000}, {DurationMS: 165_000}}
+	d, ext, in3m := bigDuration(0, demo)
+	// 180 s ÷ 148.3 s = 1.2 tracks: extended to 30 + 2 × 165 + 10 = 370 s, rounded up to 390 s.
+	if !ext || d != 390*time.Second || math.Abs(in3m-180/148.333) > 0.01 {
+		t.Errorf("got %v %v %.3f, want 6m30s, extended", d, ext, in3m)
+	}
+	short := []media.Summary{{DurationMS: 60_000}}
+	if d, ext, _ := bigDuration(0, short); ext || d != 3*time.Minute {
+		t.Errorf("1-min tracks: got %v %v, want 3m not extended", d, ext)
+	}
+	if d, ext, _ := bigDuration(time.Minute, demo); ext || d != time.Minute {
+		t.Errorf("set: got %v %v", d, ext)
+	}
+}
+
+func TestSwarmPlot(t *testing.T) {
+	row := func(k rowKind, n int, speed, off, ceil, copies float64) rowResult {
+		return rowResult{Spec: rowSpec{Kind: k, Peers: n, P2P: true}, Speed: speed,
+			Rep: loadgen.Report{Playbacks: n, OffloadRatio: off, OffloadCeiling: ceil, ServerCopies: copies}}
+	}
+	r := &report{Options: options{out: "docs/BENCHMARKS.md"}, Rows: []rowResult{
+		row(kindScaling, 10, 10, 0.83, 0.99, 4), row(kindScaling, 50, 10, 0.94, 0.99, 3), row(kindScaling, 100, 10, 0.955, 0.995, 3.3),
+		row(kindScaling, 200, 10, 0.37, 0.997, 93), row(kindShort, 16, 10, 0.90, 0.938, 1.6),
+		row(kindFlash, 16, 1, 0.93, 0.938, 1.07), row(kindFlash, 32, 1, 0.95, 0.969, 1.4), row(kindFlash, 64, 1, 0.96, 0.984, 2.5),
+		row(kindBig, 500, 1, 0.97, 0.998, 12), row(kindBig, 1000, 1, 0.98, 0.999, 15),
+	}}
+	svg, ok := r.swarmPlot()
+	if !ok {
+		t.Fatal("no plot")
+	}
+	d := xml.NewDecoder(strings.NewReader(svg))
+	for {
+		if _, err := d.Token(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("not well-formed XML: %v", err)
+		}
+	}
+	for _, want := range []string{"flash crowd", "demo library (2–3 min tracks), 1x", "server copies (log scale)"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("no %q in the plot", want)
+		}
+	}
+	if out := os.Getenv("BENCH_PLOT_OUT"); out != "" {
+		if err := os.WriteFile(out, []byte(svg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := r.plotPath(); got != "docs/bench-swarm.svg" {
+		t.Errorf("plot path %s", got)
+	}
+}
+
+func TestTimeline(t *testing.T) {
+	pt := func(s int, srv, p2p, stalls float64) metricPoint {
+		return metricPoint{At: time.Duration(s) * time.Second, Metrics: metricSet{mServerBytes: srv, mP2PBytes: p2p, mStalls: stalls, mConnected: 5}}
+	}
+	got := timeline([]metricPoint{pt(30, 10, 0, 0), pt(61, 20, 80, 1), pt(90, 20, 90, 1), pt(121, 30, 180, 3), pt(130, 30, 190, 3)}, time.Minute)
+	if len(got) != 3 {
+		t.Fatalf("got %d windows, want 3: %+v", len(got), got)
+	}
+	if got[0].Server != 20 || got[0].P2P != 80 || got[0].Stalls != 1 || math.Abs(got[0].offload()-0.8) > 1e-9 {
+		t.Errorf("first minute %+v", got[0])
+	}
+	if got[1].Server != 10 || got[1].P2P != 100 || got[1].Stalls != 2 {
+		t.Errorf("second minute %+v", got[1])
+	}
+	if got[2].End != 130*time.Second || got[2].P2P != 10 {
+		t.Errorf("last window %+v", got[2])
+	}
+	if (windowStat{}).offload() != -1 {
+		t.Error("empty window offload")
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{7: "7", 500: "500", 1000: "1,000", 1234567: "1,234,567"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %s, want %s", n, got, want)
+		}
+	}
+	if got := joinCounts([]int{500, 1000}); got != "500 and 1,000" {
+		t.Errorf("joinCounts: %s", got)
 	}
 }

@@ -38,6 +38,7 @@ type hubOptions struct {
 	// perIPFlag: serve has --max-peers-per-ip (else peers go through a
 	// spreadProxy).
 	perIPFlag bool
+	maxPeers  int // --max-peers; 0 = serve's default
 }
 
 // startHub starts `ztream serve` on a free loopback port with pprof on and
@@ -61,6 +62,9 @@ func startHub(ctx context.Context, o hubOptions) (*hubProc, error) {
 		"--udp-port", strconv.Itoa(udp), "--ice-ips", "127.0.0.1", "--pprof", "--log-level", "warn"}
 	if o.perIPFlag {
 		args = append(args, "--max-peers-per-ip", "100000")
+	}
+	if o.maxPeers > 0 {
+		args = append(args, "--max-peers", strconv.Itoa(o.maxPeers))
 	}
 	cmd := exec.Command(o.bin, args...)
 	cmd.Stdout = logf
@@ -219,6 +223,7 @@ const (
 	mHeapAlloc   = "go_memstats_heap_alloc_bytes"
 	mGoroutines  = "go_goroutines"
 	mBuffered    = "ztream_datachannel_buffered_bytes"
+	mStalls      = "ztream_playback_stalls_total"
 )
 
 // freeTCPAddr returns a loopback address with a port free right now.

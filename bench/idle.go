@@ -54,7 +54,10 @@ func (r idleResult) perPeer(f func(idleSample) float64) float64 {
 // then its CPU with all of them idle.
 func runIdle(ctx context.Context, e *env, steps []int) (idleResult, error) {
 	var res idleResult
-	data, err := e.freshData("idle")
+	if _, err := e.waitCalm(ctx, "idle"); err != nil {
+		return res, err
+	}
+	data, err := e.freshData("idle", e.template)
 	if err != nil {
 		return res, err
 	}

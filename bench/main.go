@@ -8,8 +8,14 @@
 // load runs use `ztream load ... --json` as a separate process. Run it from
 // the repository root:
 //
-//	go run ./bench                       # the default run, about 12 minutes
-//	go run ./bench -duration 20s -peers 10,50 -compare 10 -idle 50   # a quick try
+//	go run ./bench                       # the default run, about 45 minutes
+//	go run ./bench -duration 20s -peers 10,50 -compare 10 -idle 50 -only idle,scaling   # a quick try
+//	go run ./bench -only swarm -big-peers 100 -big-duration 1m -out /tmp/b.md   # the swarm rows, small
+//
+// Besides the demo library, it builds a short-track library (three tones of
+// 20–30 s, with sox and lame, ingested by `ztream ingest`) for a short-track
+// swarm and flash crowds, and writes a plot of offload and server copies
+// against swarm size next to the Markdown file.
 //
 // Linux only (/proc).
 package main
@@ -25,6 +31,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +46,7 @@ type env struct {
 	bin           string // the ztream binary under test
 	work          string // scratch directory (hub logs, data, profiles)
 	template      string // a data directory with the demo tracks ingested
+	short         string // a data directory with the short-track library
 	udpPort       int
 	perIPFlag     bool // serve has --max-peers-per-ip
 	duration      time.Duration
@@ -46,9 +54,35 @@ type env struct {
 	settle        time.Duration
 	sampleEvery   time.Duration // /metrics scrape period during load rows
 	idleCPUWindow time.Duration
-	proc          procReader
-	log           *slog.Logger
-	progress      io.Writer
+	// calm bounds the wait, before each measurement, for the machine's
+	// 1-minute load average to fall under its CPU count.
+	calm     time.Duration
+	cpus     float64
+	proc     procReader
+	log      *slog.Logger
+	progress io.Writer
+}
+
+// waitCalm waits, at most e.calm, until the 1-minute load average is
+// under the number of CPUs (other work, or the previous measurement's
+// processes, winding down) and returns how long it waited.
+func (e *env) waitCalm(ctx context.Context, name string) (time.Duration, error) {
+	t0 := time.Now()
+	for {
+		la := loadAverage()
+		waited := time.Since(t0)
+		if la < 0 || la < e.cpus || waited >= e.calm {
+			if waited >= time.Second {
+				e.logf("%s: waited %s for a calmer machine (load average %.2f)", name, waited.Round(time.Second), la)
+			}
+			return waited, nil
+		}
+		select {
+		case <-ctx.Done():
+			return waited, ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+	}
 }
 
 func (e *env) logf(format string, args ...any) {
@@ -60,13 +94,13 @@ func (e *env) hubOptions(data, name string) hubOptions {
 	return hubOptions{bin: e.bin, data: data, udpPort: e.udpPort, logPath: filepath.Join(e.work, name+".hub.log"), perIPFlag: e.perIPFlag}
 }
 
-// freshData copies the template library into a new directory for name.
-func (e *env) freshData(name string) (string, error) {
+// freshData copies the library in template into a new directory for name.
+func (e *env) freshData(name, template string) (string, error) {
 	dir := filepath.Join(e.work, name+".data")
 	if err := os.RemoveAll(dir); err != nil {
 		return "", fmt.Errorf("clear %s: %w", dir, err)
 	}
-	if err := copyDir(e.template, dir); err != nil {
+	if err := copyDir(template, dir); err != nil {
 		return "", err
 	}
 	return dir, nil
@@ -83,6 +117,23 @@ type options struct {
 	udpPort  int
 	profile  bool
 	keep     bool
+	calm     time.Duration
+	// only holds the parts to run (sections); every part when empty.
+	only []string
+	// flash: the flash-crowd sizes; big: the real-time rows' peer counts;
+	// bigDuration: their --duration (0: 3 min, or longer so that each peer
+	// plays several tracks).
+	flash       []int
+	big         []int
+	bigDuration time.Duration
+}
+
+// Parts of a run that -only selects; "swarm" stands for short, flash and big.
+var sections = []string{"idle", "scaling", "short", "flash", "big"}
+
+// runs reports whether the part named part is selected.
+func (o options) runs(part string) bool {
+	return len(o.only) == 0 || slices.Contains(o.only, part)
 }
 
 func main() {
@@ -107,18 +158,35 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&o.udpPort, "udp-port", -1, "hub --udp-port: -1 = a free port (one UDP mux, as in production), 0 = no mux")
 	fs.BoolVar(&o.profile, "profile", true, "CPU-profile the hub during the two comparison runs (P2P on and off)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory (logs, profiles) and print its path")
+	fs.DurationVar(&o.calm, "calm", 3*time.Minute, "before each measurement, wait at most this long for the 1-minute load average to fall under the CPU count")
+	only := fs.String("only", "", "run only these comma-separated parts: idle, scaling (with P2P on/off and the profiles), short, flash, big, or swarm (= short,flash,big); default all")
+	flash := fs.String("flash", "16,32,64", "comma-separated flash-crowd sizes (1x, one cold 30 s track)")
+	big := fs.String("big-peers", "500,1000", "comma-separated peer counts of the real-time rows (1x, demo library)")
+	fs.DurationVar(&o.bigDuration, "big-duration", 0, "--duration of the real-time rows (0: 3m, extended so that each peer plays several tracks)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	for _, s := range strings.Split(*peers, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("-peers: bad count %q", s)
-		}
-		o.peers = append(o.peers, n)
+	var err error
+	if o.peers, err = parseCounts("-peers", *peers); err != nil {
+		return err
 	}
-	slices.Sort(o.peers)
-	o.peers = slices.Compact(o.peers)
+	if o.flash, err = parseCounts("-flash", *flash); err != nil {
+		return err
+	}
+	if o.big, err = parseCounts("-big-peers", *big); err != nil {
+		return err
+	}
+	for _, part := range strings.Split(*only, ",") {
+		switch part = strings.TrimSpace(part); {
+		case part == "":
+		case part == "swarm":
+			o.only = append(o.only, "short", "flash", "big")
+		case slices.Contains(sections, part):
+			o.only = append(o.only, part)
+		default:
+			return fmt.Errorf("-only: unknown part %q (want %s or swarm)", part, strings.Join(sections, ", "))
+		}
+	}
 	if o.compare <= 0 {
 		return fmt.Errorf("-compare must be > 0")
 	}
@@ -146,7 +214,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	e := &env{
 		bin: filepath.Join(work, "ztream"), work: work, udpPort: o.udpPort,
 		duration: o.duration, speed: o.speed, settle: 3 * time.Second, sampleEvery: 5 * time.Second, idleCPUWindow: 15 * time.Second,
-		proc: newProcReader(), progress: stderr,
+		calm: o.calm, cpus: float64(max(runtime.NumCPU(), 1)), proc: newProcReader(), progress: stderr,
 		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	started := time.Now()
@@ -169,8 +237,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := e.prepareTemplate(ctx, &r); err != nil {
 		return err
 	}
+	if o.runs("short") || o.runs("flash") {
+		e.logf("building the short-track library")
+		if err := e.buildShortLibrary(ctx, &r); err != nil {
+			return err
+		}
+	}
 
-	if o.idle > 0 {
+	if o.idle > 0 && o.runs("idle") {
 		e.logf("idle phase: up to %d idle peers", o.idle)
 		steps := []int{o.idle / 2, o.idle}
 		if o.idle/2 == 0 {
@@ -183,17 +257,25 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		r.Idle = &res
 	}
 
-	specs := make([]rowSpec, 0, len(o.peers)+2)
-	for _, n := range o.peers {
-		specs = append(specs, rowSpec{Peers: n, P2P: true, Profile: o.profile && n == o.compare})
+	var specs []rowSpec
+	if o.runs("scaling") {
+		for _, n := range o.peers {
+			specs = append(specs, rowSpec{Peers: n, P2P: true, Profile: o.profile && n == o.compare})
+		}
+		if !slices.Contains(o.peers, o.compare) {
+			specs = append(specs, rowSpec{Peers: o.compare, P2P: true, Profile: o.profile})
+		}
+		specs = append(specs, rowSpec{Peers: o.compare, P2P: false, Profile: o.profile})
 	}
-	if !slices.Contains(o.peers, o.compare) {
-		specs = append(specs, rowSpec{Peers: o.compare, P2P: true, Profile: o.profile})
-	}
-	specs = append(specs, rowSpec{Peers: o.compare, P2P: false, Profile: o.profile})
+	specs = append(specs, e.swarmSpecs(&r)...)
 	for _, s := range specs {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if why := e.tooBig(s); why != "" {
+			e.logf("%s: not run: %s", s.name(), why)
+			r.Skipped = append(r.Skipped, skippedRow{Spec: s, Why: why})
+			continue
 		}
 		res, err := runRow(ctx, e, s)
 		if err != nil {
@@ -211,6 +293,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if err := os.WriteFile(o.out, []byte(sb.String()), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", o.out, err)
+	}
+	if svg, ok := r.swarmPlot(); ok {
+		if err := os.WriteFile(r.plotPath(), []byte(svg), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", r.plotPath(), err)
+		}
+		e.logf("wrote %s", r.plotPath())
 	}
 	e.logf("wrote %s in %s", o.out, r.Elapsed.Round(time.Second))
 	return nil
@@ -239,6 +327,7 @@ func (e *env) prepareTemplate(ctx context.Context, r *report) error {
 		return fmt.Errorf("template library: %w", err)
 	}
 	r.Tracks = len(list)
+	r.DemoTracks = list
 	for i, t := range list {
 		d := time.Duration(t.DurationMS) * time.Millisecond
 		if i == 0 || d < r.TrackMin {
@@ -279,4 +368,22 @@ func describeMachine(ctx context.Context) machineInfo {
 		}
 	}
 	return m
+}
+
+// parseCounts parses a comma-separated list of positive counts, sorted and
+// without duplicates.
+func parseCounts(flagName, list string) ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(list, ",") {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%s: bad count %q", flagName, s)
+		}
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }

@@ -191,14 +191,20 @@ func cpuModel() string {
 }
 
 // memTotal returns MemTotal of /proc/meminfo in bytes.
-func memTotal() int64 {
+func memTotal() int64 { return meminfo("MemTotal") }
+
+// memAvailable returns MemAvailable of /proc/meminfo in bytes.
+func memAvailable() int64 { return meminfo("MemAvailable") }
+
+// meminfo returns the line key of /proc/meminfo in bytes, 0 if unknown.
+func meminfo(key string) int64 {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return 0
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && k == "MemTotal" {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && k == key {
 			f := strings.Fields(v)
 			if len(f) > 0 {
 				n, _ := strconv.ParseInt(f[0], 10, 64)

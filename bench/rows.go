@@ -18,14 +18,39 @@ import (
 	"github.com/ztream/ztream/loadgen"
 )
 
-// rowSpec is one load run.
+// rowKind says which part of the report a load row belongs to.
+type rowKind int
+
+const (
+	kindScaling rowKind = iota // the demo library at -speed: scaling, P2P on/off
+	kindShort                  // the short-track library at -speed
+	kindFlash                  // a flash crowd on one cold short track at 1x
+	kindBig                    // hundreds of peers on the demo library at 1x
+)
+
+// rowSpec is one load run. The zero values of the fields after Profile
+// take the defaults of the scaling rows (the env's library, speed and
+// duration; ztream load's ramp; one load process; serve's --max-peers).
 type rowSpec struct {
 	Peers   int
 	P2P     bool
 	Profile bool // take a CPU profile of the hub during the run
+
+	Kind     rowKind
+	Label    string        // the row's name (default load-N-p2p or load-N-server-only)
+	Library  string        // the template data directory the hub starts from
+	Speed    float64       // --speed
+	Duration time.Duration // --duration
+	Ramp     time.Duration // --ramp
+	Flash    string        // --flash-crowd --track Flash
+	Procs    int           // --procs
+	MaxPeers int           // the hub's --max-peers
 }
 
 func (s rowSpec) name() string {
+	if s.Label != "" {
+		return s.Label
+	}
 	mode := "p2p"
 	if !s.P2P {
 		mode = "server-only"
@@ -46,6 +71,9 @@ type rowResult struct {
 	Rep  loadgen.Report
 	Err  string // the load command's failure, if any
 
+	Speed    float64       // the run's --speed
+	Duration time.Duration // the run's --duration
+
 	Wall      float64 // seconds between the two hub CPU readings
 	HubCPU    float64 // hub CPU seconds over Wall
 	StartRSS  int64   // hub VmRSS before the load
@@ -56,9 +84,19 @@ type rowResult struct {
 	PeakConn  float64 // largest ztream_connected_peers sampled
 	// PeakBuffered is the largest ztream_datachannel_buffered_bytes sampled.
 	PeakBuffered float64
-	LoadCPU      float64 // CPU seconds of the `ztream load` process
-	MachineBusy  float64 // CPU seconds the whole machine was busy over Wall
-	LoadAvg      float64 // 1-minute load average before the run
+	// LoadCPU is the CPU seconds of the `ztream load` process and of the
+	// load processes it ran and waited for (--procs): the rusage wait4
+	// returns includes the waited-for descendants.
+	LoadCPU float64
+	// LoadMaxRSS is the largest peak RSS of those processes, bytes.
+	LoadMaxRSS  int64
+	MachineBusy float64 // CPU seconds the whole machine was busy over Wall
+	LoadAvg     float64 // 1-minute load average before the run
+	// CalmWait is how long the row waited for the load average to fall
+	// under the CPU count before it started (env.waitCalm).
+	CalmWait time.Duration
+	// Minutes is the hub's view of each minute of the run (real-time rows).
+	Minutes []windowStat
 	// WarmOffload is p2p/(p2p+server) of the hub's delivered-bytes counters
 	// between the middle and the end of the starting phase; -1 if unknown.
 	WarmOffload float64
@@ -71,13 +109,17 @@ type rowResult struct {
 	ProfileTopics []profileShare
 }
 
-// cpuPerPeer is the hub's CPU per simulated peer, as a fraction of a core.
+// cpuPerPeer is the hub's CPU per simulated peer that connected, as a
+// fraction of a core.
 func (r rowResult) cpuPerPeer() float64 {
-	if r.Wall <= 0 || r.Spec.Peers == 0 {
+	if r.Wall <= 0 || r.connected() == 0 {
 		return 0
 	}
-	return r.HubCPU / (float64(r.Spec.Peers) * r.Wall)
+	return r.HubCPU / (float64(r.connected()) * r.Wall)
 }
+
+// connected is how many of the row's peers connected.
+func (r rowResult) connected() int { return max(r.Spec.Peers-r.Rep.PeersFailed, 0) }
 
 // Thresholds past which a row counts as degraded rather than ok.
 const (
@@ -116,13 +158,29 @@ func (r rowResult) held() bool { return len(r.problems()) == 0 }
 
 // runRow starts a fresh hub and runs `ztream load` against it.
 func runRow(ctx context.Context, e *env, spec rowSpec) (rowResult, error) {
-	res := rowResult{Spec: spec, WarmOffload: -1}
+	var err error
+	res := rowResult{Spec: spec, WarmOffload: -1, Speed: spec.Speed, Duration: spec.Duration}
+	if res.Speed <= 0 {
+		res.Speed = e.speed
+	}
+	if res.Duration <= 0 {
+		res.Duration = e.duration
+	}
 	name := spec.name()
-	data, err := e.freshData(name)
+	if res.CalmWait, err = e.waitCalm(ctx, name); err != nil {
+		return res, err
+	}
+	library := spec.Library
+	if library == "" {
+		library = e.template
+	}
+	data, err := e.freshData(name, library)
 	if err != nil {
 		return res, err
 	}
-	h, err := startHub(ctx, e.hubOptions(data, name))
+	opts := e.hubOptions(data, name)
+	opts.maxPeers = spec.MaxPeers
+	h, err := startHub(ctx, opts)
 	if err != nil {
 		return res, err
 	}
@@ -143,9 +201,18 @@ func runRow(ctx context.Context, e *env, spec rowSpec) (rowResult, error) {
 	res.LoadAvg = loadAverage()
 
 	args := []string{"load", "--server", h.peerURL, "--peers", strconv.Itoa(spec.Peers),
-		"--duration", e.duration.String(), "--speed", strconv.FormatFloat(e.speed, 'g', -1, 64), "--json"}
+		"--duration", res.Duration.String(), "--speed", strconv.FormatFloat(res.Speed, 'g', -1, 64), "--json"}
 	if !spec.P2P {
 		args = append(args, "--p2p=false")
+	}
+	if spec.Ramp > 0 {
+		args = append(args, "--ramp", spec.Ramp.String())
+	}
+	if spec.Flash != "" {
+		args = append(args, "--flash-crowd", "--track", spec.Flash)
+	}
+	if spec.Procs > 1 {
+		args = append(args, "--procs", strconv.Itoa(spec.Procs))
 	}
 	var stdout bytes.Buffer
 	errLog, err := os.Create(filepath.Join(e.work, name+".load.log"))
@@ -200,7 +267,7 @@ func runRow(ctx context.Context, e *env, spec rowSpec) (rowResult, error) {
 		go func() {
 			defer wg.Done()
 			var buf bytes.Buffer
-			secs := int(e.duration.Seconds())
+			secs := int(res.Duration.Seconds())
 			c := &http.Client{Timeout: time.Duration(secs+60) * time.Second}
 			profErr = h.getWithin(ctx, c, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), &buf)
 			profile = buf.Bytes()
@@ -229,6 +296,7 @@ func runRow(ctx context.Context, e *env, spec rowSpec) (rowResult, error) {
 	res.MachineBusy = mach1.Busy - mach0.Busy
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		res.LoadCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+		res.LoadMaxRSS = ru.Maxrss << 10 // KiB on Linux
 	}
 	for _, p := range points {
 		res.PeakHeap = max(res.PeakHeap, p.Metrics[mHeapInuse])
@@ -236,7 +304,12 @@ func runRow(ctx context.Context, e *env, spec rowSpec) (rowResult, error) {
 		res.PeakConn = max(res.PeakConn, p.Metrics[mConnected])
 		res.PeakBuffered = max(res.PeakBuffered, p.Metrics[mBuffered])
 	}
-	res.WarmOffload = warmOffload(points, e.duration)
+	if spec.Kind == kindBig {
+		res.Minutes = timeline(points, time.Minute)
+	}
+	if spec.Kind != kindFlash { // a flash crowd has no warm phase
+		res.WarmOffload = warmOffload(points, res.Duration)
+	}
 
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	last := lines[len(lines)-1]
@@ -292,4 +365,43 @@ func absDur(d time.Duration) time.Duration {
 		return -d
 	}
 	return d
+}
+
+// windowStat is the hub's view of one window of a run, from its counters.
+type windowStat struct {
+	End         time.Duration // since the load started
+	Connected   float64       // ztream_connected_peers at the end
+	Server, P2P float64       // bytes delivered in the window
+	Stalls      float64       // stalls the peers reported in the window
+}
+
+// offload is p2p / (p2p + server) over the window, or -1.
+func (w windowStat) offload() float64 {
+	if w.Server+w.P2P <= 0 {
+		return -1
+	}
+	return w.P2P / (w.Server + w.P2P)
+}
+
+// timeline cuts the samples into windows of every: each window ends at the
+// first sample at or after its boundary (the last one at the last sample)
+// and counts the increase of the counters since the previous window.
+func timeline(points []metricPoint, every time.Duration) []windowStat {
+	var out []windowStat
+	var prev metricSet
+	next := every
+	for i, pt := range points {
+		if pt.At < next && i < len(points)-1 {
+			continue
+		}
+		m := pt.Metrics
+		w := windowStat{End: pt.At, Connected: m[mConnected], Server: m[mServerBytes] - prev[mServerBytes],
+			P2P: m[mP2PBytes] - prev[mP2PBytes], Stalls: m[mStalls] - prev[mStalls]}
+		out = append(out, w)
+		prev = m
+		for next <= pt.At {
+			next += every
+		}
+	}
+	return out
 }
