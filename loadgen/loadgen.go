@@ -295,17 +295,23 @@ type PeerTotals struct {
 	Uploaded, HashFailures, BadMessages, Timeouts, Reports, Reconnects, FaultsSent int64
 }
 
+// add adds o to t.
+func (t *PeerTotals) add(o PeerTotals) {
+	t.Uploaded += o.Uploaded
+	t.HashFailures += o.HashFailures
+	t.BadMessages += o.BadMessages
+	t.Timeouts += o.Timeouts
+	t.Reports += o.Reports
+	t.Reconnects += o.Reconnects
+	t.FaultsSent += o.FaultsSent
+}
+
 func totalsOf(peers []*peer.Peer) PeerTotals {
 	var t PeerTotals
 	for _, p := range peers {
 		st := p.Stats()
-		t.Uploaded += st.UploadedBytes
-		t.HashFailures += st.HashFailures
-		t.BadMessages += st.BadMessages
-		t.Timeouts += st.Timeouts
-		t.Reports += st.ReportsSent
-		t.Reconnects += st.Reconnects
-		t.FaultsSent += st.FaultsSent
+		t.add(PeerTotals{Uploaded: st.UploadedBytes, HashFailures: st.HashFailures, BadMessages: st.BadMessages,
+			Timeouts: st.Timeouts, Reports: st.ReportsSent, Reconnects: st.Reconnects, FaultsSent: st.FaultsSent})
 	}
 	return t
 }
@@ -333,14 +339,7 @@ func Merge(cfg Config, shards []Report, hub *HubReports) (Report, error) {
 			}
 			results = append(results, result{x.Result, err})
 		}
-		t := r.Shard.Totals
-		tot.Uploaded += t.Uploaded
-		tot.HashFailures += t.HashFailures
-		tot.BadMessages += t.BadMessages
-		tot.Timeouts += t.Timeouts
-		tot.Reports += t.Reports
-		tot.Reconnects += t.Reconnects
-		tot.FaultsSent += t.FaultsSent
+		tot.add(r.Shard.Totals)
 		si := r.Shard.Injected
 		inj.CorruptPeers += si.CorruptPeers
 		inj.ChurnLeaves += si.ChurnLeaves
