@@ -318,6 +318,9 @@ func runRow(ctx context.Context, e *env, spec rowSpec) (rowResult, error) {
 	}
 	if runErr != nil {
 		res.Err = strings.TrimSpace(fmt.Sprintf("%v %s", runErr, res.Err))
+		if tail := logTail(errLog.Name(), 3); tail != "" {
+			res.Err += "; its log ends with: " + tail
+		}
 	}
 	e.logf("%s: hub %.1f CPU-s over %.1f s, peak RSS %.1f MB, offload %.3f (warm %.3f), start p99 %.1f ms, stalls %d, failed %d %s",
 		name, res.HubCPU, res.Wall, float64(res.PeakRSS)/1e6, res.Rep.OffloadRatio, res.WarmOffload,
@@ -404,4 +407,26 @@ func timeline(points []metricPoint, every time.Duration) []windowStat {
 		}
 	}
 	return out
+}
+
+// logTail returns the last n lines of the file at path that are not
+// progress lines (load: Ns peers ... playbacks ...), joined by " / "; ""
+// if none.
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	var keep []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.Contains(l, "load: ") && (strings.Contains(l, " playbacks ") || strings.Contains(l, " peers against ")) {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	if len(keep) > n {
+		keep = keep[len(keep)-n:]
+	}
+	return strings.Join(keep, " / ")
 }
