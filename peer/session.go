@@ -374,7 +374,8 @@ func (s *session) step(now time.Time) {
 // wantsPeers reports whether to ask the tracker for more peers now (§8.2):
 // fewer than MaxSources serve or are being connected, no search is under way
 // (tracker lookup, have asked on open links), the retry time has come, and
-// some source is slow or some missing chunk is held by no source.
+// some source is slow or a missing chunk within InOrderMS of the playhead is
+// held by no source.
 func (s *session) wantsPeers(now time.Time) bool {
 	if !s.p2p() || s.looking || len(s.probing) > 0 || len(s.peers)+s.linking >= s.p.cfg.MaxSources || now.Before(s.nextLook) {
 		return false
@@ -387,7 +388,9 @@ func (s *session) wantsPeers(now time.Time) bool {
 			return true
 		}
 	}
-	for c := FirstMissing(s.present, 0); c < s.tl.Len(); c++ {
+	// Holes near the playhead only (InOrderMS): first copies fill the rest.
+	pos := s.pb.Position()
+	for c := FirstMissing(s.present, s.tl.ChunkAt(pos)); c < s.tl.Len() && s.tl.Start(c) < pos+s.p.cfg.Sched.InOrderMS; c++ {
 		if s.present[c] {
 			continue
 		}

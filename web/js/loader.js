@@ -289,7 +289,7 @@ export class Loader extends EventTarget {
     const p2p = this.p2p;
     const needed = firstMissing(wanted, 0) < this.n;
     if (p2p && needed && this.peers.length + this.linking < this.cfg.max_sources) this.probe(now); // links opened since
-    if (p2p && needed && this.wantsPeers(now, wanted)) this.startLookup(now, firstMissing(wanted, at));
+    if (p2p && needed && this.wantsPeers(now, wanted, at, playhead)) this.startLookup(now, firstMissing(wanted, at));
     const peers = [...this.peers];
     const d = schedule(this.cfg.sched, {
       chunkMs: this.chunkMs,
@@ -357,12 +357,15 @@ export class Loader extends EventTarget {
    * chunk is held by no source.
    * @param {number} now
    * @param {boolean[]} present the chunks held or not wanted
+   * @param {number} at the chunk at the playhead
+   * @param {number} playheadMs the playhead (ms)
    */
-  wantsPeers(now, present) {
+  wantsPeers(now, present, at, playheadMs) {
     if (this.looking || this.probing.size > 0 || this.peers.length + this.linking >= this.cfg.max_sources || now < this.nextLook) return false;
     if (this.peers.length === 0) return true;
     if (this.peers.some((ps) => now < ps.slowUntil)) return true;
-    for (let c = firstMissing(present, 0); c < this.n; c++) {
+    // Holes near the playhead only (in_order_ms): first copies fill the rest.
+    for (let c = firstMissing(present, at); c < this.n && this.starts[c] < playheadMs + this.cfg.sched.in_order_ms; c++) {
       if (!present[c] && !this.peers.some((ps) => ps.has === null || ps.has[c])) return true;
     }
     return false;
