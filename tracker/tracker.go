@@ -30,10 +30,9 @@ const (
 	// ReasonBusy: holders exist, but none can serve the requester now (all
 	// at their upload cap, with too many unanswered asks, or reported by the
 	// requester). Ask again later; the track is not cold.
-	ReasonBusy        = "busy"
-	ReasonAllRefused  = "all_refused"
-	ReasonTimeout     = "timeout"
-	reasonNoneReplied = ReasonAllRefused
+	ReasonBusy       = "busy"
+	ReasonAllRefused = "all_refused"
+	ReasonTimeout    = "timeout"
 )
 
 // Reasons of a report (the same strings as the signaling package's Report*
@@ -786,7 +785,7 @@ func (t *Tracker) conclude(l *lookup) Result {
 	case len(l.seeders) > 0:
 		return t.finishResult(l, "")
 	case l.unanswered == 0:
-		return t.finishResult(l, reasonNoneReplied)
+		return t.finishResult(l, ReasonAllRefused)
 	default:
 		return t.finishResult(l, ReasonTimeout)
 	}
