@@ -80,7 +80,9 @@ type Config struct {
 	// (default 8): concurrent leechers of a cold track get disjoint stripes.
 	FirstCopyStripe int
 	// SendWindow is the DataChannel bufferedAmount above which the hub
-	// waits before sending the next chunk (default 512 KiB).
+	// waits before sending the next chunk (default 128 KiB, 8 s of
+	// 128 kbit/s audio): a chunk asked in an emergency queues behind at
+	// most this much, and a peer that cannot keep up holds no more.
 	SendWindow int
 	// MaxRequests bounds the ranges a peer may have in flight (default 4).
 	MaxRequests int
@@ -158,7 +160,7 @@ func (c Config) withDefaults() Config {
 		c.FirstCopyStripe = 8
 	}
 	if c.SendWindow <= 0 {
-		c.SendWindow = 512 << 10
+		c.SendWindow = 128 << 10
 	}
 	if c.MaxRequests <= 0 {
 		c.MaxRequests = chunkproto.MaxRequests

@@ -51,6 +51,8 @@ type Hub struct {
 	tracker *tracker.Tracker
 	shapes  *shapeCache
 	copies  *firstCopies
+	// senv is what the chunk senders use of the hub (built once in New).
+	senv senderEnv
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -144,6 +146,11 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 	}, asker{h}, h.onLookupResult)
 	h.shapes = newShapeCache(st, cfg.StoreTimeout)
 	h.copies = newFirstCopies(cfg.FirstCopyTTL, cfg.FirstCopyStripe)
+	h.senv = senderEnv{
+		cfg: &h.cfg, metrics: h.metrics, st: st, shapes: h.shapes, copies: h.copies,
+		activeRanges: &h.activeRanges, draining: &h.draining,
+		connected: h.connected, partnersOf: h.partnersOf,
+	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	return h, nil
 }

@@ -517,7 +517,7 @@ func (p *participant) startPeerConnection() error {
 	if err != nil {
 		return fmt.Errorf("create data channel: %w", err)
 	}
-	p.sender = newChunkSender(p, dc)
+	p.sender = newChunkSender(p, p.h.senv, dc)
 
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {

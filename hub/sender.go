@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -28,7 +29,8 @@ const idleRefresh = time.Second
 // store one at a time, interleaves ranges round-robin and waits whenever the
 // channel's bufferedAmount exceeds the send window.
 type chunkSender struct {
-	p    *participant
+	p    *participant // the owner: its id, context, log and failure
+	env  senderEnv
 	dc   *webrtc.DataChannel
 	cmds chan chunkproto.Message
 	low  chan struct{}
@@ -44,6 +46,23 @@ type chunkSender struct {
 	granted map[string]struct{}
 }
 
+// senderEnv is what a chunk sender uses of its hub: settings, read-only,
+// and the hub's shared parts, each of which locks itself. The hub builds it
+// once (Hub.senv); a sender never reaches into the hub otherwise.
+type senderEnv struct {
+	cfg          *Config
+	metrics      Metrics
+	st           store.Store
+	shapes       *shapeCache
+	copies       *firstCopies
+	activeRanges *atomic.Int64
+	draining     *atomic.Bool
+	// connected reports whether a peer id is connected; partnersOf
+	// lists the peers in a pair with p now (the pair table's).
+	connected  func(id string) bool
+	partnersOf func(p *participant) []*participant
+}
+
 // maxGrantedTracks bounds chunkSender.granted: the playbacks of one
 // connection that grant p2p byte budgets.
 const maxGrantedTracks = 256
@@ -56,18 +75,19 @@ type chunkRange struct {
 	it       store.ChunkIterator
 }
 
-func newChunkSender(p *participant, dc *webrtc.DataChannel) *chunkSender {
+func newChunkSender(p *participant, env senderEnv, dc *webrtc.DataChannel) *chunkSender {
 	s := &chunkSender{
 		p:    p,
+		env:  env,
 		dc:   dc,
 		cmds: make(chan chunkproto.Message, senderQueue),
 		low:  make(chan struct{}, 1),
 
-		limiter: rate.NewLimiter(rate.Limit(p.h.cfg.DataChannelRate), p.h.cfg.DataChannelBurst),
-		strikes: rate.NewLimiter(1, max(1, p.h.cfg.DataChannelBurst/4)),
+		limiter: rate.NewLimiter(rate.Limit(env.cfg.DataChannelRate), env.cfg.DataChannelBurst),
+		strikes: rate.NewLimiter(1, max(1, env.cfg.DataChannelBurst/4)),
 	}
 	p.dc.Store(dc)
-	dc.SetBufferedAmountLowThreshold(uint64(p.h.cfg.SendWindow / 2))
+	dc.SetBufferedAmountLowThreshold(uint64(env.cfg.SendWindow / 2))
 	dc.OnBufferedAmountLow(func() {
 		select {
 		case s.low <- struct{}{}:
@@ -105,7 +125,7 @@ func (s *chunkSender) readLoop(raw datachannel.ReadWriteCloserDeadliner) {
 		case errors.Is(err, io.ErrShortBuffer):
 			// A message larger than any the protocol allows stays stuck at
 			// the head of the stream: the peer goes.
-			s.p.h.metrics.SignalingRejected("too_large")
+			s.env.metrics.SignalingRejected("too_large")
 			s.p.fail(websocket.StatusPolicyViolation, "data channel message too large")
 			return
 		case err != nil:
@@ -123,12 +143,12 @@ func (s *chunkSender) readLoop(raw datachannel.ReadWriteCloserDeadliner) {
 func (s *chunkSender) onMessage(data []byte, isString bool) {
 	s.p.touch()
 	if !s.limiter.Allow() {
-		s.p.h.metrics.SignalingRejected("dc_rate_limited")
+		s.env.metrics.SignalingRejected("dc_rate_limited")
 		if !s.strikes.Allow() {
 			s.p.fail(websocket.StatusPolicyViolation, "data channel rate_limited")
 			return
 		}
-		s.reply(chunkproto.Error{Code: chunkproto.CodeRateLimited, Message: fmt.Sprintf("more than %g messages/s", s.p.h.cfg.DataChannelRate)})
+		s.reply(chunkproto.Error{Code: chunkproto.CodeRateLimited, Message: fmt.Sprintf("more than %g messages/s", s.env.cfg.DataChannelRate)})
 		return
 	}
 	if !isString {
@@ -143,7 +163,7 @@ func (s *chunkSender) onMessage(data []byte, isString bool) {
 	select {
 	case s.cmds <- m:
 	default:
-		s.p.h.metrics.SignalingRejected("slow_consumer")
+		s.env.metrics.SignalingRejected("slow_consumer")
 		s.p.fail(websocket.StatusPolicyViolation, "too many data channel messages")
 	}
 }
@@ -165,9 +185,9 @@ func (s *chunkSender) run(ctx context.Context) {
 		for _, r := range s.ranges {
 			_ = r.it.Close()
 		}
-		s.p.h.activeRanges.Add(-int64(len(s.ranges)))
+		s.env.activeRanges.Add(-int64(len(s.ranges)))
 		s.ranges = nil
-		s.p.h.metrics.AddBufferedBytes(-s.reported)
+		s.env.metrics.AddBufferedBytes(-s.reported)
 		s.reported = 0
 	}()
 	idle := time.NewTicker(idleRefresh)
@@ -210,7 +230,7 @@ func (s *chunkSender) drainCommands(ctx context.Context) {
 // waitWindow blocks while bufferedAmount exceeds the window, still handling
 // commands. It returns false if ctx ended or no range is left.
 func (s *chunkSender) waitWindow(ctx context.Context) bool {
-	window := uint64(s.p.h.cfg.SendWindow)
+	window := uint64(s.env.cfg.SendWindow)
 	for s.dc.BufferedAmount() > window {
 		select {
 		case <-s.low:
@@ -256,13 +276,13 @@ func (s *chunkSender) sendNext() {
 		return
 	}
 	r.next++
-	s.p.h.copies.note(r.track, c.Seq, s.p.id, time.Now())
+	s.env.copies.note(r.track, c.Seq, s.p.id, time.Now())
 	if err := s.dc.Send(msg); err != nil {
 		s.p.log.Debug("data channel send", "err", err)
 		s.p.fail(websocket.StatusInternalError, "data channel send failed")
 		return
 	}
-	s.p.h.metrics.ChunkSent(len(c.Data))
+	s.env.metrics.ChunkSent(len(c.Data))
 	s.refreshGauge()
 	s.next++
 }
@@ -270,7 +290,7 @@ func (s *chunkSender) sendNext() {
 func (s *chunkSender) refreshGauge() {
 	cur := int64(s.dc.BufferedAmount())
 	if d := cur - s.reported; d != 0 {
-		s.p.h.metrics.AddBufferedBytes(d)
+		s.env.metrics.AddBufferedBytes(d)
 		s.reported = cur
 	}
 }
@@ -288,7 +308,7 @@ func (s *chunkSender) handle(ctx context.Context, m chunkproto.Message) {
 			}
 		}
 	case chunkproto.Have:
-		_, err := s.p.h.shapes.get(ctx, m.Track)
+		_, err := s.env.shapes.get(ctx, m.Track)
 		s.reply(chunkproto.HaveReply{Track: m.Track, OK: err == nil})
 	default:
 		// done, error and have_reply answer requests the hub never makes.
@@ -301,7 +321,7 @@ func (s *chunkSender) start(ctx context.Context, req chunkproto.Request) {
 	fail := func(code, msg string) {
 		s.reply(chunkproto.Error{ID: req.ID, Code: code, Message: truncate(msg)})
 	}
-	if s.p.h.draining.Load() {
+	if s.env.draining.Load() {
 		fail(chunkproto.CodeUnavailable, "the hub is shutting down")
 		return
 	}
@@ -325,11 +345,11 @@ func (s *chunkSender) start(ctx context.Context, req chunkproto.Request) {
 			replaced = r
 		}
 	}
-	if replaced == nil && len(s.ranges) >= s.p.h.cfg.MaxRequests {
-		fail(chunkproto.CodeTooManyRequests, fmt.Sprintf("at most %d ranges in flight", s.p.h.cfg.MaxRequests))
+	if replaced == nil && len(s.ranges) >= s.env.cfg.MaxRequests {
+		fail(chunkproto.CodeTooManyRequests, fmt.Sprintf("at most %d ranges in flight", s.env.cfg.MaxRequests))
 		return
 	}
-	shape, err := s.p.h.shapes.get(ctx, req.Track)
+	shape, err := s.env.shapes.get(ctx, req.Track)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			fail(chunkproto.CodeNotFound, "unknown track "+req.Track)
@@ -347,14 +367,14 @@ func (s *chunkSender) start(ctx context.Context, req chunkproto.Request) {
 		s.remove(replaced)
 	}
 	if req.FirstCopy {
-		req.From, req.To = s.p.h.copies.claim(req.Track, req.From, req.To, s.p.id, s.p.h.connected, time.Now())
+		req.From, req.To = s.env.copies.claim(req.Track, req.From, req.To, s.p.id, s.env.connected, time.Now())
 		if req.From >= req.To {
-			s.p.h.metrics.FirstCopySkipped()
+			s.env.metrics.FirstCopySkipped()
 			s.reply(chunkproto.Done{ID: req.ID}) // every chunk went to other peers
 			return
 		}
 	}
-	it, err := s.p.h.st.ReadChunks(ctx, req.Track, req.From, req.To)
+	it, err := s.env.st.ReadChunks(ctx, req.Track, req.From, req.To)
 	if err != nil {
 		switch {
 		case errors.Is(err, store.ErrInvalid):
@@ -368,7 +388,7 @@ func (s *chunkSender) start(ctx context.Context, req chunkproto.Request) {
 		return
 	}
 	s.ranges = append(s.ranges, &chunkRange{id: req.ID, track: req.Track, next: req.From, to: req.To, it: it})
-	s.p.h.activeRanges.Add(1)
+	s.env.activeRanges.Add(1)
 	s.grantPlayback(req.Track, shape.size)
 }
 
@@ -390,7 +410,7 @@ func (s *chunkSender) grantPlayback(track string, size int64) {
 	}
 	s.granted[track] = struct{}{}
 	s.p.peerMetrics.GrantDownload(size)
-	for _, partner := range s.p.h.partnersOf(s.p) {
+	for _, partner := range s.env.partnersOf(s.p) {
 		partner.peerMetrics.GrantUpload(size)
 	}
 }
@@ -399,7 +419,7 @@ func (s *chunkSender) remove(r *chunkRange) {
 	for i, x := range s.ranges {
 		if x == r {
 			_ = r.it.Close()
-			s.p.h.activeRanges.Add(-1)
+			s.env.activeRanges.Add(-1)
 			s.ranges = append(s.ranges[:i], s.ranges[i+1:]...)
 			if s.next > i {
 				s.next--

@@ -211,19 +211,25 @@ type Report struct {
 	// Procs is how many processes ran the simulated peers (1 unless split).
 	Procs int `json:"procs"`
 	// Shard holds the raw results of one process of a split run.
-	Shard             *Shard  `json:"shard,omitempty"`
-	ServerBytes       int64   `json:"server_bytes"`
-	P2PBytes          int64   `json:"p2p_bytes"`
-	CacheBytes        int64   `json:"cache_bytes"`
-	UploadedBytes     int64   `json:"uploaded_bytes"`
-	Playbacks         int     `json:"playbacks"`
-	PlaybacksComplete int     `json:"playbacks_complete"`
-	PlaybacksCached   int     `json:"playbacks_cached"`
-	PlaybackErrors    int     `json:"playback_errors"`
-	Stalls            int     `json:"stalls"`
-	StalledMS         float64 `json:"stalled_ms"`
-	HashFailures      int     `json:"hash_failures"`
-	CorruptAccepted   int     `json:"corrupt_accepted"`
+	Shard       *Shard `json:"shard,omitempty"`
+	ServerBytes int64  `json:"server_bytes"`
+	// ServerBytesByRule splits ServerBytes by the rule of the peer
+	// algorithm that asked the hub (PROTOCOL.md §8.3).
+	ServerBytesByRule peer.HubRuleBytes `json:"server_bytes_by_rule"`
+	// DuplicateBytes counts the bytes of chunks received when present
+	// already, from the server and from peers.
+	DuplicateBytes    DuplicateBytes `json:"duplicate_bytes"`
+	P2PBytes          int64          `json:"p2p_bytes"`
+	CacheBytes        int64          `json:"cache_bytes"`
+	UploadedBytes     int64          `json:"uploaded_bytes"`
+	Playbacks         int            `json:"playbacks"`
+	PlaybacksComplete int            `json:"playbacks_complete"`
+	PlaybacksCached   int            `json:"playbacks_cached"`
+	PlaybackErrors    int            `json:"playback_errors"`
+	Stalls            int            `json:"stalls"`
+	StalledMS         float64        `json:"stalled_ms"`
+	HashFailures      int            `json:"hash_failures"`
+	CorruptAccepted   int            `json:"corrupt_accepted"`
 	// StartupMS covers playbacks that were not cached; StartupAllMS all.
 	StartupMS    Percentiles `json:"startup_ms"`
 	StartupAllMS Percentiles `json:"startup_all_ms"`
@@ -272,6 +278,12 @@ type HubReports struct {
 	// SeedersDropped counts (seeder, track) couples the tracker dropped
 	// after reports from enough distinct peers.
 	SeedersDropped int64 `json:"seeders_dropped"`
+}
+
+// DuplicateBytes counts chunk bytes received twice.
+type DuplicateBytes struct {
+	Server int64 `json:"server"`
+	P2P    int64 `json:"p2p"`
 }
 
 // Shard is the raw outcome of one process of a split run, for Merge.
@@ -675,6 +687,9 @@ func summarize(results []result, tot PeerTotals, mans manifests) Report {
 			}
 		}
 		r.ServerBytes += res.ServerBytes
+		r.ServerBytesByRule.Add(res.HubBytesBy)
+		r.DuplicateBytes.Server += res.DuplicateServerBytes
+		r.DuplicateBytes.P2P += res.DuplicateP2PBytes
 		r.P2PBytes += res.P2PBytes
 		r.CacheBytes += res.CacheBytes
 		r.Stalls += res.Stalls
@@ -808,7 +823,10 @@ func WriteTable(w io.Writer, r Report) error {
 		{"sources/playback", pct(r.SourcesPerPlayback)},
 		{"start from peer", fmt.Sprintf("%.3f of playbacks not cached", r.StartFromPeerShare)},
 		{"server bytes", mb(r.ServerBytes)},
+		{"  by rule", fmt.Sprintf("emergency %s, first copies %s, orphans %s", mb(r.ServerBytesByRule.Emergency),
+			mb(r.ServerBytesByRule.FirstCopy), mb(r.ServerBytesByRule.Orphan))},
 		{"p2p bytes", mb(r.P2PBytes)},
+		{"duplicate bytes", fmt.Sprintf("server %s, p2p %s", mb(r.DuplicateBytes.Server), mb(r.DuplicateBytes.P2P))},
 		{"cache bytes", mb(r.CacheBytes)},
 		{"uploaded bytes", mb(r.UploadedBytes)},
 		{"playbacks", fmt.Sprintf("%d (%d complete, %d cached, %d errors)", r.Playbacks, r.PlaybacksComplete, r.PlaybacksCached, r.PlaybackErrors)},

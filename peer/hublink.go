@@ -40,6 +40,31 @@ var errNoHub = errors.New("not connected to the hub")
 // connect opens a hub connection: WebSocket, hello/welcome, and the hub
 // PeerConnection up to its DataChannel opening. The link is current once
 // connect returns it.
+// dial connects to the hub for Dial: up to DialAttempts times, with the
+// reconnection backoff between attempts.
+func (p *Peer) dial(ctx context.Context) (*link, error) {
+	for attempt := 0; ; attempt++ {
+		l, err := p.connect(ctx)
+		if err == nil {
+			if attempt > 0 {
+				p.log.Info("connected to the hub", "peer", l.id, "attempts", attempt+1)
+			}
+			return l, nil
+		}
+		if attempt+1 >= p.cfg.DialAttempts || ctx.Err() != nil {
+			return nil, fmt.Errorf("connect to the hub (%d attempts): %w", attempt+1, err)
+		}
+		p.log.Debug("connecting to the hub failed; retrying", "attempt", attempt+1, "err", err)
+		t := time.NewTimer(backoff(attempt, p.cfg.ReconnectMin, p.cfg.ReconnectMax, rand.Float64))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("connect to the hub: %w", ctx.Err())
+		}
+	}
+}
+
 func (p *Peer) connect(ctx context.Context) (*link, error) {
 	wsURL, err := wsURLOf(p.cfg.HubURL)
 	if err != nil {

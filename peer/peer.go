@@ -114,8 +114,14 @@ type Config struct {
 	// StatsInterval is how often stats are sent to the hub (default 5 s;
 	// negative disables).
 	StatsInterval time.Duration
-	// ConnectTimeout bounds Dial and peer↔peer connection setup (default 10 s).
+	// ConnectTimeout bounds one attempt of Dial and peer↔peer connection
+	// setup (default 10 s).
 	ConnectTimeout time.Duration
+	// DialAttempts is how many times Dial tries to connect to the hub
+	// before it fails (default 3), waiting as between reconnections
+	// (ReconnectMin, ReconnectMax): a hub busy with a crowd of joins may
+	// drop a handshake, as a browser page retries.
+	DialAttempts int
 }
 
 func (c Config) withDefaults() Config {
@@ -168,6 +174,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StatsInterval == 0 {
 		c.StatsInterval = 5 * time.Second
+	}
+	if c.DialAttempts <= 0 {
+		c.DialAttempts = 3
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 10 * time.Second
@@ -260,7 +269,7 @@ func Dial(ctx context.Context, cfg Config) (*Peer, error) {
 		p.mans = httpManifests{base: strings.TrimSuffix(cfg.HubURL, "/"), client: cfg.HTTPClient}
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	l, err := p.connect(ctx)
+	l, err := p.dial(ctx)
 	if err != nil {
 		p.cancel()
 		return nil, err

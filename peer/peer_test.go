@@ -3,7 +3,12 @@ package peer
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -263,5 +268,47 @@ func TestConnectedPeerAskedFirst(t *testing.T) {
 	}
 	if resY.P2PBytes <= resY.ServerBytes {
 		t.Errorf("second track: p2p %d <= server %d", resY.P2PBytes, resY.ServerBytes)
+	}
+}
+
+// TestDialRetries: Dial tries DialAttempts times with the reconnection
+// backoff between attempts; a hub that refuses the first two upgrades is
+// reached on the third attempt, and two attempts are not enough.
+func TestDialRetries(t *testing.T) {
+	env := newTestEnv(t, 1)
+	target, err := url.Parse(env.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused atomic.Int32
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" && refused.Add(1) <= 2 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	dial := func(attempts int) (*Peer, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		return Dial(ctx, Config{HubURL: front.URL, Manifests: env.st, ICELoopback: true, Logger: testLogger(t),
+			StatsInterval: -1, DialAttempts: attempts, ReconnectMin: 10 * time.Millisecond, ReconnectMax: 20 * time.Millisecond})
+	}
+	if _, err := dial(2); err == nil || !strings.Contains(err.Error(), "(2 attempts)") {
+		t.Fatalf("two attempts against a hub refusing two: err %v, want a failure after 2 attempts", err)
+	}
+	refused.Store(0)
+	p, err := dial(3)
+	if err != nil {
+		t.Fatalf("three attempts against a hub refusing two: %v", err)
+	}
+	defer p.Close()
+	if n := refused.Load(); n != 3 {
+		t.Errorf("upgrades seen: %d, want 3 (two refused, one accepted)", n)
+	}
+	if !p.Connected() {
+		t.Error("peer not connected after Dial")
 	}
 }

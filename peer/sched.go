@@ -241,9 +241,13 @@ func Schedule(cfg SchedConfig, in SchedInput) SchedDecision {
 		}
 	}
 	free := func(c int) bool { return !in.Present[c] && !covered[c] }
+	// hubOwes: with P2P, the hub's range, even stalled, still has c to
+	// send. The hub is slow, it does not lie: asking it again would only
+	// queue a second copy behind the first (without P2P, a stalled hub is
+	// asked again: there is no other source).
+	hubOwes := func(c int) bool { return in.P2P && in.Hub.Active && c >= in.Hub.Next && c < in.Hub.To }
 	rescue := func(c int) bool {
-		hubSends := in.Hub.healthy() && c >= in.Hub.Next && c < in.Hub.To
-		return in.P2P && playing && !in.Present[c] && !hubSends && tl.Start(c)-in.PlayheadMS < cfg.RescueMS
+		return in.P2P && playing && !in.Present[c] && !hubOwes(c) && tl.Start(c)-in.PlayheadMS < cfg.RescueMS
 	}
 
 	// 2. Peers.
@@ -264,7 +268,7 @@ func Schedule(cfg SchedConfig, in SchedInput) SchedDecision {
 		threshold /= 2
 	}
 	ahead := max(tl.Start(next)-in.PlayheadMS, 0)
-	if (free(next) && ahead < threshold && (playing || !in.Waiting)) || rescue(next) {
+	if (free(next) && !hubOwes(next) && ahead < threshold && (playing || !in.Waiting)) || rescue(next) {
 		reach := in.PlayheadMS + threshold
 		switch {
 		case !in.P2P && playing:
@@ -275,7 +279,7 @@ func Schedule(cfg SchedConfig, in SchedInput) SchedDecision {
 			reach = 0 // the first chunk only: peers may serve the rest
 		}
 		to := next
-		for to < n && (free(to) || rescue(to)) && (to == next || tl.Start(to) < reach) {
+		for to < n && (free(to) || rescue(to)) && !hubOwes(to) && (to == next || tl.Start(to) < reach) {
 			to++
 		}
 		d.Hub = Range{From: next, To: to}

@@ -42,10 +42,45 @@ type PlaybackResult struct {
 	CacheBytes      int64
 	HashFailures    int
 	CorruptAccepted int
+	// HubBytesBy splits ServerBytes by the rule that asked the hub for the
+	// range under way (PROTOCOL.md §8.3, §8.4).
+	HubBytesBy HubRuleBytes
+	// DuplicateServerBytes and DuplicateP2PBytes count chunk bytes that
+	// arrived when the chunk was present already (included in ServerBytes
+	// and P2PBytes).
+	DuplicateServerBytes, DuplicateP2PBytes int64
 	// BadMessages counts malformed messages from seeders; Timeouts seeders
 	// abandoned for sending nothing; Reports the seeders reported to the hub.
 	BadMessages, Timeouts, Reports int
 }
+
+// HubRuleBytes splits the bytes a playback got from the hub by the rule
+// that asked for them.
+type HubRuleBytes struct {
+	// Emergency: the start, the emergency zone and the rescue zone, and
+	// everything without P2P (rules 3 and 5 of §8.3).
+	Emergency int64 `json:"emergency"`
+	// FirstCopy: first-copy ranges (rule 4, §8.4).
+	FirstCopy int64 `json:"first_copy"`
+	// Orphan: a first-copy chunk skipped twice, asked for plainly (§8.4).
+	Orphan int64 `json:"orphan"`
+}
+
+// Add adds o to b.
+func (b *HubRuleBytes) Add(o HubRuleBytes) {
+	b.Emergency += o.Emergency
+	b.FirstCopy += o.FirstCopy
+	b.Orphan += o.Orphan
+}
+
+// hubRule is the rule that asked the hub for its range under way.
+type hubRule int
+
+const (
+	ruleEmergency hubRule = iota
+	ruleFirstCopy
+	ruleOrphan
+)
 
 // hubRetryDelay is how long a session waits before asking the hub again
 // after the hub ended a range with an error.
@@ -206,6 +241,8 @@ type session struct {
 	// orphan is the first chunk of the last first-copy range the hub
 	// skipped (-1: none).
 	orphan int
+	// hubRule is the rule that asked for the hub's range under way.
+	hubRule hubRule
 	// holdingDirty: chunks arrived since the last holding sent at lastHolding.
 	holdingDirty bool
 	lastHolding  time.Time
@@ -345,14 +382,20 @@ func (s *session) step(now time.Time) {
 	d := Schedule(s.p.cfg.Sched, in)
 
 	if !d.Hub.Empty() && s.hub.ep != nil && !s.hub.ep.isClosed() && !now.Before(s.hubHold) {
+		rule := ruleEmergency
+		if d.HubFirstCopy {
+			rule = ruleFirstCopy
+		}
 		if d.HubFirstCopy && d.Hub.From == s.orphan {
 			// Skipped once already and still held by no source: the peer
 			// that got it is not linked to us. Ask for it plainly (§8.4).
-			d.Hub, d.HubFirstCopy = Range{From: d.Hub.From, To: d.Hub.From + 1}, false
+			d.Hub, d.HubFirstCopy, rule = Range{From: d.Hub.From, To: d.Hub.From + 1}, false, ruleOrphan
 		}
 		if err := s.request(&s.hub, d.Hub, d.HubFirstCopy, now); err != nil {
 			s.p.log.Debug("request to hub failed; waiting for the hub", "track", s.m.ID, "err", err)
 			s.hub = source{}
+		} else {
+			s.hubRule = rule
 		}
 	}
 	for i, r := range d.Peers {
@@ -659,12 +702,27 @@ func (s *session) addPeer(ep *endpoint, has []bool, now time.Time) {
 func (s *session) onChunk(ev evChunk, now time.Time) {
 	fromHub := ev.ep == s.hub.ep
 	n := int64(len(ev.data))
+	dup := ev.seq >= 0 && ev.seq < s.tl.Len() && s.present[ev.seq]
 	if fromHub {
 		s.res.ServerBytes += n
 		s.p.stats.serverBytes.Add(n)
+		switch s.hubRule {
+		case ruleFirstCopy:
+			s.res.HubBytesBy.FirstCopy += n
+		case ruleOrphan:
+			s.res.HubBytesBy.Orphan += n
+		default:
+			s.res.HubBytesBy.Emergency += n
+		}
+		if dup {
+			s.res.DuplicateServerBytes += n
+		}
 	} else {
 		s.res.P2PBytes += n
 		s.p.stats.p2pBytes.Add(n)
+		if dup {
+			s.res.DuplicateP2PBytes += n
+		}
 	}
 	var src *source
 	ps := s.peerOf(ev.ep)

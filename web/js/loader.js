@@ -75,6 +75,8 @@ const HUB_RETRY_MAX_MS = 8000;
 export const HTTP_PARALLEL = 4;
 /** The hub's range counts as stalled after at least this long (ms real) without a chunk (session.go hubStallTimeout). */
 export const HUB_STALL_MS = 2000;
+/** An HTTP chunk fetch that takes longer than this (ms) fails (timeout): the hub range ends and is asked again. */
+export const HTTP_CHUNK_TIMEOUT_MS = 10_000;
 /** The events of Net the loader follows. */
 const NET_EVENTS = ['peer-have_reply', 'peer-holding', 'change'];
 
@@ -688,7 +690,7 @@ export class Loader extends EventTarget {
         const seq = next++;
         if (this.store.has(this.id, seq)) continue;
         try {
-          const bytes = await api.chunk(this.id, seq, signal);
+          const bytes = await api.chunk(this.id, seq, AbortSignal.any([signal, AbortSignal.timeout(HTTP_CHUNK_TIMEOUT_MS)]));
           if (signal.aborted) return;
           onChunk(seq, bytes);
         } catch (err) {

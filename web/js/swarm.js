@@ -272,10 +272,16 @@ export function schedule(config, input) {
   /** @param {number} c */
   const free = (c) => !input.present[c] && !covered[c];
   /** @param {number} c */
-  const rescue = (c) => {
-    const hubSends = healthy(input.hub) && c >= input.hub.next && c < input.hub.to;
-    return input.p2p && playing && !input.present[c] && !hubSends && starts[c] - playhead < cfg.rescue_ms;
-  };
+  /**
+   * With P2P, the hub's range, even stalled, still has c to send. The hub is
+   * slow, it does not lie: asking it again would only queue a second copy
+   * behind the first (without P2P, a stalled hub is asked again: there is no
+   * other source).
+   * @param {number} c
+   */
+  const hubOwes = (c) => input.p2p && input.hub.active && c >= input.hub.next && c < input.hub.to;
+  /** @param {number} c */
+  const rescue = (c) => input.p2p && playing && !input.present[c] && !hubOwes(c) && starts[c] - playhead < cfg.rescue_ms;
 
   // 2. Peers.
   input.peers.forEach((p, i) => {
@@ -291,13 +297,13 @@ export function schedule(config, input) {
   let threshold = cfg.emergency_ms;
   if (input.waiting) threshold /= 2;
   const ahead = Math.max(starts[next] - playhead, 0);
-  if ((free(next) && ahead < threshold && (playing || !input.waiting)) || rescue(next)) {
+  if ((free(next) && !hubOwes(next) && ahead < threshold && (playing || !input.waiting)) || rescue(next)) {
     let reach = playhead + threshold;
     if (!input.p2p && playing) reach = playhead + cfg.hub_ahead_ms;
     else if (!input.p2p) reach = playhead + cfg.start_ms;
     else if (!playing) reach = 0; // the first chunk only: peers may serve the rest
     let to = next;
-    while (to < n && (free(to) || rescue(to)) && (to === next || starts[to] < reach)) to++;
+    while (to < n && (free(to) || rescue(to)) && !hubOwes(to) && (to === next || starts[to] < reach)) to++;
     d.hub = { from: next, to };
     return d;
   }
