@@ -131,18 +131,23 @@ func (r *report) writeSwarm(w io.Writer, cores float64) {
 	p("- *server copies*: server bytes ÷ bytes of the distinct tracks played (not from a cache), i.e. how many copies\n")
 	p("  of what was played the server sent; 1 is the least;\n")
 	p("- *sources / playback*: how many peers delivered at least one chunk to a playback not from the cache (p50 / p95);\n")
-	p("- *start from peer*: the share of those playbacks whose first chunk came from a peer rather than the hub.\n\n")
+	p("- *start from peer*: the share of those playbacks whose first chunk came from a peer rather than the hub;\n")
+	p("- *server MB by rule*: the server bytes by the rule of the peer algorithm that asked for them (PROTOCOL.md §8.3,\n")
+	p("  §8.4): emergency (the start, the emergency and rescue zones), first copies, orphans (a skipped first copy asked plainly);\n")
+	p("- *duplicate MB*: bytes of chunks that arrived when the peer held them already, from the server / from peers.\n\n")
 	if _, ok := r.swarmPlot(); ok {
 		p("![Offload and server copies against swarm size](%s)\n\n", filepath.Base(r.plotPath()))
 		p("*`%s`, drawn by this run: offload (filled) and its ceiling (hollow) above, server copies below (log scale),\n", filepath.Base(r.plotPath()))
 		p("against the number of peers (log scale).*\n\n")
 	}
-	p("| row | library | speed | peers | playbacks (from cache) | offload | ceiling | offload ÷ ceiling | server copies (distinct tracks) | sources / playback p50 / p95 | start from peer |\n")
-	p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("| row | library | speed | peers | playbacks (from cache) | offload | ceiling | offload ÷ ceiling | server copies (distinct tracks) | sources / playback p50 / p95 | start from peer | server MB by rule: emergency / first copies / orphans | duplicate MB: server / p2p |\n")
+	p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, x := range all {
-		p("| %s | %s | %gx | %d | %d (%d) | %s | %s | %s | %.2f (%d) | %s | %s |\n", x.Spec.name(), x.library(), x.Speed, x.Spec.Peers,
+		by, dup := x.Rep.ServerBytesByRule, x.Rep.DuplicateBytes
+		p("| %s | %s | %gx | %d | %d (%d) | %s | %s | %s | %.2f (%d) | %s | %s | %s / %s / %s | %s / %s |\n", x.Spec.name(), x.library(), x.Speed, x.Spec.Peers,
 			x.Rep.Playbacks, x.Rep.PlaybacksCached, ratio(x.Rep.OffloadRatio), ratio(x.Rep.OffloadCeiling), ofCeiling(x),
-			x.Rep.ServerCopies, x.Rep.DistinctTracks, p5095(x.Rep.SourcesPerPlayback), pct(x.Rep.StartFromPeerShare))
+			x.Rep.ServerCopies, x.Rep.DistinctTracks, p5095(x.Rep.SourcesPerPlayback), pct(x.Rep.StartFromPeerShare),
+			mb(float64(by.Emergency)), mb(float64(by.FirstCopy)), mb(float64(by.Orphan)), mb(float64(dup.Server)), mb(float64(dup.P2P)))
 	}
 	p("\n")
 	r.writeShort(w, cores)
