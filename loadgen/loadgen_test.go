@@ -46,6 +46,12 @@ func TestRunP2P(t *testing.T) {
 	if rep.P2PBytes == 0 || rep.OffloadRatio <= 0 {
 		t.Errorf("no p2p traffic: %+v", rep)
 	}
+	if by := rep.ServerBytesByRule; by.Emergency+by.FirstCopy+by.Orphan != rep.ServerBytes {
+		t.Errorf("server bytes %d, by rule %+v: the parts do not add up", rep.ServerBytes, by)
+	}
+	if d := rep.DuplicateBytes; d.Server > rep.ServerBytes || d.P2P > rep.P2PBytes {
+		t.Errorf("duplicate bytes %+v exceed server %d / p2p %d", d, rep.ServerBytes, rep.P2PBytes)
+	}
 	if rep.CorruptAccepted != 0 || rep.HashFailures != 0 {
 		t.Errorf("integrity: %+v", rep)
 	}
@@ -71,6 +77,9 @@ func TestRunServerOnly(t *testing.T) {
 	}
 	if rep.P2PBytes != 0 || rep.OffloadRatio != 0 || rep.ServerBytes == 0 {
 		t.Errorf("server-only run: %+v", rep)
+	}
+	if by := rep.ServerBytesByRule; by.Emergency != rep.ServerBytes || by.FirstCopy != 0 || by.Orphan != 0 {
+		t.Errorf("server-only run: server bytes %d by rule %+v, want all of them emergency (rules 3 and 5)", rep.ServerBytes, by)
 	}
 	if rep.PlaybacksComplete != rep.Playbacks || rep.Playbacks == 0 {
 		t.Errorf("playbacks %d complete %d", rep.Playbacks, rep.PlaybacksComplete)

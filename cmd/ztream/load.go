@@ -22,6 +22,10 @@ import (
 )
 
 // runLoad runs `ztream load`: simulated peers against a running hub.
+// childWaitDelay is how long an interrupted split run waits for a load
+// process to report before killing it.
+const childWaitDelay = time.Minute
+
 // loadGCPercent is the GOGC of `ztream load` unless the environment sets
 // one: a lazier collector for the load generator's own processes.
 const loadGCPercent = 400
@@ -123,12 +127,25 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) (retE
 		rep, err = loadgen.Run(ctx, cfg)
 	}
 	if err != nil {
+		if ctx.Err() == nil || rep.Peers == 0 {
+			return err
+		}
+		// Interrupted: the playbacks so far still make a report.
+		fmt.Fprintf(stderr, "load: interrupted; the report covers the playbacks until now\n")
+		if werr := writeLoadReport(stdout, rep, *asJSON); werr != nil {
+			return werr
+		}
 		return err
 	}
+	return writeLoadReport(stdout, rep, *asJSON)
+}
+
+// writeLoadReport prints rep as a table, then as one line of JSON when asJSON.
+func writeLoadReport(stdout io.Writer, rep loadgen.Report, asJSON bool) error {
 	if err := loadgen.WriteTable(stdout, rep); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	if *asJSON {
+	if asJSON {
 		b, err := json.Marshal(rep)
 		if err != nil {
 			return fmt.Errorf("encode report: %w", err)
@@ -173,20 +190,43 @@ func runSplit(ctx context.Context, cfg loadgen.Config, procs int, args []string,
 			// itself, without a shell, with the arguments it was given.
 			cmd := exec.CommandContext(ctx, exe, append([]string{"load"}, append(childArgs, "--shard", fmt.Sprintf("%d/%d", k, procs), "--json")...)...) //nolint:gosec // G702: see above
 			cmd.Stderr = &prefixWriter{w: stderr, prefix: fmt.Sprintf("[%d/%d] ", k, procs)}
+			// Interrupted, a child ends its playbacks and reports what it
+			// has (killed only if it takes longer than childWaitDelay).
+			cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+			cmd.WaitDelay = childWaitDelay
 			out, err := cmd.Output()
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if jerr := json.Unmarshal([]byte(lines[len(lines)-1]), &reports[k]); jerr != nil || reports[k].Shard == nil {
+				reports[k] = loadgen.Report{}
+				if err == nil {
+					err = fmt.Errorf("report: %w", jerr)
+				}
+			}
 			if err != nil {
 				errs[k] = fmt.Errorf("load process %d/%d: %w", k, procs, err)
-				return
-			}
-			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &reports[k]); err != nil {
-				errs[k] = fmt.Errorf("load process %d/%d: report: %w", k, procs, err)
 			}
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return loadgen.Report{}, err
+		if ctx.Err() == nil {
+			return loadgen.Report{}, err
+		}
+		// Interrupted: merge the reports the children gave.
+		var got []loadgen.Report
+		for _, r := range reports {
+			if r.Shard != nil {
+				got = append(got, r)
+			}
+		}
+		if len(got) == 0 {
+			return loadgen.Report{}, err
+		}
+		rep, merr := loadgen.Merge(cfg, got, nil)
+		if merr != nil {
+			return loadgen.Report{}, errors.Join(err, merr)
+		}
+		return rep, fmt.Errorf("%d of %d load processes reported: %w", len(got), procs, ctx.Err())
 	}
 	var hub *loadgen.HubReports
 	if after, err := loadgen.HubCounters(ctx, nil, cfg.Server); err == nil && hubErr == nil {
