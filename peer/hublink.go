@@ -72,7 +72,9 @@ func (p *Peer) connect(ctx context.Context) (*link, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
 	defer cancel()
-	ws, _, err := websocket.Dial(dctx, wsURL, nil)
+	// HTTPClient: the manifests' client also dials the WebSocket (a hub
+	// with a private CA is trusted for both).
+	ws, _, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{HTTPClient: p.cfg.HTTPClient})
 	if err != nil {
 		return nil, fmt.Errorf("dial hub %s: %w", wsURL, err)
 	}

@@ -41,7 +41,9 @@ type Config struct {
 	HubURL string
 	// Manifests gives track manifests; nil means GET HubURL/api/tracks/{id}.
 	Manifests ManifestSource
-	// HTTPClient is used for manifests; nil means a client with a 10 s timeout.
+	// HTTPClient fetches manifests and dials the hub's WebSocket (set its
+	// TLS roots for a hub with a private CA); nil means a client with a
+	// 10 s timeout.
 	HTTPClient *http.Client
 	// UploadCap is how many leechers the peer serves at once (default 4,
 	// at most signaling.MaxUploadCap).

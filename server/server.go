@@ -1,5 +1,6 @@
 // Package server assembles Ztream's HTTP surface: the web client, the catalog
-// API, the WebSocket signaling endpoint, /metrics and /healthz.
+// API, the WebSocket signaling endpoint, /metrics and /healthz (the last two
+// also on an operator listener of their own: NewOpsHandler).
 package server
 
 import (
@@ -31,6 +32,9 @@ type Config struct {
 	// Profiling mounts Go's pprof handlers at /debug/pprof (off by default:
 	// profiles reveal internals and cost CPU).
 	Profiling bool
+	// OpsElsewhere leaves /metrics and /debug/pprof out of NewHandler:
+	// NewOpsHandler serves them on a listener of their own.
+	OpsElsewhere bool
 }
 
 // NewHandler returns the router of the whole HTTP surface.
@@ -43,13 +47,12 @@ func NewHandler(cfg Config) http.Handler {
 	apiCfg := api.Config{Store: cfg.Store, Logger: cfg.Logger, PeerConfig: cfg.PeerConfig}
 	if cfg.Metrics != nil {
 		apiCfg.OnChunkServed = cfg.Metrics.ServerBytes
-		r.Method(http.MethodGet, "/metrics", cfg.Metrics.Handler())
+	}
+	if !cfg.OpsElsewhere {
+		mountOps(r, cfg)
 	}
 	r.Mount("/api", api.New(apiCfg).Routes())
 	r.Get("/healthz", health(cfg.Store))
-	if cfg.Profiling {
-		r.Mount("/debug", middleware.Profiler())
-	}
 	if cfg.Signaling != nil {
 		// The WebSocket route stays outside any compression or timeout middleware.
 		r.Handle("/ws", cfg.Signaling)
@@ -58,6 +61,27 @@ func NewHandler(cfg Config) http.Handler {
 		r.Handle("/*", cfg.Web)
 	}
 	return r
+}
+
+// NewOpsHandler returns the operator's surface alone: /metrics,
+// /debug/pprof (with cfg.Profiling) and /healthz, for a listener that is not
+// public (cfg.OpsElsewhere).
+func NewOpsHandler(cfg Config) http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	mountOps(r, cfg)
+	r.Get("/healthz", health(cfg.Store))
+	return r
+}
+
+// mountOps mounts /metrics and, with cfg.Profiling, /debug/pprof on r.
+func mountOps(r chi.Router, cfg Config) {
+	if cfg.Metrics != nil {
+		r.Method(http.MethodGet, "/metrics", cfg.Metrics.Handler())
+	}
+	if cfg.Profiling {
+		r.Mount("/debug", middleware.Profiler())
+	}
 }
 
 // health answers 200 when the store responds, 503 otherwise.

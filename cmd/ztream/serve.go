@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,13 +31,17 @@ import (
 
 // serveConfig is everything `ztream serve` is told.
 type serveConfig struct {
-	addr     string
-	store    storeFlags
-	noDemo   bool
-	logLevel string
-	shutdown time.Duration
-	pprof    bool
-	hub      hubFlags
+	addr string
+	tls  tlsFlags
+	// metricsAddr, when set, serves /metrics and /debug/pprof there
+	// instead of on addr.
+	metricsAddr string
+	store       storeFlags
+	noDemo      bool
+	logLevel    string
+	shutdown    time.Duration
+	pprof       bool
+	hub         hubFlags
 }
 
 // hubFlags configure the hub's WebRTC side.
@@ -117,7 +122,14 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg serveConfig
-	fs.StringVar(&cfg.addr, "addr", envOr("ZTREAM_ADDR", ":8080"), "HTTP listen address (env ZTREAM_ADDR)")
+	fs.StringVar(&cfg.addr, "addr", envOr("ZTREAM_ADDR", ":8080"), "HTTP listen address (HTTPS with --tls-cert) (env ZTREAM_ADDR)")
+	fs.StringVar(&cfg.tls.cert, "tls-cert", envOr("ZTREAM_TLS_CERT", ""),
+		"PEM certificate (chain) file: serve HTTPS and WSS on --addr; renewed files are picked up within 30 s (env ZTREAM_TLS_CERT)")
+	fs.StringVar(&cfg.tls.key, "tls-key", envOr("ZTREAM_TLS_KEY", ""), "PEM private key file of --tls-cert (env ZTREAM_TLS_KEY)")
+	fs.StringVar(&cfg.tls.redirectHTTP, "redirect-http", envOr("ZTREAM_REDIRECT_HTTP", ""),
+		"with TLS, also listen for plain HTTP on this address (e.g. :80) and redirect every request to HTTPS (env ZTREAM_REDIRECT_HTTP)")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", envOr("ZTREAM_METRICS_ADDR", ""),
+		"serve /metrics (and /debug/pprof with --pprof) on this address only, e.g. 127.0.0.1:9090, instead of on --addr (env ZTREAM_METRICS_ADDR)")
 	cfg.store.register(fs)
 	fs.BoolVar(&cfg.noDemo, "no-demo", envOr("ZTREAM_NO_DEMO", "") != "", "do not ingest the bundled demo tracks into an empty library (env ZTREAM_NO_DEMO=1)")
 	fs.StringVar(&cfg.logLevel, "log-level", envOr("ZTREAM_LOG_LEVEL", "info"), "debug, info, warn or error (env ZTREAM_LOG_LEVEL)")
@@ -138,6 +150,9 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	hcfg, err := cfg.hub.config(logger)
 	if err != nil {
+		return err
+	}
+	if err := cfg.tls.check(); err != nil {
 		return err
 	}
 
@@ -162,26 +177,30 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer h.Close()
 	logger.Info("hub ready", "udp_port", hcfg.UDPPort, "max_peers", hcfg.MaxPeers)
-	handler := server.NewHandler(server.Config{
-		Store:      timed,
-		Metrics:    met,
-		Logger:     logger,
-		Signaling:  h,
-		Web:        web.Handler(),
-		Profiling:  cfg.pprof,
-		PeerConfig: peer.DefaultAlgorithm(),
-	})
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", cfg.addr, err)
+	scfg := server.Config{
+		Store:        timed,
+		Metrics:      met,
+		Logger:       logger,
+		Signaling:    h,
+		Web:          web.Handler(),
+		Profiling:    cfg.pprof,
+		PeerConfig:   peer.DefaultAlgorithm(),
+		OpsElsewhere: cfg.metricsAddr != "",
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	logger.Info("serving", "url", "http://"+displayAddr(ln.Addr()))
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	servers, err := listenAll(cfg, scfg, logger)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { errc <- s.serve() }()
+	}
 	select {
 	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
+		for _, s := range servers {
+			_ = s.srv.Close()
+		}
+		return err
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "timeout", cfg.shutdown)
@@ -193,10 +212,96 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := h.Shutdown(sctx); err != nil {
 		logger.Warn("hub shutdown", "err", err)
 	}
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shutdown: %w", err)
+	for _, s := range servers {
+		if err := s.srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("shutdown: %w", err)
+		}
 	}
 	return nil
+}
+
+// listener is one HTTP server of `ztream serve` with its socket.
+type listener struct {
+	name string // for errors: "http", "https", "--redirect-http", "--metrics-addr"
+	srv  *http.Server
+	ln   net.Listener
+	tls  bool
+}
+
+// serve runs the server until it is closed or shut down.
+func (l listener) serve() error {
+	var err error
+	if l.tls {
+		err = l.srv.ServeTLS(l.ln, "", "")
+	} else {
+		err = l.srv.Serve(l.ln)
+	}
+	return fmt.Errorf("%s server: %w", l.name, err)
+}
+
+// listenAll opens every listener `ztream serve` needs (the main one, HTTPS
+// with TLS; the HTTP redirect; the metrics one) and logs their URLs. On
+// error none is left open.
+func listenAll(cfg serveConfig, scfg server.Config, logger *slog.Logger) (out []listener, err error) {
+	defer func() {
+		if err != nil {
+			for _, l := range out {
+				_ = l.ln.Close()
+			}
+			out = nil
+		}
+	}()
+	open := func(name, addr string, h http.Handler) (listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			if name == "http" || name == "https" {
+				return listener{}, fmt.Errorf("listening on %s: %w", addr, err)
+			}
+			return listener{}, fmt.Errorf("%s: listening on %s: %w", name, addr, err)
+		}
+		l := listener{name: name, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, ln: ln}
+		out = append(out, l)
+		return l, nil
+	}
+	if !cfg.tls.enabled() {
+		l, err := open("http", cfg.addr, server.NewHandler(scfg))
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("serving", "url", "http://"+displayAddr(l.ln.Addr()))
+	} else {
+		certs, err := newCertReloader(cfg.tls.cert, cfg.tls.key, func(err error) {
+			logger.Warn("renewed TLS certificate not loaded; keeping the previous one", "err", err)
+		})
+		if err != nil {
+			return nil, err
+		}
+		l, err := open("https", cfg.addr, server.NewHandler(scfg))
+		if err != nil {
+			return nil, err
+		}
+		out[len(out)-1].tls = true
+		l.srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.getCertificate}
+		// HTTP/1.1 only: the signaling WebSocket upgrades an HTTP/1.1 request.
+		l.srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		logger.Info("serving", "url", "https://"+displayAddr(l.ln.Addr()))
+		if cfg.tls.redirectHTTP != "" {
+			_, port, _ := net.SplitHostPort(l.ln.Addr().String())
+			r, err := open("--redirect-http", cfg.tls.redirectHTTP, redirectToHTTPS(port))
+			if err != nil {
+				return nil, err
+			}
+			logger.Info("redirecting plain HTTP to HTTPS", "addr", r.ln.Addr().String())
+		}
+	}
+	if cfg.metricsAddr != "" {
+		m, err := open("--metrics-addr", cfg.metricsAddr, server.NewOpsHandler(scfg))
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("serving metrics", "url", "http://"+displayAddr(m.ln.Addr())+"/metrics", "pprof", scfg.Profiling)
+	}
+	return out, nil
 }
 
 // displayAddr turns a listen address into one a browser can open.
