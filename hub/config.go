@@ -7,6 +7,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/internal/clientip"
 	"github.com/ztream/ztream/signaling"
 )
 
@@ -38,6 +39,10 @@ type Config struct {
 	// IPv6 client counts by its /64) (default 32; negative = no limit).
 	// Behind a reverse proxy every peer has the proxy's address: raise it.
 	MaxPeersPerIP int
+	// ClientIP finds a connection's client address (per-address limits,
+	// logs); the zero value takes the TCP peer, ignoring forwarding
+	// headers. Behind a reverse proxy, trust it (clientip.Parse).
+	ClientIP clientip.Resolver
 	// MessageRate is the sustained rate of WebSocket messages (per second)
 	// one connection may send after hello (default 50); MessageBurst is the
 	// burst it may send at once (default 200). Extra messages are refused

@@ -15,6 +15,7 @@ import (
 	"github.com/ztream/ztream/chunkproto"
 	"github.com/ztream/ztream/hub"
 	"github.com/ztream/ztream/hub/hubtest"
+	"github.com/ztream/ztream/internal/clientip"
 	"github.com/ztream/ztream/internal/testtrack"
 	"github.com/ztream/ztream/signaling"
 )
@@ -527,5 +528,37 @@ func TestDataChannelHostileMessages(t *testing.T) {
 	}
 	if n := spy.Counts().Rejected["too_large"]; n != 1 {
 		t.Errorf("too_large counted %d times, want 1", n)
+	}
+}
+
+// TestPerIPCapBehindProxy: behind a trusted reverse proxy (loopback here)
+// the per-address cap counts the clients X-Forwarded-For names; the same
+// header from an untrusted address changes nothing.
+func TestPerIPCapBehindProxy(t *testing.T) {
+	t.Parallel()
+	from := func(ip string) *websocket.DialOptions {
+		return &websocket.DialOptions{HTTPHeader: http.Header{"X-Forwarded-For": {ip}}}
+	}
+	trusted, err := clientip.Parse("127.0.0.0/8,::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := hubtest.New(t, hub.Config{Metrics: hubtest.NewSpy(), MaxPeersPerIP: 1, ClientIP: trusted}).WSURL
+	if _, _, err := dialRawOpts(t, url, from("198.51.100.1")); err != nil {
+		t.Fatalf("first client: %v", err)
+	}
+	if _, _, err := dialRawOpts(t, url, from("198.51.100.2")); err != nil {
+		t.Fatalf("another client behind the same proxy: %v", err)
+	}
+	if _, resp, err := dialRawOpts(t, url, from("198.51.100.1")); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("second connection of the first client: %v; want 429", err)
+	}
+
+	untrusted := hubtest.New(t, hub.Config{Metrics: hubtest.NewSpy(), MaxPeersPerIP: 1}).WSURL
+	if _, _, err := dialRawOpts(t, untrusted, from("198.51.100.1")); err != nil {
+		t.Fatalf("first client: %v", err)
+	}
+	if _, resp, err := dialRawOpts(t, untrusted, from("198.51.100.2")); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a forged X-Forwarded-For without a trusted proxy: %v; want 429 (one address)", err)
 	}
 }

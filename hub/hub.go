@@ -175,7 +175,8 @@ func (h *Hub) Peers() int {
 // middleware. A hub that is shutting down answers 503, a client address
 // over Config.MaxPeersPerIP 429, and a foreign Origin 403.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ipKey := addrKey(r.RemoteAddr)
+	remote := h.cfg.ClientIP.Addr(r)
+	ipKey := addrKey(remote)
 	h.mu.Lock()
 	switch {
 	case h.closed || h.draining.Load():
@@ -210,11 +211,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
 	if err != nil {
 		h.metrics.SignalingRejected("bad_handshake")
-		h.log.Debug("websocket accept failed", "remote", r.RemoteAddr, "err", err)
+		h.log.Debug("websocket accept failed", "remote", remote, "err", err)
 		return
 	}
 	conn.SetReadLimit(signaling.MaxMessageSize)
-	p := newParticipant(h, conn, r.RemoteAddr)
+	p := newParticipant(h, conn, remote)
 	h.mu.Lock()
 	h.conns[p] = struct{}{}
 	closed := h.closed

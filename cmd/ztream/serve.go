@@ -21,6 +21,7 @@ import (
 	"github.com/ztream/ztream/demo"
 	"github.com/ztream/ztream/hub"
 	"github.com/ztream/ztream/ingest"
+	"github.com/ztream/ztream/internal/clientip"
 	"github.com/ztream/ztream/metrics"
 	"github.com/ztream/ztream/metrics/hubmetrics"
 	"github.com/ztream/ztream/peer"
@@ -55,6 +56,7 @@ type hubFlags struct {
 	iceLoopback  bool
 	iceIPs       string
 	iceServerURL string
+	trusted      string
 }
 
 func (h *hubFlags) register(fs *flag.FlagSet) {
@@ -67,6 +69,8 @@ func (h *hubFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&h.maxPeers, "max-peers", envInt("ZTREAM_MAX_PEERS", 1000), "most peers connected at once (env ZTREAM_MAX_PEERS)")
 	fs.IntVar(&h.maxPerIP, "max-peers-per-ip", envInt("ZTREAM_MAX_PEERS_PER_IP", 32),
 		"most WebSockets open at once from one client address (IPv6: per /64); raise it behind a reverse proxy, -1 = no limit (env ZTREAM_MAX_PEERS_PER_IP)")
+	fs.StringVar(&h.trusted, "trusted-proxies", envOr("ZTREAM_TRUSTED_PROXIES", ""),
+		"comma-separated IPs or CIDR prefixes of reverse proxies whose X-Forwarded-For / X-Real-IP name the client (per-address limits); from anyone else those headers are ignored (env ZTREAM_TRUSTED_PROXIES)")
 	fs.IntVar(&h.uploadCap, "upload-cap", envInt("ZTREAM_UPLOAD_CAP", 4), "default number of leechers a peer serves at once (env ZTREAM_UPLOAD_CAP)")
 	fs.BoolVar(&h.iceLoopback, "ice-loopback", envOr("ZTREAM_ICE_LOOPBACK", "") != "",
 		"offer loopback ICE candidates (only for tests and single-machine demos) (env ZTREAM_ICE_LOOPBACK=1)")
@@ -85,6 +89,11 @@ func (h *hubFlags) config(logger *slog.Logger) (hub.Config, error) {
 	cfg.MaxPeers = h.maxPeers
 	cfg.MaxPeersPerIP = h.maxPerIP
 	cfg.UploadCap = h.uploadCap
+	trusted, err := clientip.Parse(h.trusted)
+	if err != nil {
+		return hub.Config{}, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	cfg.ClientIP = trusted
 	cfg.IncludeLoopback = h.iceLoopback
 	if ips := splitList(h.iceIPs); len(ips) > 0 {
 		allowed := make([]net.IP, 0, len(ips))
