@@ -13,7 +13,9 @@ import (
 	"strings"
 )
 
-//go:embed index.html css js
+// all:js: vendored modules have names starting with _ (embed skips those otherwise).
+//
+//go:embed index.html css all:js
 var static embed.FS
 
 // FS returns the client's static files: index.html, css/ and js/.

@@ -5,7 +5,7 @@ import { CatalogAPI } from './api.js';
 import { ChunkStore } from './chunkstore.js';
 import { SessionStats } from './stats.js';
 import { Player } from './player.js';
-import { UI } from './ui.js';
+import { UI, degradedNotice } from './ui.js';
 import { Net } from './net.js';
 import { PersistentCache } from './cache.js';
 import { verifyChunk } from './verify.js';
@@ -41,6 +41,18 @@ const cache = httpOnly || params.get('cache') === '0'
     log(`persistent cache unavailable: ${err.message}`);
     return null;
   });
+
+{
+  const notice = degradedNotice({
+    cache: !!cache || httpOnly || params.get('cache') === '0',
+    webrtc: httpOnly || typeof globalThis.RTCPeerConnection === 'function',
+  });
+  const el = document.getElementById('notice');
+  if (notice && el) {
+    el.textContent = notice;
+    el.hidden = false;
+  }
+}
 
 /**
  * Loads track m from the persistent cache into the chunk store (source

@@ -388,3 +388,18 @@ export class UI {
     $('st-share').textContent = total === 0 ? '–' : `${Math.round(s.p2pShare * 100)} %`;
   }
 }
+
+/**
+ * What this page cannot do here, in words for the listener (empty: nothing
+ * is missing). Said in one calm line above the library.
+ * @param {{cache: boolean, webrtc: boolean}} has
+ * @returns {string}
+ */
+export function degradedNotice(has) {
+  const parts = [];
+  if (!has.webrtc) parts.push('this browser cannot share music with other listeners (no WebRTC), so it all comes from the server');
+  if (!has.cache) parts.push('tracks are not kept after this page closes (no storage for a cache here)');
+  if (parts.length === 0) return '';
+  const text = parts.join('; ');
+  return text[0].toUpperCase() + text.slice(1) + '.';
+}

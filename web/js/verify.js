@@ -1,6 +1,11 @@
 // Chunk verification: every chunk received from a peer (or read back from
 // the cache) must have the SHA-256 the manifest lists for it.
 
+// A page that is not a secure context (opened by LAN address over plain
+// HTTP) has no crypto.subtle: there, SHA-256 is @noble/hashes (vendored,
+// unmodified, see vendor/noble-hashes/README.md).
+import { sha256 } from './vendor/noble-hashes/sha2.js';
+
 /**
  * Lowercase hex of bytes.
  * @param {Uint8Array} bytes
@@ -11,13 +16,18 @@ export function toHex(bytes) {
   return s;
 }
 
+/** WebCrypto's SubtleCrypto where the page has it (secure contexts), else undefined. */
+export const webSubtle = globalThis.crypto && globalThis.crypto.subtle ? globalThis.crypto.subtle : undefined;
+
 /**
- * SHA-256 of bytes as lowercase hex, with WebCrypto (browsers and node).
+ * SHA-256 of bytes as lowercase hex: with WebCrypto where the page has it,
+ * else in JavaScript (@noble/hashes).
  * @param {Uint8Array<ArrayBuffer>} bytes
- * @param {SubtleCrypto} [subtle]
+ * @param {SubtleCrypto} [subtle] undefined: the JavaScript implementation
  */
-export async function sha256Hex(bytes, subtle = globalThis.crypto.subtle) {
-  return toHex(new Uint8Array(await subtle.digest('SHA-256', bytes)));
+export async function sha256Hex(bytes, subtle = webSubtle) {
+  if (subtle) return toHex(new Uint8Array(await subtle.digest('SHA-256', bytes)));
+  return toHex(sha256(bytes));
 }
 
 /**

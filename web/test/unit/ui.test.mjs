@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { matches, fold, formatBytes } from '../../js/ui.js';
+import { matches, fold, formatBytes, degradedNotice } from '../../js/ui.js';
 
 const t = { title: 'Lanterns on the Mesh', artist: 'Ztream Demo Band', album: 'Café Ztream' };
 
@@ -20,4 +20,13 @@ test('formatBytes', () => {
   assert.equal(formatBytes(12345), '12.3 kB');
   assert.equal(formatBytes(4560000), '4.56 MB');
   assert.equal(formatBytes(2e9), '2.00 GB');
+});
+
+test('degradedNotice: one calm line naming what is missing, nothing when all is there', () => {
+  assert.equal(degradedNotice({ cache: true, webrtc: true }), '');
+  assert.match(degradedNotice({ cache: false, webrtc: true }), /^Tracks are not kept after this page closes/);
+  assert.match(degradedNotice({ cache: true, webrtc: false }), /^This browser cannot share music with other listeners \(no WebRTC\)/);
+  const both = degradedNotice({ cache: false, webrtc: false });
+  assert.match(both, /no WebRTC.*; tracks are not kept.*\.$/);
+  assert.equal(both.split('\n').length, 1);
 });
