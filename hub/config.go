@@ -20,6 +20,11 @@ type Config struct {
 	UDPPort int
 	// UDPBufferBytes sizes the mux socket buffers (default 8 MiB).
 	UDPBufferBytes int
+	// TCPPort, when not 0, also accepts ICE over TCP on this port (one
+	// listener for every PeerConnection, webrtc.NewICETCPMux): a listener
+	// whose network blocks UDP still gets the hub DataChannel. -1 picks a
+	// free port (tests; see TCPAddr).
+	TCPPort int
 	// PublicIPs replace the host candidates' addresses (1:1 NAT, Docker).
 	PublicIPs []string
 	// IncludeLoopback gathers loopback candidates (tests on 127.0.0.1).

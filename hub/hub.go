@@ -48,6 +48,9 @@ type Hub struct {
 	metrics Metrics
 	api     *webrtc.API
 	mux     ice.UDPMux
+	// tcpLn and tcpMux accept ICE over TCP (nil without Config.TCPPort).
+	tcpLn  net.Listener
+	tcpMux ice.TCPMux
 	tracker *tracker.Tracker
 	shapes  *shapeCache
 	copies  *firstCopies
@@ -81,6 +84,9 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 	if cfg.UDPPort < 0 || cfg.UDPPort > 65535 {
 		return nil, fmt.Errorf("hub: udp port %d out of range", cfg.UDPPort)
 	}
+	if cfg.TCPPort < -1 || cfg.TCPPort > 65535 {
+		return nil, fmt.Errorf("hub: tcp port %d out of range", cfg.TCPPort)
+	}
 	h := &Hub{
 		cfg:     cfg,
 		st:      st,
@@ -93,7 +99,18 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 	}
 	se := webrtc.SettingEngine{LoggerFactory: pionlog.Factory{Log: cfg.Logger}}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if cfg.TCPPort != 0 {
+		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", max(cfg.TCPPort, 0)))
+		if err != nil {
+			return nil, fmt.Errorf("hub: ice-tcp listener on port %d: %w", cfg.TCPPort, err)
+		}
+		h.tcpLn = ln
+		h.tcpMux = webrtc.NewICETCPMux(pionlog.Factory{Log: cfg.Logger}.NewLogger("tcpmux"), ln, iceTCPReadBuffer)
+		se.SetICETCPMux(h.tcpMux)
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(networks)
 	se.SetSCTPMaxMessageSize(chunkproto.MaxMessageSize)
 	// Detached channels: the chunk sender reads with its own small buffer
 	// (Pion's callback API keeps a 64 KiB one per channel).
@@ -125,6 +142,9 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 		}
 		mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, opts...)
 		if err != nil {
+			if h.tcpMux != nil {
+				_ = h.tcpMux.Close()
+			}
 			return nil, fmt.Errorf("hub: udp mux on port %d: %w", cfg.UDPPort, err)
 		}
 		h.mux = mux
@@ -153,6 +173,19 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	return h, nil
+}
+
+// iceTCPReadBuffer is the ICE-TCP mux's read buffer per connection, in
+// packets (Pion's examples use 8).
+const iceTCPReadBuffer = 8
+
+// TCPAddr returns the address of the hub's ICE-TCP listener (nil without
+// Config.TCPPort).
+func (h *Hub) TCPAddr() net.Addr {
+	if h.tcpLn == nil {
+		return nil
+	}
+	return h.tcpLn.Addr()
 }
 
 // UDPAddrs returns the addresses of the hub's UDP mux (nil without one).
@@ -324,12 +357,18 @@ func (h *Hub) Close() error {
 	}
 	h.cancel()
 	h.tracker.Close()
+	var errs []error
 	if h.mux != nil {
 		if err := h.mux.Close(); err != nil {
-			return fmt.Errorf("hub: close udp mux: %w", err)
+			errs = append(errs, fmt.Errorf("hub: close udp mux: %w", err))
 		}
 	}
-	return nil
+	if h.tcpMux != nil {
+		if err := h.tcpMux.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("hub: close ice-tcp mux: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // register adds a peer after its hello; it fails when the hub is full or closed.

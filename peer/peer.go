@@ -116,6 +116,10 @@ type Config struct {
 	// StatsInterval is how often stats are sent to the hub (default 5 s;
 	// negative disables).
 	StatsInterval time.Duration
+	// ICENetworkTypes are the transports ICE may use (default UDP over
+	// IPv4). TCP4 alone is a listener whose network blocks UDP: it reaches
+	// a hub that accepts ICE over TCP (hub.Config.TCPPort).
+	ICENetworkTypes []webrtc.NetworkType
 	// ConnectTimeout bounds one attempt of Dial and peer↔peer connection
 	// setup (default 10 s).
 	ConnectTimeout time.Duration
@@ -290,7 +294,11 @@ func Dial(ctx context.Context, cfg Config) (*Peer, error) {
 func newAPI(cfg Config) (*webrtc.API, error) {
 	se := webrtc.SettingEngine{LoggerFactory: pionlog.Factory{Log: cfg.Logger}}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	networks := cfg.ICENetworkTypes
+	if len(networks) == 0 {
+		networks = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	}
+	se.SetNetworkTypes(networks)
 	se.SetIncludeLoopbackCandidate(cfg.ICELoopback)
 	// Bound what one DataChannel message may make us buffer (browsers
 	// accept 262,144 bytes; a valid chunk message is at most 65,557).

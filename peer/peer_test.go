@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/ztream/ztream/hub"
 	"github.com/ztream/ztream/hub/hubtest"
 	"github.com/ztream/ztream/internal/testtrack"
@@ -310,5 +312,29 @@ func TestDialRetries(t *testing.T) {
 	}
 	if !p.Connected() {
 		t.Error("peer not connected after Dial")
+	}
+}
+
+// TestICEOverTCP: a peer whose network blocks UDP (ICE over TCP only)
+// still gets the hub DataChannel from a hub that accepts ICE over TCP, and
+// plays a track from it; against a hub without it, it cannot connect.
+func TestICEOverTCP(t *testing.T) {
+	env := newTestEnvWith(t, 1, 20, func(c *hub.Config) { c.TCPPort = -1 })
+	tcpOnly := func(c *Config) { c.ICENetworkTypes = []webrtc.NetworkType{webrtc.NetworkTypeTCP4} }
+	p := env.peer(tcpOnly)
+	res := play(t, p, env.tracks[0].ID)
+	checkComplete(t, p, res, env.tracks[0])
+	if res.ServerBytes != env.tracks[0].Size {
+		t.Errorf("server bytes %d, want the whole track (%d) over the hub DataChannel", res.ServerBytes, env.tracks[0].Size)
+	}
+
+	udpOnly := newTestEnvWith(t, 1, 20, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := Dial(ctx, Config{HubURL: udpOnly.url, Manifests: udpOnly.st, ICELoopback: true, Logger: testLogger(t),
+		StatsInterval: -1, DialAttempts: 1, ConnectTimeout: 3 * time.Second,
+		ICENetworkTypes: []webrtc.NetworkType{webrtc.NetworkTypeTCP4}})
+	if err == nil {
+		t.Fatal("a TCP-only peer connected to a hub without ICE over TCP")
 	}
 }

@@ -48,6 +48,7 @@ type serveConfig struct {
 // hubFlags configure the hub's WebRTC side.
 type hubFlags struct {
 	udpPort      int
+	tcpPort      int
 	publicIPs    string
 	origins      string
 	maxPeers     int
@@ -62,6 +63,8 @@ type hubFlags struct {
 func (h *hubFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&h.udpPort, "udp-port", envInt("ZTREAM_UDP_PORT", 8443),
 		"the one UDP port all hub PeerConnections share; 0 = an ephemeral port per connection (env ZTREAM_UDP_PORT)")
+	fs.IntVar(&h.tcpPort, "tcp-port", envInt("ZTREAM_TCP_PORT", 0),
+		"also accept ICE over TCP on this port, for listeners whose network blocks UDP; 0 = off (env ZTREAM_TCP_PORT)")
 	fs.StringVar(&h.publicIPs, "public-ip", envOr("ZTREAM_PUBLIC_IP", ""),
 		"comma-separated public IPs announced instead of the host's (1:1 NAT, containers) (env ZTREAM_PUBLIC_IP)")
 	fs.StringVar(&h.origins, "allowed-origins", envOr("ZTREAM_ALLOWED_ORIGINS", ""),
@@ -84,6 +87,10 @@ func (h *hubFlags) register(fs *flag.FlagSet) {
 func (h *hubFlags) config(logger *slog.Logger) (hub.Config, error) {
 	cfg := hub.DefaultConfig()
 	cfg.UDPPort = h.udpPort
+	if h.tcpPort < 0 || h.tcpPort > 65535 {
+		return hub.Config{}, fmt.Errorf("--tcp-port %d: want 0 (off) or a port", h.tcpPort)
+	}
+	cfg.TCPPort = h.tcpPort
 	cfg.PublicIPs = splitList(h.publicIPs)
 	cfg.OriginPatterns = splitList(h.origins)
 	cfg.MaxPeers = h.maxPeers
@@ -185,7 +192,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return fmt.Errorf("starting the hub: %w", err)
 	}
 	defer h.Close()
-	logger.Info("hub ready", "udp_port", hcfg.UDPPort, "max_peers", hcfg.MaxPeers)
+	logger.Info("hub ready", "udp_port", hcfg.UDPPort, "tcp_port", hcfg.TCPPort, "max_peers", hcfg.MaxPeers)
 	scfg := server.Config{
 		Store:        timed,
 		Metrics:      met,
