@@ -49,8 +49,8 @@ type Hub struct {
 	api     *webrtc.API
 	mux     ice.UDPMux
 	// tcpLn and tcpMux accept ICE over TCP (nil without Config.TCPPort).
-	tcpLn  net.Listener
-	tcpMux ice.TCPMux
+	tcpLn   net.Listener
+	tcpMux  ice.TCPMux
 	tracker *tracker.Tracker
 	shapes  *shapeCache
 	copies  *firstCopies
