@@ -33,6 +33,16 @@ type Config struct {
 	IPFilter func(net.IP) bool
 	// ICEServers are handed to peers in welcome, for peer↔peer connections.
 	ICEServers []webrtc.ICEServer
+	// TURNSecret, when set, is the secret shared with the TURN servers of
+	// ICEServers (coturn --use-auth-secret --static-auth-secret): each
+	// peer gets its own credentials for those without static ones, valid
+	// for TURNCredentialTTL (default 12 h) and renewed at half of it.
+	TURNSecret        string
+	TURNCredentialTTL time.Duration
+	// PeerICETransportPolicy is signaling.ICETransportPolicyRelay to make
+	// every peer↔peer connection use a TURN relay (listeners never learn
+	// each other's addresses); empty: any candidate.
+	PeerICETransportPolicy string
 	// OriginPatterns are the allowed Origin host patterns of the WebSocket
 	// (websocket.AcceptOptions); empty allows only same-origin requests.
 	OriginPatterns []string
@@ -168,6 +178,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FirstCopyStripe <= 0 {
 		c.FirstCopyStripe = 8
+	}
+	if c.TURNCredentialTTL <= 0 {
+		c.TURNCredentialTTL = 12 * time.Hour
 	}
 	if c.SendWindow <= 0 {
 		c.SendWindow = 128 << 10

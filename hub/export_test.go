@@ -29,3 +29,6 @@ func (h *Hub) Tracked() (conns, addrs, open int) {
 
 // Connected reports whether peer id is connected (after hello).
 func (h *Hub) Connected(id string) bool { return h.connected(id) }
+
+// TURNCredential is turnCredential, for tests.
+var TURNCredential = turnCredential

@@ -73,6 +73,21 @@ type participant struct {
 }
 
 // spawn runs f in a goroutine that serve waits for, unless serve is ending.
+// renewTURN sends the peer new TURN credentials at half of their
+// lifetime, until the participant ends.
+func (p *participant) renewTURN() {
+	t := time.NewTicker(p.h.cfg.TURNCredentialTTL / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case now := <-t.C:
+			p.send(signaling.ICEServers{ICEServers: p.h.iceServersFor(p.id, now)})
+		}
+	}
+}
+
 func (p *participant) spawn(f func()) {
 	p.bgMu.Lock()
 	defer p.bgMu.Unlock()
@@ -182,9 +197,13 @@ func (p *participant) serve() {
 		p.h.metrics.PeerDisconnected()
 	}()
 	p.log.Debug("peer joined", "cached", len(hello.Cached), "upload_cap", p.uploadCap)
-	p.send(signaling.Welcome{PeerID: p.id, ICEServers: p.h.cfg.ICEServers, UploadCap: p.uploadCap})
+	p.send(signaling.Welcome{PeerID: p.id, ICEServers: p.h.iceServersFor(p.id, time.Now()), UploadCap: p.uploadCap,
+		ICETransportPolicy: p.h.cfg.PeerICETransportPolicy})
 	p.hold(hello.Cached)
 	p.spawn(p.watchIdle)
+	if p.h.usesTURNSecret() {
+		p.spawn(p.renewTURN)
+	}
 	if err := p.startPeerConnection(); err != nil {
 		p.log.Warn("hub peer connection setup failed", "err", err)
 		p.sendError(signaling.CodeInternal, "peer connection setup failed", "")

@@ -15,6 +15,8 @@ type PeerReport struct {
 	HubBytes int64
 	// PeerBytes is chunk bytes received from other peers (source p2p).
 	PeerBytes int64
+	// RelayBytes is the part of PeerBytes that went through a TURN relay.
+	RelayBytes int64
 	// CacheBytes is chunk bytes played from the peer's local cache.
 	CacheBytes int64
 	// UploadedBytes is chunk bytes the peer sent to other peers.
@@ -214,6 +216,7 @@ func (a *PeerAccount) report(now time.Time, r PeerReport) string {
 		up = cut(up, a.upload)
 		a.upload -= up
 	}
+	relay := cut(r.RelayBytes, peer) // a part of the p2p bytes accepted
 	cache := cut(r.CacheBytes, rateCap)
 	stalls := cut(r.Stalls, a.lim.MaxEvents)
 	bad := cut(r.BadChunks, a.lim.MaxEvents)
@@ -226,6 +229,7 @@ func (a *PeerAccount) report(now time.Time, r PeerReport) string {
 
 	m := a.m
 	m.DeliveredBytes.WithLabelValues(SourceP2P).Add(float64(peer))
+	m.relayed.Add(float64(relay))
 	m.DeliveredBytes.WithLabelValues(SourceCache).Add(float64(cache))
 	m.uploaded.Add(float64(up))
 	m.stalls.Add(float64(stalls))
@@ -242,7 +246,7 @@ func (a *PeerAccount) report(now time.Time, r PeerReport) string {
 
 // valid reports whether every value of r is in range.
 func valid(r PeerReport) bool {
-	for _, v := range []int64{r.HubBytes, r.PeerBytes, r.CacheBytes, r.UploadedBytes, r.BadChunks, r.Stalls, r.EmergencyFetches} {
+	for _, v := range []int64{r.HubBytes, r.PeerBytes, r.RelayBytes, r.CacheBytes, r.UploadedBytes, r.BadChunks, r.Stalls, r.EmergencyFetches} {
 		if v < 0 || v > maxReportValue {
 			return false
 		}

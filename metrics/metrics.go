@@ -123,6 +123,7 @@ type Metrics struct {
 	startLatency   prometheus.Histogram
 	stalls         prometheus.Counter
 	emergency      prometheus.Counter
+	relayed        prometheus.Counter
 	hashFailures   prometheus.Counter
 	uploaded       prometheus.Counter
 	chunksServed   *prometheus.CounterVec
@@ -182,6 +183,10 @@ func New() *Metrics {
 		emergency: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Name: "emergency_fetches_total",
 			Help: "Chunks peers fetched from the server because peer-to-peer delivery was too late, as reported by peers.",
+		}),
+		relayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "p2p_relayed_bytes_total",
+			Help: "Peer-to-peer chunk bytes that went through a TURN relay (included in delivered_bytes_total{source=\"p2p\"}), as reported by peers.",
 		}),
 		hashFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Name: "chunk_hash_failures_total",
@@ -253,7 +258,7 @@ func New() *Metrics {
 	}
 	reg.MustRegister(
 		m.DeliveredBytes, m.peers, m.pairsBrokered, m.pairsFailed, m.lookups,
-		m.lookupDuration, m.startLatency, m.stalls, m.emergency, m.hashFailures,
+		m.lookupDuration, m.startLatency, m.stalls, m.emergency, m.relayed, m.hashFailures,
 		m.uploaded, m.chunksServed, m.storeRead, m.buffered, m.rejected, m.reports,
 		m.seederReports, m.seedersDropped, m.firstCopySkips,
 		collectors.NewGoCollector(),

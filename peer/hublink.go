@@ -20,9 +20,12 @@ import (
 
 // link is one WebSocket connection to the hub with its PeerConnection.
 type link struct {
-	ws         *websocket.Conn
-	id         string
+	ws *websocket.Conn
+	id string
+	// iceServers and icePolicy configure peer↔peer PeerConnections
+	// (welcome, then ice_servers renewals); the read loop owns them.
 	iceServers []webrtc.ICEServer
+	icePolicy  webrtc.ICETransportPolicy
 	ready      chan struct{} // closed when the hub DataChannel opens
 	done       chan struct{} // closed when the read loop ends
 	readyOnce  sync.Once
@@ -228,6 +231,9 @@ func (p *Peer) handshake(ctx context.Context, l *link) error {
 		case signaling.Welcome:
 			l.id = m.PeerID
 			l.iceServers = m.ICEServers
+			if m.ICETransportPolicy == signaling.ICETransportPolicyRelay {
+				l.icePolicy = webrtc.ICETransportPolicyRelay
+			}
 			return nil
 		case signaling.Error:
 			return fmt.Errorf("hub refused hello: %s: %s", m.Code, m.Message)
@@ -291,6 +297,8 @@ func (p *Peer) handle(l *link, msg signaling.Message) {
 		} else {
 			p.pairSignal(m)
 		}
+	case signaling.ICEServers:
+		l.iceServers = m.ICEServers // renewed TURN credentials, for the next pairs
 	case signaling.Ping:
 		if err := p.sendOn(l, signaling.Pong{}); err != nil {
 			p.log.Debug("pong", "err", err)

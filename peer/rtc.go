@@ -3,6 +3,7 @@ package peer
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -139,6 +140,23 @@ type pair struct {
 	cands     []webrtc.ICECandidateInit
 	remoteSet bool
 	lastUsed  time.Time
+	// relayed: the connection runs through a TURN relay (set when the
+	// DataChannel opens).
+	relayed atomic.Bool
+}
+
+// viaRelay reports whether pc's selected candidate pair uses a TURN relay
+// on either side.
+func viaRelay(pc *webrtc.PeerConnection) bool {
+	sctp := pc.SCTP()
+	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
+		return false
+	}
+	cp, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || cp == nil || cp.Local == nil || cp.Remote == nil {
+		return false
+	}
+	return cp.Local.Typ == webrtc.ICECandidateTypeRelay || cp.Remote.Typ == webrtc.ICECandidateTypeRelay
 }
 
 func (pr *pair) endpoint() *endpoint {
@@ -216,7 +234,7 @@ func (p *Peer) onPaired(l *link, m signaling.Paired) {
 			return
 		}
 	}
-	pc, err := p.api.NewPeerConnection(webrtc.Configuration{ICEServers: l.iceServers})
+	pc, err := p.api.NewPeerConnection(webrtc.Configuration{ICEServers: l.iceServers, ICETransportPolicy: l.icePolicy})
 	if err != nil {
 		p.log.Warn("pair PeerConnection", "err", err)
 		p.unpair(m.PairID)
@@ -248,6 +266,7 @@ func (p *Peer) onPaired(l *link, m signaling.Paired) {
 	attach := func(dc *webrtc.DataChannel) {
 		ep := newEndpoint(p, dc, pr.remote, pr)
 		dc.OnOpen(func() {
+			pr.relayed.Store(viaRelay(pc))
 			pr.mu.Lock()
 			pr.ep = ep
 			pr.mu.Unlock()

@@ -45,6 +45,8 @@ type PlaybackResult struct {
 	// HubBytesBy splits ServerBytes by the rule that asked the hub for the
 	// range under way (PROTOCOL.md §8.3, §8.4).
 	HubBytesBy HubRuleBytes
+	// RelayBytes is the part of P2PBytes that came through a TURN relay.
+	RelayBytes int64
 	// DuplicateServerBytes and DuplicateP2PBytes count chunk bytes that
 	// arrived when the chunk was present already (included in ServerBytes
 	// and P2PBytes).
@@ -720,6 +722,10 @@ func (s *session) onChunk(ev evChunk, now time.Time) {
 	} else {
 		s.res.P2PBytes += n
 		s.p.stats.p2pBytes.Add(n)
+		if ev.ep.pair != nil && ev.ep.pair.relayed.Load() {
+			s.res.RelayBytes += n
+			s.p.stats.relayBytes.Add(n)
+		}
 		if dup {
 			s.res.DuplicateP2PBytes += n
 		}

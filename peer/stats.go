@@ -14,6 +14,7 @@ import (
 type Stats struct {
 	ServerBytes     int64 // chunk bytes received from the hub
 	P2PBytes        int64 // chunk bytes received from peers (verified or not)
+	RelayBytes      int64 // the part of P2PBytes that came through TURN relays
 	CacheBytes      int64 // bytes played from the local cache
 	UploadedBytes   int64 // chunk bytes sent to peers
 	Playbacks       int64 // Play calls that started
@@ -42,6 +43,7 @@ type Stats struct {
 
 type counters struct {
 	serverBytes, p2pBytes, cacheBytes, uploaded atomic.Int64
+	relayBytes                                  atomic.Int64
 	playbacks, complete, stalls, stalledNS      atomic.Int64
 	hashFailures, corruptAccepted, refused      atomic.Int64
 	badMessages, timeouts, reports, reconnects  atomic.Int64
@@ -52,7 +54,7 @@ type counters struct {
 func (p *Peer) Stats() Stats {
 	s := &p.stats
 	return Stats{
-		ServerBytes: s.serverBytes.Load(), P2PBytes: s.p2pBytes.Load(), CacheBytes: s.cacheBytes.Load(),
+		ServerBytes: s.serverBytes.Load(), P2PBytes: s.p2pBytes.Load(), RelayBytes: s.relayBytes.Load(), CacheBytes: s.cacheBytes.Load(),
 		UploadedBytes: s.uploaded.Load(), Playbacks: s.playbacks.Load(), Complete: s.complete.Load(),
 		Stalls: s.stalls.Load(), StalledTime: time.Duration(s.stalledNS.Load()),
 		HashFailures: s.hashFailures.Load(), CorruptAccepted: s.corruptAccepted.Load(), UploadsRefused: s.refused.Load(),
@@ -90,7 +92,7 @@ func (p *Peer) flushStats(timeout time.Duration) {
 	startup := p.startupBuf
 	p.mu.Unlock()
 	msg := signaling.Stats{
-		HubBytes: cur.ServerBytes - prev.ServerBytes, PeerBytes: cur.P2PBytes - prev.P2PBytes,
+		HubBytes: cur.ServerBytes - prev.ServerBytes, PeerBytes: cur.P2PBytes - prev.P2PBytes, RelayBytes: cur.RelayBytes - prev.RelayBytes,
 		CacheBytes: cur.CacheBytes - prev.CacheBytes, UploadedBytes: cur.UploadedBytes - prev.UploadedBytes,
 		BadChunks: cur.HashFailures + cur.BadMessages - prev.HashFailures - prev.BadMessages,
 		Stalls:    cur.Stalls - prev.Stalls, StartupMS: startup,

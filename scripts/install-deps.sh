@@ -5,7 +5,8 @@
 #     libavcodec59 (Debian's firefox-esr decodes MP3 through the system FFmpeg:
 #     without it the Firefox test cannot play), pulseaudio (the Firefox test
 #     plays into a PulseAudio null sink of its own: Firefox fails on a machine
-#     without audio output), prometheus (dashboard test),
+#     without audio output), prometheus (dashboard test), coturn (the TURN
+#     relay tests start its turnserver on loopback),
 #     lame and sox (fixture and demo generators: media/testdata/make-fixtures.sh,
 #     go run ./demo/generate);
 #   - the web tests' npm packages (`npm ci` in web/: playwright-core,
@@ -28,6 +29,7 @@ command -v pulseaudio >/dev/null 2>&1 || need+=(pulseaudio)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v lame >/dev/null 2>&1 || need+=(lame)
 command -v sox >/dev/null 2>&1 || need+=(sox)
+command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 # Libraries have no command: ask dpkg.
 installed libavcodec59 || need+=(libavcodec59)
 if [ ${#need[@]} -gt 0 ]; then

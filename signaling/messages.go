@@ -59,7 +59,13 @@ const (
 	TypePong         = "pong"
 	TypeReport       = "report"
 	TypeHolding      = chunkproto.TypeHolding
+	TypeICEServers   = "ice_servers"
 )
+
+// ICETransportPolicyRelay in Welcome.ICETransportPolicy: peer↔peer
+// connections use TURN relays only, so peers never learn each other's
+// addresses.
+const ICETransportPolicyRelay = "relay"
 
 // Error codes carried by Error.Code.
 const (
@@ -128,6 +134,15 @@ type Welcome struct {
 	ICEServers []webrtc.ICEServer `json:"ice_servers,omitempty"`
 	// UploadCap is the cap the hub applies to this peer.
 	UploadCap int `json:"upload_cap"`
+	// ICETransportPolicy is ICETransportPolicyRelay when peer↔peer
+	// connections must use TURN relays only; empty: any candidate.
+	ICETransportPolicy string `json:"ice_transport_policy,omitempty"`
+}
+
+// ICEServers replaces the STUN/TURN servers of Welcome (hub → peer): TURN
+// credentials renewed before they expire. New peer↔peer connections use them.
+type ICEServers struct {
+	ICEServers []webrtc.ICEServer `json:"ice_servers"`
 }
 
 // Error reports a refused message (hub → peer). Fatal errors are followed
@@ -258,8 +273,10 @@ type Announce struct {
 // Stats reports counters accumulated since the peer's previous Stats
 // (peer → hub). All values are deltas and must be ≥ 0.
 type Stats struct {
-	HubBytes      int64 `json:"hub_bytes"`      // chunk bytes received from the hub
-	PeerBytes     int64 `json:"peer_bytes"`     // chunk bytes received from peers
+	HubBytes  int64 `json:"hub_bytes"`  // chunk bytes received from the hub
+	PeerBytes int64 `json:"peer_bytes"` // chunk bytes received from peers
+	// RelayBytes is the part of PeerBytes that went through a TURN relay.
+	RelayBytes    int64 `json:"relay_bytes,omitempty"`
 	CacheBytes    int64 `json:"cache_bytes"`    // chunk bytes played from the local cache
 	UploadedBytes int64 `json:"uploaded_bytes"` // chunk bytes sent to peers
 	BadChunks     int64 `json:"bad_chunks"`     // peer chunks failing the SHA-256 check
@@ -326,6 +343,9 @@ func (Hello) MessageType() string { return TypeHello }
 func (Welcome) MessageType() string { return TypeWelcome }
 
 // MessageType implements Message.
+func (ICEServers) MessageType() string { return TypeICEServers }
+
+// MessageType implements Message.
 func (Error) MessageType() string { return TypeError }
 
 // MessageType implements Message.
@@ -388,7 +408,7 @@ func (s Signal) Validate() error {
 
 // Validate checks the fields of s.
 func (s Stats) Validate() error {
-	for _, v := range []int64{s.HubBytes, s.PeerBytes, s.CacheBytes, s.UploadedBytes, s.BadChunks, s.Stalls, s.EmergencyFetches} {
+	for _, v := range []int64{s.HubBytes, s.PeerBytes, s.RelayBytes, s.CacheBytes, s.UploadedBytes, s.BadChunks, s.Stalls, s.EmergencyFetches} {
 		if v < 0 || v > MaxStatsValue {
 			return fmt.Errorf("stats: counter %d out of range: %w", v, ErrMalformed)
 		}
@@ -437,6 +457,8 @@ func Decode(data []byte) (Message, error) {
 		return v, nil
 	case TypeWelcome:
 		return plain[Welcome](data)
+	case TypeICEServers:
+		return plain[ICEServers](data)
 	case TypeError:
 		return plain[Error](data)
 	case TypeSignal:

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 const usage = `ztream — peer-assisted music streaming for the web
@@ -86,6 +87,15 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // unset or not a number.
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(envOr(name, "")); err == nil {
+		return v
+	}
+	return def
+}
+
+// envDuration returns the environment variable name as a duration, or def
+// when it is unset or not a duration.
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(envOr(name, "")); err == nil {
 		return v
 	}
 	return def

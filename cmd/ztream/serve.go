@@ -26,6 +26,7 @@ import (
 	"github.com/ztream/ztream/metrics/hubmetrics"
 	"github.com/ztream/ztream/peer"
 	"github.com/ztream/ztream/server"
+	"github.com/ztream/ztream/signaling"
 	"github.com/ztream/ztream/store"
 	"github.com/ztream/ztream/web"
 )
@@ -58,6 +59,9 @@ type hubFlags struct {
 	iceIPs       string
 	iceServerURL string
 	trusted      string
+	turnSecret   string
+	turnTTL      time.Duration
+	peerPolicy   string
 }
 
 func (h *hubFlags) register(fs *flag.FlagSet) {
@@ -80,7 +84,13 @@ func (h *hubFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&h.iceIPs, "ice-ips", envOr("ZTREAM_ICE_IPS", ""),
 		"comma-separated local IPs the hub offers ICE candidates on (default: every address of the host); each address costs every connected peer a candidate (env ZTREAM_ICE_IPS)")
 	fs.StringVar(&h.iceServerURL, "ice-servers", envOr("ZTREAM_ICE_SERVERS", ""),
-		"comma-separated STUN/TURN URLs handed to peers for peer-to-peer connections, e.g. stun:stun.example.org:3478 (env ZTREAM_ICE_SERVERS)")
+		"comma-separated STUN/TURN URLs handed to peers for peer-to-peer connections, e.g. stun:stun.example.org:3478,turn:turn.example.org:3478; "+
+			"a TURN URL takes static credentials as turn:USER:PASS@host:port, or gets per-peer ones from --turn-secret (env ZTREAM_ICE_SERVERS)")
+	fs.StringVar(&h.turnSecret, "turn-secret", envOr("ZTREAM_TURN_SECRET", ""),
+		"secret shared with the TURN servers of --ice-servers (coturn use-auth-secret / static-auth-secret): each peer gets time-limited credentials (env ZTREAM_TURN_SECRET)")
+	fs.DurationVar(&h.turnTTL, "turn-ttl", envDuration("ZTREAM_TURN_TTL", 12*time.Hour), "lifetime of the TURN credentials of --turn-secret; renewed at half of it (env ZTREAM_TURN_TTL)")
+	fs.StringVar(&h.peerPolicy, "peer-ice-policy", envOr("ZTREAM_PEER_ICE_POLICY", "all"),
+		"all, or relay: every peer-to-peer connection goes through a TURN relay, so listeners never learn each other's addresses (env ZTREAM_PEER_ICE_POLICY)")
 }
 
 // config turns the flags into a hub configuration.
@@ -116,8 +126,25 @@ func (h *hubFlags) config(logger *slog.Logger) (hub.Config, error) {
 			cfg.IncludeLoopback = true
 		}
 	}
-	if urls := splitList(h.iceServerURL); len(urls) > 0 {
-		cfg.ICEServers = []webrtc.ICEServer{{URLs: urls}}
+	servers, err := parseICEServers(splitList(h.iceServerURL), h.turnSecret != "")
+	if err != nil {
+		return hub.Config{}, err
+	}
+	cfg.ICEServers = servers
+	cfg.TURNSecret = h.turnSecret
+	if h.turnTTL < time.Minute {
+		return hub.Config{}, fmt.Errorf("--turn-ttl %s: want at least 1m", h.turnTTL)
+	}
+	cfg.TURNCredentialTTL = h.turnTTL
+	switch h.peerPolicy {
+	case "all", "":
+	case signaling.ICETransportPolicyRelay:
+		if !slices.ContainsFunc(servers, func(s webrtc.ICEServer) bool { return slices.ContainsFunc(s.URLs, isTURNURL) }) {
+			return hub.Config{}, errors.New("--peer-ice-policy relay needs a TURN server in --ice-servers")
+		}
+		cfg.PeerICETransportPolicy = signaling.ICETransportPolicyRelay
+	default:
+		return hub.Config{}, fmt.Errorf("--peer-ice-policy %q: want all or relay", h.peerPolicy)
 	}
 	cfg.Logger = logger
 	return cfg, nil

@@ -57,6 +57,7 @@ func Report(s signaling.Stats) metrics.PeerReport {
 	return metrics.PeerReport{
 		HubBytes:         s.HubBytes,
 		PeerBytes:        s.PeerBytes,
+		RelayBytes:       s.RelayBytes,
 		CacheBytes:       s.CacheBytes,
 		UploadedBytes:    s.UploadedBytes,
 		BadChunks:        s.BadChunks,

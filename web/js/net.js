@@ -127,7 +127,7 @@ export class PeerLink {
       this.rejectOpen = reject;
     });
     this.opened.catch(() => {}); // a link that never opens is not an error of anyone waiting
-    this.pc = new RTCPeerConnection({ iceServers: net.iceServers || [] });
+    this.pc = new RTCPeerConnection({ iceServers: net.iceServers || [], iceTransportPolicy: net.icePolicy });
     this.pc.addEventListener('icecandidate', (e) => {
       if (e.candidate) net.send({ type: 'signal', to: peer, pair_id: pairId, candidate: e.candidate.toJSON() });
     });
@@ -264,8 +264,10 @@ export class Net extends EventTarget {
     this.ws = null;
     /** @type {string|null} */
     this.peerId = null;
-    /** @type {RTCIceServer[]} */
+    /** STUN/TURN servers for peer links (welcome, then ice_servers renewals). @type {RTCIceServer[]} */
     this.iceServers = [];
+    /** 'relay' when the hub wants every peer link through a TURN relay. @type {RTCIceTransportPolicy} */
+    this.icePolicy = 'all';
     /** @type {RTCPeerConnection|null} */
     this.hubPC = null;
     /** @type {ChunkChannel|null} */
@@ -432,11 +434,15 @@ export class Net extends EventTarget {
       case 'welcome':
         this.peerId = m.peer_id;
         this.iceServers = Array.isArray(m.ice_servers) ? m.ice_servers : [];
+        this.icePolicy = m.ice_transport_policy === 'relay' ? 'relay' : 'all';
         this.attempt = 0;
         clearInterval(this.statsTimer);
         this.statsTimer = setInterval(() => this.sendStats(), this.statsIntervalMs);
         this.dispatchEvent(new CustomEvent('state', { detail: { state: 'signaling' } }));
         this.changed();
+        break;
+      case 'ice_servers': // renewed TURN credentials, for the next links
+        if (Array.isArray(m.ice_servers)) this.iceServers = m.ice_servers;
         break;
       case 'signal':
         if (m.pair_id) {
