@@ -800,6 +800,7 @@ export class Loader extends EventTarget {
     }
     this.store.put(this.id, seq, bytes, via);
     this.stats.received(via, bytes.length);
+    if (ps && ps.link.relayed) this.stats.relayed(bytes.length);
     this.holdingDirty = true;
     if (globalThis.ZDEBUG) this.log(`got ${seq} from ${ps ? 'peer ' + ps.link.peer : via}`);
     this.dispatchEvent(new CustomEvent('chunk', { detail: { seq, source: via } }));

@@ -97,6 +97,28 @@ export function resultPairs(m) {
   return typeof m.pair_id === 'string' && m.pair_id !== '' ? [m.pair_id] : [];
 }
 
+/**
+ * Whether pc's selected candidate pair uses a TURN relay on either side (from getStats).
+ * @param {RTCPeerConnection} pc
+ * @returns {Promise<boolean>}
+ */
+export async function viaRelay(pc) {
+  const report = await pc.getStats();
+  /** @type {Map<string, any>} */
+  const byId = new Map();
+  report.forEach((r) => byId.set(r.id, r));
+  const all = [...byId.values()];
+  const transport = all.find((r) => r.type === 'transport' && r.selectedCandidatePairId);
+  // Firefox has no selectedCandidatePairId: the nominated pair that succeeded.
+  const pair = transport
+    ? byId.get(transport.selectedCandidatePairId)
+    : all.find((r) => r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded');
+  if (!pair) return false;
+  const local = byId.get(pair.localCandidateId);
+  const remote = byId.get(pair.remoteCandidateId);
+  return (!!local && local.candidateType === 'relay') || (!!remote && remote.candidateType === 'relay');
+}
+
 /** A PeerConnection to another peer, made for one pair, used for any track. */
 export class PeerLink {
   /**
@@ -115,6 +137,8 @@ export class PeerLink {
     /** Remote ICE candidates received before the remote description. @type {RTCIceCandidateInit[]} */
     this.queued = [];
     this.closed = false;
+    /** Whether the connection runs through a TURN relay (known once the channel opens). */
+    this.relayed = false;
     /** When the link was last used (a request either way), for trimming idle links. */
     this.lastUsed = Date.now();
     /** @type {(() => void) | null} */
@@ -174,6 +198,7 @@ export class PeerLink {
       clearTimeout(this.timer);
       if (this.resolveOpen) this.resolveOpen();
       net.changed();
+      viaRelay(this.pc).then((r) => { this.relayed = r; }, () => {});
     }, () => {});
   }
 

@@ -9,7 +9,7 @@ export const SOURCES = Object.freeze(['hub', 'peer', 'cache', 'http']);
 
 /**
  * The counters of a signaling Stats message (signaling/messages.go).
- * @typedef {{hub_bytes: number, peer_bytes: number, cache_bytes: number, uploaded_bytes: number,
+ * @typedef {{hub_bytes: number, peer_bytes: number, relay_bytes: number, cache_bytes: number, uploaded_bytes: number,
  *   bad_chunks: number, stalls: number, emergency_fetches: number, startup_ms?: number[]}} StatsDelta
  */
 
@@ -17,6 +17,8 @@ export class SessionStats extends EventTarget {
   constructor() {
     super();
     this.bytes = { hub: 0, peer: 0, cache: 0, http: 0 };
+    /** The part of bytes.peer that came through TURN relays. */
+    this.relayBytes = 0;
     this.uploaded = 0;
     this.badChunks = 0;
     /** `report` messages sent to the hub about misbehaving seeders. */
@@ -31,7 +33,15 @@ export class SessionStats extends EventTarget {
     this.lastStartupMs = null;
     /** @type {number[]} */
     this.pendingStartups = [];
-    this.reported = { hub: 0, peer: 0, cache: 0, uploaded: 0, badChunks: 0, stalls: 0, emergency: 0 };
+    this.reported = { hub: 0, peer: 0, relay: 0, cache: 0, uploaded: 0, badChunks: 0, stalls: 0, emergency: 0 };
+  }
+
+  /**
+   * Counts n of the peer bytes as relayed (a link through a TURN relay).
+   * @param {number} n
+   */
+  relayed(n) {
+    this.relayBytes += n;
   }
 
   /**
@@ -102,13 +112,14 @@ export class SessionStats extends EventTarget {
    */
   drainDelta() {
     const cur = {
-      hub: this.serverBytes, peer: this.bytes.peer, cache: this.bytes.cache,
+      hub: this.serverBytes, peer: this.bytes.peer, relay: this.relayBytes, cache: this.bytes.cache,
       uploaded: this.uploaded, badChunks: this.badChunks, stalls: this.stalls, emergency: this.emergencyFetches,
     };
     /** @type {StatsDelta} */
     const d = {
       hub_bytes: cur.hub - this.reported.hub,
       peer_bytes: cur.peer - this.reported.peer,
+      relay_bytes: cur.relay - this.reported.relay,
       cache_bytes: cur.cache - this.reported.cache,
       uploaded_bytes: cur.uploaded - this.reported.uploaded,
       bad_chunks: cur.badChunks - this.reported.badChunks,

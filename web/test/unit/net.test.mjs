@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Net, defaultWsURL, MAX_BAD_PEERS, MAX_PENDING_LOOKUPS, resultPairs } from '../../js/net.js';
+import { Net, defaultWsURL, MAX_BAD_PEERS, MAX_PENDING_LOOKUPS, resultPairs, viaRelay } from '../../js/net.js';
 import { encodeChunk, encodeBitfield, decodeBitfield } from '../../js/wire.js';
 import { ChunkChannel } from '../../js/channel.js';
 import { ChunkStore } from '../../js/chunkstore.js';
@@ -399,4 +399,21 @@ test('bad peers are bounded (oldest forgotten) and each (peer, track) is reporte
   ws.receive({ type: 'error', code: 'not_paired', message: 'no recent pair', ref: 'report' }); // harmless
   await tick();
   assert.ok(!net.stopped && net.peerId === 'p-1');
+});
+
+test('viaRelay reads the selected candidate pair of getStats: relay on either side, or not', async () => {
+  /** @param {string} local @param {string} remote @param {boolean} [viaTransport] */
+  const pc = (local, remote, viaTransport = true) => ({
+    getStats: async () => new Map(Object.entries({
+      t: viaTransport ? { id: 't', type: 'transport', selectedCandidatePairId: 'cp' } : { id: 't', type: 'transport' },
+      cp: { id: 'cp', type: 'candidate-pair', localCandidateId: 'l', remoteCandidateId: 'r', nominated: true, state: 'succeeded' },
+      l: { id: 'l', type: 'local-candidate', candidateType: local },
+      r: { id: 'r', type: 'remote-candidate', candidateType: remote },
+    })),
+  });
+  const any = /** @type {any} */ (null);
+  assert.equal(await viaRelay(any || pc('host', 'srflx')), false);
+  assert.equal(await viaRelay(any || pc('relay', 'host')), true);
+  assert.equal(await viaRelay(any || pc('host', 'relay')), true);
+  assert.equal(await viaRelay(any || pc('relay', 'host', false)), true, 'Firefox: no selectedCandidatePairId, the nominated succeeded pair');
 });

@@ -16,6 +16,7 @@ test('the stats message has exactly the fields of signaling.Stats', () => {
   s.received('hub', 1);
   s.received('http', 2);
   s.received('peer', 3);
+  s.relayed(2);
   s.received('cache', 4);
   s.uploadedBytes(5);
   s.badChunk();
@@ -25,7 +26,7 @@ test('the stats message has exactly the fields of signaling.Stats', () => {
   const d = s.drainDelta();
   assert.deepEqual(Object.keys(d).sort(), goStatsFields());
   assert.deepEqual(d, {
-    hub_bytes: 3, peer_bytes: 3, cache_bytes: 4, uploaded_bytes: 5, bad_chunks: 1, stalls: 1,
+    hub_bytes: 3, peer_bytes: 3, relay_bytes: 2, cache_bytes: 4, uploaded_bytes: 5, bad_chunks: 1, stalls: 1,
     emergency_fetches: 6, startup_ms: [120],
   });
   // Deltas: nothing new, nothing reported; startup_ms is omitted when empty (omitempty in Go).

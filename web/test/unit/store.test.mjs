@@ -51,9 +51,10 @@ test('SessionStats: totals, share and deltas', () => {
   assert.equal(st.p2pShare, 0.75);
   assert.throws(() => st.received('nowhere', 1));
   assert.deepEqual(st.drainDelta(), {
-    hub_bytes: 200, peer_bytes: 600, cache_bytes: 50, uploaded_bytes: 30, bad_chunks: 0, stalls: 1, emergency_fetches: 0, startup_ms: [120],
+    hub_bytes: 200, peer_bytes: 600, relay_bytes: 0, cache_bytes: 50, uploaded_bytes: 30, bad_chunks: 0, stalls: 1, emergency_fetches: 0, startup_ms: [120],
   });
   st.received('peer', 10);
-  assert.deepEqual(st.drainDelta(), { hub_bytes: 0, peer_bytes: 10, cache_bytes: 0, uploaded_bytes: 0, bad_chunks: 0, stalls: 0, emergency_fetches: 0 });
+  st.relayed(10);
+  assert.deepEqual(st.drainDelta(), { hub_bytes: 0, peer_bytes: 10, relay_bytes: 10, cache_bytes: 0, uploaded_bytes: 0, bad_chunks: 0, stalls: 0, emergency_fetches: 0 });
   assert.equal(changes, 8);
 });
