@@ -54,6 +54,8 @@ func (a *API) Routes() http.Handler {
 	r.Get("/tracks", a.listTracks)
 	r.Get("/tracks/{id}", a.manifest)
 	r.Get("/tracks/{id}/chunks/{seq}", a.chunk)
+	r.Get("/tracks/{id}/stream", a.stream)
+	r.Head("/tracks/{id}/stream", a.stream)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
