@@ -27,7 +27,10 @@ const log = (msg) => {
 const params = new URLSearchParams(location.search);
 if (params.get('debug') === '1') globalThis.ZDEBUG = true;
 /** ?transport=http: no WebSocket/WebRTC at all, only the HTTP chunk endpoint. */
-const httpOnly = params.get('transport') === 'http';
+const httpRequested = params.get('transport') === 'http';
+/** A browser without WebRTC (or with it turned off) plays over HTTP only. */
+const noWebRTC = typeof globalThis.RTCPeerConnection !== 'function';
+const httpOnly = httpRequested || noWebRTC;
 /** How long the page waits for the hub DataChannel before playing over HTTP. */
 const HUB_WAIT_MS = 5000;
 
@@ -35,7 +38,7 @@ const HUB_WAIT_MS = 5000;
 const algorithmP = api.config({ log });
 
 /** ?cache=0 disables the persistent cache (OPFS / IndexedDB). */
-const cache = httpOnly || params.get('cache') === '0'
+const cache = httpRequested || params.get('cache') === '0'
   ? null
   : await PersistentCache.open({ log, budget: Number(params.get('cache_mb')) * 1e6 || undefined }).catch((err) => {
     log(`persistent cache unavailable: ${err.message}`);
@@ -44,8 +47,8 @@ const cache = httpOnly || params.get('cache') === '0'
 
 {
   const notice = degradedNotice({
-    cache: !!cache || httpOnly || params.get('cache') === '0',
-    webrtc: httpOnly || typeof globalThis.RTCPeerConnection === 'function',
+    cache: !!cache || httpRequested || params.get('cache') === '0',
+    webrtc: !noWebRTC,
   });
   const el = document.getElementById('notice');
   if (notice && el) {
