@@ -14,7 +14,9 @@ func TestPartialHolderServes(t *testing.T) {
 	t.Parallel()
 	env := newTestEnvWith(t, 1, 80, nil)
 	m := env.tracks[0]
-	a := env.peer(func(c *Config) { c.Speed = 4 })
+	// A asks the hub only 8 s ahead of its playhead: it is still downloading
+	// (for about 20 s) when B starts, however fast the hub and the machine are.
+	a := env.peer(func(c *Config) { c.Speed = 4; c.Sched.FirstCopyAheadMS = 8000 })
 	outA := playAsync(a, m.ID)
 	hubtest.WaitFor(t, 10*time.Second, "A to hold a few chunks", func() bool { return a.Stats().ServerBytes > 8*4000 })
 	b := env.peer(func(c *Config) { c.Speed = 4 })

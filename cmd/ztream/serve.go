@@ -132,7 +132,7 @@ func (h *hubFlags) config(logger *slog.Logger) (hub.Config, error) {
 	}
 	cfg.ICEServers = servers
 	cfg.TURNSecret = h.turnSecret
-	if h.turnTTL < time.Minute {
+	if h.turnSecret != "" && h.turnTTL < time.Minute {
 		return hub.Config{}, fmt.Errorf("--turn-ttl %s: want at least 1m", h.turnTTL)
 	}
 	cfg.TURNCredentialTTL = h.turnTTL
