@@ -85,14 +85,24 @@ func (a *API) listTracks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, tracks)
 }
 
-func (a *API) manifest(w http.ResponseWriter, r *http.Request) {
+// trackManifest reads the manifest of the {id} URL parameter, answering
+// the error itself (400, 404, 503) when it cannot.
+func (a *API) trackManifest(w http.ResponseWriter, r *http.Request) (*media.Manifest, bool) {
 	id, ok := trackID(w, r)
 	if !ok {
-		return
+		return nil, false
 	}
 	m, err := a.cfg.Store.Manifest(r.Context(), id)
 	if err != nil {
 		a.storeError(w, r, err)
+		return nil, false
+	}
+	return m, true
+}
+
+func (a *API) manifest(w http.ResponseWriter, r *http.Request) {
+	m, ok := a.trackManifest(w, r)
+	if !ok {
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=60")

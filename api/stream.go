@@ -18,13 +18,8 @@ import (
 // players that cannot take the chunks through Media Source (a plain
 // <audio src>). Every byte sent counts as a server byte.
 func (a *API) stream(w http.ResponseWriter, r *http.Request) {
-	id, ok := trackID(w, r)
+	m, ok := a.trackManifest(w, r)
 	if !ok {
-		return
-	}
-	m, err := a.cfg.Store.Manifest(r.Context(), id)
-	if err != nil {
-		a.storeError(w, r, err)
 		return
 	}
 	rs := newTrackReader(r.Context(), a.cfg.Store, m)
@@ -35,7 +30,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	// No Last-Modified: the bytes of a track id never change.
 	http.ServeContent(cw, r, "", time.Time{}, rs)
 	if rs.err != nil && r.Context().Err() == nil {
-		a.cfg.Logger.Warn("stream: store read failed", "track", id, "err", rs.err)
+		a.cfg.Logger.Warn("stream: store read failed", "track", m.ID, "err", rs.err)
 	}
 	if a.cfg.OnChunkServed != nil && cw.n > 0 {
 		a.cfg.OnChunkServed(int(cw.n))

@@ -11,8 +11,8 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// isTURN reports whether url is a TURN server URL (turn: or turns:).
-func isTURN(url string) bool {
+// IsTURNURL reports whether url is a TURN server URL (turn: or turns:).
+func IsTURNURL(url string) bool {
 	u := strings.ToLower(url)
 	return strings.HasPrefix(u, "turn:") || strings.HasPrefix(u, "turns:")
 }
@@ -53,7 +53,7 @@ func (h *Hub) iceServersFor(peer string, now time.Time) []webrtc.ICEServer {
 // anyTURN reports whether one of urls is a TURN URL.
 func anyTURN(urls []string) bool {
 	for _, u := range urls {
-		if isTURN(u) {
+		if IsTURNURL(u) {
 			return true
 		}
 	}

@@ -6,13 +6,9 @@ import (
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/webrtc/v4"
-)
 
-// isTURNURL reports whether u is a TURN URL (turn: or turns:).
-func isTURNURL(u string) bool {
-	l := strings.ToLower(u)
-	return strings.HasPrefix(l, "turn:") || strings.HasPrefix(l, "turns:")
-}
+	"github.com/ztream/ztream/hub"
+)
 
 // parseICEServers turns the URLs of --ice-servers into ICE servers, one per
 // URL. A TURN URL may carry static credentials as turn:USER:PASS@host:port
@@ -33,7 +29,7 @@ func parseICEServers(urls []string, withSecret bool) ([]webrtc.ICEServer, error)
 		}
 		s := webrtc.ICEServer{URLs: []string{raw}}
 		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			if !isTURNURL(raw) {
+			if !hub.IsTURNURL(raw) {
 				return nil, fmt.Errorf("--ice-servers: %q: credentials only go with turn: and turns: URLs", raw)
 			}
 			user, pass, ok := strings.Cut(rest[:at], ":")
@@ -41,7 +37,7 @@ func parseICEServers(urls []string, withSecret bool) ([]webrtc.ICEServer, error)
 				return nil, fmt.Errorf("--ice-servers: %q: credentials must be USER:PASS@", raw)
 			}
 			s = webrtc.ICEServer{URLs: []string{scheme + ":" + rest[at+1:]}, Username: user, Credential: pass}
-		} else if isTURNURL(raw) && !withSecret {
+		} else if hub.IsTURNURL(raw) && !withSecret {
 			return nil, fmt.Errorf("--ice-servers: %q: a TURN server needs credentials: turn:USER:PASS@host:port, or --turn-secret", raw)
 		}
 		if _, err := stun.ParseURI(s.URLs[0]); err != nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,35 +115,80 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// lockedBuffer is a bytes.Buffer that serve may write while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startServe runs `ztream serve args...` for the rest of the test and
+// returns its stderr. At the end of the test it is canceled and must exit
+// 0 within 20 s.
+func startServe(t *testing.T, args ...string) *lockedBuffer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	stderr := &lockedBuffer{}
+	go func() { done <- run(ctx, append([]string{"serve"}, args...), io.Discard, stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("serve exited %d after cancel:\n%s", code, stderr.String())
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("serve did not stop within 20 s of cancel")
+		}
+	})
+	return stderr
+}
+
+// waitServing retries ready every 100 ms until it returns nil, and fails
+// the test (with serve's stderr) after 60 s.
+func waitServing(t *testing.T, stderr *lockedBuffer, ready func() error) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := ready()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not answer within 60 s: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // TestServeIngestsDemoAndServes runs `ztream serve` on an empty data
 // directory: it must put the demo tracks in the library and serve the API,
 // the web client, /healthz and /metrics, then stop on cancel.
 func TestServeIngestsDemoAndServes(t *testing.T) {
 	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var stderr bytes.Buffer
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", addr, "--data", t.TempDir(), "--udp-port", "0"}, io.Discard, &stderr)
-	}()
+	stderr := startServe(t, "--addr", addr, "--data", t.TempDir(), "--udp-port", "0")
 	base := "http://" + addr
 	var tracks []media.Summary
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	waitServing(t, stderr, func() error {
 		resp, err := http.Get(base + "/api/tracks")
-		if err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&tracks)
-			resp.Body.Close()
-			if err == nil {
-				break
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("serve did not answer within 60 s: %v\n%s", err, stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		defer resp.Body.Close()
+		return json.NewDecoder(resp.Body).Decode(&tracks)
+	})
 	if len(tracks) != len(demo.Names()) {
 		t.Fatalf("serve library has %d tracks, want the %d demo tracks", len(tracks), len(demo.Names()))
 	}
@@ -155,14 +201,5 @@ func TestServeIngestsDemoAndServes(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Errorf("GET %s: %d", path, resp.StatusCode)
 		}
-	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("serve exited %d after cancel:\n%s", code, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop within 20 s of cancel")
 	}
 }

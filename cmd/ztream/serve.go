@@ -139,7 +139,7 @@ func (h *hubFlags) config(logger *slog.Logger) (hub.Config, error) {
 	switch h.peerPolicy {
 	case "all", "":
 	case signaling.ICETransportPolicyRelay:
-		if !slices.ContainsFunc(servers, func(s webrtc.ICEServer) bool { return slices.ContainsFunc(s.URLs, isTURNURL) }) {
+		if !slices.ContainsFunc(servers, func(s webrtc.ICEServer) bool { return slices.ContainsFunc(s.URLs, hub.IsTURNURL) }) {
 			return hub.Config{}, errors.New("--peer-ice-policy relay needs a TURN server in --ice-servers")
 		}
 		cfg.PeerICETransportPolicy = signaling.ICETransportPolicyRelay

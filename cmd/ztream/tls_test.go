@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,7 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"io"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -72,40 +71,21 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 func TestServeTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t, t.TempDir())
 	addr, plain, ops := freeAddr(t), freeAddr(t), freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var stderr bytes.Buffer
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", addr, "--data", t.TempDir(), "--udp-port", "0", "--ice-ips", "127.0.0.1",
-			"--tls-cert", certFile, "--tls-key", keyFile, "--redirect-http", plain, "--metrics-addr", ops}, io.Discard, &stderr)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("serve exited %d after cancel:\n%s", code, stderr.String())
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("serve did not stop within 20 s of cancel")
-		}
-	}()
+	stderr := startServe(t, "--addr", addr, "--data", t.TempDir(), "--udp-port", "0", "--ice-ips", "127.0.0.1",
+		"--tls-cert", certFile, "--tls-key", keyFile, "--redirect-http", plain, "--metrics-addr", ops)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	base := "https://" + addr
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	waitServing(t, stderr, func() error {
 		resp, err := client.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("https://%s/healthz not ready within 60 s: %v\n%s", addr, err, stderr.String())
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s/healthz: %d", base, resp.StatusCode)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	if !strings.Contains(stderr.String(), "url=https://"+addr) {
 		t.Errorf("serve does not log the https URL to open:\n%s", stderr.String())
 	}

@@ -7,22 +7,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, useServerAndBrowser, pageStats, firstManifests, HOST_CANDIDATES, waitUntil } from './harness.mjs';
+import { openPage, useServerAndBrowser, pageStats, firstManifests, HOST_CANDIDATES, waitUntil, hubMetric } from './harness.mjs';
 
 // Host candidates instead of mDNS names, so that peers on this machine can reach the browser.
 const env = useServerAndBrowser({ serverArgs: ['--max-peers-per-ip', '-1'], browserArgs: HOST_CANDIDATES, goPeers: true });
 
 /** The value of the hub's Prometheus sample name{labels} (0 when absent). */
-async function metric(name, labels) {
-  const text = await (await fetch(`${env.server.url}/metrics`)).text();
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)(?:\{(.*)\})? ([0-9.e+-]+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const got = Object.fromEntries([...(m[2] || '').matchAll(/([a-z_]+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
-  }
-  return 0;
-}
+const metric = (name, labels) => hubMetric(env.server.url, name, labels);
 
 /** Waits (bounded) until the hub counted an accepted report for reason. */
 async function acceptedReports(reason, ms = 5000) {

@@ -367,6 +367,23 @@ export function pageStats(page) {
   return page.evaluate(() => window.ztream.stats());
 }
 
+/**
+ * The value of the Prometheus sample name{labels} of the hub at serverURL (0 when absent).
+ * @param {string} serverURL
+ * @param {string} name
+ * @param {Record<string, string>} labels
+ */
+export async function hubMetric(serverURL, name, labels) {
+  const text = await (await fetch(`${serverURL}/metrics`)).text();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(?:\{(.*)\})? ([0-9.e+-]+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const got = Object.fromEntries([...(m[2] || '').matchAll(/([a-z_]+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
+  }
+  return 0;
+}
+
 /** The manifests of the first n tracks of the server's library (at least n must exist). */
 export async function firstManifests(serverURL, n) {
   const list = await (await fetch(`${serverURL}/api/tracks`)).json();

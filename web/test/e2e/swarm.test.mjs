@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   REPO_DIR, buildBinary, buildGoPeer, startServer, launchBrowser, startGoPeer, openPage, pageStats, waitUntil,
-  artifactPath, HOST_CANDIDATES,
+  artifactPath, HOST_CANDIDATES, hubMetric,
 } from './harness.mjs';
 
 /** Seconds of audio of each short track. */
@@ -105,16 +105,7 @@ async function manifests() {
 }
 
 /** The hub's Prometheus sample name{labels} (0 when absent). */
-async function metric(name, labels) {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)(?:\{(.*)\})? ([0-9.e+-]+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const got = Object.fromEntries([...(m[2] || '').matchAll(/([a-z_]+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
-  }
-  return 0;
-}
+const metric = (name, labels) => hubMetric(server.url, name, labels);
 
 /** Bytes of audio the hub sent (DataChannel and HTTP), by its own count. */
 const serverBytes = () => metric('ztream_delivered_bytes_total', { source: 'server' });
