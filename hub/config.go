@@ -5,6 +5,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 	"github.com/ztream/ztream/chunkproto"
 	"github.com/ztream/ztream/internal/clientip"
@@ -31,6 +32,10 @@ type Config struct {
 	IncludeLoopback bool
 	// IPFilter, if set, keeps only the local addresses it accepts.
 	IPFilter func(net.IP) bool
+	// Net, when set, is the network the hub's PeerConnections use instead
+	// of the host's (tests: a pion/transport vnet with NATs). It excludes
+	// UDPPort and TCPPort, which bind host sockets.
+	Net transport.Net
 	// ICEServers are handed to peers in welcome, for peer↔peer connections.
 	ICEServers []webrtc.ICEServer
 	// TURNSecret, when set, is the secret shared with the TURN servers of

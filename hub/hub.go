@@ -87,6 +87,9 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 	if cfg.TCPPort < -1 || cfg.TCPPort > 65535 {
 		return nil, fmt.Errorf("hub: tcp port %d out of range", cfg.TCPPort)
 	}
+	if cfg.Net != nil && (cfg.UDPPort != 0 || cfg.TCPPort != 0) {
+		return nil, errors.New("hub: a virtual network (Net) excludes the udp and tcp ports")
+	}
 	h := &Hub{
 		cfg:     cfg,
 		st:      st,
@@ -99,6 +102,9 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 	}
 	se := webrtc.SettingEngine{LoggerFactory: pionlog.Factory{Log: cfg.Logger}}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if cfg.Net != nil {
+		se.SetNet(cfg.Net)
+	}
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.TCPPort != 0 {
 		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", max(cfg.TCPPort, 0)))

@@ -22,6 +22,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ztream/ztream/internal/pionlog"
@@ -80,6 +81,10 @@ type Config struct {
 	ICELoopback bool
 	// ICEInterfaces, when set, restricts ICE gathering to these interfaces.
 	ICEInterfaces []string
+	// Net, when set, is the network the peer's PeerConnections use instead
+	// of the host's (tests: a pion/transport vnet behind a NAT). The hub's
+	// WebSocket and HTTP still use HTTPClient.
+	Net transport.Net
 	// Sched are the scheduler windows.
 	Sched SchedConfig
 	// SourceTimeoutMS: a range in flight with no chunk for this long (media
@@ -294,6 +299,9 @@ func Dial(ctx context.Context, cfg Config) (*Peer, error) {
 func newAPI(cfg Config) (*webrtc.API, error) {
 	se := webrtc.SettingEngine{LoggerFactory: pionlog.Factory{Log: cfg.Logger}}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if cfg.Net != nil {
+		se.SetNet(cfg.Net)
+	}
 	networks := cfg.ICENetworkTypes
 	if len(networks) == 0 {
 		networks = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}

@@ -183,6 +183,11 @@ func (pr *pair) touch() {
 // close tears the pair down locally (no message to the hub).
 func (pr *pair) close() {
 	pr.closeOnce.Do(func() {
+		select {
+		case <-pr.open:
+		default:
+			pr.p.stats.pairsFailed.Add(1)
+		}
 		close(pr.closed)
 		pr.p.forgetPair(pr)
 		if ep := pr.endpoint(); ep != nil {
@@ -267,6 +272,7 @@ func (p *Peer) onPaired(l *link, m signaling.Paired) {
 		ep := newEndpoint(p, dc, pr.remote, pr)
 		dc.OnOpen(func() {
 			pr.relayed.Store(viaRelay(pc))
+			p.stats.pairsOpened.Add(1)
 			pr.mu.Lock()
 			pr.ep = ep
 			pr.mu.Unlock()

@@ -39,6 +39,10 @@ type Stats struct {
 	// MessagesDropped counts have and holding messages from peers dropped
 	// for exceeding the inbound rate.
 	MessagesDropped int64
+	// PairsOpened counts peer↔peer pairs whose DataChannel opened;
+	// PairsFailed those closed before it did (ICE or DTLS failed, the
+	// connect timeout passed, or the other side left).
+	PairsOpened, PairsFailed int64
 }
 
 type counters struct {
@@ -48,6 +52,7 @@ type counters struct {
 	hashFailures, corruptAccepted, refused      atomic.Int64
 	badMessages, timeouts, reports, reconnects  atomic.Int64
 	faultsSent, dropped                         atomic.Int64
+	pairsOpened, pairsFailed                    atomic.Int64
 }
 
 // Stats returns the peer's counters.
@@ -60,6 +65,7 @@ func (p *Peer) Stats() Stats {
 		HashFailures: s.hashFailures.Load(), CorruptAccepted: s.corruptAccepted.Load(), UploadsRefused: s.refused.Load(),
 		BadMessages: s.badMessages.Load(), Timeouts: s.timeouts.Load(), ReportsSent: s.reports.Load(),
 		Reconnects: s.reconnects.Load(), FaultsSent: s.faultsSent.Load(), MessagesDropped: s.dropped.Load(),
+		PairsOpened: s.pairsOpened.Load(), PairsFailed: s.pairsFailed.Load(),
 	}
 }
 
