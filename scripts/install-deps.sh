@@ -6,7 +6,10 @@
 #     without it the Firefox test cannot play), pulseaudio (the Firefox test
 #     plays into a PulseAudio null sink of its own: Firefox fails on a machine
 #     without audio output), prometheus (dashboard test), coturn (the TURN
-#     relay tests start its turnserver on loopback),
+#     relay tests start its turnserver on loopback), webkit2gtk-driver with
+#     xvfb and xauth (the WebKitGTK test drives MiniBrowser through
+#     WebKitWebDriver under xvfb-run) and GStreamer's base, good and libav
+#     plugins (WebKitGTK decodes MP3 through them),
 #     lame and sox (fixture and demo generators: media/testdata/make-fixtures.sh,
 #     go run ./demo/generate);
 #   - the web tests' npm packages (`npm ci` in web/: playwright-core,
@@ -30,8 +33,14 @@ command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v lame >/dev/null 2>&1 || need+=(lame)
 command -v sox >/dev/null 2>&1 || need+=(sox)
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
+command -v WebKitWebDriver >/dev/null 2>&1 || need+=(webkit2gtk-driver)
+command -v xvfb-run >/dev/null 2>&1 || need+=(xvfb)
+command -v xauth >/dev/null 2>&1 || need+=(xauth)
 # Libraries have no command: ask dpkg.
 installed libavcodec59 || need+=(libavcodec59)
+for p in gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav; do
+  installed "$p" || need+=("$p")
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: missing ${need[*]}; run as root or install them with apt-get" >&2

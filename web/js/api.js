@@ -53,6 +53,15 @@ export class CatalogAPI {
   }
 
   /**
+   * The URL of track id's whole MP3, for a plain <audio src> (GET
+   * /tracks/{id}/stream, with Range support; every byte from the server).
+   * @param {string} id
+   */
+  streamURL(id) {
+    return `${this.base}/tracks/${encodeURIComponent(id)}/stream`;
+  }
+
+  /**
    * GETs base+path and decodes its JSON body; throws on an HTTP error.
    * @param {string} path
    * @param {AbortSignal} [signal]

@@ -31,6 +31,8 @@ const httpRequested = params.get('transport') === 'http';
 /** A browser without WebRTC (or with it turned off) plays over HTTP only. */
 const noWebRTC = typeof globalThis.RTCPeerConnection !== 'function';
 const httpOnly = httpRequested || noWebRTC;
+/** ?player=stream: every track plays whole from GET /api/tracks/{id}/stream in a plain <audio src>, never through Media Source. */
+const streamRequested = params.get('player') === 'stream';
 /** How long the page waits for the hub DataChannel before playing over HTTP. */
 const HUB_WAIT_MS = 5000;
 
@@ -44,18 +46,6 @@ const cache = httpRequested || params.get('cache') === '0'
     log(`persistent cache unavailable: ${err.message}`);
     return null;
   });
-
-{
-  const notice = degradedNotice({
-    cache: !!cache || httpRequested || params.get('cache') === '0',
-    webrtc: !noWebRTC,
-  });
-  const el = document.getElementById('notice');
-  if (notice && el) {
-    el.textContent = notice;
-    el.hidden = false;
-  }
-}
 
 /**
  * Loads track m from the persistent cache into the chunk store (source
@@ -119,6 +109,7 @@ const net = httpOnly ? null : new Net({
 // The hub (its DataChannel, or HTTP while that is down) and the peers, as the peer algorithm decides.
 const player = new Player({
   audio, api, store, stats, log, net,
+  stream: streamRequested,
   algorithm: () => algorithm,
   beforePlay: async (m) => {
     if (!cache) return;
@@ -131,6 +122,13 @@ const player = new Player({
   },
 });
 const ui = new UI({ document, player, store, stats });
+const showDegraded = () => ui.setNotice('degraded', degradedNotice({
+  cache: !!cache || httpRequested || params.get('cache') === '0',
+  webrtc: !noWebRTC,
+  mse: player.mode !== 'stream' || streamRequested,
+}));
+showDegraded();
+player.addEventListener('mode', showDegraded);
 
 /** Played-through and complete tracks, for the automation API. */
 const automation = {
@@ -168,6 +166,8 @@ const automation = {
     track: player.trackId,
     complete: store.completeTracks(),
     mode: player.mode,
+    /** Why the last track failed for good ({track, reason}), or null. */
+    failure: player.failure,
     transport: net && net.hubOpen ? 'hub' : 'http',
     peer_id: net ? net.peerId : null,
     emergency_fetches: stats.emergencyFetches,

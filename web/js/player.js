@@ -5,7 +5,18 @@
 // whenever an append does not continue the previous one). Firefox gets each
 // chunk wrapped into an fMP4 fragment (fmp4.js). iOS has only
 // ManagedMediaSource, used when MediaSource is missing. Gapless trimming:
-// timestampOffset = −encoder_delay/sr and the append window [0, total_samples/sr).
+// timestampOffset = −encoder_delay/sr and the append window [0, total_samples/sr);
+// an engine that drops media at negative times (WebKitGTK buffers nothing)
+// plays from offset 0 instead, untrimmed.
+//
+// Failure is bounded: a media error is recovered from (a new MediaSource at
+// the same position) at most MAX_RECOVERIES times per track. When the Media
+// Source never buffered anything (an engine that cannot take our chunks), or
+// there is no Media Source for MP3 at all, the player falls back to the last
+// resort: the track's whole MP3 from GET /api/tracks/{id}/stream in a plain
+// <audio src> (no peers, every byte from the server), for this and later
+// tracks. Otherwise it gives up on the track ('failed'): it stops
+// downloading and does not go on to the next track.
 //
 // Chunks are downloaded by a Loader (the peer algorithm of docs/PROTOCOL.md
 // §8: from the hub, peers and the HTTP endpoint, as swarm.js schedule()
@@ -31,6 +42,8 @@ export const START_BUFFER_SEC = 2;
 const START_WAIT_MS = 1500;
 /** Media errors recovered from per track before giving up. */
 const MAX_RECOVERIES = 2;
+/** Chunk appends that buffered nothing after which the Media Source is deemed unable to play them. */
+const UNBUFFERED_APPENDS = 3;
 /** How long play() waits for playback to start. */
 const START_TIMEOUT_MS = 30000;
 
@@ -49,6 +62,17 @@ export function appendMode(MS = mediaSourceClass()) {
   if (MS.isTypeSupported('audio/mpeg')) return 'mpeg';
   if (MS.isTypeSupported(MP4_MIME)) return 'mp4';
   return null;
+}
+
+/**
+ * How the player plays: appending chunks to a Media Source ('mpeg' or
+ * 'mp4', see appendMode), or 'stream', the whole MP3 from the server in a
+ * plain <audio src> where no Media Source can take MP3.
+ * @param {{isTypeSupported(type: string): boolean} | null} [MS]
+ * @returns {'mpeg'|'mp4'|'stream'}
+ */
+export function playMode(MS = mediaSourceClass()) {
+  return appendMode(MS) || 'stream';
 }
 
 /** One track loaded into one MediaSource. */
@@ -79,6 +103,14 @@ class Session {
     this.aheadSec = DEFAULTS.appendAheadSec;
     this.quotaUntil = 0;
     this.prefetched = false;
+    /** Whether the SourceBuffer ever held media (a media error before that blames the engine, not the track). */
+    this.everBuffered = false;
+    /** Chunk appends completed (updateend), and whether one is under way. */
+    this.chunkAppends = 0;
+    this.appending = false;
+    /** Whether the start was appended at a negative timestampOffset (the gapless trim), and whether it was appended again at 0. */
+    this.negativeOffset = false;
+    this.retriedAtZero = false;
     /** @type {MediaSource|null} */
     this.ms = null;
     /** @type {SourceBuffer|null} */
@@ -115,7 +147,10 @@ class Session {
           if (this.mode === 'mp4') {
             this.sb.timestampOffset = -this.m.encoder_delay / this.m.sample_rate;
           }
-          this.sb.addEventListener('updateend', () => this.pump());
+          this.sb.addEventListener('updateend', () => {
+            this.checkBuffered();
+            this.pump();
+          });
           this.sb.addEventListener('error', () => this.p.log(`SourceBuffer error on ${this.id}`));
           resolve();
         } catch (err) {
@@ -139,6 +174,48 @@ class Session {
       this.timer = setInterval(() => this.pump(), 500);
       this.pump();
     });
+  }
+
+  /**
+   * After an append: notes whether the SourceBuffer holds media. Chunks
+   * appended with nothing buffered mean the engine drops them: first
+   * without the negative start offset, then for good (the player falls
+   * back to streaming the file).
+   */
+  checkBuffered() {
+    const sb = this.sb;
+    if (this.closed || !sb) return;
+    if (this.appending) {
+      this.appending = false;
+      this.chunkAppends++;
+    }
+    let held = false;
+    try {
+      held = sb.buffered.length > 0;
+    } catch {
+      return; // removed from its MediaSource
+    }
+    if (held) {
+      if (!this.everBuffered && this.retriedAtZero) this.p.log('this browser drops media before 0 s: tracks start untrimmed');
+      this.everBuffered = true;
+      return;
+    }
+    if (this.everBuffered || this.chunkAppends === 0) return;
+    if (this.negativeOffset) {
+      // Append the same chunks again from offset 0 (WebKitGTK takes them then).
+      this.p.negativeOffsets = false;
+      this.negativeOffset = false;
+      this.retriedAtZero = true;
+      this.appended.clear();
+      this.lastAppended = -2;
+      this.chunkAppends = 0;
+      return;
+    }
+    if (this.chunkAppends >= UNBUFFERED_APPENDS) {
+      // Not the offset: the chunks themselves are not taken.
+      if (this.retriedAtZero) this.p.negativeOffsets = true;
+      this.p.mediaSourceUnusable(this, `${this.chunkAppends} chunks appended, nothing buffered`);
+    }
   }
 
   close() {
@@ -211,11 +288,16 @@ class Session {
     if (!bytes || !sb) return;
     try {
       if (this.mode === 'mpeg') {
-        if (this.lastAppended !== seq - 1) sb.timestampOffset = chunkStartSec(m, seq);
+        if (this.lastAppended !== seq - 1) {
+          const at = chunkStartSec(m, seq);
+          sb.timestampOffset = this.p.negativeOffsets ? at : Math.max(0, at);
+          this.negativeOffset = sb.timestampOffset < 0;
+        }
         sb.appendBuffer(bytes);
       } else {
         sb.appendBuffer(fragment({ seq, bytes, framesPerChunk: m.frames_per_chunk, samplesPerFrame: m.samples_per_frame }));
       }
+      this.appending = true;
       this.appended.add(seq);
       this.lastAppended = seq;
       this.p.dispatchEvent(new CustomEvent('appended', { detail: { track: this.id, seq } }));
@@ -265,16 +347,72 @@ class Session {
   }
 }
 
+/**
+ * One track played by a plain <audio src> from GET /api/tracks/{id}/stream:
+ * the last resort of a browser whose Media Source cannot take our chunks.
+ * No loader: no peers, no cache, every byte from the server.
+ */
+class StreamSession {
+  /**
+   * @param {Player} player
+   * @param {Manifest} manifest
+   * @param {number} t0 when play() was called (performance.now())
+   */
+  constructor(player, manifest, t0) {
+    this.p = player;
+    this.m = manifest;
+    this.id = manifest.id;
+    this.t0 = t0;
+    this.audio = player.audio;
+    /** @type {Loader|null} */
+    this.loader = null;
+    this.started = false;
+    this.countStartup = false;
+    this.seekPending = false;
+    this.closed = false;
+    /** A progressive file either plays or fails: there is nothing further to fall back to. */
+    this.everBuffered = true;
+    this.startAt = 0;
+  }
+
+  /** @param {number} startAt */
+  open(startAt) {
+    this.startAt = startAt;
+    this.audio.src = this.p.api.streamURL(this.id);
+    if (startAt > 0) {
+      this.audio.addEventListener('loadedmetadata', () => {
+        if (!this.closed) this.audio.currentTime = startAt;
+      }, { once: true });
+    }
+    return Promise.resolve();
+  }
+
+  close() {
+    this.closed = true;
+  }
+
+  get position() {
+    return this.audio.currentTime;
+  }
+
+  bufferedAhead() {
+    return bufferedAhead(toRanges(this.audio.buffered), this.audio.currentTime);
+  }
+
+  pump() {}
+}
+
 export class Player extends EventTarget {
   /**
    * @param {{audio: HTMLAudioElement, api: import('./api.js').CatalogAPI,
    *   store: import('./chunkstore.js').ChunkStore, stats: import('./stats.js').SessionStats,
    *   net?: import('./net.js').Net|null, algorithm?: () => Partial<Algorithm>,
-   *   beforePlay?: (m: Manifest) => Promise<void>, log?: (msg: string) => void}} opts
-   *   net: the hub connection and peer links (null: HTTP only); algorithm: the peer algorithm's constants
+   *   beforePlay?: (m: Manifest) => Promise<void>, log?: (msg: string) => void, stream?: boolean}} opts
+   *   net: the hub connection and peer links (null: HTTP only); algorithm: the peer algorithm's constants;
+   *   stream: play every track whole from the server's file (mode 'stream'), never through a Media Source
    */
   constructor({ audio, api, store, stats, net = null, algorithm = () => ({}), beforePlay = async () => {},
-    log = (msg) => console.warn('[ztream]', msg) }) {
+    log = (msg) => console.warn('[ztream]', msg), stream = false }) {
     super();
     this.audio = audio;
     this.api = api;
@@ -285,10 +423,15 @@ export class Player extends EventTarget {
     /** Called with the manifest before a track's chunks are fetched (loads it from the persistent cache). */
     this.beforePlay = beforePlay;
     this.log = log;
-    this.mode = appendMode();
+    /** 'mpeg' or 'mp4' (Media Source), or 'stream' (see playMode); becomes 'stream' when the Media Source fails. */
+    this.mode = stream ? 'stream' : playMode();
+    /** Whether this engine keeps media appended at a negative timestampOffset (cleared when it is seen not to). */
+    this.negativeOffsets = true;
+    /** Set when a track failed for good: {track, reason}; cleared by the next play(). @type {{track: string, reason: string}|null} */
+    this.failure = null;
     /** Log every media element event (?debug=1). */
     this.debugEvents = /[?&]debug=1/.test(globalThis.location ? globalThis.location.search : '');
-    /** @type {Session|null} */
+    /** @type {Session|StreamSession|null} */
     this.session = null;
     /** Recoveries from media errors per track id. @type {Map<string, number>} */
     this.recoveries = new Map();
@@ -342,16 +485,22 @@ export class Player extends EventTarget {
       }
     });
     a.addEventListener('ended', () => {
-      if (this.session) this.dispatchEvent(new CustomEvent('ended', { detail: { track: this.session.id } }));
+      // Only a track that played ends: an engine that ends an empty stream does not skip through the library.
+      if (this.session && this.session.started) this.dispatchEvent(new CustomEvent('ended', { detail: { track: this.session.id } }));
     });
     a.addEventListener('error', () => {
       const e = a.error;
       const s = this.session;
       if (!s) return;
+      const what = e ? (e.message || `media error ${e.code}`) : 'media error';
       this.log(`media error ${e ? e.code + ' ' + e.message : ''}`);
       // Recover: a new MediaSource at the same position, at most MAX_RECOVERIES times per track.
       const n = this.recoveries.get(s.id) || 0;
-      if (n >= MAX_RECOVERIES) return;
+      if (n >= MAX_RECOVERIES) {
+        if (!s.everBuffered) this.mediaSourceUnusable(s, what);
+        else this.fail(s, what);
+        return;
+      }
       this.recoveries.set(s.id, n + 1);
       const at = a.currentTime;
       this.log(`recovering ${s.id} at ${at.toFixed(2)}s (attempt ${n + 1})`);
@@ -381,14 +530,16 @@ export class Player extends EventTarget {
    * (rejects if another play() supersedes it, on error, or after 30 s).
    * @param {string} id
    * @param {number} [startAt]
-   * @param {{recovery?: boolean}} [opts]
+   * @param {{recovery?: boolean, t0?: number, countStartup?: boolean}} [opts]
+   *   recovery: after a media error (counts towards MAX_RECOVERIES); t0: when the listener asked
+   *   (a restart keeps the first play()'s); countStartup: whether the start latency counts (not after a recovery)
    */
-  async play(id, startAt = 0, { recovery = false } = {}) {
-    if (!this.mode) throw new Error('this browser has no Media Source support for MP3');
+  async play(id, startAt = 0, { recovery = false, t0 = performance.now(), countStartup = !recovery } = {}) {
     if (!recovery) this.recoveries.delete(id);
-    const t0 = performance.now();
+    this.failure = null;
     const m = await this.api.manifest(id);
     this.stop();
+    if (this.mode === 'stream') return this.playStream(m, startAt, t0, countStartup);
     this.store.setTotal(m.id, m.chunks.length);
     try {
       await this.beforePlay(m);
@@ -408,7 +559,7 @@ export class Player extends EventTarget {
     this.store.pinned.add(id);
     this.store.touch(id);
     const s = new Session(this, m, loader, t0);
-    s.countStartup = !recovery;
+    s.countStartup = countStartup;
     this.session = s;
     this.dispatchEvent(new CustomEvent('track', { detail: { manifest: m } }));
     loader.kick();
@@ -421,10 +572,68 @@ export class Player extends EventTarget {
   }
 
   /**
+   * Plays m from the server's file (mode 'stream'); no loader downloads it.
+   * @param {Manifest} m
+   * @param {number} startAt
+   * @param {number} t0
+   * @param {boolean} countStartup
+   */
+  async playStream(m, startAt, t0, countStartup) {
+    for (const l of this.loaders.values()) l.stop();
+    this.loaders.clear();
+    this.store.pinned.clear();
+    const s = new StreamSession(this, m, t0);
+    s.countStartup = countStartup;
+    this.session = s;
+    this.dispatchEvent(new CustomEvent('track', { detail: { manifest: m } }));
+    await s.open(startAt);
+    return this.startPlayback(s);
+  }
+
+  /**
+   * The Media Source cannot play our chunks here (it buffered nothing, or
+   * failed before buffering anything): this and later tracks stream from
+   * the server's file instead.
+   * @param {Session|StreamSession} s
+   * @param {string} why
+   */
+  mediaSourceUnusable(s, why) {
+    if (this.session !== s) return;
+    if (this.mode === 'stream') {
+      this.fail(s, why);
+      return;
+    }
+    this.log(`the Media Source cannot play these tracks (${why}): streaming the files from the server`);
+    this.mode = 'stream';
+    this.dispatchEvent(new CustomEvent('mode', { detail: { mode: this.mode, reason: why } }));
+    this.play(s.id, s.position, { recovery: true, t0: s.t0, countStartup: s.countStartup && !s.started })
+      .catch((err) => this.log(`streaming ${s.id} failed: ${err.message}`));
+  }
+
+  /**
+   * Gives up on s's track: stops playing and downloading it, and says why
+   * ('failed'); the next track does not start by itself.
+   * @param {Session|StreamSession} s
+   * @param {string} reason
+   */
+  fail(s, reason) {
+    if (this.session !== s) return;
+    this.log(`giving up on ${s.id}: ${reason}`);
+    const l = this.loaders.get(s.id);
+    if (l) {
+      l.stop();
+      this.loaders.delete(s.id);
+    }
+    this.stop();
+    this.failure = { track: s.id, reason };
+    this.dispatchEvent(new CustomEvent('failed', { detail: { manifest: s.m, reason } }));
+  }
+
+  /**
    * Resolves once START_BUFFER_SEC are buffered at the playhead (or the rest
    * of the track is, or START_WAIT_MS passed since the first data), so the
    * first seconds do not stall while the next chunks are still in flight.
-   * @param {Session} s
+   * @param {Session|StreamSession} s
    * @returns {Promise<void>}
    */
   waitForStartBuffer(s) {
@@ -446,12 +655,13 @@ export class Player extends EventTarget {
   }
 
   /**
-   * Calls audio.play() and waits for the 'playing' event.
-   * @param {Session} s
+   * Calls audio.play() and waits for the 'playing' event. A track that
+   * does not start within START_TIMEOUT_MS fails (and stops downloading).
+   * @param {Session|StreamSession} s
    * @returns {Promise<void>}
    */
   async startPlayback(s) {
-    await this.waitForStartBuffer(s);
+    if (s instanceof Session) await this.waitForStartBuffer(s);
     if (this.session !== s) throw new DOMException('superseded by another play()', 'AbortError');
     return new Promise((resolve, reject) => {
       const a = this.audio;
@@ -472,7 +682,12 @@ export class Player extends EventTarget {
       a.addEventListener('playing', onPlaying);
       a.addEventListener('error', onError);
       this.addEventListener('track', onOther);
-      timer = setTimeout(() => done(new Error('playback did not start within 30 s')), START_TIMEOUT_MS);
+      timer = setTimeout(() => {
+        const err = new Error(`playback did not start within ${START_TIMEOUT_MS / 1000} s`);
+        done(err);
+        if (!s.everBuffered) this.mediaSourceUnusable(s, err.message);
+        else this.fail(s, err.message);
+      }, START_TIMEOUT_MS);
       a.play().catch((err) => {
         if (this.session === s) done(err);
       });
@@ -510,7 +725,7 @@ export class Player extends EventTarget {
     const d = durationSec(s.m);
     const to = Math.max(0, Math.min(d - 0.05, t));
     s.seekPending = true;
-    s.loader.kick();
+    if (s.loader) s.loader.kick();
     this.audio.currentTime = to;
     s.pump();
   }

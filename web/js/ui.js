@@ -57,6 +57,8 @@ export class UI {
     this.player = player;
     this.store = store;
     this.stats = stats;
+    /** The parts of the notice line (setNotice). @type {{degraded: string, player: string}} */
+    this.notices = { degraded: '', player: '' };
     /** @type {TrackSummary[]} */
     this.tracks = [];
     /** @type {TrackSummary[]} */
@@ -119,7 +121,15 @@ export class UI {
     p.audio.addEventListener('volumechange', () => this.renderVolume());
     for (const ev of ['play', 'pause', 'playing', 'ended', 'emptied']) p.audio.addEventListener(ev, () => this.renderPlayState());
     p.audio.addEventListener('timeupdate', () => this.renderTime());
-    p.addEventListener('track', (e) => this.renderTrack(/** @type {CustomEvent<{manifest: Manifest}>} */ (e).detail.manifest));
+    p.addEventListener('track', (e) => {
+      this.setNotice('player', '');
+      this.renderTrack(/** @type {CustomEvent<{manifest: Manifest}>} */ (e).detail.manifest);
+    });
+    p.addEventListener('failed', (e) => {
+      const { manifest, reason } = /** @type {CustomEvent<{manifest: Manifest, reason: string}>} */ (e).detail;
+      this.setNotice('player', `Could not play “${manifest.title || manifest.id}”: ${reason}. Pick a track to try again.`);
+      this.renderPlayState();
+    });
     p.addEventListener('nearend', () => {
       const n = this.neighbour(+1);
       if (n) p.prefetch(n.id).catch(() => {});
@@ -213,6 +223,21 @@ export class UI {
     }
     const n = this.neighbour(-1);
     if (n) this.playTrack(n.id).catch(() => {});
+  }
+
+  /**
+   * Sets one part of the notice line above the library ('degraded': what
+   * this browser cannot do; 'player': why the last track failed); empty
+   * text clears it.
+   * @param {'degraded'|'player'} kind
+   * @param {string} text
+   */
+  setNotice(kind, text) {
+    this.notices[kind] = text;
+    const line = [this.notices.degraded, this.notices.player].filter(Boolean).join(' ');
+    const el = this.$('notice');
+    el.textContent = line;
+    el.hidden = line === '';
   }
 
   /**
@@ -392,12 +417,14 @@ export class UI {
 /**
  * What this page cannot do here, in words for the listener (empty: nothing
  * is missing). Said in one calm line above the library.
- * @param {{cache: boolean, webrtc: boolean}} has
+ * @param {{cache: boolean, webrtc: boolean, mse?: boolean}} has
+ *   mse: false when tracks stream whole from the server (no usable Media Source for MP3)
  * @returns {string}
  */
 export function degradedNotice(has) {
   const parts = [];
-  if (!has.webrtc) parts.push('this browser cannot share music with other listeners (no WebRTC), so it all comes from the server');
+  if (has.mse === false) parts.push('this browser cannot play tracks piece by piece (no usable Media Source for MP3), so each track streams whole from the server, without other listeners');
+  else if (!has.webrtc) parts.push('this browser cannot share music with other listeners (no WebRTC), so it all comes from the server');
   if (!has.cache) parts.push('tracks are not kept after this page closes (no storage for a cache here)');
   if (parts.length === 0) return '';
   const text = parts.join('; ');

@@ -1,14 +1,15 @@
 #!/bin/sh
 # Runs the browser end-to-end tests of the web client (part of `make test`).
 # Installs nothing: Debian's Chromium (/usr/bin/chromium, or $CHROMIUM_PATH),
-# firefox-esr with libavcodec59, and the npm packages of web/package-lock.json
+# firefox-esr with libavcodec59, WebKitWebDriver (webkit2gtk-driver) with
+# xvfb and GStreamer's plugins, and the npm packages of web/package-lock.json
 # (playwright-core, puppeteer-core) come from `make deps`
 # (scripts/install-deps.sh); when web/node_modules is missing or does not
 # match the lock file, this fails and says to run `make deps`.
 # Builds ztream and the Go reference peer helper (web/test/gopeer) once and
-# runs web/test/e2e/*.test.mjs, one file at a time. The Firefox test is
-# skipped when firefox-esr is missing, except in CI where CI=true makes it a
-# failure. Screenshots go to web/test/artifacts/.
+# runs web/test/e2e/*.test.mjs, one file at a time. The Firefox and WebKit
+# tests are skipped when their browser is missing, except in CI where CI=true
+# makes it a failure. Screenshots go to web/test/artifacts/.
 set -eu
 cd "$(dirname "$0")/.."
 if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then

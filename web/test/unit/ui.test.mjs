@@ -29,4 +29,9 @@ test('degradedNotice: one calm line naming what is missing, nothing when all is 
   const both = degradedNotice({ cache: false, webrtc: false });
   assert.match(both, /no WebRTC.*; tracks are not kept.*\.$/);
   assert.equal(both.split('\n').length, 1);
+  // Streaming whole files replaces what WebRTC would say: no peers either way.
+  const stream = degradedNotice({ cache: true, webrtc: false, mse: false });
+  assert.match(stream, /^This browser cannot play tracks piece by piece \(no usable Media Source for MP3\), so each track streams whole from the server/);
+  assert.doesNotMatch(stream, /WebRTC/);
+  assert.equal(degradedNotice({ cache: true, webrtc: true, mse: true }), '');
 });
