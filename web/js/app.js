@@ -33,6 +33,8 @@ const noWebRTC = typeof globalThis.RTCPeerConnection !== 'function';
 const httpOnly = httpRequested || noWebRTC;
 /** ?player=stream: every track plays whole from GET /api/tracks/{id}/stream in a plain <audio src>, never through Media Source. */
 const streamRequested = params.get('player') === 'stream';
+/** ?mse=managed: ManagedMediaSource (Safari on iOS has only it) where MediaSource exists as well. */
+const managedRequested = params.get('mse') === 'managed';
 /** How long the page waits for the hub DataChannel before playing over HTTP. */
 const HUB_WAIT_MS = 5000;
 
@@ -110,6 +112,7 @@ const net = httpOnly ? null : new Net({
 const player = new Player({
   audio, api, store, stats, log, net,
   stream: streamRequested,
+  managed: managedRequested,
   algorithm: () => algorithm,
   beforePlay: async (m) => {
     if (!cache) return;
@@ -166,6 +169,9 @@ const automation = {
     track: player.trackId,
     complete: store.completeTracks(),
     mode: player.mode,
+    /** Whether the playing track goes through a ManagedMediaSource, and the streaming hints it gave. */
+    managed: !!(player.session && 'ms' in player.session && globalThis.ManagedMediaSource && player.session.ms instanceof globalThis.ManagedMediaSource),
+    streaming_hints: player.streamingHints,
     /** Why the last track failed for good ({track, reason}), or null. */
     failure: player.failure,
     transport: net && net.hubOpen ? 'hub' : 'http',

@@ -4,7 +4,9 @@
 // SourceBuffer (generated timestamps, "sequence" mode; timestampOffset is set
 // whenever an append does not continue the previous one). Firefox gets each
 // chunk wrapped into an fMP4 fragment (fmp4.js). iOS has only
-// ManagedMediaSource, used when MediaSource is missing. Gapless trimming:
+// ManagedMediaSource, used when MediaSource is missing (or with ?mse=managed):
+// between its endstreaming and startstreaming events nothing is downloaded
+// beyond what is to be appended. Gapless trimming:
 // timestampOffset = −encoder_delay/sr and the append window [0, total_samples/sr);
 // an engine that drops media at negative times (WebKitGTK buffers nothing)
 // plays from offset 0 instead, untrimmed.
@@ -47,9 +49,15 @@ const UNBUFFERED_APPENDS = 3;
 /** How long play() waits for playback to start. */
 const START_TIMEOUT_MS = 30000;
 
-/** The Media Source constructor of this browser (ManagedMediaSource on iOS), or null. */
-export function mediaSourceClass() {
-  return globalThis.MediaSource || globalThis.ManagedMediaSource || null;
+/**
+ * The Media Source constructor of this browser (ManagedMediaSource on iOS,
+ * or where preferred and present), or null.
+ * @param {boolean} [preferManaged]
+ */
+export function mediaSourceClass(preferManaged = false) {
+  const managed = globalThis.ManagedMediaSource || null;
+  if (preferManaged && managed) return managed;
+  return globalThis.MediaSource || managed;
 }
 
 /**
@@ -123,13 +131,29 @@ class Session {
    * @param {number} startAt
    */
   open(startAt) {
-    const MS = mediaSourceClass();
+    const MS = mediaSourceClass(this.p.preferManaged);
     const ms = new MS();
     this.ms = ms;
     this.startAt = startAt;
     const audio = this.audio;
     if (globalThis.ManagedMediaSource && ms instanceof globalThis.ManagedMediaSource) {
       audio.disableRemotePlayback = true; // required for ManagedMediaSource to open
+      this.p.log('playing through ManagedMediaSource');
+      // The browser says when it wants data: between endstreaming and
+      // startstreaming, nothing beyond what is to be appended is downloaded.
+      ms.addEventListener('endstreaming', () => {
+        if (this.closed) return;
+        this.loader.limitSec = this.position + this.aheadSec;
+        this.p.streamingHints++;
+        this.p.log(`endstreaming at ${this.position.toFixed(1)} s: downloading up to ${this.loader.limitSec.toFixed(1)} s`);
+      });
+      ms.addEventListener('startstreaming', () => {
+        if (this.closed) return;
+        this.loader.limitSec = Infinity;
+        this.p.streamingHints++;
+        this.p.log(`startstreaming at ${this.position.toFixed(1)} s`);
+        this.pump();
+      });
     }
     return /** @type {Promise<void>} */ (new Promise((resolve, reject) => {
       ms.addEventListener('sourceopen', () => {
@@ -407,12 +431,13 @@ export class Player extends EventTarget {
    * @param {{audio: HTMLAudioElement, api: import('./api.js').CatalogAPI,
    *   store: import('./chunkstore.js').ChunkStore, stats: import('./stats.js').SessionStats,
    *   net?: import('./net.js').Net|null, algorithm?: () => Partial<Algorithm>,
-   *   beforePlay?: (m: Manifest) => Promise<void>, log?: (msg: string) => void, stream?: boolean}} opts
+   *   beforePlay?: (m: Manifest) => Promise<void>, log?: (msg: string) => void, stream?: boolean, managed?: boolean}} opts
    *   net: the hub connection and peer links (null: HTTP only); algorithm: the peer algorithm's constants;
-   *   stream: play every track whole from the server's file (mode 'stream'), never through a Media Source
+   *   stream: play every track whole from the server's file (mode 'stream'), never through a Media Source;
+   *   managed: use ManagedMediaSource where MediaSource exists too
    */
   constructor({ audio, api, store, stats, net = null, algorithm = () => ({}), beforePlay = async () => {},
-    log = (msg) => console.warn('[ztream]', msg), stream = false }) {
+    log = (msg) => console.warn('[ztream]', msg), stream = false, managed = false }) {
     super();
     this.audio = audio;
     this.api = api;
@@ -424,7 +449,11 @@ export class Player extends EventTarget {
     this.beforePlay = beforePlay;
     this.log = log;
     /** 'mpeg' or 'mp4' (Media Source), or 'stream' (see playMode); becomes 'stream' when the Media Source fails. */
-    this.mode = stream ? 'stream' : playMode();
+    /** ManagedMediaSource over MediaSource where both exist (?mse=managed: Safari on iOS's path, on other WebKits). */
+    this.preferManaged = managed;
+    this.mode = stream ? 'stream' : playMode(mediaSourceClass(managed));
+    /** startstreaming/endstreaming events seen from a ManagedMediaSource. */
+    this.streamingHints = 0;
     /** Whether this engine keeps media appended at a negative timestampOffset (cleared when it is seen not to). */
     this.negativeOffsets = true;
     /** Set when a track failed for good: {track, reason}; cleared by the next play(). @type {{track: string, reason: string}|null} */

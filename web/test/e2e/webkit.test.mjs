@@ -7,7 +7,9 @@
 //      next one. WebKitGTK drops MP3 appended at a negative timestampOffset
 //      (the gapless trim of the start) and buffers nothing; the client sees
 //      that and appends from offset 0 instead.
-//   2. ?player=stream plays the track's whole file from GET
+//   2. ?mse=managed plays through WebKit's ManagedMediaSource (the only Media
+//      Source of Safari on iOS), with its streaming hints honoured.
+//   3. ?player=stream plays the track's whole file from GET
 //      /api/tracks/{id}/stream in a plain <audio src> (the last resort of a
 //      browser whose Media Source cannot take our chunks), counted by the hub
 //      as server bytes.
@@ -126,6 +128,24 @@ test('WebKitGTK plays a track through its Media Source over HTTP, and moves on a
     const after = await s.exec(pageState);
     assert.equal(after.track, second.id, 'the next track of the list plays');
     assert.equal(after.stalls, 0);
+  } finally {
+    await s.close();
+  }
+});
+
+test('?mse=managed: WebKitGTK plays through ManagedMediaSource, the Media Source of Safari on iOS', { skip, timeout: 90000 }, async (t) => {
+  const s = await openClient('/?mse=managed');
+  try {
+    const tracks = await (await fetch(`${server.url}/api/tracks`)).json();
+    await s.click(`button.track[data-track-id="${tracks[2].id}"]`);
+    await waitIn(s, () => /** @type {any} */ (window).ztream.stats().currentTime > 3, 'the position to pass 3 s');
+    const st = await s.exec(pageState);
+    t.diagnostic(`ManagedMediaSource: startup ${st.startup_ms} ms, ${st.streaming_hints} streaming hints; log: ${st.log.join(' | ')}`);
+    assert.equal(st.managed, true, 'the track plays through a ManagedMediaSource');
+    assert.equal(st.mode, 'mpeg');
+    assert.equal(st.error, null);
+    assert.equal(st.stalls, 0);
+    assert.equal(st.failure, null);
   } finally {
     await s.close();
   }
