@@ -207,7 +207,7 @@ func TestNATTraversal(t *testing.T) {
 					c.Net = n
 					c.ICELoopback = false
 					c.Speed = speed
-					c.ConnectTimeout = 4 * time.Second
+					c.ConnectTimeout = 8 * time.Second // ample on a loaded CI machine; a failing pair takes this long
 				})
 			}
 			a := natPeer(lab.peers[0], 20)
