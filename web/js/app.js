@@ -170,7 +170,7 @@ const automation = {
     complete: store.completeTracks(),
     mode: player.mode,
     /** Whether the playing track goes through a ManagedMediaSource, and the streaming hints it gave. */
-    managed: !!(player.session && 'ms' in player.session && globalThis.ManagedMediaSource && player.session.ms instanceof globalThis.ManagedMediaSource),
+    managed: player.managed,
     streaming_hints: player.streamingHints,
     /** Why the last track failed for good ({track, reason}), or null. */
     failure: player.failure,

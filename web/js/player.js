@@ -61,6 +61,14 @@ export function mediaSourceClass(preferManaged = false) {
 }
 
 /**
+ * Whether ms is a ManagedMediaSource.
+ * @param {unknown} ms
+ */
+function isManaged(ms) {
+  return !!globalThis.ManagedMediaSource && ms instanceof globalThis.ManagedMediaSource;
+}
+
+/**
  * 'mpeg' when raw MP3 can be appended, 'mp4' when it must be wrapped, or null.
  * @param {{isTypeSupported(type: string): boolean} | null} [MS]
  * @returns {'mpeg'|'mp4'|null}
@@ -136,7 +144,7 @@ class Session {
     this.ms = ms;
     this.startAt = startAt;
     const audio = this.audio;
-    if (globalThis.ManagedMediaSource && ms instanceof globalThis.ManagedMediaSource) {
+    if (isManaged(ms)) {
       audio.disableRemotePlayback = true; // required for ManagedMediaSource to open
       this.p.log('playing through ManagedMediaSource');
       // The browser says when it wants data: between endstreaming and
@@ -181,7 +189,7 @@ class Session {
           reject(err);
         }
       }, { once: false });
-      if (globalThis.ManagedMediaSource && ms instanceof globalThis.ManagedMediaSource && 'srcObject' in audio) {
+      if (isManaged(ms) && 'srcObject' in audio) {
         try {
           audio.srcObject = ms;
         } catch {
@@ -238,7 +246,7 @@ class Session {
     if (this.chunkAppends >= UNBUFFERED_APPENDS) {
       // Not the offset: the chunks themselves are not taken.
       if (this.retriedAtZero) this.p.negativeOffsets = true;
-      this.p.mediaSourceUnusable(this, `${this.chunkAppends} chunks appended, nothing buffered`);
+      this.p.cannotPlay(this, `${this.chunkAppends} chunks appended, nothing buffered`);
     }
   }
 
@@ -396,12 +404,10 @@ class StreamSession {
     this.closed = false;
     /** A progressive file either plays or fails: there is nothing further to fall back to. */
     this.everBuffered = true;
-    this.startAt = 0;
   }
 
   /** @param {number} startAt */
   open(startAt) {
-    this.startAt = startAt;
     this.audio.src = this.p.api.streamURL(this.id);
     if (startAt > 0) {
       this.audio.addEventListener('loadedmetadata', () => {
@@ -448,9 +454,9 @@ export class Player extends EventTarget {
     /** Called with the manifest before a track's chunks are fetched (loads it from the persistent cache). */
     this.beforePlay = beforePlay;
     this.log = log;
-    /** 'mpeg' or 'mp4' (Media Source), or 'stream' (see playMode); becomes 'stream' when the Media Source fails. */
     /** ManagedMediaSource over MediaSource where both exist (?mse=managed: Safari on iOS's path, on other WebKits). */
     this.preferManaged = managed;
+    /** 'mpeg' or 'mp4' (Media Source), or 'stream' (see playMode); becomes 'stream' when the Media Source fails. */
     this.mode = stream ? 'stream' : playMode(mediaSourceClass(managed));
     /** startstreaming/endstreaming events seen from a ManagedMediaSource. */
     this.streamingHints = 0;
@@ -475,6 +481,11 @@ export class Player extends EventTarget {
 
   get manifest() {
     return this.session ? this.session.m : null;
+  }
+
+  /** Whether the current track plays through a ManagedMediaSource. */
+  get managed() {
+    return !!this.session && 'ms' in this.session && isManaged(this.session.ms);
   }
 
   /** The loader of the current track, or null. */
@@ -526,8 +537,7 @@ export class Player extends EventTarget {
       // Recover: a new MediaSource at the same position, at most MAX_RECOVERIES times per track.
       const n = this.recoveries.get(s.id) || 0;
       if (n >= MAX_RECOVERIES) {
-        if (!s.everBuffered) this.mediaSourceUnusable(s, what);
-        else this.fail(s, what);
+        this.cannotPlay(s, what);
         return;
       }
       this.recoveries.set(s.id, n + 1);
@@ -620,15 +630,16 @@ export class Player extends EventTarget {
   }
 
   /**
-   * The Media Source cannot play our chunks here (it buffered nothing, or
-   * failed before buffering anything): this and later tracks stream from
-   * the server's file instead.
+   * s's track cannot play (why). If the Media Source never buffered
+   * anything, it cannot take our chunks here: this and later tracks stream
+   * from the server's file instead. Otherwise (or already streaming) the
+   * track fails.
    * @param {Session|StreamSession} s
    * @param {string} why
    */
-  mediaSourceUnusable(s, why) {
+  cannotPlay(s, why) {
     if (this.session !== s) return;
-    if (this.mode === 'stream') {
+    if (s.everBuffered || this.mode === 'stream') {
       this.fail(s, why);
       return;
     }
@@ -662,7 +673,7 @@ export class Player extends EventTarget {
    * Resolves once START_BUFFER_SEC are buffered at the playhead (or the rest
    * of the track is, or START_WAIT_MS passed since the first data), so the
    * first seconds do not stall while the next chunks are still in flight.
-   * @param {Session|StreamSession} s
+   * @param {Session} s
    * @returns {Promise<void>}
    */
   waitForStartBuffer(s) {
@@ -714,8 +725,7 @@ export class Player extends EventTarget {
       timer = setTimeout(() => {
         const err = new Error(`playback did not start within ${START_TIMEOUT_MS / 1000} s`);
         done(err);
-        if (!s.everBuffered) this.mediaSourceUnusable(s, err.message);
-        else this.fail(s, err.message);
+        this.cannotPlay(s, err.message);
       }, START_TIMEOUT_MS);
       a.play().catch((err) => {
         if (this.session === s) done(err);

@@ -29,11 +29,14 @@ const skip = missing.length > 0 && !inCI && `${missing.join(', ')} not installed
 
 let server;
 let webkit;
+/** The server's library (the demo tracks). @type {{id: string, title: string}[]} */
+let tracks;
 
 before(async () => {
   if (skip) return;
   server = await startServer();
   webkit = await startWebKit();
+  tracks = await (await fetch(`${server.url}/api/tracks`)).json();
 });
 
 after(async () => {
@@ -77,6 +80,17 @@ function pageState() {
 }
 
 /**
+ * Clicks track id's row, as a listener does; resolves once the position passed sec.
+ * @param {import('./webkit.mjs').WebDriverSession} s
+ * @param {string} id
+ * @param {number} sec
+ */
+async function clickToPlay(s, id, sec) {
+  await s.click(`button.track[data-track-id="${id}"]`);
+  await waitIn(s, (past) => /** @type {any} */ (window).ztream.stats().currentTime > past, `the position to pass ${sec} s`, 20000, [sec]);
+}
+
+/**
  * Opens the client at path in a new MiniBrowser window; waits until it is ready.
  * @param {string} path
  */
@@ -91,11 +105,9 @@ async function openClient(path) {
 test('WebKitGTK plays a track through its Media Source over HTTP, and moves on after its end', { skip, timeout: 120000 }, async (t) => {
   const s = await openClient('/');
   try {
-    const tracks = await (await fetch(`${server.url}/api/tracks`)).json();
     const [first, second] = tracks;
-    await s.click(`button.track[data-track-id="${first.id}"]`);
     const t0 = Date.now();
-    await waitIn(s, () => /** @type {any} */ (window).ztream.stats().currentTime > 1, 'playback to start');
+    await clickToPlay(s, first.id, 1);
     const startedAt = Date.now();
     const at1 = (await s.exec(pageState)).currentTime;
     await waitIn(s, () => /** @type {any} */ (window).ztream.stats().currentTime > 5, 'the position to pass 5 s');
@@ -136,9 +148,7 @@ test('WebKitGTK plays a track through its Media Source over HTTP, and moves on a
 test('?mse=managed: WebKitGTK plays through ManagedMediaSource, the Media Source of Safari on iOS', { skip, timeout: 90000 }, async (t) => {
   const s = await openClient('/?mse=managed');
   try {
-    const tracks = await (await fetch(`${server.url}/api/tracks`)).json();
-    await s.click(`button.track[data-track-id="${tracks[2].id}"]`);
-    await waitIn(s, () => /** @type {any} */ (window).ztream.stats().currentTime > 3, 'the position to pass 3 s');
+    await clickToPlay(s, tracks[2].id, 3);
     const st = await s.exec(pageState);
     t.diagnostic(`ManagedMediaSource: startup ${st.startup_ms} ms, ${st.streaming_hints} streaming hints; log: ${st.log.join(' | ')}`);
     assert.equal(st.managed, true, 'the track plays through a ManagedMediaSource');
@@ -155,9 +165,7 @@ test('?player=stream: WebKitGTK plays the whole file from /api/tracks/{id}/strea
   const before = await hubMetric(server.url, 'ztream_delivered_bytes_total', { source: 'server' });
   const s = await openClient('/?player=stream');
   try {
-    const tracks = await (await fetch(`${server.url}/api/tracks`)).json();
-    await s.click(`button.track[data-track-id="${tracks[1].id}"]`);
-    await waitIn(s, () => /** @type {any} */ (window).ztream.stats().currentTime > 3, 'the position to pass 3 s');
+    await clickToPlay(s, tracks[1].id, 3);
     const st = await s.exec(pageState);
     t.diagnostic(`stream mode: startup ${st.startup_ms} ms; log: ${st.log.join(' | ')}`);
     assert.equal(st.mode, 'stream');
