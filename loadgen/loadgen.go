@@ -237,6 +237,8 @@ type Report struct {
 	// → peer DataChannel open.
 	LookupMS  Percentiles `json:"lookup_ms"`
 	ConnectMS Percentiles `json:"connect_ms"`
+	// Pairs counts the peer↔peer connections the simulated peers set up.
+	Pairs PairCounts `json:"pairs"`
 	// FaultsInjected and FaultsDetected describe the hostile part of a run.
 	FaultsInjected FaultsInjected `json:"faults_injected"`
 	FaultsDetected FaultsDetected `json:"faults_detected"`
@@ -280,6 +282,15 @@ type HubReports struct {
 	SeedersDropped int64 `json:"seeders_dropped"`
 }
 
+// PairCounts counts peer↔peer pairs, summed over every peer (both sides
+// of a pair count it).
+type PairCounts struct {
+	// Opened pairs got their DataChannel open; Failed were closed before
+	// (ICE or DTLS failed, the connect timeout passed, or a side left).
+	Opened int64 `json:"opened"`
+	Failed int64 `json:"failed"`
+}
+
 // DuplicateBytes counts chunk bytes received twice.
 type DuplicateBytes struct {
 	Server int64 `json:"server"`
@@ -305,6 +316,7 @@ type ShardResult struct {
 // PeerTotals sums the peers' counters (peer.Stats) over a run.
 type PeerTotals struct {
 	Uploaded, HashFailures, BadMessages, Timeouts, Reports, Reconnects, FaultsSent int64
+	PairsOpened, PairsFailed                                                       int64
 }
 
 // add adds o to t.
@@ -316,6 +328,8 @@ func (t *PeerTotals) add(o PeerTotals) {
 	t.Reports += o.Reports
 	t.Reconnects += o.Reconnects
 	t.FaultsSent += o.FaultsSent
+	t.PairsOpened += o.PairsOpened
+	t.PairsFailed += o.PairsFailed
 }
 
 func totalsOf(peers []*peer.Peer) PeerTotals {
@@ -323,7 +337,8 @@ func totalsOf(peers []*peer.Peer) PeerTotals {
 	for _, p := range peers {
 		st := p.Stats()
 		t.add(PeerTotals{Uploaded: st.UploadedBytes, HashFailures: st.HashFailures, BadMessages: st.BadMessages,
-			Timeouts: st.Timeouts, Reports: st.ReportsSent, Reconnects: st.Reconnects, FaultsSent: st.FaultsSent})
+			Timeouts: st.Timeouts, Reports: st.ReportsSent, Reconnects: st.Reconnects, FaultsSent: st.FaultsSent,
+			PairsOpened: st.PairsOpened, PairsFailed: st.PairsFailed})
 	}
 	return t
 }
@@ -716,6 +731,7 @@ func summarize(results []result, tot PeerTotals, mans manifests) Report {
 	r.FaultsDetected.ReportsSent = tot.Reports
 	r.FaultsDetected.Reconnects = tot.Reconnects
 	r.FaultsInjected.FaultyChunks = tot.FaultsSent
+	r.Pairs = PairCounts{Opened: tot.PairsOpened, Failed: tot.PairsFailed}
 	var distinctBytes int64
 	for id := range distinct {
 		if m := mans[id]; m != nil {
@@ -837,6 +853,7 @@ func WriteTable(w io.Writer, r Report) error {
 		{"startup ms (all)", pct(r.StartupAllMS)},
 		{"lookup ms", pct(r.LookupMS)},
 		{"connect ms", pct(r.ConnectMS)},
+		{"peer pairs", pairsRow(r.Pairs)},
 		{"faults injected", fmt.Sprintf("%d corrupt peers %v, %d faulty chunks, %d churn leaves (%d rejoins failed)",
 			r.FaultsInjected.CorruptPeers, r.FaultsInjected.Modes, r.FaultsInjected.FaultyChunks, r.FaultsInjected.ChurnLeaves, r.FaultsInjected.RejoinFailures)},
 		{"faults detected", fmt.Sprintf("%d hash failures, %d bad messages, %d timeouts, %d reports, %d reconnects",
@@ -852,4 +869,12 @@ func WriteTable(w io.Writer, r Report) error {
 		}
 	}
 	return nil
+}
+
+// pairsRow says how many pairs opened and failed, and the share that opened.
+func pairsRow(p PairCounts) string {
+	if t := p.Opened + p.Failed; t > 0 {
+		return fmt.Sprintf("%d opened, %d failed (%.1f %% opened)", p.Opened, p.Failed, 100*float64(p.Opened)/float64(t))
+	}
+	return "none"
 }

@@ -46,6 +46,9 @@ func TestRunP2P(t *testing.T) {
 	if rep.P2PBytes == 0 || rep.OffloadRatio <= 0 {
 		t.Errorf("no p2p traffic: %+v", rep)
 	}
+	if rep.Pairs.Opened == 0 {
+		t.Errorf("p2p bytes without a pair opened: %+v", rep.Pairs)
+	}
 	if by := rep.ServerBytesByRule; by.Emergency+by.FirstCopy+by.Orphan != rep.ServerBytes {
 		t.Errorf("server bytes %d, by rule %+v: the parts do not add up", rep.ServerBytes, by)
 	}
