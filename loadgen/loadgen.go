@@ -285,10 +285,12 @@ type HubReports struct {
 // PairCounts counts peer↔peer pairs, summed over every peer (both sides
 // of a pair count it).
 type PairCounts struct {
-	// Opened pairs got their DataChannel open; Failed were closed before
-	// (ICE or DTLS failed, the connect timeout passed, or a side left).
-	Opened int64 `json:"opened"`
-	Failed int64 `json:"failed"`
+	// Opened pairs got their DataChannel open; Failed were closed before,
+	// split by why in FailedBy (each side counts its own reason: a leecher's
+	// timeout is the seeder's remote end).
+	Opened   int64             `json:"opened"`
+	Failed   int64             `json:"failed"`
+	FailedBy peer.PairFailures `json:"failed_by"`
 }
 
 // DuplicateBytes counts chunk bytes received twice.
@@ -317,6 +319,7 @@ type ShardResult struct {
 type PeerTotals struct {
 	Uploaded, HashFailures, BadMessages, Timeouts, Reports, Reconnects, FaultsSent int64
 	PairsOpened, PairsFailed                                                       int64
+	PairFailures                                                                   peer.PairFailures
 }
 
 // add adds o to t.
@@ -330,6 +333,7 @@ func (t *PeerTotals) add(o PeerTotals) {
 	t.FaultsSent += o.FaultsSent
 	t.PairsOpened += o.PairsOpened
 	t.PairsFailed += o.PairsFailed
+	t.PairFailures.Add(o.PairFailures)
 }
 
 func totalsOf(peers []*peer.Peer) PeerTotals {
@@ -338,7 +342,7 @@ func totalsOf(peers []*peer.Peer) PeerTotals {
 		st := p.Stats()
 		t.add(PeerTotals{Uploaded: st.UploadedBytes, HashFailures: st.HashFailures, BadMessages: st.BadMessages,
 			Timeouts: st.Timeouts, Reports: st.ReportsSent, Reconnects: st.Reconnects, FaultsSent: st.FaultsSent,
-			PairsOpened: st.PairsOpened, PairsFailed: st.PairsFailed})
+			PairsOpened: st.PairsOpened, PairsFailed: st.PairsFailed, PairFailures: st.PairFailures})
 	}
 	return t
 }
@@ -731,7 +735,7 @@ func summarize(results []result, tot PeerTotals, mans manifests) Report {
 	r.FaultsDetected.ReportsSent = tot.Reports
 	r.FaultsDetected.Reconnects = tot.Reconnects
 	r.FaultsInjected.FaultyChunks = tot.FaultsSent
-	r.Pairs = PairCounts{Opened: tot.PairsOpened, Failed: tot.PairsFailed}
+	r.Pairs = PairCounts{Opened: tot.PairsOpened, Failed: tot.PairsFailed, FailedBy: tot.PairFailures}
 	var distinctBytes int64
 	for id := range distinct {
 		if m := mans[id]; m != nil {
@@ -874,7 +878,13 @@ func WriteTable(w io.Writer, r Report) error {
 // pairsRow says how many pairs opened and failed, and the share that opened.
 func pairsRow(p PairCounts) string {
 	if t := p.Opened + p.Failed; t > 0 {
-		return fmt.Sprintf("%d opened, %d failed (%.1f %% opened)", p.Opened, p.Failed, 100*float64(p.Opened)/float64(t))
+		out := fmt.Sprintf("%d opened, %d failed (%.1f %% opened)", p.Opened, p.Failed, 100*float64(p.Opened)/float64(t))
+		if p.Failed > 0 {
+			f := p.FailedBy
+			out += fmt.Sprintf("; failed: %d timeout, %d ICE/DTLS, %d refused, %d trimmed, %d ended by the other side, %d abandoned",
+				f.Timeout, f.Failed, f.Refused, f.Trimmed, f.Remote, f.Abandoned)
+		}
+		return out
 	}
 	return "none"
 }

@@ -16,11 +16,11 @@ func TestMerge(t *testing.T) {
 	}
 	a := Report{Tracks: 2, Speed: 1, P2P: true, WallSeconds: 10, Shard: &Shard{
 		Results: []ShardResult{play("t1", 100, 0, 0, false), play("t2", 50, 150, 2, true)},
-		Totals:  PeerTotals{Uploaded: 150, Reports: 1, PairsOpened: 3, PairsFailed: 1}, Sizes: map[string]int64{"t1": 100, "t2": 200},
+		Totals:  PeerTotals{Uploaded: 150, Reports: 1, PairsOpened: 3, PairsFailed: 1, PairFailures: peer.PairFailures{Timeout: 1}}, Sizes: map[string]int64{"t1": 100, "t2": 200},
 	}}
 	b := Report{Tracks: 2, Speed: 1, P2P: true, WallSeconds: 12, Shard: &Shard{
 		Results: []ShardResult{play("t1", 0, 100, 1, true), {Result: peer.PlaybackResult{Track: "t2"}, Err: "boom"}},
-		Totals:  PeerTotals{Uploaded: 100, PairsOpened: 2}, Failed: 1, Sizes: map[string]int64{"t1": 100, "t2": 200},
+		Totals:  PeerTotals{Uploaded: 100, PairsOpened: 2, PairsFailed: 2, PairFailures: peer.PairFailures{Timeout: 1, Remote: 1}}, Failed: 1, Sizes: map[string]int64{"t1": 100, "t2": 200},
 	}}
 	rep, err := Merge(Config{Peers: 4}, []Report{a, b}, &HubReports{ReportsAccepted: 1})
 	if err != nil {
@@ -35,8 +35,8 @@ func TestMerge(t *testing.T) {
 	if rep.DistinctTracks != 2 || rep.ServerCopies != 150.0/300 || rep.WallSeconds != 12 || rep.FaultsDetected.Hub.ReportsAccepted != 1 {
 		t.Errorf("copies %v of %d tracks, wall %v", rep.ServerCopies, rep.DistinctTracks, rep.WallSeconds)
 	}
-	if rep.Pairs != (PairCounts{Opened: 5, Failed: 1}) {
-		t.Errorf("pairs %+v, want 5 opened and 1 failed", rep.Pairs)
+	if want := (PairCounts{Opened: 5, Failed: 3, FailedBy: peer.PairFailures{Timeout: 2, Remote: 1}}); rep.Pairs != want {
+		t.Errorf("pairs %+v, want %+v", rep.Pairs, want)
 	}
 	if rep.StartFromPeerShare != 2.0/3 || rep.SourcesPerPlayback.N != 3 || rep.SourcesPerPlayback.Max != 2 {
 		t.Errorf("start from peer %v sources %+v", rep.StartFromPeerShare, rep.SourcesPerPlayback)

@@ -468,16 +468,19 @@ func (ep *endpoint) waitWindow(job *serveJob) bool {
 	}
 }
 
-// waitOpen waits until pr's DataChannel opens; false on close or timeout.
-func waitOpen(ctx context.Context, pr *pair, timeout time.Duration) bool {
+// waitOpen waits until pr's DataChannel opens; false and why on close,
+// timeout or ctx end.
+func waitOpen(ctx context.Context, pr *pair, timeout time.Duration) (bool, pairEnd) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case <-pr.open:
-		return true
+		return true, 0
 	case <-pr.closed:
+		return false, endFailed // counted by whoever closed it
 	case <-t.C:
+		return false, endTimeout
 	case <-ctx.Done():
+		return false, endAbandoned
 	}
-	return false
 }

@@ -180,7 +180,7 @@ func (p *Peer) teardown(l *link) {
 	p.mu.Unlock()
 	p.failLookups()
 	for _, pr := range pairs {
-		pr.close()
+		pr.close(endAbandoned)
 	}
 	if ep != nil {
 		ep.shutdown()
@@ -322,7 +322,7 @@ func (p *Peer) handle(l *link, msg signaling.Message) {
 			ch <- m // buffered, one result per lookup
 		} else {
 			for _, id := range resultPairs(m) {
-				p.unpair(id) // nobody waits any more
+				p.unpair(id, endAbandoned) // nobody waits any more
 			}
 		}
 	case signaling.Unpair:
@@ -330,7 +330,7 @@ func (p *Peer) handle(l *link, msg signaling.Message) {
 		pr := p.pairs[m.PairID]
 		p.mu.Unlock()
 		if pr != nil {
-			pr.close()
+			pr.close(endRemote)
 		}
 	case signaling.Error:
 		// Also the harmless answer to a report the hub refused (not_paired)

@@ -180,13 +180,15 @@ func (pr *pair) touch() {
 	pr.mu.Unlock()
 }
 
-// close tears the pair down locally (no message to the hub).
-func (pr *pair) close() {
+// close tears the pair down locally (no message to the hub); why is
+// counted if the pair never opened.
+func (pr *pair) close(why pairEnd) {
 	pr.closeOnce.Do(func() {
 		select {
 		case <-pr.open:
 		default:
 			pr.p.stats.pairsFailed.Add(1)
+			pr.p.stats.pairFailures[why].Add(1)
 		}
 		close(pr.closed)
 		pr.p.forgetPair(pr)
@@ -209,7 +211,7 @@ func (p *Peer) forgetPair(pr *pair) {
 }
 
 // unpair ends a pair: tells the hub and closes it locally.
-func (p *Peer) unpair(pairID string) {
+func (p *Peer) unpair(pairID string, why pairEnd) {
 	p.mu.Lock()
 	pr := p.pairs[pairID]
 	p.mu.Unlock()
@@ -217,7 +219,7 @@ func (p *Peer) unpair(pairID string) {
 		p.log.Debug("unpair", "err", err)
 	}
 	if pr != nil {
-		pr.close()
+		pr.close(why)
 	}
 }
 
@@ -235,14 +237,14 @@ func (p *Peer) onPaired(l *link, m signaling.Paired) {
 		p.mu.Unlock()
 		if n >= limit {
 			p.log.Debug("too many peer connections; refusing a pair", "pair", m.PairID)
-			p.unpair(m.PairID)
+			p.unpair(m.PairID, endRefused)
 			return
 		}
 	}
 	pc, err := p.api.NewPeerConnection(webrtc.Configuration{ICEServers: l.iceServers, ICETransportPolicy: l.icePolicy})
 	if err != nil {
 		p.log.Warn("pair PeerConnection", "err", err)
-		p.unpair(m.PairID)
+		p.unpair(m.PairID, endRefused)
 		return
 	}
 	pr := &pair{p: p, id: m.PairID, remote: m.Peer, track: m.Track, role: m.Role, pc: pc,
@@ -265,7 +267,7 @@ func (p *Peer) onPaired(l *link, m signaling.Paired) {
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateFailed {
-			p.unpair(pr.id)
+			p.unpair(pr.id, endFailed)
 		}
 	})
 	attach := func(dc *webrtc.DataChannel) {
@@ -278,14 +280,14 @@ func (p *Peer) onPaired(l *link, m signaling.Paired) {
 			pr.mu.Unlock()
 			close(pr.open)
 		})
-		dc.OnClose(func() { pr.close() })
+		dc.OnClose(func() { pr.close(endFailed) })
 	}
 	if m.Role == signaling.RoleLeecher {
 		ordered := true
 		dc, err := pc.CreateDataChannel(chunkproto.DataChannelLabel, &webrtc.DataChannelInit{Ordered: &ordered})
 		if err != nil {
 			p.log.Warn("pair DataChannel", "err", err)
-			p.unpair(pr.id)
+			p.unpair(pr.id, endRefused)
 			return
 		}
 		attach(dc)
@@ -295,7 +297,7 @@ func (p *Peer) onPaired(l *link, m signaling.Paired) {
 		}
 		if err != nil {
 			p.log.Warn("pair offer", "err", err)
-			p.unpair(pr.id)
+			p.unpair(pr.id, endRefused)
 			return
 		}
 		if err := p.send(signaling.Signal{To: pr.remote, PairID: pr.id, SDP: &offer}); err != nil {
@@ -345,7 +347,7 @@ func (p *Peer) pairSignal(m signaling.Signal) {
 	}
 	if err := pr.pc.SetRemoteDescription(sdp); err != nil {
 		p.log.Debug("pair remote description", "err", err)
-		p.unpair(pr.id)
+		p.unpair(pr.id, endRefused)
 		return
 	}
 	pr.mu.Lock()
@@ -367,7 +369,7 @@ func (p *Peer) pairSignal(m signaling.Signal) {
 	}
 	if err != nil {
 		p.log.Debug("pair answer", "err", err)
-		p.unpair(pr.id)
+		p.unpair(pr.id, endRefused)
 		return
 	}
 	if err := p.send(signaling.Signal{To: pr.remote, PairID: pr.id, SDP: &answer}); err != nil {
@@ -414,7 +416,7 @@ func (p *Peer) trimPairs() {
 		}
 	}
 	for i := 0; i < excess && i < len(idle); i++ {
-		p.unpair(idle[i].id)
+		p.unpair(idle[i].id, endTrimmed)
 	}
 }
 

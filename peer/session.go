@@ -591,7 +591,7 @@ func (s *session) handle(ev any) {
 			return // the per-step probe asked it when it opened
 		}
 		if !s.keep(ev.ep) {
-			s.p.unpair(ev.pr.id) // not needed: free the seeder's slot
+			s.p.unpair(ev.pr.id, endAbandoned) // not needed: free the seeder's slot
 			return
 		}
 		s.ask(ev.ep, now)
@@ -891,7 +891,7 @@ func (s *session) abandon(ep *endpoint, reason string) {
 	} else {
 		ep.forget(s.m.ID)
 		if ep.pair != nil {
-			s.p.unpair(ep.pair.id)
+			s.p.unpair(ep.pair.id, endAbandoned)
 		}
 	}
 }
@@ -903,7 +903,7 @@ func (s *session) dropPeer(ps *peerSource, bad bool) {
 	}
 	ps.ep.forget(s.m.ID)
 	if bad && ps.ep.pair != nil {
-		s.p.unpair(ps.ep.pair.id)
+		s.p.unpair(ps.ep.pair.id, endAbandoned)
 	}
 	for i, x := range s.peers {
 		if x == ps {
@@ -972,7 +972,7 @@ func (s *session) lookup(q signaling.Lookup) {
 		switch {
 		case pr == nil:
 		case s.p.isBad(pr.remote):
-			s.p.unpair(id)
+			s.p.unpair(id, endRefused)
 		default:
 			pairs = append(pairs, pr)
 		}
@@ -983,8 +983,8 @@ func (s *session) lookup(q signaling.Lookup) {
 		go func() {
 			defer s.wg.Done()
 			t1 := time.Now()
-			if !waitOpen(s.ctx, pr, s.p.cfg.ConnectTimeout) {
-				s.p.unpair(pr.id)
+			if ok, why := waitOpen(s.ctx, pr, s.p.cfg.ConnectTimeout); !ok {
+				s.p.unpair(pr.id, why)
 				s.post(evLink{})
 				return
 			}

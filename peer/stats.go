@@ -40,10 +40,52 @@ type Stats struct {
 	// for exceeding the inbound rate.
 	MessagesDropped int64
 	// PairsOpened counts peer↔peer pairs whose DataChannel opened;
-	// PairsFailed those closed before it did (ICE or DTLS failed, the
-	// connect timeout passed, or the other side left).
+	// PairsFailed those closed before it did, split by why in PairFailures.
 	PairsOpened, PairsFailed int64
+	PairFailures             PairFailures
 }
+
+// PairFailures splits Stats.PairsFailed by why the pair ended before its
+// DataChannel opened, as seen by this side of it.
+type PairFailures struct {
+	// Refused: this peer refused the pair (at its PeerConnection limit) or
+	// could not set it up (offer, answer, remote description).
+	Refused int64 `json:"refused"`
+	// Trimmed: closed while connecting to make room for a newer pair.
+	Trimmed int64 `json:"trimmed"`
+	// Timeout: the connect timeout passed.
+	Timeout int64 `json:"timeout"`
+	// Failed: ICE or DTLS failed.
+	Failed int64 `json:"failed"`
+	// Remote: the other side ended it (unpair from the hub).
+	Remote int64 `json:"remote"`
+	// Abandoned: nothing needed it any more (the playback ended, the hub
+	// link was lost, the peer closed).
+	Abandoned int64 `json:"abandoned"`
+}
+
+// Add adds o's counts to f.
+func (f *PairFailures) Add(o PairFailures) {
+	f.Refused += o.Refused
+	f.Trimmed += o.Trimmed
+	f.Timeout += o.Timeout
+	f.Failed += o.Failed
+	f.Remote += o.Remote
+	f.Abandoned += o.Abandoned
+}
+
+// pairEnd is why a pair is closed (counted only if it never opened).
+type pairEnd int
+
+const (
+	endRefused pairEnd = iota
+	endTrimmed
+	endTimeout
+	endFailed
+	endRemote
+	endAbandoned
+	pairEnds
+)
 
 type counters struct {
 	serverBytes, p2pBytes, cacheBytes, uploaded atomic.Int64
@@ -53,6 +95,7 @@ type counters struct {
 	badMessages, timeouts, reports, reconnects  atomic.Int64
 	faultsSent, dropped                         atomic.Int64
 	pairsOpened, pairsFailed                    atomic.Int64
+	pairFailures                                [pairEnds]atomic.Int64
 }
 
 // Stats returns the peer's counters.
@@ -66,6 +109,11 @@ func (p *Peer) Stats() Stats {
 		BadMessages: s.badMessages.Load(), Timeouts: s.timeouts.Load(), ReportsSent: s.reports.Load(),
 		Reconnects: s.reconnects.Load(), FaultsSent: s.faultsSent.Load(), MessagesDropped: s.dropped.Load(),
 		PairsOpened: s.pairsOpened.Load(), PairsFailed: s.pairsFailed.Load(),
+		PairFailures: PairFailures{
+			Refused: s.pairFailures[endRefused].Load(), Trimmed: s.pairFailures[endTrimmed].Load(),
+			Timeout: s.pairFailures[endTimeout].Load(), Failed: s.pairFailures[endFailed].Load(),
+			Remote: s.pairFailures[endRemote].Load(), Abandoned: s.pairFailures[endAbandoned].Load(),
+		},
 	}
 }
 
