@@ -51,9 +51,11 @@ type Config struct {
 	Seed uint64
 	// DisableP2P makes peers fetch everything from the server.
 	DisableP2P bool
-	// UploadCap and CacheBytes are passed to every peer (0 = peer defaults).
-	UploadCap  int
-	CacheBytes int64
+	// UploadCap, MaxPeerConns and CacheBytes are passed to every peer (0 =
+	// peer defaults).
+	UploadCap    int
+	MaxPeerConns int
+	CacheBytes   int64
 	// Loopback gathers loopback ICE candidates (default: when Server's host is
 	// a loopback address). With the server on loopback too, the simulated
 	// peers gather on the loopback interfaces only: they all run on this
@@ -239,6 +241,10 @@ type Report struct {
 	ConnectMS Percentiles `json:"connect_ms"`
 	// Pairs counts the peer↔peer connections the simulated peers set up.
 	Pairs PairCounts `json:"pairs"`
+	// PeerConnsPeak is the most peer↔peer PeerConnections open at once
+	// over the simulated peers (both sides count one), sampled at every
+	// progress tick; a split run sums each process's peak.
+	PeerConnsPeak int64 `json:"peer_conns_peak"`
 	// FaultsInjected and FaultsDetected describe the hostile part of a run.
 	FaultsInjected FaultsInjected `json:"faults_injected"`
 	FaultsDetected FaultsDetected `json:"faults_detected"`
@@ -320,6 +326,8 @@ type PeerTotals struct {
 	Uploaded, HashFailures, BadMessages, Timeouts, Reports, Reconnects, FaultsSent int64
 	PairsOpened, PairsFailed                                                       int64
 	PairFailures                                                                   peer.PairFailures
+	// PeerConnsPeak: see Report.PeerConnsPeak.
+	PeerConnsPeak int64
 }
 
 // add adds o to t.
@@ -334,6 +342,7 @@ func (t *PeerTotals) add(o PeerTotals) {
 	t.PairsOpened += o.PairsOpened
 	t.PairsFailed += o.PairsFailed
 	t.PairFailures.Add(o.PairFailures)
+	t.PeerConnsPeak += o.PeerConnsPeak
 }
 
 func totalsOf(peers []*peer.Peer) PeerTotals {
@@ -342,7 +351,8 @@ func totalsOf(peers []*peer.Peer) PeerTotals {
 		st := p.Stats()
 		t.add(PeerTotals{Uploaded: st.UploadedBytes, HashFailures: st.HashFailures, BadMessages: st.BadMessages,
 			Timeouts: st.Timeouts, Reports: st.ReportsSent, Reconnects: st.Reconnects, FaultsSent: st.FaultsSent,
-			PairsOpened: st.PairsOpened, PairsFailed: st.PairsFailed, PairFailures: st.PairFailures})
+			PairsOpened: st.PairsOpened, PairsFailed: st.PairsFailed, PairFailures: st.PairFailures,
+			PeerConnsPeak: st.PeerConns}) // now; Run keeps the peak
 	}
 	return t
 }
@@ -510,7 +520,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				return
 			}
 			pcfg := peer.Config{
-				HubURL: base, Manifests: mans, UploadCap: cfg.UploadCap, CacheBytes: cfg.CacheBytes,
+				HubURL: base, Manifests: mans, UploadCap: cfg.UploadCap, MaxPeerConns: cfg.MaxPeerConns, CacheBytes: cfg.CacheBytes,
 				Speed: cfg.Speed, Logger: cfg.Logger.With("sim", i), DisableP2P: cfg.DisableP2P,
 				ICELoopback: *cfg.Loopback, ICEInterfaces: iceInterfaces,
 			}
@@ -587,25 +597,32 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}()
 	tick := time.NewTicker(cfg.ProgressEvery)
 	defer tick.Stop()
+	var peak int64 // peer PeerConnections open at once
 wait:
 	for {
 		select {
 		case <-allDone:
 			break wait
 		case <-tick.C:
+			mu.Lock()
+			tot := totalsOf(peers)
+			mu.Unlock()
+			peak = max(peak, tot.PeerConnsPeak)
 			if cfg.Progress != nil {
 				mu.Lock()
-				r := summarize(results, totalsOf(peers), mans)
+				r := summarize(results, tot, mans)
 				online := len(peers) - inj.ChurnLeaves + inj.RejoinFailures
 				mu.Unlock()
-				fmt.Fprintf(cfg.Progress, "load: %5.0fs peers %d/%d playbacks %d (%d complete) offload %.3f stalls %d hash_failures %d\n",
-					time.Since(start).Seconds(), online, cfg.Peers, r.Playbacks, r.PlaybacksComplete, r.OffloadRatio, r.Stalls, r.HashFailures)
+				fmt.Fprintf(cfg.Progress, "load: %5.0fs peers %d/%d playbacks %d (%d complete) offload %.3f stalls %d hash_failures %d peer_conns %d\n",
+					time.Since(start).Seconds(), online, cfg.Peers, r.Playbacks, r.PlaybacksComplete, r.OffloadRatio, r.Stalls, r.HashFailures, tot.PeerConnsPeak)
 			}
 		}
 	}
 	wg.Wait()
 	mu.Lock()
-	rep := summarize(results, totalsOf(peers), mans)
+	tot := totalsOf(peers)
+	tot.PeerConnsPeak = max(peak, tot.PeerConnsPeak)
+	rep := summarize(results, tot, mans)
 	ps := peers
 	injected := inj
 	all := results
@@ -644,7 +661,9 @@ wait:
 	rep.Procs = 1
 	rep.WallSeconds = time.Since(start).Seconds()
 	if cfg.Shards > 1 {
-		sh := &Shard{Totals: totalsOf(ps), Failed: failed, Injected: injected, Sizes: make(map[string]int64)}
+		shTot := totalsOf(ps)
+		shTot.PeerConnsPeak = rep.PeerConnsPeak
+		sh := &Shard{Totals: shTot, Failed: failed, Injected: injected, Sizes: make(map[string]int64)}
 		for _, x := range all {
 			r := ShardResult{Result: x.res}
 			if x.err != nil {
@@ -736,6 +755,7 @@ func summarize(results []result, tot PeerTotals, mans manifests) Report {
 	r.FaultsDetected.Reconnects = tot.Reconnects
 	r.FaultsInjected.FaultyChunks = tot.FaultsSent
 	r.Pairs = PairCounts{Opened: tot.PairsOpened, Failed: tot.PairsFailed, FailedBy: tot.PairFailures}
+	r.PeerConnsPeak = tot.PeerConnsPeak
 	var distinctBytes int64
 	for id := range distinct {
 		if m := mans[id]; m != nil {
@@ -858,6 +878,7 @@ func WriteTable(w io.Writer, r Report) error {
 		{"lookup ms", pct(r.LookupMS)},
 		{"connect ms", pct(r.ConnectMS)},
 		{"peer pairs", pairsRow(r.Pairs)},
+		{"peer conns", fmt.Sprintf("peak %d open at once (%.1f per peer; each side counts one)", r.PeerConnsPeak, float64(r.PeerConnsPeak)/float64(max(r.Peers, 1)))},
 		{"faults injected", fmt.Sprintf("%d corrupt peers %v, %d faulty chunks, %d churn leaves (%d rejoins failed)",
 			r.FaultsInjected.CorruptPeers, r.FaultsInjected.Modes, r.FaultsInjected.FaultyChunks, r.FaultsInjected.ChurnLeaves, r.FaultsInjected.RejoinFailures)},
 		{"faults detected", fmt.Sprintf("%d hash failures, %d bad messages, %d timeouts, %d reports, %d reconnects",

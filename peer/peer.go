@@ -107,6 +107,10 @@ type Config struct {
 	// 250 ms): the longer applies.
 	LookupRetryMS   float64
 	LookupRetryReal time.Duration
+	// LookupBackoffMax caps the wait before the next lookup after peer
+	// links of the peer's lookups failed to open in a row: LookupRetryReal
+	// doubled per failure (default 30 s; PROTOCOL.md §8.2).
+	LookupBackoffMax time.Duration
 	// MaxSources bounds the peer links one playback takes chunks from at
 	// once (default 4, at most 8).
 	MaxSources int
@@ -172,6 +176,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LookupRetryReal <= 0 {
 		c.LookupRetryReal = realMS(alg.LookupRetryRealMS)
+	}
+	if c.LookupBackoffMax <= 0 {
+		c.LookupBackoffMax = realMS(alg.LookupBackoffMaxRealMS)
 	}
 	if c.MaxSources <= 0 {
 		c.MaxSources = alg.MaxSources
@@ -243,8 +250,9 @@ type Peer struct {
 	startupBuf []float64
 	lastStats  Stats
 
-	slots *uploadSlots // owned: safe for concurrent use
-	rep   *reputation  // remote peers caught misbehaving
+	slots   *uploadSlots   // owned: safe for concurrent use
+	rep     *reputation    // remote peers caught misbehaving
+	backoff *lookupBackoff // lookups held after links failed to open
 }
 
 // Dial connects to the hub, completes the handshake and waits until the hub
@@ -272,6 +280,7 @@ func Dial(ctx context.Context, cfg Config) (*Peer, error) {
 		playing:  make(map[string]bool),
 		partials: make(map[string]*trackData),
 		rep:      newReputation(),
+		backoff:  newLookupBackoff(cfg.LookupRetryReal, cfg.LookupBackoffMax),
 	}
 	if p.cache == nil {
 		p.cache = NewCache(cfg.CacheBytes)

@@ -1,6 +1,10 @@
 package peer
 
-import "github.com/ztream/ztream/chunkproto"
+import (
+	"math"
+
+	"github.com/ztream/ztream/chunkproto"
+)
 
 // The peer algorithm of docs/PROTOCOL.md §8, as a pure function. The browser
 // client implements the same function (web/js/swarm.js); both run the shared
@@ -84,6 +88,9 @@ type Algorithm struct {
 	LookupRetryMS     float64 `json:"lookup_retry_ms"`
 	LookupRetryRealMS float64 `json:"lookup_retry_real_ms"`
 	MaxLookups        int     `json:"max_lookups"`
+	// LookupBackoffMaxRealMS caps the wait before a peer's next lookup
+	// after peer links of its lookups failed to open (LookupBackoffRealMS).
+	LookupBackoffMaxRealMS float64 `json:"lookup_backoff_max_real_ms"`
 	// FirstCopyRetryMS is the first-copy hold (§8.4).
 	FirstCopyRetryMS float64 `json:"first_copy_retry_ms"`
 	// HoldingIntervalRealMS is the shortest time between two holding
@@ -96,18 +103,32 @@ type Algorithm struct {
 // DefaultAlgorithm returns the algorithm's default constants.
 func DefaultAlgorithm() Algorithm {
 	return Algorithm{
-		Sched:                 SchedConfig{}.withDefaults(),
-		MaxSources:            4,
-		StartWaitRealMS:       150,
-		SourceTimeoutMS:       2000,
-		SilenceRealMS:         3000,
-		LookupRetryMS:         1000,
-		LookupRetryRealMS:     250,
-		MaxLookups:            64,
-		FirstCopyRetryMS:      2000,
-		HoldingIntervalRealMS: chunkproto.HoldingIntervalMS,
-		MaxPeerConns:          16,
+		Sched:                  SchedConfig{}.withDefaults(),
+		MaxSources:             4,
+		StartWaitRealMS:        150,
+		SourceTimeoutMS:        2000,
+		SilenceRealMS:          3000,
+		LookupRetryMS:          1000,
+		LookupRetryRealMS:      250,
+		MaxLookups:             64,
+		LookupBackoffMaxRealMS: 30000,
+		FirstCopyRetryMS:       2000,
+		HoldingIntervalRealMS:  chunkproto.HoldingIntervalMS,
+		MaxPeerConns:           16,
 	}
+}
+
+// LookupBackoffRealMS is how long (real ms) a peer waits before its next
+// tracker lookup, for any track, after fails peer links of its lookups in a
+// row failed to open (PROTOCOL.md §8.2): none after 0, else
+// LookupRetryRealMS·2^fails, at most LookupBackoffMaxRealMS. Pairs that do
+// not open (a saturated host, NATs no path crosses) then stop being set up
+// at the rate they fail, each setup costing both sides CPU.
+func (a Algorithm) LookupBackoffRealMS(fails int) float64 {
+	if fails <= 0 {
+		return 0
+	}
+	return min(a.LookupRetryRealMS*math.Pow(2, float64(min(fails, 30))), a.LookupBackoffMaxRealMS)
 }
 
 // SourceState is what the scheduler knows of one source's range in flight.

@@ -183,9 +183,10 @@ type evLookup struct {
 
 // evLink is one pair of a lookup, open (ep set) or failed.
 type evLink struct {
-	ep      *endpoint
+	ep      *endpoint // nil: the link did not open
 	pr      *pair
 	connect time.Duration
+	failed  bool // it did not open for a failure, not for the playback's end
 }
 
 // source is one sender of the session's chunks: the hub or a peer.
@@ -418,11 +419,12 @@ func (s *session) step(now time.Time) {
 
 // wantsPeers reports whether to ask the tracker for more peers now (§8.2):
 // fewer than MaxSources serve or are being connected, no search is under way
-// (tracker lookup, have asked on open links), the retry time has come, and
+// (tracker lookup, have asked on open links), the retry time has come, the
+// peer's lookups are not held after failed links (lookupBackoff), and
 // some source is slow or a missing chunk within InOrderMS of the playhead is
 // held by no source.
 func (s *session) wantsPeers(now time.Time) bool {
-	if !s.p2p() || s.looking || len(s.probing) > 0 || len(s.peers)+s.linking >= s.p.cfg.MaxSources || now.Before(s.nextLook) {
+	if !s.p2p() || s.looking || len(s.probing) > 0 || len(s.peers)+s.linking >= s.p.cfg.MaxSources || now.Before(s.nextLook) || s.p.backoff.holds(now) {
 		return false
 	}
 	if len(s.peers) == 0 {
@@ -582,8 +584,12 @@ func (s *session) handle(ev any) {
 	case evLink:
 		s.linking--
 		if ev.ep == nil {
+			if ev.failed {
+				s.p.backoff.failed(now)
+			}
 			return
 		}
+		s.p.backoff.opened()
 		if s.res.ConnectLatency == 0 {
 			s.res.ConnectLatency = ev.connect
 		}
@@ -985,7 +991,7 @@ func (s *session) lookup(q signaling.Lookup) {
 			t1 := time.Now()
 			if ok, why := waitOpen(s.ctx, pr, s.p.cfg.ConnectTimeout); !ok {
 				s.p.unpair(pr.id, why)
-				s.post(evLink{})
+				s.post(evLink{failed: why != endAbandoned})
 				return
 			}
 			s.post(evLink{ep: pr.endpoint(), pr: pr, connect: time.Since(t1)})

@@ -43,6 +43,9 @@ type Stats struct {
 	// PairsFailed those closed before it did, split by why in PairFailures.
 	PairsOpened, PairsFailed int64
 	PairFailures             PairFailures
+	// PeerConns is a gauge: the peer↔peer PeerConnections open now (each
+	// costs CPU while idle too: ICE consent checks every 2 s).
+	PeerConns int64
 }
 
 // PairFailures splits Stats.PairsFailed by why the pair ended before its
@@ -109,6 +112,7 @@ func (p *Peer) Stats() Stats {
 		BadMessages: s.badMessages.Load(), Timeouts: s.timeouts.Load(), ReportsSent: s.reports.Load(),
 		Reconnects: s.reconnects.Load(), FaultsSent: s.faultsSent.Load(), MessagesDropped: s.dropped.Load(),
 		PairsOpened: s.pairsOpened.Load(), PairsFailed: s.pairsFailed.Load(),
+		PeerConns: int64(len(p.openPairs())),
 		PairFailures: PairFailures{
 			Refused: s.pairFailures[endRefused].Load(), Trimmed: s.pairFailures[endTrimmed].Load(),
 			Timeout: s.pairFailures[endTimeout].Load(), Failed: s.pairFailures[endFailed].Load(),

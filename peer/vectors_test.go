@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // The shared scenario vectors of the peer algorithm: the browser's
@@ -145,5 +146,68 @@ func TestDefaultAlgorithmFile(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%s is stale (run ZTREAM_WRITE_ALGORITHM=1 go test -run TestDefaultAlgorithmFile ./peer/):\n%s", algorithmFile, got)
+	}
+}
+
+// lookupBackoffVectors are the steps of PROTOCOL.md §8.2's lookup backoff,
+// run by the browser's unit tests too.
+const lookupBackoffVectors = "../testdata/peer-algorithm/lookup-backoff.json"
+
+func TestLookupBackoffVectors(t *testing.T) {
+	raw, err := os.ReadFile(lookupBackoffVectors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		RetryMS float64 `json:"lookup_retry_real_ms"`
+		MaxMS   float64 `json:"lookup_backoff_max_real_ms"`
+		Cases   []struct {
+			Name  string `json:"name"`
+			Steps []struct {
+				AtMS    float64 `json:"at_ms"`
+				Event   string  `json:"event"`
+				UntilMS float64 `json:"until_ms"`
+				Holds   bool    `json:"holds"`
+			} `json:"steps"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	if def := DefaultAlgorithm(); v.RetryMS != def.LookupRetryRealMS || v.MaxMS != def.LookupBackoffMaxRealMS {
+		t.Errorf("vectors use %v/%v ms, the defaults are %v/%v", v.RetryMS, v.MaxMS, def.LookupRetryRealMS, def.LookupBackoffMaxRealMS)
+	}
+	if len(v.Cases) == 0 {
+		t.Fatal("no cases")
+	}
+	ms := func(x float64) time.Duration { return time.Duration(x * float64(time.Millisecond)) }
+	epoch := time.Unix(1_000_000, 0)
+	for _, c := range v.Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			b := newLookupBackoff(ms(v.RetryMS), ms(v.MaxMS))
+			for i, st := range c.Steps {
+				now := epoch.Add(ms(st.AtMS))
+				switch st.Event {
+				case "failed":
+					b.failed(now)
+				case "opened":
+					b.opened()
+				case "holds":
+					if got := b.holds(now); got != st.Holds {
+						t.Fatalf("step %d: holds at %v ms = %v, want %v", i, st.AtMS, got, st.Holds)
+					}
+					continue
+				default:
+					t.Fatalf("step %d: unknown event %q", i, st.Event)
+				}
+				var got float64
+				if !b.until.IsZero() {
+					got = float64(b.until.Sub(epoch)) / float64(time.Millisecond)
+				}
+				if got != st.UntilMS {
+					t.Fatalf("step %d (%s at %v ms): held until %v ms, want %v", i, st.Event, st.AtMS, got, st.UntilMS)
+				}
+			}
+		})
 	}
 }

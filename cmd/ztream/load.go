@@ -43,6 +43,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) (retE
 	seed := fs.Uint64("seed", 1, "random seed for track choices")
 	p2p := fs.Bool("p2p", true, "let peers stream from each other (false: server only)")
 	fs.IntVar(&cfg.UploadCap, "upload-cap", 0, "upload cap of every peer (0 = default 4)")
+	fs.IntVar(&cfg.MaxPeerConns, "max-peer-conns", 0, "peer↔peer PeerConnections every peer keeps (0 = default 16)")
 	cacheMB := fs.Int64("cache-mb", 0, "cache size of every peer in MiB (0 = default 256)")
 	loopback := fs.String("loopback", "auto", "gather loopback ICE candidates: auto (when the server is on loopback), true or false")
 	fs.IntVar(&cfg.CorruptPeers, "corrupt-peers", 0, "how many peers serve faulty chunks when seeding (spread over the join order)")

@@ -355,7 +355,8 @@ export class Loader extends EventTarget {
   /**
    * Whether to ask the tracker for more peers now (§8.2.2): fewer than
    * max_sources serve or are being connected, no search is under way, the
-   * retry time has come, and no link serves, a source is slow, or a missing
+   * retry time has come, the page's lookups are not held after failed links
+   * (LookupBackoff), and no link serves, a source is slow, or a missing
    * chunk is held by no source.
    * @param {number} now
    * @param {boolean[]} present the chunks held or not wanted
@@ -364,6 +365,7 @@ export class Loader extends EventTarget {
    */
   wantsPeers(now, present, at, playheadMs) {
     if (this.looking || this.probing.size > 0 || this.peers.length + this.linking >= this.cfg.max_sources || now < this.nextLook) return false;
+    if (this.net && this.net.lookupBackoff.holds(now)) return false;
     if (this.peers.length === 0) return true;
     if (this.peers.some((ps) => now < ps.slowUntil)) return true;
     // Holes near the playhead only (in_order_ms): first copies fill the rest.
@@ -495,6 +497,10 @@ export class Loader extends EventTarget {
    */
   onLink(link, ok) {
     this.linking--;
+    if (this.net && !this.stopped) {
+      if (ok) this.net.lookupBackoff.opened();
+      else this.net.lookupBackoff.failed(performance.now(), this.cfg);
+    }
     if (this.stopped || this.finished || !ok) {
       this.kick();
       return;

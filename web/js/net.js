@@ -24,7 +24,7 @@
 
 import { ChunkChannel } from './channel.js';
 import { CHANNEL_LABEL, validTrackId, encodeBitfield } from './wire.js';
-import { ALGORITHM_DEFAULTS } from './swarm.js';
+import { ALGORITHM_DEFAULTS, LookupBackoff } from './swarm.js';
 
 /** @typedef {import('./channel.js').ServeHooks} ServeHooks */
 /** @typedef {import('./channel.js').HaveAnswer} HaveAnswer */
@@ -281,6 +281,8 @@ export class Net extends EventTarget {
     this.statsIntervalMs = statsIntervalMs;
     this.uploadIdleMs = uploadIdleMs;
     this.maxPeerConns = maxPeerConns;
+    /** Holds this page's tracker lookups after peer links failed to open (PROTOCOL.md §8.2). */
+    this.lookupBackoff = new LookupBackoff();
     /** peer id → reason: peers that misbehaved, the MAX_BAD_PEERS most recent (insertion order). @type {Map<string, string>} */
     this.badPeers = new Map();
     /** `${peer} ${track}` of the reports sent, the MAX_REPORTED most recent. @type {Set<string>} */

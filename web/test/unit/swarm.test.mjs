@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { schedule, withDefaults, SCHED_DEFAULTS, chunkStarts, chunkAtMs, firstMissing, ALGORITHM_DEFAULTS, withAlgorithmDefaults } from '../../js/swarm.js';
+import { schedule, withDefaults, SCHED_DEFAULTS, chunkStarts, chunkAtMs, firstMissing, ALGORITHM_DEFAULTS, withAlgorithmDefaults, LookupBackoff } from '../../js/swarm.js';
 import { CatalogAPI } from '../../js/api.js';
 
 // The shared scenario vectors of the peer algorithm; peer/vectors_test.go runs the same file.
@@ -145,3 +145,27 @@ test('CatalogAPI.config: GET /api/config, or the built-in defaults when it fails
   globalThis.fetch = async () => { throw new TypeError('network down'); };
   assert.deepEqual(await new CatalogAPI('/api').config(), algorithmJSON);
 });
+
+const backoffVectors = JSON.parse(readFileSync(new URL('../../../testdata/peer-algorithm/lookup-backoff.json', import.meta.url), 'utf8'));
+
+test('lookup backoff vectors use the default constants', () => {
+  assert.equal(backoffVectors.lookup_retry_real_ms, ALGORITHM_DEFAULTS.lookup_retry_real_ms);
+  assert.equal(backoffVectors.lookup_backoff_max_real_ms, ALGORITHM_DEFAULTS.lookup_backoff_max_real_ms);
+  assert.ok(backoffVectors.cases.length > 0);
+});
+
+for (const c of backoffVectors.cases) {
+  test(`lookup backoff vector: ${c.name}`, () => {
+    const b = new LookupBackoff();
+    c.steps.forEach((st, i) => {
+      if (st.event === 'holds') {
+        assert.equal(b.holds(st.at_ms), st.holds, `step ${i}: holds at ${st.at_ms} ms`);
+        return;
+      }
+      if (st.event === 'failed') b.failed(st.at_ms, backoffVectors);
+      else if (st.event === 'opened') b.opened();
+      else assert.fail(`step ${i}: unknown event ${st.event}`);
+      assert.equal(b.until, st.until_ms, `step ${i} (${st.event} at ${st.at_ms} ms): held until`);
+    });
+  });
+}
