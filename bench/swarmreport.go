@@ -274,21 +274,26 @@ func (r *report) writeBig(w io.Writer, cores float64) {
 			pct(x.Rep.StartFromPeerShare), p5095(x.Rep.SourcesPerPlayback), pp(x.Rep.LookupMS), pp(x.Rep.ConnectMS),
 			x.Rep.PeersFailed, x.Rep.PlaybackErrors)
 	}
-	p("\n| peers | wall s | hub CPU-s | hub cores used | listeners per core (direct, 1x) | hub peak RSS MB | peak heap MB | peak goroutines | peak connected peers | load generator CPU-s (cores; per process) | largest load process peak RSS MB | other processes CPU-s | machine busy | load average before |\n")
-	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("\n| peers | wall s | hub CPU-s | hub cores used | listeners per core (direct, 1x) | hub peak RSS MB | peak heap MB | peak goroutines | peak connected peers | load generator CPU-s (cores; per process) | largest load process peak RSS MB | other processes CPU-s | machine busy | load average before | peer pairs opened / failed (timed out) | peak peer PeerConnections (per peer) |\n")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, x := range rows {
 		perCore := "n/a"
 		if c := x.cpuPerPeer(); c > 0 {
 			perCore = fmt.Sprintf("%.0f", 1/c)
 		}
 		wall := max(x.Wall, 1e-9)
-		p("| %d | %.1f | %.1f | %.2f | %s | %s | %s | %.0f | %.0f | %.1f (%.2f; %.2f) | %s | %.1f | %s | %.2f |\n", x.Spec.Peers, x.Wall, x.HubCPU,
+		p("| %d | %.1f | %.1f | %.2f | %s | %s | %s | %.0f | %.0f | %.1f (%.2f; %.2f) | %s | %.1f | %s | %.2f | %d / %d (%d) | %d (%.1f) |\n", x.Spec.Peers, x.Wall, x.HubCPU,
 			x.HubCPU/wall, perCore, mb(float64(x.PeakRSS)), mb(x.PeakHeap), x.PeakGor, x.PeakConn, x.LoadCPU, x.LoadCPU/wall,
 			x.LoadCPU/wall/float64(max(x.Spec.Procs, 1)), mb(float64(x.LoadMaxRSS)), max(x.MachineBusy-x.HubCPU-x.LoadCPU, 0),
-			pct(busyOf(x, cores)), x.LoadAvg)
+			pct(busyOf(x, cores)), x.LoadAvg, x.Rep.Pairs.Opened, x.Rep.Pairs.Failed, x.Rep.Pairs.FailedBy.Timeout,
+			x.Rep.PeerConnsPeak, float64(x.Rep.PeerConnsPeak)/float64(max(x.connected(), 1)))
 	}
 	p("\n*Listeners per core (direct)* = 1 / hub CPU per connected peer over the whole run (joins, playbacks, drain). *Per process*\n")
-	p("is the load generator's cores divided by the number of load processes (on average; they run the same number of peers).\n\n")
+	p("is the load generator's cores divided by the number of load processes (on average; they run the same number of peers).\n")
+	p("*Peer pairs*: both sides count a pair; a pair that failed counts its leecher's reason and its seeder's (a leecher's\n")
+	p("timeout is its seeder's *ended by the other side*), *timed out* counting the connect timeouts (10 s). *Peak peer\n")
+	p("PeerConnections*: the most open at once over the simulated peers, sampled every 5 s (each side counts one; each costs CPU\n")
+	p("while idle too: ICE consent checks every 2 s).\n\n")
 	writeStatus(w, rows)
 	writeMinutes(w, rows)
 	writeSkipped(w, r.Skipped)
