@@ -10,18 +10,16 @@ import (
 // its sessions, so that a new playback does not start with a burst of pair
 // setups that the last ones showed will fail. Safe for concurrent use.
 type lookupBackoff struct {
-	alg Algorithm // LookupRetryRealMS and LookupBackoffMaxRealMS
+	alg   Algorithm // LookupRetryMS and LookupBackoffMaxMS
+	speed float64   // media ms per real ms
 
 	mu    sync.Mutex
 	fails int       // links failed in a row
 	until time.Time // no lookup before
 }
 
-func newLookupBackoff(retry, limit time.Duration) *lookupBackoff {
-	return &lookupBackoff{alg: Algorithm{
-		LookupRetryRealMS:      float64(retry) / float64(time.Millisecond),
-		LookupBackoffMaxRealMS: float64(limit) / float64(time.Millisecond),
-	}}
+func newLookupBackoff(retryMS, limitMS, speed float64) *lookupBackoff {
+	return &lookupBackoff{alg: Algorithm{LookupRetryMS: retryMS, LookupBackoffMaxMS: limitMS}, speed: speed}
 }
 
 // failed records a link that did not open at now.
@@ -29,7 +27,7 @@ func (b *lookupBackoff) failed(now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.fails++
-	wait := time.Duration(b.alg.LookupBackoffRealMS(b.fails) * float64(time.Millisecond))
+	wait := time.Duration(b.alg.LookupBackoffMS(b.fails) / b.speed * float64(time.Millisecond))
 	b.until = later(b.until, now.Add(wait))
 }
 

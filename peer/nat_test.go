@@ -250,3 +250,48 @@ func TestNATTraversal(t *testing.T) {
 		})
 	}
 }
+
+// TestLookupBackoff: behind NATs no path crosses (both symmetric, STUN
+// only), the pair the leecher's lookup makes times out; the hub serves the
+// whole track without a stall, and the failed link counts in the peer's
+// lookup backoff (PROTOCOL.md §8.2; its holds are checked by the shared
+// vectors, TestLookupBackoffVectors).
+func TestLookupBackoff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("NAT lab")
+	}
+	lab := newNATLab(t, natSymmetric, natSymmetric)
+	env := newTestEnvWith(t, 1, 24, func(c *hub.Config) {
+		c.Net = lab.hub
+		c.IPFilter = func(net.IP) bool { return true }
+		c.ICEServers = []webrtc.ICEServer{{URLs: []string{"stun:" + natTURNAdr}}}
+	})
+	m := env.tracks[0]
+	natPeer := func(n *vnet.Net, speed float64, timeout time.Duration) *Peer {
+		return env.peer(func(c *Config) {
+			c.Net = n
+			c.ICELoopback = false
+			c.Speed = speed
+			c.ConnectTimeout = timeout
+		})
+	}
+	a := natPeer(lab.peers[0], 20, 8*time.Second)
+	checkComplete(t, a, play(t, a, m.ID), m)
+	b := natPeer(lab.peers[1], 2, 2*time.Second) // the pair times out before the track ends
+	res := play(t, b, m.ID)
+	checkComplete(t, b, res, m)
+	if res.Stalls != 0 || res.ServerBytes < m.Size {
+		t.Errorf("%d stalls, server %d of %d bytes: the hub must serve the whole track", res.Stalls, res.ServerBytes, m.Size)
+	}
+	st := b.Stats()
+	b.backoff.mu.Lock()
+	fails := b.backoff.fails
+	b.backoff.mu.Unlock()
+	t.Logf("lookups %d; pair failures %+v; links failed in a row %d", res.Lookups, st.PairFailures, fails)
+	if st.PairsOpened != 0 || st.PairFailures.Timeout == 0 {
+		t.Fatalf("want no pair opened and a pair timing out: %d opened, failures %+v", st.PairsOpened, st.PairFailures)
+	}
+	if fails == 0 {
+		t.Errorf("%d pairs timed out, yet the lookup backoff counted no failed link", st.PairFailures.Timeout)
+	}
+}

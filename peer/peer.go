@@ -107,10 +107,11 @@ type Config struct {
 	// 250 ms): the longer applies.
 	LookupRetryMS   float64
 	LookupRetryReal time.Duration
-	// LookupBackoffMax caps the wait before the next lookup after peer
-	// links of the peer's lookups failed to open in a row: LookupRetryReal
-	// doubled per failure (default 30 s; PROTOCOL.md §8.2).
-	LookupBackoffMax time.Duration
+	// LookupBackoffMaxMS caps the wait (media ms) before the next lookup
+	// after peer links of the peer's lookups failed to open in a row:
+	// LookupRetryMS doubled per failure after the first (default 30000;
+	// PROTOCOL.md §8.2).
+	LookupBackoffMaxMS float64
 	// MaxSources bounds the peer links one playback takes chunks from at
 	// once (default 4, at most 8).
 	MaxSources int
@@ -177,8 +178,8 @@ func (c Config) withDefaults() Config {
 	if c.LookupRetryReal <= 0 {
 		c.LookupRetryReal = realMS(alg.LookupRetryRealMS)
 	}
-	if c.LookupBackoffMax <= 0 {
-		c.LookupBackoffMax = realMS(alg.LookupBackoffMaxRealMS)
+	if c.LookupBackoffMaxMS <= 0 {
+		c.LookupBackoffMaxMS = alg.LookupBackoffMaxMS
 	}
 	if c.MaxSources <= 0 {
 		c.MaxSources = alg.MaxSources
@@ -280,7 +281,7 @@ func Dial(ctx context.Context, cfg Config) (*Peer, error) {
 		playing:  make(map[string]bool),
 		partials: make(map[string]*trackData),
 		rep:      newReputation(),
-		backoff:  newLookupBackoff(cfg.LookupRetryReal, cfg.LookupBackoffMax),
+		backoff:  newLookupBackoff(cfg.LookupRetryMS, cfg.LookupBackoffMaxMS, cfg.Speed),
 	}
 	if p.cache == nil {
 		p.cache = NewCache(cfg.CacheBytes)

@@ -88,9 +88,9 @@ type Algorithm struct {
 	LookupRetryMS     float64 `json:"lookup_retry_ms"`
 	LookupRetryRealMS float64 `json:"lookup_retry_real_ms"`
 	MaxLookups        int     `json:"max_lookups"`
-	// LookupBackoffMaxRealMS caps the wait before a peer's next lookup
-	// after peer links of its lookups failed to open (LookupBackoffRealMS).
-	LookupBackoffMaxRealMS float64 `json:"lookup_backoff_max_real_ms"`
+	// LookupBackoffMaxMS caps the wait before a peer's next lookup after
+	// peer links of its lookups failed to open (LookupBackoffMS).
+	LookupBackoffMaxMS float64 `json:"lookup_backoff_max_ms"`
 	// FirstCopyRetryMS is the first-copy hold (§8.4).
 	FirstCopyRetryMS float64 `json:"first_copy_retry_ms"`
 	// HoldingIntervalRealMS is the shortest time between two holding
@@ -103,32 +103,33 @@ type Algorithm struct {
 // DefaultAlgorithm returns the algorithm's default constants.
 func DefaultAlgorithm() Algorithm {
 	return Algorithm{
-		Sched:                  SchedConfig{}.withDefaults(),
-		MaxSources:             4,
-		StartWaitRealMS:        150,
-		SourceTimeoutMS:        2000,
-		SilenceRealMS:          3000,
-		LookupRetryMS:          1000,
-		LookupRetryRealMS:      250,
-		MaxLookups:             64,
-		LookupBackoffMaxRealMS: 30000,
-		FirstCopyRetryMS:       2000,
-		HoldingIntervalRealMS:  chunkproto.HoldingIntervalMS,
-		MaxPeerConns:           16,
+		Sched:                 SchedConfig{}.withDefaults(),
+		MaxSources:            4,
+		StartWaitRealMS:       150,
+		SourceTimeoutMS:       2000,
+		SilenceRealMS:         3000,
+		LookupRetryMS:         1000,
+		LookupRetryRealMS:     250,
+		MaxLookups:            64,
+		LookupBackoffMaxMS:    30000,
+		FirstCopyRetryMS:      2000,
+		HoldingIntervalRealMS: chunkproto.HoldingIntervalMS,
+		MaxPeerConns:          16,
 	}
 }
 
-// LookupBackoffRealMS is how long (real ms) a peer waits before its next
+// LookupBackoffMS is how long (media ms) a peer waits before its next
 // tracker lookup, for any track, after fails peer links of its lookups in a
 // row failed to open (PROTOCOL.md §8.2): none after 0, else
-// LookupRetryRealMS·2^fails, at most LookupBackoffMaxRealMS. Pairs that do
-// not open (a saturated host, NATs no path crosses) then stop being set up
-// at the rate they fail, each setup costing both sides CPU.
-func (a Algorithm) LookupBackoffRealMS(fails int) float64 {
+// LookupRetryMS·2^(fails−1), at most LookupBackoffMaxMS. Pairs that do not
+// open (a saturated host, NATs no path crosses) then stop being set up at
+// the rate they fail, each setup costing both sides CPU. Media time, as
+// LookupRetryMS: a run at 10x holds the same share of a track as one at 1x.
+func (a Algorithm) LookupBackoffMS(fails int) float64 {
 	if fails <= 0 {
 		return 0
 	}
-	return min(a.LookupRetryRealMS*math.Pow(2, float64(min(fails, 30))), a.LookupBackoffMaxRealMS)
+	return min(a.LookupRetryMS*math.Pow(2, float64(min(fails, 31)-1)), a.LookupBackoffMaxMS)
 }
 
 // SourceState is what the scheduler knows of one source's range in flight.

@@ -159,8 +159,8 @@ func TestLookupBackoffVectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v struct {
-		RetryMS float64 `json:"lookup_retry_real_ms"`
-		MaxMS   float64 `json:"lookup_backoff_max_real_ms"`
+		RetryMS float64 `json:"lookup_retry_ms"`
+		MaxMS   float64 `json:"lookup_backoff_max_ms"`
 		Cases   []struct {
 			Name  string `json:"name"`
 			Steps []struct {
@@ -174,8 +174,8 @@ func TestLookupBackoffVectors(t *testing.T) {
 	if err := json.Unmarshal(raw, &v); err != nil {
 		t.Fatal(err)
 	}
-	if def := DefaultAlgorithm(); v.RetryMS != def.LookupRetryRealMS || v.MaxMS != def.LookupBackoffMaxRealMS {
-		t.Errorf("vectors use %v/%v ms, the defaults are %v/%v", v.RetryMS, v.MaxMS, def.LookupRetryRealMS, def.LookupBackoffMaxRealMS)
+	if def := DefaultAlgorithm(); v.RetryMS != def.LookupRetryMS || v.MaxMS != def.LookupBackoffMaxMS {
+		t.Errorf("vectors use %v/%v ms, the defaults are %v/%v", v.RetryMS, v.MaxMS, def.LookupRetryMS, def.LookupBackoffMaxMS)
 	}
 	if len(v.Cases) == 0 {
 		t.Fatal("no cases")
@@ -184,7 +184,7 @@ func TestLookupBackoffVectors(t *testing.T) {
 	epoch := time.Unix(1_000_000, 0)
 	for _, c := range v.Cases {
 		t.Run(c.Name, func(t *testing.T) {
-			b := newLookupBackoff(ms(v.RetryMS), ms(v.MaxMS))
+			b := newLookupBackoff(v.RetryMS, v.MaxMS, 1)
 			for i, st := range c.Steps {
 				now := epoch.Add(ms(st.AtMS))
 				switch st.Event {

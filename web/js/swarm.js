@@ -95,7 +95,7 @@ export const SCHED_DEFAULTS = Object.freeze({
  * @property {number} lookup_retry_ms shortest time between two tracker lookups of a playback
  * @property {number} lookup_retry_real_ms ... and shortest real time between them
  * @property {number} max_lookups most tracker lookups per playback
- * @property {number} lookup_backoff_max_real_ms cap of the wait before a lookup after failed links (lookupBackoffMs)
+ * @property {number} lookup_backoff_max_ms cap of the wait before a lookup after failed links (lookupBackoffMs)
  * @property {number} first_copy_retry_ms the first-copy hold (§8.4)
  * @property {number} holding_interval_real_ms shortest time between two holding messages of a track to one destination
  * @property {number} max_peer_conns PeerConnections kept with other peers
@@ -110,7 +110,7 @@ const ALGORITHM_SCALARS = Object.freeze({
   lookup_retry_ms: 1000,
   lookup_retry_real_ms: 250,
   max_lookups: 64,
-  lookup_backoff_max_real_ms: 30000,
+  lookup_backoff_max_ms: 30000,
   first_copy_retry_ms: 2000,
   holding_interval_real_ms: 100,
   max_peer_conns: 16,
@@ -127,16 +127,16 @@ export const ALGORITHM_DEFAULTS = Object.freeze({ sched: SCHED_DEFAULTS, ...ALGO
 export const MAX_SOURCES_LIMIT = 8;
 
 /**
- * How long (real ms) a peer waits before its next tracker lookup, for any
- * track, after `fails` peer links of its lookups in a row failed to open
- * (PROTOCOL.md §8.2): none after 0, else lookup_retry_real_ms·2^fails, at
- * most lookup_backoff_max_real_ms (peer.Algorithm.LookupBackoffRealMS).
+ * How long (ms) a peer waits before its next tracker lookup, for any track,
+ * after `fails` peer links of its lookups in a row failed to open
+ * (PROTOCOL.md §8.2): none after 0, else lookup_retry_ms·2^(fails−1), at
+ * most lookup_backoff_max_ms (peer.Algorithm.LookupBackoffMS).
  * @param {number} fails
- * @param {Pick<Algorithm, 'lookup_retry_real_ms'|'lookup_backoff_max_real_ms'>} cfg
+ * @param {Pick<Algorithm, 'lookup_retry_ms'|'lookup_backoff_max_ms'>} cfg
  */
 export function lookupBackoffMs(fails, cfg) {
   if (fails <= 0) return 0;
-  return Math.min(cfg.lookup_retry_real_ms * 2 ** Math.min(fails, 30), cfg.lookup_backoff_max_real_ms);
+  return Math.min(cfg.lookup_retry_ms * 2 ** (Math.min(fails, 31) - 1), cfg.lookup_backoff_max_ms);
 }
 
 /**
@@ -154,7 +154,7 @@ export class LookupBackoff {
   /**
    * A link did not open.
    * @param {number} now
-   * @param {Pick<Algorithm, 'lookup_retry_real_ms'|'lookup_backoff_max_real_ms'>} cfg
+   * @param {Pick<Algorithm, 'lookup_retry_ms'|'lookup_backoff_max_ms'>} cfg
    */
   failed(now, cfg) {
     this.fails++;

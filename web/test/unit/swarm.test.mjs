@@ -149,8 +149,8 @@ test('CatalogAPI.config: GET /api/config, or the built-in defaults when it fails
 const backoffVectors = JSON.parse(readFileSync(new URL('../../../testdata/peer-algorithm/lookup-backoff.json', import.meta.url), 'utf8'));
 
 test('lookup backoff vectors use the default constants', () => {
-  assert.equal(backoffVectors.lookup_retry_real_ms, ALGORITHM_DEFAULTS.lookup_retry_real_ms);
-  assert.equal(backoffVectors.lookup_backoff_max_real_ms, ALGORITHM_DEFAULTS.lookup_backoff_max_real_ms);
+  assert.equal(backoffVectors.lookup_retry_ms, ALGORITHM_DEFAULTS.lookup_retry_ms);
+  assert.equal(backoffVectors.lookup_backoff_max_ms, ALGORITHM_DEFAULTS.lookup_backoff_max_ms);
   assert.ok(backoffVectors.cases.length > 0);
 });
 
