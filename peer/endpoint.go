@@ -477,7 +477,7 @@ func waitOpen(ctx context.Context, pr *pair, timeout time.Duration) (bool, pairE
 	case <-pr.open:
 		return true, 0
 	case <-pr.closed:
-		return false, endFailed // counted by whoever closed it
+		return false, pairEnd(pr.why.Load())
 	case <-t.C:
 		return false, endTimeout
 	case <-ctx.Done():

@@ -243,10 +243,6 @@ func TestNATTraversal(t *testing.T) {
 			if tc.want == natHub && (st.PairsOpened != 0 || res.ServerBytes < m.Size) {
 				t.Errorf("no path between the peers: %d pairs opened, server %d of %d bytes", st.PairsOpened, res.ServerBytes, m.Size)
 			}
-			f := st.PairFailures
-			if sum := f.Refused + f.Trimmed + f.Timeout + f.Failed + f.Remote + f.Abandoned; sum != st.PairsFailed {
-				t.Errorf("pair failures %+v sum to %d, want PairsFailed %d", f, sum, st.PairsFailed)
-			}
 		})
 	}
 }

@@ -143,6 +143,8 @@ type pair struct {
 	// relayed: the connection runs through a TURN relay (set when the
 	// DataChannel opens).
 	relayed atomic.Bool
+	// why the pair was closed (a pairEnd), set before closed is.
+	why atomic.Int32
 }
 
 // viaRelay reports whether pc's selected candidate pair uses a TURN relay
@@ -187,9 +189,9 @@ func (pr *pair) close(why pairEnd) {
 		select {
 		case <-pr.open:
 		default:
-			pr.p.stats.pairsFailed.Add(1)
-			pr.p.stats.pairFailures[why].Add(1)
+			pr.p.stats.countPairFailure(why)
 		}
+		pr.why.Store(int32(why))
 		close(pr.closed)
 		pr.p.forgetPair(pr)
 		if ep := pr.endpoint(); ep != nil {
@@ -237,6 +239,7 @@ func (p *Peer) onPaired(l *link, m signaling.Paired) {
 		p.mu.Unlock()
 		if n >= limit {
 			p.log.Debug("too many peer connections; refusing a pair", "pair", m.PairID)
+			p.stats.countPairFailure(endRefused) // never in p.pairs: unpair cannot count it
 			p.unpair(m.PairID, endRefused)
 			return
 		}
@@ -244,6 +247,7 @@ func (p *Peer) onPaired(l *link, m signaling.Paired) {
 	pc, err := p.api.NewPeerConnection(webrtc.Configuration{ICEServers: l.iceServers, ICETransportPolicy: l.icePolicy})
 	if err != nil {
 		p.log.Warn("pair PeerConnection", "err", err)
+		p.stats.countPairFailure(endRefused)
 		p.unpair(m.PairID, endRefused)
 		return
 	}
@@ -375,6 +379,13 @@ func (p *Peer) pairSignal(m signaling.Signal) {
 	if err := p.send(signaling.Signal{To: pr.remote, PairID: pr.id, SDP: &answer}); err != nil {
 		p.log.Debug("send answer", "err", err)
 	}
+}
+
+// pairCount returns how many pairs the peer has, open or connecting.
+func (p *Peer) pairCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.pairs)
 }
 
 // openPairs returns the pairs whose DataChannel is open, most recently used first.

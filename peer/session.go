@@ -991,7 +991,7 @@ func (s *session) lookup(q signaling.Lookup) {
 			t1 := time.Now()
 			if ok, why := waitOpen(s.ctx, pr, s.p.cfg.ConnectTimeout); !ok {
 				s.p.unpair(pr.id, why)
-				s.post(evLink{failed: why != endAbandoned})
+				s.post(evLink{failed: why.failedLink()})
 				return
 			}
 			s.post(evLink{ep: pr.endpoint(), pr: pr, connect: time.Since(t1)})

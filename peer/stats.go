@@ -43,8 +43,9 @@ type Stats struct {
 	// PairsFailed those closed before it did, split by why in PairFailures.
 	PairsOpened, PairsFailed int64
 	PairFailures             PairFailures
-	// PeerConns is a gauge: the peer↔peer PeerConnections open now (each
-	// costs CPU while idle too: ICE consent checks every 2 s).
+	// PeerConns is a gauge: the peer↔peer PeerConnections now, open or
+	// connecting (each costs CPU while idle too: ICE consent checks every
+	// 2 s).
 	PeerConns int64
 }
 
@@ -90,6 +91,13 @@ const (
 	pairEnds
 )
 
+// failedLink reports whether a pair that ended this way counts as a failed
+// link in the lookup backoff (PROTOCOL.md §8.2): the connect timeout, ICE
+// or DTLS failing, or the other side ending it; not this peer's own choice.
+func (e pairEnd) failedLink() bool {
+	return e == endTimeout || e == endFailed || e == endRemote
+}
+
 type counters struct {
 	serverBytes, p2pBytes, cacheBytes, uploaded atomic.Int64
 	relayBytes                                  atomic.Int64
@@ -99,6 +107,12 @@ type counters struct {
 	faultsSent, dropped                         atomic.Int64
 	pairsOpened, pairsFailed                    atomic.Int64
 	pairFailures                                [pairEnds]atomic.Int64
+}
+
+// countPairFailure counts a pair that ended before it opened.
+func (s *counters) countPairFailure(why pairEnd) {
+	s.pairsFailed.Add(1)
+	s.pairFailures[why].Add(1)
 }
 
 // Stats returns the peer's counters.
@@ -112,7 +126,7 @@ func (p *Peer) Stats() Stats {
 		BadMessages: s.badMessages.Load(), Timeouts: s.timeouts.Load(), ReportsSent: s.reports.Load(),
 		Reconnects: s.reconnects.Load(), FaultsSent: s.faultsSent.Load(), MessagesDropped: s.dropped.Load(),
 		PairsOpened: s.pairsOpened.Load(), PairsFailed: s.pairsFailed.Load(),
-		PeerConns: int64(len(p.openPairs())),
+		PeerConns: int64(p.pairCount()),
 		PairFailures: PairFailures{
 			Refused: s.pairFailures[endRefused].Load(), Trimmed: s.pairFailures[endTrimmed].Load(),
 			Timeout: s.pairFailures[endTimeout].Load(), Failed: s.pairFailures[endFailed].Load(),

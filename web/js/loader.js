@@ -45,7 +45,7 @@
 // Every chunk is verified against the manifest before it is stored; its
 // bytes are counted by source ('hub', 'http' or 'peer').
 
-import { schedule, firstMissing, chunkStarts, chunkAtMs, withAlgorithmDefaults } from './swarm.js';
+import { schedule, firstMissing, chunkStarts, chunkAtMs, withAlgorithmDefaults, failedLink } from './swarm.js';
 import { verifyChunk } from './verify.js';
 import { chunkStartSec } from './timeline.js';
 import { decodeBitfield } from './wire.js';
@@ -486,20 +486,21 @@ export class Loader extends EventTarget {
     this.looking = false;
     this.cold = r.reason === 'no_candidates';
     this.linking += r.links.length;
-    for (const link of r.links) link.ready().then(() => this.onLink(link, true), () => this.onLink(link, false));
+    for (const link of r.links) link.ready().then(() => this.onLink(link, true), (err) => this.onLink(link, false, failedLink(err)));
     this.kick();
   }
 
   /**
-   * A link of a lookup opened (ok) or failed.
+   * A link of a lookup opened (ok) or did not.
    * @param {Link} link
    * @param {boolean} ok
+   * @param {boolean} [failed] it did not open for a failure that counts in the lookup backoff (failedLink)
    */
-  onLink(link, ok) {
+  onLink(link, ok, failed = false) {
     this.linking--;
     if (this.net && !this.stopped) {
       if (ok) this.net.lookupBackoff.opened();
-      else this.net.lookupBackoff.failed(performance.now(), this.cfg);
+      else if (failed) this.net.lookupBackoff.failed(performance.now(), this.cfg);
     }
     if (this.stopped || this.finished || !ok) {
       this.kick();

@@ -24,7 +24,7 @@
 
 import { ChunkChannel } from './channel.js';
 import { CHANNEL_LABEL, validTrackId, encodeBitfield } from './wire.js';
-import { ALGORITHM_DEFAULTS, LookupBackoff } from './swarm.js';
+import { ALGORITHM_DEFAULTS, LookupBackoff, LinkClosedError } from './swarm.js';
 
 /** @typedef {import('./channel.js').ServeHooks} ServeHooks */
 /** @typedef {import('./channel.js').HaveAnswer} HaveAnswer */
@@ -156,19 +156,19 @@ export class PeerLink {
       if (e.candidate) net.send({ type: 'signal', to: peer, pair_id: pairId, candidate: e.candidate.toJSON() });
     });
     this.pc.addEventListener('connectionstatechange', () => {
-      if (this.pc.connectionState === 'failed' || this.pc.connectionState === 'closed') this.close(true);
+      if (this.pc.connectionState === 'failed' || this.pc.connectionState === 'closed') this.close(true, 'failed');
     });
     this.timer = setTimeout(() => {
       if (!this.channel || !this.channel.open) {
         net.log(`peer ${peer}: not connected after ${PEER_CONNECT_TIMEOUT_MS} ms`);
-        this.close(true);
+        this.close(true, 'timeout');
       }
     }, PEER_CONNECT_TIMEOUT_MS);
     if (role === 'leecher') {
       this.attach(this.pc.createDataChannel(CHANNEL_LABEL));
       this.offer().catch((err) => {
         net.log(`peer ${peer}: offer: ${err.message}`);
-        this.close(true);
+        this.close(true, 'refused');
       });
     } else {
       this.pc.addEventListener('datachannel', (e) => {
@@ -182,7 +182,7 @@ export class PeerLink {
     const net = this.net;
     const ch = new ChunkChannel(dc, { name: `peer ${this.peer}`, serve: net.serveHooksFor(this), log: net.log });
     this.channel = ch;
-    ch.addEventListener('close', () => this.close(true));
+    ch.addEventListener('close', () => this.close(true, 'failed'));
     ch.addEventListener('bad_message', (e) => {
       // Only a remote serving us can be abandoned for it (a leecher is not reported).
       const pending = [...ch.pending.values()];
@@ -244,12 +244,13 @@ export class PeerLink {
   /**
    * Closes the link; tells the hub (unpair) unless the hub told us.
    * @param {boolean} tellHub
+   * @param {import('./swarm.js').LinkEnd} [why] why, for a link that never opened: its ready() rejects with a LinkClosedError
    */
-  close(tellHub) {
+  close(tellHub, why = 'abandoned') {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
-    if (this.rejectOpen) this.rejectOpen(new Error(`peer ${this.peer}: link closed`));
+    if (this.rejectOpen) this.rejectOpen(new LinkClosedError(`peer ${this.peer}: link closed (${why})`, why));
     if (this.channel) this.channel.close();
     try {
       this.pc.close();
@@ -493,7 +494,7 @@ export class Net extends EventTarget {
         break;
       case 'unpair': {
         const l = this.links.get(m.pair_id);
-        if (l) l.close(false);
+        if (l) l.close(false, 'remote');
         break;
       }
       case 'error':
@@ -541,7 +542,7 @@ export class Net extends EventTarget {
     const idle = [...this.links.values()].filter((l) => !l.busy && !this.slots.has(l.peer)).sort((a, b) => a.lastUsed - b.lastUsed);
     for (const l of idle) {
       if (this.links.size <= keep) break;
-      l.close(true);
+      l.close(true, 'trimmed');
     }
   }
 

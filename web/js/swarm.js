@@ -140,6 +140,36 @@ export function lookupBackoffMs(fails, cfg) {
 }
 
 /**
+ * Why a link closed before it opened, as the Go peer counts it
+ * (peer.PairFailures): refused (could not set it up), trimmed (room for a
+ * newer link), timeout, failed (ICE/DTLS, or its channel closed), remote
+ * (the other side ended it), abandoned (nothing needed it any more).
+ * @typedef {'refused'|'trimmed'|'timeout'|'failed'|'remote'|'abandoned'} LinkEnd
+ */
+
+/** The rejection of PeerLink.ready() for a link that closed before it opened. */
+export class LinkClosedError extends Error {
+  /**
+   * @param {string} message
+   * @param {LinkEnd} why
+   */
+  constructor(message, why) {
+    super(message);
+    this.why = why;
+  }
+}
+
+/**
+ * Whether a link that closed this way counts as a failed link in the lookup
+ * backoff (PROTOCOL.md §8.2): the connect timeout, ICE/DTLS failing or the
+ * other side ending it; not this page's own choice.
+ * @param {unknown} err the rejection of PeerLink.ready()
+ */
+export function failedLink(err) {
+  return err instanceof LinkClosedError && (err.why === 'timeout' || err.why === 'failed' || err.why === 'remote');
+}
+
+/**
  * Holds a peer's tracker lookups after peer links of its lookups failed to
  * open (lookupBackoffMs): one per page (Net), shared by its playbacks.
  */

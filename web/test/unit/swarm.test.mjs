@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { schedule, withDefaults, SCHED_DEFAULTS, chunkStarts, chunkAtMs, firstMissing, ALGORITHM_DEFAULTS, withAlgorithmDefaults, LookupBackoff } from '../../js/swarm.js';
+import { schedule, withDefaults, SCHED_DEFAULTS, chunkStarts, chunkAtMs, firstMissing, ALGORITHM_DEFAULTS, withAlgorithmDefaults, LookupBackoff, LinkClosedError, failedLink } from '../../js/swarm.js';
 import { CatalogAPI } from '../../js/api.js';
 
 // The shared scenario vectors of the peer algorithm; peer/vectors_test.go runs the same file.
@@ -169,3 +169,10 @@ for (const c of backoffVectors.cases) {
     });
   });
 }
+
+test('failedLink: the connect timeout, ICE/DTLS failing and the other side count in the lookup backoff; the page\'s own closes do not', () => {
+  for (const why of ['timeout', 'failed', 'remote']) assert.equal(failedLink(new LinkClosedError('x', why)), true, why);
+  for (const why of ['refused', 'trimmed', 'abandoned']) assert.equal(failedLink(new LinkClosedError('x', why)), false, why);
+  assert.equal(failedLink(new Error('link closed')), false);
+  assert.equal(failedLink(undefined), false);
+});
