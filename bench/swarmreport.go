@@ -292,7 +292,7 @@ func (r *report) writeBig(w io.Writer, cores float64) {
 	p("is the load generator's cores divided by the number of load processes (on average; they run the same number of peers).\n")
 	p("*Peer pairs*: both sides count a pair; a pair that failed counts its leecher's reason and its seeder's (a leecher's\n")
 	p("timeout is its seeder's *ended by the other side*), *timed out* counting the connect timeouts (10 s). *Peak peer\n")
-	p("PeerConnections*: the most open at once over the simulated peers, sampled every 5 s (each side counts one; each costs CPU\n")
+	p("PeerConnections*: the most at once over the simulated peers, open or connecting, sampled every 5 s (each side counts one; each costs CPU\n")
 	p("while idle too: ICE consent checks every 2 s).\n\n")
 	writeStatus(w, rows)
 	writeMinutes(w, rows)

@@ -241,9 +241,9 @@ type Report struct {
 	ConnectMS Percentiles `json:"connect_ms"`
 	// Pairs counts the peer↔peer connections the simulated peers set up.
 	Pairs PairCounts `json:"pairs"`
-	// PeerConnsPeak is the most peer↔peer PeerConnections open at once
-	// over the simulated peers (both sides count one), sampled at every
-	// progress tick; a split run sums each process's peak.
+	// PeerConnsPeak is the most peer↔peer PeerConnections (open or
+	// connecting) at once over the simulated peers (both sides count one),
+	// sampled at every progress tick; a split run sums each process's peak.
 	PeerConnsPeak int64 `json:"peer_conns_peak"`
 	// FaultsInjected and FaultsDetected describe the hostile part of a run.
 	FaultsInjected FaultsInjected `json:"faults_injected"`
@@ -597,7 +597,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}()
 	tick := time.NewTicker(cfg.ProgressEvery)
 	defer tick.Stop()
-	var peak int64 // peer PeerConnections open at once
+	var peak int64 // peer PeerConnections at once
 wait:
 	for {
 		select {
@@ -878,7 +878,7 @@ func WriteTable(w io.Writer, r Report) error {
 		{"lookup ms", pct(r.LookupMS)},
 		{"connect ms", pct(r.ConnectMS)},
 		{"peer pairs", pairsRow(r.Pairs)},
-		{"peer conns", fmt.Sprintf("peak %d open at once (%.1f per peer; each side counts one)", r.PeerConnsPeak, float64(r.PeerConnsPeak)/float64(max(r.Peers, 1)))},
+		{"peer conns", fmt.Sprintf("peak %d at once, open or connecting (%.1f per peer; each side counts one)", r.PeerConnsPeak, float64(r.PeerConnsPeak)/float64(max(r.Peers, 1)))},
 		{"faults injected", fmt.Sprintf("%d corrupt peers %v, %d faulty chunks, %d churn leaves (%d rejoins failed)",
 			r.FaultsInjected.CorruptPeers, r.FaultsInjected.Modes, r.FaultsInjected.FaultyChunks, r.FaultsInjected.ChurnLeaves, r.FaultsInjected.RejoinFailures)},
 		{"faults detected", fmt.Sprintf("%d hash failures, %d bad messages, %d timeouts, %d reports, %d reconnects",
