@@ -326,8 +326,10 @@ type PeerTotals struct {
 	Uploaded, HashFailures, BadMessages, Timeouts, Reports, Reconnects, FaultsSent int64
 	PairsOpened, PairsFailed                                                       int64
 	PairFailures                                                                   peer.PairFailures
-	// PeerConnsPeak: see Report.PeerConnsPeak.
-	PeerConnsPeak int64
+	// PeerConns: the peers' PeerConnections when the totals were taken;
+	// PeerConnsPeak: the most of them at once (Run keeps it; see
+	// Report.PeerConnsPeak).
+	PeerConns, PeerConnsPeak int64
 }
 
 // add adds o to t.
@@ -342,6 +344,7 @@ func (t *PeerTotals) add(o PeerTotals) {
 	t.PairsOpened += o.PairsOpened
 	t.PairsFailed += o.PairsFailed
 	t.PairFailures.Add(o.PairFailures)
+	t.PeerConns += o.PeerConns
 	t.PeerConnsPeak += o.PeerConnsPeak
 }
 
@@ -352,7 +355,7 @@ func totalsOf(peers []*peer.Peer) PeerTotals {
 		t.add(PeerTotals{Uploaded: st.UploadedBytes, HashFailures: st.HashFailures, BadMessages: st.BadMessages,
 			Timeouts: st.Timeouts, Reports: st.ReportsSent, Reconnects: st.Reconnects, FaultsSent: st.FaultsSent,
 			PairsOpened: st.PairsOpened, PairsFailed: st.PairsFailed, PairFailures: st.PairFailures,
-			PeerConnsPeak: st.PeerConns}) // now; Run keeps the peak
+			PeerConns: st.PeerConns})
 	}
 	return t
 }
@@ -607,21 +610,21 @@ wait:
 			mu.Lock()
 			tot := totalsOf(peers)
 			mu.Unlock()
-			peak = max(peak, tot.PeerConnsPeak)
+			peak = max(peak, tot.PeerConns)
 			if cfg.Progress != nil {
 				mu.Lock()
 				r := summarize(results, tot, mans)
 				online := len(peers) - inj.ChurnLeaves + inj.RejoinFailures
 				mu.Unlock()
 				fmt.Fprintf(cfg.Progress, "load: %5.0fs peers %d/%d playbacks %d (%d complete) offload %.3f stalls %d hash_failures %d peer_conns %d\n",
-					time.Since(start).Seconds(), online, cfg.Peers, r.Playbacks, r.PlaybacksComplete, r.OffloadRatio, r.Stalls, r.HashFailures, tot.PeerConnsPeak)
+					time.Since(start).Seconds(), online, cfg.Peers, r.Playbacks, r.PlaybacksComplete, r.OffloadRatio, r.Stalls, r.HashFailures, tot.PeerConns)
 			}
 		}
 	}
 	wg.Wait()
 	mu.Lock()
 	tot := totalsOf(peers)
-	tot.PeerConnsPeak = max(peak, tot.PeerConnsPeak)
+	tot.PeerConnsPeak = max(peak, tot.PeerConns)
 	rep := summarize(results, tot, mans)
 	ps := peers
 	injected := inj
