@@ -431,18 +431,26 @@ func TestSlowWebSocketReaderDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	seeder.send(signaling.Hello{Version: signaling.Version, Cached: []string{tr.ID()}})
-	leecher := dialRaw(t, url)
-	leecher.hello(signaling.Hello{})
-	leecher.send(signaling.Lookup{Track: tr.ID()})
-	// The seeder reads by hand until paired, then never again.
-	for paired := false; !paired; {
+	// The seeder reads by hand: its welcome (the tracker knows its cache
+	// then), and after the leecher's lookup until paired, then never again.
+	readSeeder := func() signaling.Message {
 		_, data, err := seeder.ws.Read(seeder.ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		switch m, _ := signaling.Decode(data); m := m.(type) {
-		case signaling.Welcome:
+		m, _ := signaling.Decode(data)
+		return m
+	}
+	for seeder.id == "" {
+		if m, ok := readSeeder().(signaling.Welcome); ok {
 			seeder.id = m.PeerID
+		}
+	}
+	leecher := dialRaw(t, url)
+	leecher.hello(signaling.Hello{})
+	leecher.send(signaling.Lookup{Track: tr.ID()})
+	for paired := false; !paired; {
+		switch m := readSeeder().(type) {
 		case signaling.CanUpload:
 			seeder.send(signaling.UploadReply{LookupID: m.LookupID, OK: true})
 		case signaling.Paired:

@@ -197,9 +197,11 @@ func (p *participant) serve() {
 		p.h.metrics.PeerDisconnected()
 	}()
 	p.log.Debug("peer joined", "cached", len(hello.Cached), "upload_cap", p.uploadCap)
+	// The tracker knows the peer's cache before welcome goes out: a peer
+	// that has its welcome can be found by any lookup that follows.
+	p.hold(hello.Cached)
 	p.send(signaling.Welcome{PeerID: p.id, ICEServers: p.h.iceServersFor(p.id, time.Now()), UploadCap: p.uploadCap,
 		ICETransportPolicy: p.h.cfg.PeerICETransportPolicy})
-	p.hold(hello.Cached)
 	p.spawn(p.watchIdle)
 	if p.h.usesTURNSecret() {
 		p.spawn(p.renewTURN)
