@@ -8,6 +8,7 @@ import (
 	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/cluster"
 	"github.com/ztream/ztream/internal/clientip"
 	"github.com/ztream/ztream/signaling"
 )
@@ -48,6 +49,10 @@ type Config struct {
 	// every peer↔peer connection use a TURN relay (listeners never learn
 	// each other's addresses); empty: any candidate.
 	PeerICETransportPolicy string
+	// Cluster, when set, joins this hub to the other hubs of one swarm
+	// (package cluster): the hub starts it in New and closes it in Close.
+	// Nil: the hub is alone.
+	Cluster *cluster.Cluster
 	// OriginPatterns are the allowed Origin host patterns of the WebSocket
 	// (websocket.AcceptOptions); empty allows only same-origin requests.
 	OriginPatterns []string

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/cluster"
 	"github.com/ztream/ztream/internal/pionlog"
 	"github.com/ztream/ztream/signaling"
 	"github.com/ztream/ztream/store"
@@ -75,6 +77,13 @@ type Hub struct {
 	// pairs owns the pairs; it has its own lock, taken after mu when both
 	// are (a pair is made or a peer's pairs removed with its entry in peers).
 	pairs *pairTable
+
+	// cluster joins the other hubs (nil: this hub is alone); asks holds the
+	// can_upload asks other hubs relayed to this hub's peers; crossing
+	// counts the goroutines finishing lookups with another hub's seeders.
+	cluster  *cluster.Cluster
+	asks     *remoteAsks
+	crossing sync.WaitGroup
 }
 
 // New returns a hub serving chunks from st. With cfg.UDPPort set it binds
@@ -98,7 +107,7 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 		conns:   make(map[*participant]struct{}),
 		perIP:   make(map[string]int),
 		peers:   make(map[string]*participant),
-		pairs:   newPairTable(cfg.MaxPairs),
+		pairs:   newPairTable(cfg.MaxPairs, newPairPrefix()),
 	}
 	se := webrtc.SettingEngine{LoggerFactory: pionlog.Factory{Log: cfg.Logger}}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -178,7 +187,23 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 		connected: h.connected, partnersOf: h.partnersOf,
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	if cfg.Cluster != nil {
+		h.cluster = cfg.Cluster
+		h.asks = newRemoteAsks(cfg.LookupTimeout)
+		if err := cfg.Cluster.Start(clusterNode{h}); err != nil {
+			h.tracker.Close()
+			h.closeMuxes()
+			return nil, fmt.Errorf("hub: %w", err)
+		}
+	}
 	return h, nil
+}
+
+// newPairPrefix returns a random pair id prefix for one hub run.
+func newPairPrefix() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return "x-" + hex.EncodeToString(b[:]) + "-"
 }
 
 // iceTCPReadBuffer is the ICE-TCP mux's read buffer per connection, in
@@ -362,7 +387,20 @@ func (h *Hub) Close() error {
 		<-done
 	}
 	h.cancel()
+	h.crossing.Wait()
+	var errs []error
+	if h.cluster != nil {
+		if err := h.cluster.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("hub: leave the cluster: %w", err))
+		}
+		h.asks.close()
+	}
 	h.tracker.Close()
+	return errors.Join(append(errs, h.closeMuxes())...)
+}
+
+// closeMuxes releases the UDP and ICE-TCP muxes.
+func (h *Hub) closeMuxes() error {
 	var errs []error
 	if h.mux != nil {
 		if err := h.mux.Close(); err != nil {
@@ -397,7 +435,8 @@ func (h *Hub) register(p *participant) error {
 var errServerFull = errors.New("hub: server full")
 
 // unregister removes a departed peer: its pairs end (the other sides get
-// unpair peer_left) and the tracker forgets it.
+// unpair peer_left, through their hub when it is another), the tracker and
+// the cluster forget it.
 func (h *Hub) unregister(p *participant) {
 	h.mu.Lock()
 	if h.peers[p.id] != p {
@@ -411,11 +450,24 @@ func (h *Hub) unregister(p *participant) {
 		if pr.uploading && pr.seeder != p.id {
 			h.tracker.ReleaseUpload(pr.seeder)
 		}
-		if other := h.peer(pr.other(p.id)); other != nil {
-			other.send(signaling.Unpair{PairID: pr.id, Reason: signaling.ReasonPeerLeft})
-		}
+		h.tellOther(pr, p.id, signaling.ReasonPeerLeft)
 	}
 	h.tracker.Leave(p.id)
+	if h.cluster != nil {
+		h.cluster.Leave(p.id)
+	}
+}
+
+// tellOther tells the member of pr other than by that by ended it.
+func (h *Hub) tellOther(pr *pair, by, reason string) {
+	other := pr.other(by)
+	if other == pr.remote {
+		h.cluster.Send(pr.hub, cluster.Message{Kind: cluster.KindUnpair, Pair: pr.id, Peer: by, Reason: reason})
+		return
+	}
+	if o := h.peer(other); o != nil {
+		o.send(signaling.Unpair{PairID: pr.id, Reason: reason})
+	}
 }
 
 // peer returns the connected peer id, or nil.
@@ -425,30 +477,38 @@ func (h *Hub) peer(id string) *participant {
 	return h.peers[id]
 }
 
-// relay forwards a peer↔peer signal from p to its pair partner, or refuses it.
+// relay forwards a peer↔peer signal from p to its pair partner (through
+// the partner's hub when it is another), or refuses it.
 func (h *Hub) relay(p *participant, s signaling.Signal) {
-	var to *participant
-	outcome := h.pairs.relay(s.PairID, p.id, s.To)
-	if outcome == relayOK {
-		to = h.peer(s.To)
-	}
+	pr, outcome := h.pairs.relay(s.PairID, p.id, s.To, "")
 	if outcome == relayLimited {
 		h.metrics.SignalingRejected(signaling.CodeRateLimited)
 		p.sendError(signaling.CodeRateLimited, fmt.Sprintf("pair %q relayed %d signals already", s.PairID, signaling.MaxPairSignals), signaling.TypeSignal)
 		return
+	}
+	s.From = p.id
+	if outcome == relayOK && s.To == pr.remote {
+		data, err := signaling.Encode(s)
+		if err == nil {
+			h.cluster.Send(pr.hub, cluster.Message{Kind: cluster.KindSignal, Pair: pr.id, Peer: p.id, To: s.To, Signal: data})
+			return
+		}
+	}
+	var to *participant
+	if outcome == relayOK {
+		to = h.peer(s.To)
 	}
 	if to == nil {
 		h.metrics.SignalingRejected(signaling.CodeNotPaired)
 		p.sendError(signaling.CodeNotPaired, fmt.Sprintf("no pair %q between you and %q", s.PairID, s.To), signaling.TypeSignal)
 		return
 	}
-	s.From = p.id
 	to.send(s)
 }
 
 // unpair ends pair id at the request of member p.
 func (h *Hub) unpair(p *participant, id string) {
-	pr, release, ok := h.pairs.remove(id, p.id)
+	pr, release, ok := h.pairs.remove(id, p.id, "")
 	if !ok {
 		p.sendError(signaling.CodeUnknownPair, fmt.Sprintf("no pair %q of yours", id), signaling.TypeUnpair)
 		return
@@ -456,20 +516,22 @@ func (h *Hub) unpair(p *participant, id string) {
 	if release {
 		h.tracker.ReleaseUpload(pr.seeder)
 	}
-	if other := h.peer(pr.other(p.id)); other != nil {
-		other.send(signaling.Unpair{PairID: id, Reason: signaling.ReasonRequested})
-	}
+	h.tellOther(pr, p.id, signaling.ReasonRequested)
 }
 
 // uploadDone frees the upload slot of pair id; only its seeder may do so.
+// The leecher's hub, when it is another, frees its count too.
 func (h *Hub) uploadDone(p *participant, id string) {
-	release, ok := h.pairs.uploadDone(id, p.id)
+	pr, release, ok := h.pairs.uploadDone(id, p.id, "")
 	if !ok {
 		p.sendError(signaling.CodeUnknownPair, fmt.Sprintf("no pair %q where you seed", id), signaling.TypeUploadDone)
 		return
 	}
 	if release {
 		h.tracker.ReleaseUpload(p.id)
+		if pr.remote != "" {
+			h.cluster.Send(pr.hub, cluster.Message{Kind: cluster.KindUploadDone, Pair: pr.id, Seeder: p.id})
+		}
 	}
 }
 
@@ -521,41 +583,90 @@ func (h *Hub) partnersOf(p *participant) []*participant {
 }
 
 // onLookupResult turns a tracker result into lookup_result and, on success,
-// one pair per seeder with its two paired messages.
+// one pair per seeder with its two paired messages. A lookup with seeders
+// of other hubs finishes in a goroutine: their hubs are asked to pair them.
 func (h *Hub) onLookupResult(res tracker.Result) {
+	if h.cluster != nil {
+		for _, id := range res.Seeders {
+			if h.peer(id) == nil {
+				if !h.goCrossing(func() { h.finishLookup(res) }) {
+					h.cancelLookup(res)
+				}
+				return
+			}
+		}
+	}
+	h.finishLookup(res)
+}
+
+// goCrossing runs f in a goroutine Close waits for, unless the hub is closed.
+func (h *Hub) goCrossing(f func()) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.crossing.Add(1)
+	go func() {
+		defer h.crossing.Done()
+		f()
+	}()
+	return true
+}
+
+// cancelLookup ends a lookup whose requester is gone.
+func (h *Hub) cancelLookup(res tracker.Result) {
+	for _, s := range res.Seeders {
+		h.tracker.ReleaseUpload(s)
+	}
+	h.metrics.SeederLookup("canceled", res.Elapsed)
+}
+
+// finishLookup makes the pairs of a lookup result and answers the requester.
+func (h *Hub) finishLookup(res tracker.Result) {
 	h.mu.Lock()
 	req := h.peers[res.Requester]
 	if req == nil {
 		h.mu.Unlock()
-		for _, s := range res.Seeders {
-			h.tracker.ReleaseUpload(s)
-		}
-		h.metrics.SeederLookup("canceled", res.Elapsed)
+		h.cancelLookup(res)
 		return
 	}
 	size := req.takeLookup(res.Track)
-	type made struct {
-		pr   *pair
-		seed *participant
-	}
-	var pairs []made
+	var pairs, remote []*pair
 	var refused []string
 	// Under h.mu, so that neither peer unregisters between the check and
 	// the pair (unregister removes a peer's pairs under h.mu too).
 	for _, id := range res.Seeders {
-		seed := h.peers[id]
 		var pr *pair
-		ok := seed != nil
-		if ok {
-			pr, ok = h.pairs.add(res.Track, id, req.id)
+		ok := false
+		if seed := h.peers[id]; seed != nil {
+			pr, ok = h.pairs.add(res.Track, id, req.id, "", "")
+		} else if hub, known := h.remoteHubOf(id); known {
+			pr, ok = h.pairs.add(res.Track, id, req.id, id, hub)
 		}
 		if !ok {
 			refused = append(refused, id)
 			continue
 		}
-		pairs = append(pairs, made{pr, seed})
+		pairs = append(pairs, pr)
+		if pr.remote != "" {
+			remote = append(remote, pr)
+		}
 	}
 	h.mu.Unlock()
+	// The seeders' hubs pair their seeders (each takes an upload slot and
+	// sends its seeder paired) before the requester hears of the pairs.
+	for _, pr := range remote {
+		ok := h.cluster.PairWith(pr.hub, cluster.Message{Pair: pr.id, Lookup: res.LookupID, Track: pr.track, Seeder: pr.seeder, Requester: pr.leecher})
+		if ok {
+			h.metrics.CrossHubPair()
+			continue
+		}
+		if _, _, removed := h.pairs.remove(pr.id, req.id, ""); removed {
+			refused = append(refused, pr.seeder)
+		}
+		pairs = slices.DeleteFunc(pairs, func(p *pair) bool { return p == pr })
+	}
 	for _, id := range refused {
 		h.tracker.ReleaseUpload(id)
 		h.metrics.PairFailed()
@@ -572,29 +683,52 @@ func (h *Hub) onLookupResult(res tracker.Result) {
 	}
 	h.metrics.SeederLookup("found", res.Elapsed)
 	req.peerMetrics.GrantDownload(size)
-	result := signaling.LookupResult{Track: res.Track, PeerID: pairs[0].seed.id, PairID: pairs[0].pr.id}
-	for _, m := range pairs {
+	result := signaling.LookupResult{Track: res.Track, PeerID: pairs[0].seeder, PairID: pairs[0].id}
+	for _, pr := range pairs {
 		h.metrics.PairBrokered()
-		m.seed.peerMetrics.GrantUpload(size)
-		m.seed.send(signaling.Paired{PairID: m.pr.id, Peer: req.id, Track: m.pr.track, Role: signaling.RoleSeeder})
-		req.send(signaling.Paired{PairID: m.pr.id, Peer: m.seed.id, Track: m.pr.track, Role: signaling.RoleLeecher})
-		result.Peers = append(result.Peers, signaling.LookupPeer{PeerID: m.seed.id, PairID: m.pr.id})
+		if pr.remote == "" {
+			if seed := h.peer(pr.seeder); seed != nil {
+				seed.peerMetrics.GrantUpload(size)
+				seed.send(signaling.Paired{PairID: pr.id, Peer: req.id, Track: pr.track, Role: signaling.RoleSeeder})
+			}
+		}
+		req.send(signaling.Paired{PairID: pr.id, Peer: pr.seeder, Track: pr.track, Role: signaling.RoleLeecher})
+		result.Peers = append(result.Peers, signaling.LookupPeer{PeerID: pr.seeder, PairID: pr.id})
 	}
 	req.send(result)
 }
 
-// asker delivers the tracker's can_upload questions.
+// remoteHubOf returns the hub of another hub's peer (false without a
+// cluster or for an unknown peer).
+func (h *Hub) remoteHubOf(peer string) (string, bool) {
+	if h.cluster == nil {
+		return "", false
+	}
+	return h.cluster.HubOf(peer)
+}
+
+// asker delivers the tracker's can_upload questions: to this hub's peers
+// directly, to another hub's through that hub (in a goroutine: the answer
+// comes back as a tracker reply).
 type asker struct{ h *Hub }
 
 // AskUpload implements tracker.Asker.
-func (a asker) AskUpload(peer, track, lookupID string) bool {
-	a.h.mu.Lock()
-	p := a.h.peers[peer]
-	a.h.mu.Unlock()
-	if p == nil {
+func (a asker) AskUpload(peer, track, lookupID, requester string) bool {
+	h := a.h
+	h.mu.Lock()
+	p := h.peers[peer]
+	h.mu.Unlock()
+	if p != nil {
+		return p.send(signaling.CanUpload{Track: track, LookupID: lookupID})
+	}
+	hub, ok := h.remoteHubOf(peer)
+	if !ok {
 		return false
 	}
-	return p.send(signaling.CanUpload{Track: track, LookupID: lookupID})
+	return h.goCrossing(func() {
+		yes := h.cluster.AskUpload(hub, cluster.Message{Lookup: lookupID, Track: track, Seeder: peer, Requester: requester})
+		h.tracker.Reply(peer, lookupID, yes)
+	})
 }
 
 // newPeerID returns a fresh random peer id.

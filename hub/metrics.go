@@ -20,6 +20,9 @@ type Metrics interface {
 	PairBrokered()
 	// PairFailed counts a pair that could not be set up (a side left).
 	PairFailed()
+	// CrossHubPair counts a pair this hub brokered with another hub's
+	// seeder (it counts in PairBrokered too).
+	CrossHubPair()
 	// SeederLookup counts a finished lookup: outcome is "found" or a
 	// signaling Reason* value; d is its duration.
 	SeederLookup(outcome string, d time.Duration)
@@ -74,6 +77,9 @@ func (NopMetrics) ChunkSent(int) {}
 
 // PairBrokered implements Metrics.
 func (NopMetrics) PairBrokered() {}
+
+// CrossHubPair implements Metrics.
+func (NopMetrics) CrossHubPair() {}
 
 // PairFailed implements Metrics.
 func (NopMetrics) PairFailed() {}

@@ -20,6 +20,9 @@ const recentPartnerWindow = 10 * time.Minute
 type pair struct {
 	id, track       string
 	seeder, leecher string
+	// remote is the member connected to another hub, hub that hub; both
+	// empty when both members are this hub's peers.
+	remote, hub string
 	// uploading is true while the seeder's upload slot is held.
 	uploading bool
 	// signals counts the messages relayed for the pair.
@@ -46,6 +49,9 @@ type recentPartner struct {
 // out, so it may be used with or without the hub's lock held.
 type pairTable struct {
 	maxPairs int
+	// prefix starts every pair id this table makes: unique per hub run, so
+	// that pairs made by different hubs never share an id.
+	prefix string
 
 	mu       sync.Mutex
 	next     uint64
@@ -54,9 +60,10 @@ type pairTable struct {
 	partners map[string][]recentPartner  // peer id → its recent partners, oldest first
 }
 
-func newPairTable(maxPairs int) *pairTable {
+func newPairTable(maxPairs int, prefix string) *pairTable {
 	return &pairTable{
 		maxPairs: maxPairs,
+		prefix:   prefix,
 		pairs:    make(map[string]*pair),
 		byPeer:   make(map[string]map[string]*pair),
 		partners: make(map[string][]recentPartner),
@@ -71,18 +78,38 @@ func (t *pairTable) full(peer string) bool {
 }
 
 // add pairs seeder with leecher for track, the seeder's upload slot held;
-// it fails when either is in maxPairs pairs already.
-func (t *pairTable) add(track, seeder, leecher string) (*pair, bool) {
+// it fails when either is in maxPairs pairs already. With remote set, that
+// member is a peer of hub.
+func (t *pairTable) add(track, seeder, leecher, remote, hub string) (*pair, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.next++
+	return t.insert(t.prefix+strconv.FormatUint(t.next, 10), track, seeder, leecher, remote, hub)
+}
+
+// addRemote records pair id that hub made between its peer leecher and
+// this hub's seeder; it fails on an id in use or a full member.
+func (t *pairTable) addRemote(id, track, seeder, leecher, hub string) (*pair, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pairs[id] != nil {
+		return nil, false
+	}
+	return t.insert(id, track, seeder, leecher, leecher, hub)
+}
+
+// insert adds a pair. t.mu must be held.
+func (t *pairTable) insert(id, track, seeder, leecher, remote, hub string) (*pair, bool) {
 	if len(t.byPeer[seeder]) >= t.maxPairs || len(t.byPeer[leecher]) >= t.maxPairs {
 		return nil, false
 	}
-	t.next++
-	pr := &pair{id: "x-" + strconv.FormatUint(t.next, 10), track: track, seeder: seeder, leecher: leecher, uploading: true}
+	pr := &pair{id: id, track: track, seeder: seeder, leecher: leecher, remote: remote, hub: hub, uploading: true}
 	t.pairs[pr.id] = pr
 	now := time.Now()
 	for _, m := range [][2]string{{seeder, leecher}, {leecher, seeder}} {
+		if m[0] == remote {
+			continue // its hub keeps its pairs and partners
+		}
 		if t.byPeer[m[0]] == nil {
 			t.byPeer[m[0]] = make(map[string]*pair)
 		}
@@ -107,18 +134,47 @@ func (t *pairTable) drop(pr *pair) {
 	}
 }
 
-// remove ends pair id at the request of its member by. It returns the pair
-// and whether the seeder's upload slot was still held (to release), or
-// false when by is not in a pair id.
-func (t *pairTable) remove(id, by string) (pr *pair, release, ok bool) {
+// remove ends pair id at the request of its member by, a peer of hub
+// (empty: of this hub). It returns the pair and whether the seeder's upload
+// slot was still held (to release), or false when by is not that member of
+// a pair id.
+func (t *pairTable) remove(id, by, hub string) (pr *pair, release, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	pr = t.pairs[id]
-	if pr == nil || (pr.seeder != by && pr.leecher != by) {
+	if pr == nil || !pr.member(by, hub) {
 		return nil, false, false
 	}
 	t.drop(pr)
 	return pr, pr.uploading, true
+}
+
+// member reports whether id is a member of the pair connected to hub
+// (empty: this hub).
+func (p *pair) member(id, hub string) bool {
+	if p.seeder != id && p.leecher != id {
+		return false
+	}
+	if hub == "" {
+		return id != p.remote
+	}
+	return id == p.remote && hub == p.hub
+}
+
+// removeHub ends every pair with a peer of hub; it returns them.
+func (t *pairTable) removeHub(hub string) []*pair {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*pair
+	for _, pr := range t.pairs {
+		if pr.hub == hub {
+			out = append(out, pr)
+		}
+	}
+	for _, pr := range out {
+		t.drop(pr)
+	}
+	return out
 }
 
 // removePeer ends every pair of a departed peer and forgets its partners;
@@ -137,18 +193,18 @@ func (t *pairTable) removePeer(peer string) []*pair {
 	return out
 }
 
-// uploadDone frees the upload slot of pair id for its seeder. It returns
-// whether a slot was held (to release), and false in ok when seeder is not
-// the pair's seeder.
-func (t *pairTable) uploadDone(id, seeder string) (release, ok bool) {
+// uploadDone frees the upload slot of pair id for its seeder, a peer of hub
+// (empty: this hub). It returns the pair and whether a slot was held (to
+// release), and false in ok when seeder is not the pair's seeder.
+func (t *pairTable) uploadDone(id, seeder, hub string) (pr *pair, release, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	pr := t.pairs[id]
-	if pr == nil || pr.seeder != seeder {
-		return false, false
+	pr = t.pairs[id]
+	if pr == nil || pr.seeder != seeder || !pr.member(seeder, hub) {
+		return nil, false, false
 	}
 	release, pr.uploading = pr.uploading, false
-	return release, true
+	return pr, release, true
 }
 
 // Outcomes of pairTable.relay.
@@ -158,20 +214,21 @@ const (
 	relayLimited
 )
 
-// relay checks that from may send a signal to to on pair id, and counts it
-// against the pair's relay budget.
-func (t *pairTable) relay(id, from, to string) int {
+// relay checks that from, a peer of hub (empty: this hub), may send a
+// signal to to on pair id, and counts it against the pair's relay budget.
+// It returns the pair and the outcome.
+func (t *pairTable) relay(id, from, to, hub string) (*pair, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	pr := t.pairs[id]
 	switch {
-	case pr == nil || (pr.seeder != from && pr.leecher != from) || pr.other(from) != to:
-		return relayNotPaired
+	case pr == nil || !pr.member(from, hub) || pr.other(from) != to:
+		return nil, relayNotPaired
 	case pr.signals >= signaling.MaxPairSignals:
-		return relayLimited
+		return pr, relayLimited
 	}
 	pr.signals++
-	return relayOK
+	return pr, relayOK
 }
 
 // partnersOf returns the peers peer is in a pair with now.

@@ -316,7 +316,11 @@ func (p *participant) handle(m signaling.Message) {
 	case signaling.Holding:
 		p.holding(m)
 	case signaling.UploadReply:
-		p.h.tracker.Reply(p.id, m.LookupID, m.OK)
+		if p.h.asks != nil && isRemoteAsk(m.LookupID) {
+			p.h.asks.answer(p.id, m.LookupID, m.OK)
+		} else {
+			p.h.tracker.Reply(p.id, m.LookupID, m.OK)
+		}
 	case signaling.Unpair:
 		p.h.unpair(p, m.PairID)
 	case signaling.UploadDone:
@@ -348,6 +352,31 @@ func (p *participant) hold(tracks []string) {
 	if _, err := p.h.tracker.Hold(p.id, tracks...); err != nil {
 		p.log.Debug("tracker hold", "err", err)
 	}
+	for _, t := range tracks {
+		p.publishHolding(t)
+	}
+}
+
+// publishHolding tells the other hubs, if any, what the tracker records of
+// the peer's holding of track.
+func (p *participant) publishHolding(track string) {
+	c := p.h.cluster
+	if c == nil {
+		return
+	}
+	have, complete, ok := p.h.tracker.Holding(p.id, track)
+	switch {
+	case !ok:
+		c.Unhold(p.id, track)
+	case complete:
+		c.Hold(p.id, p.uploadCap, track, 0, nil)
+	default:
+		shape, err := p.h.shapes.get(p.ctx, track)
+		if err != nil {
+			return
+		}
+		c.Hold(p.id, p.uploadCap, track, shape.chunks, have)
+	}
 }
 
 // holding records which chunks of a track the peer holds. The bitfield's
@@ -377,6 +406,7 @@ func (p *participant) holding(m signaling.Holding) {
 	if err != nil {
 		p.log.Debug("tracker holding", "err", err)
 	}
+	p.publishHolding(m.Track)
 }
 
 func (p *participant) handleLookup(m signaling.Lookup) {
@@ -414,9 +444,7 @@ func (p *participant) handleLookup(m signaling.Lookup) {
 		return
 	}
 	q := tracker.Query{Want: m.Want, From: m.From, Partial: m.Partial}
-	for _, o := range h.partnersOf(p) {
-		q.Exclude = append(q.Exclude, o.id)
-	}
+	q.Exclude = h.pairs.partnersOf(p.id)
 	if _, err := h.tracker.LookupQuery(p.id, track, q); err != nil {
 		h.mu.Lock()
 		delete(p.lookups, track)

@@ -118,6 +118,7 @@ type Metrics struct {
 	peers          prometheus.Gauge
 	pairsBrokered  prometheus.Counter
 	pairsFailed    prometheus.Counter
+	crossHubPairs  prometheus.Counter
 	lookups        *prometheus.CounterVec
 	lookupDuration *prometheus.HistogramVec
 	startLatency   prometheus.Histogram
@@ -161,6 +162,10 @@ func New() *Metrics {
 		pairsFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Name: "p2p_pairs_failed_total",
 			Help: "Brokered peer-to-peer pairs that failed (ended before the seeder finished uploading).",
+		}),
+		crossHubPairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "cross_hub_pairs_total",
+			Help: "Pairs this hub brokered with a seeder connected to another hub (counted in p2p_pairs_brokered_total too).",
 		}),
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "seeder_lookups_total",
@@ -257,7 +262,7 @@ func New() *Metrics {
 		}
 	}
 	reg.MustRegister(
-		m.DeliveredBytes, m.peers, m.pairsBrokered, m.pairsFailed, m.lookups,
+		m.DeliveredBytes, m.peers, m.pairsBrokered, m.pairsFailed, m.crossHubPairs, m.lookups,
 		m.lookupDuration, m.startLatency, m.stalls, m.emergency, m.relayed, m.hashFailures,
 		m.uploaded, m.chunksServed, m.storeRead, m.buffered, m.rejected, m.reports,
 		m.seederReports, m.seedersDropped, m.firstCopySkips,
@@ -309,6 +314,51 @@ func (m *Metrics) PeerDisconnected() { m.peers.Dec() }
 
 // PairBrokered counts a peer-to-peer pair the tracker created.
 func (m *Metrics) PairBrokered() { m.pairsBrokered.Inc() }
+
+// CrossHubPair counts a pair brokered with another hub's seeder.
+func (m *Metrics) CrossHubPair() { m.crossHubPairs.Inc() }
+
+// ClusterState is what WatchCluster reads of the hub's cluster membership.
+type ClusterState struct {
+	Connected   bool
+	RTT         time.Duration
+	Hubs        int // other hubs alive
+	RemotePeers int
+}
+
+// HubInfo registers ztream_hub_info{hub_id="..."} 1: the hub's id.
+func (m *Metrics) HubInfo(hubID string) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "ztream", Name: "hub_info", Help: "1, labelled with this hub's id (--hub-id).",
+		ConstLabels: prometheus.Labels{"hub_id": hubID},
+	}, func() float64 { return 1 }))
+}
+
+// WatchCluster registers the gauges of the hub's cluster membership, read
+// from state at each scrape: NATS connection state and round trip, other
+// hubs alive and their peers known here.
+func (m *Metrics) WatchCluster(state func() ClusterState) {
+	const ns = "ztream"
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Name: "cluster_nats_connected", Help: "1 while the hub is connected to NATS (0: it serves its own peers alone).",
+		}, func() float64 {
+			if state().Connected {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Name: "cluster_nats_rtt_seconds", Help: "Last measured round trip to the NATS server.",
+		}, func() float64 { return state().RTT.Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Name: "cluster_hubs", Help: "Other hubs of the cluster alive (heartbeat within the hub timeout).",
+		}, func() float64 { return float64(state().Hubs) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Name: "cluster_remote_peers", Help: "Peers of other hubs that hold something, known to this hub's tracker.",
+		}, func() float64 { return float64(state().RemotePeers) }),
+	)
+}
 
 // PairFailed counts a brokered pair that failed.
 func (m *Metrics) PairFailed() { m.pairsFailed.Inc() }

@@ -22,6 +22,8 @@ import (
 type link struct {
 	ws *websocket.Conn
 	id string
+	// hub is the base URL of the hub connected to.
+	hub string
 	// iceServers and icePolicy configure peer↔peer PeerConnections
 	// (welcome, then ice_servers renewals); the read loop owns them.
 	iceServers []webrtc.ICEServer
@@ -57,6 +59,7 @@ func (p *Peer) dial(ctx context.Context) (*link, error) {
 		if attempt+1 >= p.cfg.DialAttempts || ctx.Err() != nil {
 			return nil, fmt.Errorf("connect to the hub (%d attempts): %w", attempt+1, err)
 		}
+		p.nextHub()
 		p.log.Debug("connecting to the hub failed; retrying", "attempt", attempt+1, "err", err)
 		t := time.NewTimer(backoff(attempt, p.cfg.ReconnectMin, p.cfg.ReconnectMax, rand.Float64))
 		select {
@@ -68,8 +71,19 @@ func (p *Peer) dial(ctx context.Context) (*link, error) {
 	}
 }
 
+// nextHub moves the next connection attempt to the next hub of
+// Config.HubURLs.
+func (p *Peer) nextHub() { p.hubIndex.Add(1) }
+
+// hubURL returns the hub the next connection attempt goes to.
+func (p *Peer) hubURL() string {
+	urls := p.cfg.HubURLs
+	return urls[int(p.hubIndex.Load()%int64(len(urls)))]
+}
+
 func (p *Peer) connect(ctx context.Context) (*link, error) {
-	wsURL, err := wsURLOf(p.cfg.HubURL)
+	hub := p.hubURL()
+	wsURL, err := wsURLOf(hub)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +96,7 @@ func (p *Peer) connect(ctx context.Context) (*link, error) {
 		return nil, fmt.Errorf("dial hub %s: %w", wsURL, err)
 	}
 	ws.SetReadLimit(signaling.MaxMessageSize)
-	l := &link{ws: ws, ready: make(chan struct{}), done: make(chan struct{})}
+	l := &link{ws: ws, hub: hub, ready: make(chan struct{}), done: make(chan struct{})}
 	if err := p.handshake(dctx, l); err != nil {
 		ws.CloseNow()
 		return nil, err
@@ -129,6 +143,8 @@ func (p *Peer) supervise(l *link) {
 			return
 		}
 		p.log.Info("hub connection lost; reconnecting")
+		lost := l.hub
+		p.nextHub()
 		for attempt := 0; ; attempt++ {
 			t := time.NewTimer(backoff(attempt, p.cfg.ReconnectMin, p.cfg.ReconnectMax, rand.Float64))
 			select {
@@ -142,10 +158,14 @@ func (p *Peer) supervise(l *link) {
 			if err == nil {
 				l = nl
 				p.stats.reconnects.Add(1)
+				if nl.hub != lost {
+					p.stats.failovers.Add(1)
+				}
 				p.log.Info("reconnected to the hub", "peer", nl.id, "attempts", attempt+1)
 				break
 			}
 			p.log.Debug("reconnect failed", "attempt", attempt+1, "err", err)
+			p.nextHub()
 		}
 	}
 }

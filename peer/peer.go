@@ -35,11 +35,16 @@ type ManifestSource interface {
 	Manifest(ctx context.Context, id string) (*media.Manifest, error)
 }
 
-// Config configures a Peer. Only HubURL is required.
+// Config configures a Peer. Only HubURL (or HubURLs) is required.
 type Config struct {
 	// HubURL is the hub's base URL (http://host:port); the WebSocket is at
 	// /ws. A ws:// or wss:// URL is used as is.
 	HubURL string
+	// HubURLs lists the base URLs of several hubs of one swarm (a cluster,
+	// package cluster): the peer connects to the first, and each failed
+	// connection attempt or lost connection moves it to the next in turn.
+	// HubURL defaults to its first.
+	HubURLs []string
 	// Manifests gives track manifests; nil means GET HubURL/api/tracks/{id}.
 	Manifests ManifestSource
 	// HTTPClient fetches manifests and dials the hub's WebSocket (set its
@@ -203,6 +208,12 @@ func (c Config) withDefaults() Config {
 	if c.Corrupt && c.Fault == FaultNone {
 		c.Fault = FaultBadBytes
 	}
+	if c.HubURL == "" && len(c.HubURLs) > 0 {
+		c.HubURL = c.HubURLs[0]
+	}
+	if len(c.HubURLs) == 0 && c.HubURL != "" {
+		c.HubURLs = []string{c.HubURL}
+	}
 	if c.ReconnectMin <= 0 {
 		c.ReconnectMin = 250 * time.Millisecond
 	}
@@ -254,6 +265,9 @@ type Peer struct {
 	slots   *uploadSlots   // owned: safe for concurrent use
 	rep     *reputation    // remote peers caught misbehaving
 	backoff *lookupBackoff // lookups held after links failed to open
+	// hubIndex picks the hub of Config.HubURLs the next connection
+	// attempt goes to.
+	hubIndex atomic.Int64
 }
 
 // Dial connects to the hub, completes the handshake and waits until the hub
@@ -261,8 +275,10 @@ type Peer struct {
 // the background unless Config.NoReconnect is set.
 func Dial(ctx context.Context, cfg Config) (*Peer, error) {
 	cfg = cfg.withDefaults()
-	if _, err := wsURLOf(cfg.HubURL); err != nil {
-		return nil, err
+	for _, u := range cfg.HubURLs {
+		if _, err := wsURLOf(u); err != nil {
+			return nil, err
+		}
 	}
 	api, err := newAPI(cfg)
 	if err != nil {

@@ -34,6 +34,9 @@ type Stats struct {
 	ReportsSent int64
 	// Reconnects counts hub connections re-established after a loss.
 	Reconnects int64
+	// Failovers counts those re-established with another hub than the one
+	// lost (Config.HubURLs).
+	Failovers int64
 	// FaultsSent counts chunks served wrongly on purpose (Config.Fault).
 	FaultsSent int64
 	// MessagesDropped counts have and holding messages from peers dropped
@@ -104,6 +107,7 @@ type counters struct {
 	playbacks, complete, stalls, stalledNS      atomic.Int64
 	hashFailures, corruptAccepted, refused      atomic.Int64
 	badMessages, timeouts, reports, reconnects  atomic.Int64
+	failovers                                   atomic.Int64
 	faultsSent, dropped                         atomic.Int64
 	pairsOpened, pairsFailed                    atomic.Int64
 	pairFailures                                [pairEnds]atomic.Int64
@@ -124,7 +128,7 @@ func (p *Peer) Stats() Stats {
 		Stalls: s.stalls.Load(), StalledTime: time.Duration(s.stalledNS.Load()),
 		HashFailures: s.hashFailures.Load(), CorruptAccepted: s.corruptAccepted.Load(), UploadsRefused: s.refused.Load(),
 		BadMessages: s.badMessages.Load(), Timeouts: s.timeouts.Load(), ReportsSent: s.reports.Load(),
-		Reconnects: s.reconnects.Load(), FaultsSent: s.faultsSent.Load(), MessagesDropped: s.dropped.Load(),
+		Reconnects: s.reconnects.Load(), Failovers: s.failovers.Load(), FaultsSent: s.faultsSent.Load(), MessagesDropped: s.dropped.Load(),
 		PairsOpened: s.pairsOpened.Load(), PairsFailed: s.pairsFailed.Load(),
 		PeerConns: int64(p.pairCount()),
 		PairFailures: PairFailures{

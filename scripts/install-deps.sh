@@ -6,7 +6,9 @@
 #     without it the Firefox test cannot play), pulseaudio (the Firefox test
 #     plays into a PulseAudio null sink of its own: Firefox fails on a machine
 #     without audio output), prometheus (dashboard test), coturn (the TURN
-#     relay tests start its turnserver on loopback), webkit2gtk-driver with
+#     relay tests start its turnserver on loopback), nats-server (the
+#     multi-hub tests start a JetStream server or a 3-node cluster on
+#     loopback), webkit2gtk-driver with
 #     xvfb and xauth (the WebKitGTK test drives MiniBrowser through
 #     WebKitWebDriver under xvfb-run) and GStreamer's base, good and libav
 #     plugins (WebKitGTK decodes MP3 through them),
@@ -33,6 +35,7 @@ command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v lame >/dev/null 2>&1 || need+=(lame)
 command -v sox >/dev/null 2>&1 || need+=(sox)
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
+command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 command -v WebKitWebDriver >/dev/null 2>&1 || need+=(webkit2gtk-driver)
 command -v xvfb-run >/dev/null 2>&1 || need+=(xvfb)
 command -v xauth >/dev/null 2>&1 || need+=(xauth)

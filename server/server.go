@@ -35,6 +35,9 @@ type Config struct {
 	// OpsElsewhere leaves /metrics and /debug/pprof out of NewHandler:
 	// NewOpsHandler serves them on a listener of their own.
 	OpsElsewhere bool
+	// Hub, when set, says who this hub is in /healthz (field "hub": its id
+	// and, in a cluster, its view of the cluster).
+	Hub func() any
 }
 
 // NewHandler returns the router of the whole HTTP surface.
@@ -52,7 +55,7 @@ func NewHandler(cfg Config) http.Handler {
 		mountOps(r, cfg)
 	}
 	r.Mount("/api", api.New(apiCfg).Routes())
-	r.Get("/healthz", health(cfg.Store))
+	r.Get("/healthz", health(cfg.Store, cfg.Hub))
 	if cfg.Signaling != nil {
 		// The WebSocket route stays outside any compression or timeout middleware.
 		r.Handle("/ws", cfg.Signaling)
@@ -70,7 +73,7 @@ func NewOpsHandler(cfg Config) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	mountOps(r, cfg)
-	r.Get("/healthz", health(cfg.Store))
+	r.Get("/healthz", health(cfg.Store, cfg.Hub))
 	return r
 }
 
@@ -85,16 +88,19 @@ func mountOps(r chi.Router, cfg Config) {
 }
 
 // health answers 200 when the store responds, 503 otherwise.
-func health(st store.Store) http.HandlerFunc {
+func health(st store.Store, hub func() any) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		body := map[string]any{"status": "ok"}
+		if hub != nil {
+			body["hub"] = hub()
+		}
 		if err := st.Ping(ctx); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_ = json.NewEncoder(w).Encode(map[string]string{"status": "unavailable", "error": err.Error()})
-			return
+			body["status"], body["error"] = "unavailable", err.Error()
 		}
-		_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+		_ = json.NewEncoder(w).Encode(body)
 	}
 }

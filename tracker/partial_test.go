@@ -282,7 +282,7 @@ func BenchmarkLookup(b *testing.B) {
 // nopAsker queues every question and never answers.
 type nopAsker struct{}
 
-func (nopAsker) AskUpload(string, string, string) bool { return true }
+func (nopAsker) AskUpload(string, string, string, string) bool { return true }
 
 // endLookup ends a pending lookup as its timeout would (benchmark helper).
 func (t *Tracker) endLookup(id string) { t.expire(id) }

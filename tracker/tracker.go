@@ -58,7 +58,7 @@ var (
 // block; it returns false when the question could not be queued, which the
 // tracker treats as a no.
 type Asker interface {
-	AskUpload(peer, track, lookupID string) bool
+	AskUpload(peer, track, lookupID, requester string) bool
 }
 
 // Result ends one lookup. Seeders is empty when none was found; Reason then
@@ -471,6 +471,36 @@ func (t *Tracker) Holders(track string) []string {
 	return ids
 }
 
+// Holding returns what the tracker records of peer's holding of track: a
+// copy of its bitfield for a partial holder, complete for a complete one,
+// ok false when peer is not listed as a holder of track.
+func (t *Tracker) Holding(peer, track string) (have []byte, complete, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ps, found := t.peers[peer]
+	if !found {
+		return nil, false, false
+	}
+	h := ps.holds[track]
+	if h == nil {
+		return nil, false, false
+	}
+	if h.complete() {
+		return nil, true, true
+	}
+	return slices.Clone(h.have), false, true
+}
+
+// Unhold removes peer as a holder of track, complete or partial (another
+// hub's peer that no longer holds it).
+func (t *Tracker) Unhold(peer, track string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ps, ok := t.peers[peer]; ok && ps.holds[track] != nil {
+		t.removeHolder(track, peer)
+	}
+}
+
 // removeHolder deletes peer from track's holder list. t.mu must be held.
 func (t *Tracker) removeHolder(track, peer string) {
 	list := t.holders[track]
@@ -678,7 +708,7 @@ func (t *Tracker) LookupQuery(requester, track string, q Query) (string, error) 
 	t.mu.Unlock()
 
 	for _, p := range ask {
-		if !t.asker.AskUpload(p, track, id) {
+		if !t.asker.AskUpload(p, track, id, requester) {
 			t.Reply(p, id, false)
 		}
 	}
@@ -735,6 +765,20 @@ func (t *Tracker) ReleaseUpload(seeder string) {
 	if ps, ok := t.peers[seeder]; ok && ps.active > 0 {
 		ps.active--
 	}
+}
+
+// Reserve takes one upload slot of seeder for an upload that another hub
+// brokered, if the seeder is joined and below its upload cap; the caller
+// frees it with ReleaseUpload. It reports whether a slot was taken.
+func (t *Tracker) Reserve(seeder string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ps, ok := t.peers[seeder]
+	if !ok || ps.free() <= 0 {
+		return false
+	}
+	ps.active++
+	return true
 }
 
 // ActiveUploads returns how many upload slots of peer are in use.

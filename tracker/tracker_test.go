@@ -16,7 +16,7 @@ type fakeAsker struct {
 	full map[string]bool // peers whose queue is full
 }
 
-func (f *fakeAsker) AskUpload(peer, track, lookupID string) bool {
+func (f *fakeAsker) AskUpload(peer, track, lookupID, _ string) bool {
 	f.mu.Lock()
 	f.asks = append(f.asks, ask{peer, track, lookupID})
 	full := f.full[peer]
@@ -496,5 +496,24 @@ func TestReportBounds(t *testing.T) {
 	}
 	if got := candidates(t, tr, fa, col, "r", tA); len(got) != 4 {
 		t.Errorf("after rejoin asked %v, want all four", got)
+	}
+}
+
+// TestReserve: another hub's pairing takes a slot of a seeder up to its cap,
+// never of an unknown peer, and ReleaseUpload frees it.
+func TestReserve(t *testing.T) {
+	tr, _, _ := setup(t, Config{}, map[string]int{"s": 2})
+	if !tr.Reserve("s") || !tr.Reserve("s") {
+		t.Fatal("reserve below the cap refused")
+	}
+	if tr.Reserve("s") {
+		t.Fatal("reserve beyond the cap of 2 accepted")
+	}
+	if tr.Reserve("nobody") {
+		t.Fatal("reserve of an unknown peer accepted")
+	}
+	tr.ReleaseUpload("s")
+	if n := tr.ActiveUploads("s"); n != 1 || !tr.Reserve("s") {
+		t.Fatalf("after a release: active %d, or the freed slot not reserved", n)
 	}
 }

@@ -44,6 +44,7 @@ type serveConfig struct {
 	shutdown    time.Duration
 	pprof       bool
 	hub         hubFlags
+	cluster     clusterFlags
 }
 
 // hubFlags configure the hub's WebRTC side.
@@ -179,6 +180,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	fs.BoolVar(&cfg.pprof, "pprof", envOr("ZTREAM_PPROF", "") != "", "serve Go profiles at /debug/pprof (env ZTREAM_PPROF=1)")
 	cfg.hub.register(fs)
+	cfg.cluster.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -190,8 +192,16 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	hubID, err := cfg.cluster.id(cfg.addr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("hub_id", hubID)
 	hcfg, err := cfg.hub.config(logger)
+	if err != nil {
+		return err
+	}
+	cl, err := cfg.cluster.open(hubID, logger)
 	if err != nil {
 		return err
 	}
@@ -214,12 +224,22 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	met := metrics.New()
 	timed := met.InstrumentStore(st)
 	hcfg.Metrics = hubmetrics.New(met, metrics.Limits{})
+	hcfg.Cluster = cl
 	h, err := hub.New(hcfg, timed)
 	if err != nil {
 		return fmt.Errorf("starting the hub: %w", err)
 	}
 	defer h.Close()
-	logger.Info("hub ready", "udp_port", hcfg.UDPPort, "tcp_port", hcfg.TCPPort, "max_peers", hcfg.MaxPeers)
+	health := func() any { return map[string]any{"hub_id": hubID} }
+	met.HubInfo(hubID)
+	if cl != nil {
+		health = func() any { return cl.State() }
+		met.WatchCluster(func() metrics.ClusterState {
+			s := cl.State()
+			return metrics.ClusterState{Connected: s.Connected, RTT: s.RTT, Hubs: len(s.Hubs), RemotePeers: s.RemotePeers}
+		})
+	}
+	logger.Info("hub ready", "udp_port", hcfg.UDPPort, "tcp_port", hcfg.TCPPort, "max_peers", hcfg.MaxPeers, "nats", cfg.cluster.urls)
 	scfg := server.Config{
 		Store:        timed,
 		Metrics:      met,
@@ -229,6 +249,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		Profiling:    cfg.pprof,
 		PeerConfig:   peer.DefaultAlgorithm(),
 		OpsElsewhere: cfg.metricsAddr != "",
+		Hub:          health,
 	}
 	servers, err := listenAll(cfg, scfg, logger)
 	if err != nil {

@@ -32,6 +32,8 @@ type Counts struct {
 	Connected int
 	// Brokered counts the pairs brokered.
 	Brokered int
+	// CrossHub counts the pairs brokered with another hub's seeder.
+	CrossHub int
 	// Rejected counts refusals by reason; Lookups finished lookups by outcome.
 	Rejected, Lookups map[string]int
 	// Reports are the stats reports the hub accepted, in order.
@@ -98,6 +100,9 @@ func (s *Spy) ChunkSent(int) { s.update(func(c *Counts) { c.Chunks++ }) }
 
 // PairBrokered implements hub.Metrics.
 func (s *Spy) PairBrokered() { s.update(func(c *Counts) { c.Brokered++ }) }
+
+// CrossHubPair implements hub.Metrics.
+func (s *Spy) CrossHubPair() { s.update(func(c *Counts) { c.CrossHub++ }) }
 
 // PairFailed implements hub.Metrics.
 func (s *Spy) PairFailed() {}
