@@ -1,12 +1,13 @@
 // Package cluster joins hubs into one swarm through NATS. Each hub puts the
 // holdings of its peers (who holds which chunks of which track) in a
 // JetStream key-value bucket and watches it, so that its tracker sees every
-// hub's holders in memory; it says it is alive in a second bucket every
-// Config.Heartbeat, and a hub silent for Config.HubTimeout is dead: its
-// peers are forgotten. Hubs relay what crosses them (can_upload asks,
-// pairings, signals, unpairs) on subject ztream.hub.<hub id> of the hub
-// holding the peer concerned. Without NATS a hub goes on alone with its own
-// peers and rejoins when NATS is back.
+// hub's holders in memory. Hubs say they are alive on core NATS every
+// Config.Heartbeat (core subjects keep working while JetStream elects a new
+// leader after a NATS node died); a hub silent for Config.HubTimeout is dead
+// and its peers are forgotten, and a hub that leaves says bye. Hubs relay
+// what crosses them (can_upload asks, pairings, signals, unpairs) on subject
+// ztream.hub.<hub id> of the hub holding the peer concerned. Without NATS a
+// hub goes on alone with its own peers and rejoins when NATS is back.
 package cluster
 
 import (
@@ -24,19 +25,18 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Bucket names.
-const (
-	hubsBucket    = "ztream_hubs"
-	holdersBucket = "ztream_holders"
-)
+// holdersBucket is the key-value bucket of the holdings.
+const holdersBucket = "ztream_holders"
 
 // subjectPrefix + hub id is where a hub receives Messages.
 const subjectPrefix = "ztream.hub."
 
-// alivePrefix + hub id carries a hub's heartbeats on core NATS: they go on
-// while JetStream elects a new leader after a NATS node died (seconds),
-// when the heartbeats in the hubs bucket cannot be written.
+// alivePrefix + hub id carries a hub's heartbeats on core NATS (empty
+// messages), and its byeMessage when it leaves.
 const alivePrefix = "ztream.alive."
+
+// byeMessage on a hub's alive subject says it leaves.
+const byeMessage = "bye"
 
 // Node is the hub a Cluster serves. The Cluster calls it from its own
 // goroutines; no method may block.
@@ -71,8 +71,10 @@ type State struct {
 	RTT time.Duration `json:"nats_rtt_ns"`
 	// Hubs lists the other hubs alive.
 	Hubs []string `json:"hubs"`
-	// RemotePeers counts the other hubs' peers that hold something.
-	RemotePeers int `json:"remote_peers"`
+	// RemotePeers counts the other hubs' peers that hold something, and
+	// RemoteHoldings their (peer, track) holdings.
+	RemotePeers    int `json:"remote_peers"`
+	RemoteHoldings int `json:"remote_holdings"`
 	// Dropped counts messages and entries refused as invalid.
 	Dropped int64 `json:"dropped"`
 }
@@ -93,6 +95,9 @@ type Cluster struct {
 	wg     sync.WaitGroup
 	// resync wakes the session loop after a reconnection.
 	resync chan struct{}
+	// joined passes the hubs that appeared to the session loop, which
+	// reads their holdings.
+	joined chan string
 	// asks bounds the asks in flight to other hubs.
 	asks chan struct{}
 
@@ -114,6 +119,7 @@ func New(cfg Config) (*Cluster, error) {
 		cfg:    cfg,
 		log:    cfg.Logger.With("hub_id", cfg.HubID),
 		resync: make(chan struct{}, 1),
+		joined: make(chan string, 64),
 		asks:   make(chan struct{}, cfg.MaxPendingAsks),
 		local:  newLocalHoldings(cfg.HubID),
 		view:   newRemoteView(cfg.HubID, cfg.MaxRemotePeers),
@@ -192,17 +198,37 @@ func (c *Cluster) Start(node Node) error {
 		nc.Close()
 		return fmt.Errorf("cluster: subscribe: %w", err)
 	}
-	if err := alive.SetPendingLimits(1024, 1<<20); err != nil {
+	if err := alive.SetPendingLimits(4096, 1<<20); err != nil {
 		nc.Close()
 		return fmt.Errorf("cluster: subscription limits: %w", err)
 	}
 	c.alive = alive
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go func() {
 		defer c.wg.Done()
 		c.run()
 	}()
+	go func() {
+		defer c.wg.Done()
+		c.heartbeats()
+	}()
 	return nil
+}
+
+// heartbeats says this hub is alive and forgets the hubs that fell silent,
+// every Config.Heartbeat until Close, whatever JetStream is doing.
+func (c *Cluster) heartbeats() {
+	t := time.NewTicker(c.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		c.beat()
+		c.sweep()
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // wake asks the session loop to set up again (connected or reconnected).
@@ -222,6 +248,9 @@ func (c *Cluster) Close() error {
 	c.cancel()
 	c.wg.Wait()
 	if c.nc.IsConnected() {
+		if err := c.nc.Publish(alivePrefix+c.cfg.HubID, []byte(byeMessage)); err != nil {
+			c.log.Debug("bye", "err", err)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if err := c.leave(ctx); err != nil {
@@ -232,27 +261,22 @@ func (c *Cluster) Close() error {
 	return nil
 }
 
-// leave deletes this hub's heartbeat and holdings.
+// leave deletes this hub's holdings.
 func (c *Cluster) leave(ctx context.Context) error {
 	js, err := jetstream.New(c.nc)
 	if err != nil {
 		return err
 	}
-	var errs []error
-	if kv, err := js.KeyValue(ctx, holdersBucket); err == nil {
-		for _, key := range c.local.keys() {
-			if err := kv.Delete(ctx, key); err != nil {
-				errs = append(errs, err)
-				break
-			}
+	kv, err := js.KeyValue(ctx, holdersBucket)
+	if err != nil {
+		return err
+	}
+	for _, key := range c.local.keys() {
+		if err := kv.Delete(ctx, key); err != nil {
+			return err
 		}
 	}
-	if kv, err := js.KeyValue(ctx, hubsBucket); err == nil {
-		if err := kv.Delete(ctx, c.cfg.HubID); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return c.nc.FlushWithContext(ctx)
 }
 
 // State returns a snapshot of the hub's view of the cluster.
@@ -264,7 +288,7 @@ func (c *Cluster) State() State {
 			s.Server = c.nc.ConnectedUrlRedacted()
 		}
 	}
-	s.Hubs, s.RemotePeers = c.view.summary()
+	s.Hubs, s.RemotePeers, s.RemoteHoldings = c.view.summary()
 	return s
 }
 
@@ -339,15 +363,29 @@ func (c *Cluster) Send(hub string, m Message) {
 	}
 }
 
-// heard records a core heartbeat of another hub. It only refreshes a hub
-// already known (from the hubs bucket): a hub that left deleted its key, and
-// a late heartbeat must not bring it back.
+// heard handles a heartbeat or bye of another hub (the subscription's
+// goroutine). A hub heard for the first time is passed to the session loop,
+// which reads its holdings: those put before this hub knew it were ignored.
 func (c *Cluster) heard(msg *nats.Msg) {
 	hub := strings.TrimPrefix(msg.Subject, alivePrefix)
 	if hub == c.cfg.HubID || !ValidHubID(hub) {
 		return
 	}
-	c.view.refresh(hub, time.Now())
+	if string(msg.Data) == byeMessage {
+		if c.view.known(hub) {
+			c.hubDown(hub)
+		}
+		return
+	}
+	if !c.view.heartbeat(hub, time.Now()) {
+		return
+	}
+	c.log.Info("hub joined", "hub", hub)
+	select {
+	case c.joined <- hub:
+	default:
+		c.wake() // too many at once: read everything again
+	}
 }
 
 // receive handles one message on this hub's subject (the subscription's
@@ -396,8 +434,6 @@ func (c *Cluster) run() {
 				c.log.Warn("cluster session ended", "err", err)
 			}
 		}
-		// Without NATS the heartbeats of the other hubs stop: the sweep
-		// forgets them after HubTimeout.
 		t := time.NewTimer(c.cfg.Heartbeat)
 		select {
 		case <-c.ctx.Done():
@@ -407,7 +443,6 @@ func (c *Cluster) run() {
 			t.Stop()
 		case <-t.C:
 		}
-		c.sweep()
 	}
 }
 
@@ -448,9 +483,9 @@ func (c *Cluster) bucket(js jetstream.JetStream, cfg jetstream.KeyValueConfig) (
 // flushEvery is how often changed holdings are written to the bucket.
 const flushEvery = 100 * time.Millisecond
 
-// session binds the buckets, puts this hub's heartbeat and holdings, and
-// feeds the node from the watches until NATS reconnects (a new session then
-// resynchronizes), an error or Close.
+// session binds the bucket, puts this hub's holdings, and feeds the node
+// from the watch (and the heartbeats) until NATS reconnects (a new session
+// then resynchronizes), an error or Close.
 func (c *Cluster) session() error {
 	js, err := jetstream.New(c.nc)
 	if err != nil {
@@ -463,13 +498,6 @@ func (c *Cluster) session() error {
 			replicas = 3
 		}
 	}
-	hubs, err := c.bucket(js, jetstream.KeyValueConfig{
-		Bucket: hubsBucket, Description: "ztream hubs alive", Storage: jetstream.MemoryStorage,
-		Replicas: replicas, TTL: 2 * c.cfg.HubTimeout, MaxValueSize: 1024,
-	})
-	if err != nil {
-		return err
-	}
 	holders, err := c.bucket(js, jetstream.KeyValueConfig{
 		Bucket: holdersBucket, Description: "ztream holders: <hub>.<peer>.<track>", Storage: jetstream.MemoryStorage,
 		Replicas: replicas, TTL: c.cfg.HoldersMaxAge, MaxValueSize: maxHoldingBytes, MaxBytes: 1 << 30,
@@ -479,11 +507,6 @@ func (c *Cluster) session() error {
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
-	if err := c.heartbeat(ctx, hubs); err != nil {
-		// JetStream may still be electing the bucket's leader: the next
-		// beats retry.
-		c.log.Debug("first heartbeat", "err", err)
-	}
 	// Entries of this hub that its peers no longer back (left while NATS
 	// was away, or a previous run of this hub id) go; every live one is put
 	// again (NATS may have lost them).
@@ -491,24 +514,12 @@ func (c *Cluster) session() error {
 		return err
 	}
 	c.local.markAllDirty()
-	hw, err := hubs.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("cluster: watch hubs: %w", err)
-	}
-	defer func() { _ = hw.Stop() }()
-	// The hubs first: a holding whose hub is not known yet is kept only if
-	// that hub's heartbeat follows.
-	if err := c.readHubs(ctx, hw); err != nil {
-		return err
-	}
 	mark := c.view.beginSync()
 	kw, err := holders.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("cluster: watch holders: %w", err)
 	}
 	defer func() { _ = kw.Stop() }()
-	beat := time.NewTicker(c.cfg.Heartbeat)
-	defer beat.Stop()
 	flush := time.NewTicker(flushEvery)
 	defer flush.Stop()
 	refresh := time.NewTicker(c.cfg.HoldersMaxAge / 2)
@@ -520,11 +531,10 @@ func (c *Cluster) session() error {
 			return nil
 		case <-c.resync:
 			return nil
-		case e, ok := <-hw.Updates():
-			if !ok {
-				return errors.New("cluster: hubs watch ended")
+		case hub := <-c.joined:
+			if err := c.catchUp(ctx, holders, hub, mark); err != nil {
+				return err
 			}
-			c.hubEntry(e)
 		case e, ok := <-kw.Updates():
 			if !ok {
 				return errors.New("cluster: holders watch ended")
@@ -545,19 +555,6 @@ func (c *Cluster) session() error {
 				continue
 			}
 			c.holderEntry(e, mark)
-		case <-beat.C:
-			if c.nc.IsConnected() {
-				if err := c.nc.Publish(alivePrefix+c.cfg.HubID, nil); err != nil {
-					c.log.Debug("core heartbeat", "err", err)
-				}
-				if err := c.heartbeat(ctx, hubs); err != nil {
-					c.log.Debug("heartbeat", "err", err)
-				}
-				if rtt, err := c.nc.RTT(); err == nil {
-					c.rtt.Store(int64(rtt))
-				}
-			}
-			c.sweep()
 		case <-flush.C:
 			if c.nc.IsConnected() {
 				if err := c.local.flush(ctx, holders); err != nil && ctx.Err() == nil {
@@ -570,62 +567,43 @@ func (c *Cluster) session() error {
 	}
 }
 
-// heartbeat puts this hub's heartbeat.
-func (c *Cluster) heartbeat(ctx context.Context, kv jetstream.KeyValue) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Heartbeat)
-	defer cancel()
-	if _, err := kv.Put(ctx, c.cfg.HubID, []byte(`{}`)); err != nil {
-		return fmt.Errorf("cluster: heartbeat: %w", err)
+// beat publishes this hub's heartbeat and measures the round trip to NATS.
+func (c *Cluster) beat() {
+	if !c.nc.IsConnected() {
+		return
 	}
-	return nil
+	if err := c.nc.Publish(alivePrefix+c.cfg.HubID, nil); err != nil {
+		c.log.Debug("heartbeat", "err", err)
+	}
+	if rtt, err := c.nc.RTT(); err == nil {
+		c.rtt.Store(int64(rtt))
+	}
 }
 
-// readHubs reads the initial values of the hubs watch.
-func (c *Cluster) readHubs(ctx context.Context, w jetstream.KeyWatcher) error {
+// catchUp reads the holdings of a hub that just appeared.
+func (c *Cluster) catchUp(ctx context.Context, kv jetstream.KeyValue, hub string, mark uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	w, err := kv.Watch(ctx, hub+".>", jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("cluster: read the holdings of hub %s: %w", hub, err)
+	}
+	defer func() { _ = w.Stop() }()
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("cluster: read the holdings of hub %s: %w", hub, ctx.Err())
 		case e, ok := <-w.Updates():
-			if !ok {
-				return errors.New("cluster: hubs watch ended")
-			}
-			if e == nil {
+			if !ok || e == nil {
 				return nil
 			}
-			c.hubEntry(e)
+			c.holderEntry(e, mark)
 		}
 	}
 }
 
-// hubEntry applies one heartbeat (or its deletion) of the hubs bucket.
-func (c *Cluster) hubEntry(e jetstream.KeyValueEntry) {
-	hub := e.Key()
-	if hub == c.cfg.HubID {
-		return
-	}
-	if !ValidHubID(hub) {
-		c.dropped.Add(1)
-		return
-	}
-	if e.Operation() != jetstream.KeyValuePut {
-		if c.view.known(hub) {
-			c.hubDown(hub)
-		}
-		return
-	}
-	// An old heartbeat (a hub that died before this watch began) counts
-	// from when it was put.
-	at := time.Now()
-	if created := e.Created(); created.Before(at) {
-		at = created
-	}
-	if c.view.heartbeat(hub, at) {
-		c.log.Info("hub joined", "hub", hub)
-	}
-}
-
-// holderEntry applies one entry (or deletion) of the holders bucket.
+// holderEntry applies one entry (or deletion) of the holders bucket. An
+// entry of a hub not heard yet is ignored: catchUp reads it when the hub is.
 func (c *Cluster) holderEntry(e jetstream.KeyValueEntry, mark uint64) {
 	hub, peer, track, err := parseHoldingKey(e.Key())
 	if err != nil {
@@ -654,6 +632,7 @@ func (c *Cluster) holderEntry(e jetstream.KeyValueEntry, mark uint64) {
 	}
 	c.node.RemoteHold(peer, h.UploadCap, track, h.Chunks, h.Bits)
 }
+
 
 // pruneOwn deletes the entries under this hub's id that no local peer backs.
 func (c *Cluster) pruneOwn(ctx context.Context, kv jetstream.KeyValue) error {

@@ -159,7 +159,7 @@ func TestNATSNodeLoss(t *testing.T) {
 			t.Fatalf("seeder's playback: %+v", res)
 		}
 	}
-	hubtest.WaitFor(t, 5*time.Second, "hub B to know the seeder", func() bool { return hubs[1].c.State().RemotePeers == 1 })
+	hubtest.WaitFor(t, 5*time.Second, "hub B to know the seeder's two tracks", func() bool { return hubs[1].c.State().RemoteHoldings == 2 })
 	// Kill the node hub A is connected to.
 	used := hubs[0].c.State().Server
 	for _, n := range nodes {
@@ -173,14 +173,15 @@ func TestNATSNodeLoss(t *testing.T) {
 	})
 	// Hub B still knows the seeder, and a leecher there gets the track
 	// from it.
-	if s := hubs[1].c.State(); s.RemotePeers != 1 || len(s.Hubs) != 1 {
+	if s := hubs[1].c.State(); s.RemoteHoldings != 2 || len(s.Hubs) != 1 {
 		t.Fatalf("hub B's view after the node died: %+v", s)
 	}
 	b := dial(t, hubs[1].srv.Store, 20, hubs[1].srv.URL)
 	for _, m := range ms {
 		res := play(t, b, m.ID)
 		if !res.Complete || res.Stalls != 0 || res.P2PBytes <= res.ServerBytes {
-			t.Fatalf("leecher's playback after a NATS node died: %+v", res)
+			t.Fatalf("leecher's playback after a NATS node died: %+v; hub B lookups %v, view %+v; hub A view %+v",
+				res, hubs[1].spy.Counts().Lookups, hubs[1].c.State(), hubs[0].c.State())
 		}
 	}
 }

@@ -169,15 +169,6 @@ func (v *remoteView) heartbeat(hub string, at time.Time) bool {
 	return !known
 }
 
-// refresh records hub alive at, if it is known.
-func (v *remoteView) refresh(hub string, at time.Time) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if last, ok := v.hubs[hub]; ok && at.After(last) {
-		v.hubs[hub] = at
-	}
-}
-
 func (v *remoteView) known(hub string) bool {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
@@ -327,9 +318,12 @@ func (v *remoteView) liveHubs() []string {
 	return out
 }
 
-func (v *remoteView) summary() ([]string, int) {
-	hubs := v.liveHubs()
+func (v *remoteView) summary() (hubs []string, peers, holdings int) {
+	hubs = v.liveHubs()
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return hubs, len(v.peers)
+	for _, rp := range v.peers {
+		holdings += len(rp.tracks)
+	}
+	return hubs, len(v.peers), holdings
 }

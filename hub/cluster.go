@@ -52,14 +52,17 @@ func (n clusterNode) RemoteLeave(peer string) {
 }
 
 // HubDown implements cluster.Node: the pairs with the dead hub's peers end
-// (their members here get unpair peer_left).
+// (their members here get unpair peer_left). The hub is told too, in case
+// it was only silent for a while: its half of each pair ends as well.
 func (n clusterNode) HubDown(hub string) {
 	h := n.h
 	for _, pr := range h.pairs.removeHub(hub) {
 		if pr.uploading {
 			h.tracker.ReleaseUpload(pr.seeder)
 		}
+		local := pr.other(pr.remote)
 		h.tellOther(pr, pr.remote, signaling.ReasonPeerLeft)
+		h.tellOther(pr, local, signaling.ReasonPeerLeft)
 	}
 }
 

@@ -13,7 +13,45 @@ import (
 // hubCounters are the hub's own counts of a run's reports, read from its
 // /metrics before and after the run.
 type hubCounters struct {
-	reportsAccepted, reportsRejected, seedersDropped float64
+	reportsAccepted, reportsRejected, seedersDropped, crossHubPairs float64
+}
+
+// hubsCounters reads the counters of every hub of servers that answers,
+// by hub; it fails when none does.
+func hubsCounters(ctx context.Context, client *http.Client, servers []string) (map[string]hubCounters, error) {
+	out := make(map[string]hubCounters, len(servers))
+	var first error
+	for _, s := range servers {
+		c, err := scrapeHub(ctx, client, s)
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		out[s] = c
+	}
+	if len(out) == 0 {
+		return nil, first
+	}
+	return out, nil
+}
+
+// hubsDelta returns what the hubs read in both before and after counted in
+// between (a hub that died meanwhile is left out).
+func hubsDelta(before, after map[string]hubCounters) HubReports {
+	var r HubReports
+	for s, a := range after {
+		b, ok := before[s]
+		if !ok {
+			continue
+		}
+		r.ReportsAccepted += int64(a.reportsAccepted - b.reportsAccepted)
+		r.ReportsRejected += int64(a.reportsRejected - b.reportsRejected)
+		r.SeedersDropped += int64(a.seedersDropped - b.seedersDropped)
+		r.CrossHubPairs += int64(a.crossHubPairs - b.crossHubPairs)
+	}
+	return r
 }
 
 // maxMetricsBytes bounds the /metrics page read.
@@ -52,6 +90,11 @@ func scrapeHub(ctx context.Context, client *http.Client, base string) (hubCounte
 					c.reportsRejected += m.GetCounter().GetValue()
 				}
 			}
+		}
+	}
+	if f := fams["ztream_cross_hub_pairs_total"]; f != nil {
+		for _, m := range f.GetMetric() {
+			c.crossHubPairs += m.GetCounter().GetValue()
 		}
 	}
 	if f := fams["ztream_seeders_dropped_total"]; f != nil {

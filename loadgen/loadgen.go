@@ -30,7 +30,9 @@ const MaxTracks = 1000
 
 // Config configures a load run. Server is required.
 type Config struct {
-	// Server is the hub's base URL (http://host:port).
+	// Server is the hub's base URL (http://host:port), or the
+	// comma-separated base URLs of several hubs of one cluster: peer i
+	// connects to hub i mod n first and fails over to the next ones.
 	Server string
 	// Peers is how many simulated peers run (default 16).
 	Peers int
@@ -93,7 +95,7 @@ type Config struct {
 }
 
 func (c Config) withDefaults() (Config, error) {
-	if c.Server == "" {
+	if len(Servers(c.Server)) == 0 {
 		return c, errors.New("loadgen: no server URL")
 	}
 	if c.Peers <= 0 {
@@ -127,7 +129,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	if c.Loopback == nil {
-		lb := isLoopbackURL(c.Server)
+		lb := !slices.ContainsFunc(Servers(c.Server), func(s string) bool { return !isLoopbackURL(s) })
 		c.Loopback = &lb
 	}
 	if c.CorruptPeers < 0 || c.CorruptPeers > c.Peers {
@@ -187,12 +189,20 @@ type Percentiles struct {
 
 // Report is the outcome of a run.
 type Report struct {
-	Peers       int     `json:"peers"`
-	PeersFailed int     `json:"peers_failed"`
-	Tracks      int     `json:"tracks"`
-	Speed       float64 `json:"speed"`
-	P2P         bool    `json:"p2p"`
-	WallSeconds float64 `json:"wall_seconds"`
+	Peers       int `json:"peers"`
+	PeersFailed int `json:"peers_failed"`
+	// Hubs is how many hubs the peers were spread over (Config.Server).
+	Hubs int `json:"hubs"`
+	// CrossHubPairs counts pairs whose two peers sat on different hubs, as
+	// the hubs alive at the end counted them (0 without their /metrics).
+	CrossHubPairs int64 `json:"cross_hub_pairs"`
+	// HubFailovers counts peers' reconnections to another hub than the one
+	// they lost.
+	HubFailovers int64   `json:"hub_failovers"`
+	Tracks       int     `json:"tracks"`
+	Speed        float64 `json:"speed"`
+	P2P          bool    `json:"p2p"`
+	WallSeconds  float64 `json:"wall_seconds"`
 	// OffloadRatio is p2p / (p2p + server) bytes.
 	OffloadRatio float64 `json:"offload_ratio"`
 	// OffloadCeiling is the best offload possible for the playbacks made:
@@ -286,6 +296,9 @@ type HubReports struct {
 	// SeedersDropped counts (seeder, track) couples the tracker dropped
 	// after reports from enough distinct peers.
 	SeedersDropped int64 `json:"seeders_dropped"`
+	// CrossHubPairs counts the pairs whose two peers sat on different hubs
+	// (each hub counts those it brokered with another hub's seeder).
+	CrossHubPairs int64 `json:"cross_hub_pairs"`
 }
 
 // PairCounts counts peer↔peer pairs, summed over every peer (both sides
@@ -324,6 +337,7 @@ type ShardResult struct {
 // PeerTotals sums the peers' counters (peer.Stats) over a run.
 type PeerTotals struct {
 	Uploaded, HashFailures, BadMessages, Timeouts, Reports, Reconnects, FaultsSent int64
+	Failovers                                                                      int64
 	PairsOpened, PairsFailed                                                       int64
 	PairFailures                                                                   peer.PairFailures
 	// PeerConns: the peers' PeerConnections when the totals were taken;
@@ -340,6 +354,7 @@ func (t *PeerTotals) add(o PeerTotals) {
 	t.Timeouts += o.Timeouts
 	t.Reports += o.Reports
 	t.Reconnects += o.Reconnects
+	t.Failovers += o.Failovers
 	t.FaultsSent += o.FaultsSent
 	t.PairsOpened += o.PairsOpened
 	t.PairsFailed += o.PairsFailed
@@ -353,7 +368,7 @@ func totalsOf(peers []*peer.Peer) PeerTotals {
 	for _, p := range peers {
 		st := p.Stats()
 		t.add(PeerTotals{Uploaded: st.UploadedBytes, HashFailures: st.HashFailures, BadMessages: st.BadMessages,
-			Timeouts: st.Timeouts, Reports: st.ReportsSent, Reconnects: st.Reconnects, FaultsSent: st.FaultsSent,
+			Timeouts: st.Timeouts, Reports: st.ReportsSent, Reconnects: st.Reconnects, Failovers: st.Failovers, FaultsSent: st.FaultsSent,
 			PairsOpened: st.PairsOpened, PairsFailed: st.PairsFailed, PairFailures: st.PairFailures,
 			PeerConns: st.PeerConns})
 	}
@@ -404,7 +419,11 @@ func Merge(cfg Config, shards []Report, hub *HubReports) (Report, error) {
 	inj.FaultyChunks = tot.FaultsSent
 	rep.FaultsInjected = inj
 	rep.FaultsDetected.Hub = hub
+	if hub != nil {
+		rep.CrossHubPairs = hub.CrossHubPairs
+	}
 	rep.Peers = cfg.Peers
+	rep.Hubs = len(Servers(cfg.Server))
 	rep.PeersFailed = failed
 	if len(shards) > 0 {
 		rep.Tracks, rep.Speed, rep.P2P, rep.FlashCrowd = shards[0].Tracks, shards[0].Speed, shards[0].P2P, shards[0].FlashCrowd
@@ -414,17 +433,30 @@ func Merge(cfg Config, shards []Report, hub *HubReports) (Report, error) {
 	return rep, nil
 }
 
-// HubCounters reads the hub's report counters (from /metrics); the
-// difference of two readings is a run's HubReports.
-func HubCounters(ctx context.Context, client *http.Client, server string) (HubReports, error) {
+// HubReading is one reading of the hubs' counters (HubCounters).
+type HubReading map[string]hubCounters
+
+// HubCounters reads the counters of the hubs of server (Config.Server: one
+// base URL or several) from their /metrics; it fails when none answers.
+func HubCounters(ctx context.Context, client *http.Client, server string) (HubReading, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	c, err := scrapeHub(ctx, client, strings.TrimSuffix(server, "/"))
-	if err != nil {
-		return HubReports{}, err
+	return hubsCounters(ctx, client, Servers(server))
+}
+
+// HubDelta returns what the hubs counted between two readings.
+func HubDelta(before, after HubReading) HubReports { return hubsDelta(before, after) }
+
+// Servers splits Config.Server into its hubs' base URLs.
+func Servers(server string) []string {
+	var out []string
+	for _, s := range strings.Split(server, ",") {
+		if s = strings.TrimSuffix(strings.TrimSpace(s), "/"); s != "" {
+			out = append(out, s)
+		}
 	}
-	return HubReports{ReportsAccepted: int64(c.reportsAccepted), ReportsRejected: int64(c.reportsRejected), SeedersDropped: int64(c.seedersDropped)}, nil
+	return out
 }
 
 // manifests is a fixed map of manifests; it implements peer.ManifestSource.
@@ -452,7 +484,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	base := strings.TrimSuffix(cfg.Server, "/")
+	servers := Servers(cfg.Server)
+	base := servers[0]
 	mans, order, err := loadCatalog(ctx, cfg.HTTPClient, base)
 	if err != nil {
 		return Report{}, err
@@ -478,13 +511,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 
 	// The hub's report counters before the run (a hub without /metrics
 	// leaves FaultsDetected.Hub out).
-	hubBefore, hubErr := scrapeHub(ctx, cfg.HTTPClient, base)
+	hubBefore, hubErr := hubsCounters(ctx, cfg.HTTPClient, servers)
 	if hubErr != nil {
 		cfg.Logger.Debug("hub metrics unavailable", "err", hubErr)
 	}
 
 	var iceInterfaces []string
-	if *cfg.Loopback && isLoopbackURL(base) {
+	if *cfg.Loopback && !slices.ContainsFunc(servers, func(s string) bool { return !isLoopbackURL(s) }) {
 		iceInterfaces = loopbackInterfaces()
 	}
 
@@ -522,8 +555,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			case <-runCtx.Done():
 				return
 			}
+			hubs := append(slices.Clone(servers[i%len(servers):]), servers[:i%len(servers)]...)
 			pcfg := peer.Config{
-				HubURL: base, Manifests: mans, UploadCap: cfg.UploadCap, MaxPeerConns: cfg.MaxPeerConns, CacheBytes: cfg.CacheBytes,
+				HubURLs: hubs, Manifests: mans, UploadCap: cfg.UploadCap, MaxPeerConns: cfg.MaxPeerConns, CacheBytes: cfg.CacheBytes,
 				Speed: cfg.Speed, Logger: cfg.Logger.With("sim", i), DisableP2P: cfg.DisableP2P,
 				ICELoopback: *cfg.Loopback, ICEInterfaces: iceInterfaces,
 			}
@@ -645,17 +679,16 @@ wait:
 	rep.UploadedBytes = final.UploadedBytes
 	rep.FaultsDetected = final.FaultsDetected
 	if hubErr == nil {
-		if after, err := scrapeHub(ctx, cfg.HTTPClient, base); err == nil {
-			rep.FaultsDetected.Hub = &HubReports{
-				ReportsAccepted: int64(after.reportsAccepted - hubBefore.reportsAccepted),
-				ReportsRejected: int64(after.reportsRejected - hubBefore.reportsRejected),
-				SeedersDropped:  int64(after.seedersDropped - hubBefore.seedersDropped),
-			}
+		if after, err := hubsCounters(ctx, cfg.HTTPClient, servers); err == nil {
+			d := hubsDelta(hubBefore, after)
+			rep.FaultsDetected.Hub = &d
+			rep.CrossHubPairs = d.CrossHubPairs
 		}
 	}
 	injected.FaultyChunks = final.FaultsInjected.FaultyChunks
 	rep.FaultsInjected = injected
 	rep.Peers = cfg.Peers
+	rep.Hubs = len(servers)
 	rep.PeersFailed = failed
 	rep.Tracks = len(order)
 	rep.Speed = cfg.Speed
@@ -756,6 +789,7 @@ func summarize(results []result, tot PeerTotals, mans manifests) Report {
 	r.FaultsDetected.Timeouts = tot.Timeouts
 	r.FaultsDetected.ReportsSent = tot.Reports
 	r.FaultsDetected.Reconnects = tot.Reconnects
+	r.HubFailovers = tot.Failovers
 	r.FaultsInjected.FaultyChunks = tot.FaultsSent
 	r.Pairs = PairCounts{Opened: tot.PairsOpened, Failed: tot.PairsFailed, FailedBy: tot.PairFailures}
 	r.PeerConnsPeak = tot.PeerConnsPeak
@@ -886,6 +920,9 @@ func WriteTable(w io.Writer, r Report) error {
 			r.FaultsInjected.CorruptPeers, r.FaultsInjected.Modes, r.FaultsInjected.FaultyChunks, r.FaultsInjected.ChurnLeaves, r.FaultsInjected.RejoinFailures)},
 		{"faults detected", fmt.Sprintf("%d hash failures, %d bad messages, %d timeouts, %d reports, %d reconnects",
 			r.FaultsDetected.HashFailures, r.FaultsDetected.BadMessages, r.FaultsDetected.Timeouts, r.FaultsDetected.ReportsSent, r.FaultsDetected.Reconnects)},
+	}
+	if r.Hubs > 1 {
+		rows = append(rows, [2]string{"hubs", fmt.Sprintf("%d; %d cross-hub pairs, %d failovers to another hub", r.Hubs, r.CrossHubPairs, r.HubFailovers)})
 	}
 	if h := r.FaultsDetected.Hub; h != nil {
 		rows = append(rows, [2]string{"hub reports", fmt.Sprintf("%d accepted, %d refused, %d seeders dropped for a track",

@@ -34,7 +34,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) (retE
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg loadgen.Config
-	fs.StringVar(&cfg.Server, "server", envOr("ZTREAM_SERVER", ""), "base URL of the hub, e.g. http://127.0.0.1:8080 (env ZTREAM_SERVER)")
+	fs.StringVar(&cfg.Server, "server", envOr("ZTREAM_SERVER", ""), "base URL of the hub, e.g. http://127.0.0.1:8080, or comma-separated base URLs of several hubs of one cluster: peers are spread over them round-robin and fail over to the next (env ZTREAM_SERVER)")
 	fs.IntVar(&cfg.Peers, "peers", 16, "number of simulated peers")
 	fs.DurationVar(&cfg.Duration, "duration", 60*time.Second, "how long peers keep starting playbacks (those under way then finish)")
 	fs.DurationVar(&cfg.Ramp, "ramp", 0, "spread peer joins over this time (default min(duration/4, 30s))")
@@ -231,11 +231,8 @@ func runSplit(ctx context.Context, cfg loadgen.Config, procs int, args []string,
 	}
 	var hub *loadgen.HubReports
 	if after, err := loadgen.HubCounters(ctx, nil, cfg.Server); err == nil && hubErr == nil {
-		hub = &loadgen.HubReports{
-			ReportsAccepted: after.ReportsAccepted - before.ReportsAccepted,
-			ReportsRejected: after.ReportsRejected - before.ReportsRejected,
-			SeedersDropped:  after.SeedersDropped - before.SeedersDropped,
-		}
+		d := loadgen.HubDelta(before, after)
+		hub = &d
 	}
 	return loadgen.Merge(cfg, reports, hub)
 }
