@@ -39,6 +39,8 @@ type hubOptions struct {
 	// spreadProxy).
 	perIPFlag bool
 	maxPeers  int // --max-peers; 0 = serve's default
+	// extra are more serve arguments (--nats ...).
+	extra []string
 }
 
 // startHub starts `ztream serve` on a free loopback port with pprof on and
@@ -66,6 +68,7 @@ func startHub(ctx context.Context, o hubOptions) (*hubProc, error) {
 	if o.maxPeers > 0 {
 		args = append(args, "--max-peers", strconv.Itoa(o.maxPeers))
 	}
+	args = append(args, o.extra...)
 	cmd := exec.Command(o.bin, args...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf

@@ -61,6 +61,8 @@ type env struct {
 	proc     procReader
 	log      *slog.Logger
 	progress io.Writer
+	// natsVersion is what nats-server --version said (cluster rows).
+	natsVersion string
 }
 
 // waitCalm waits, at most e.calm, until the 1-minute load average is
@@ -129,7 +131,7 @@ type options struct {
 }
 
 // Parts of a run that -only selects; "swarm" stands for short, flash and big.
-var sections = []string{"idle", "scaling", "short", "flash", "big"}
+var sections = []string{"idle", "scaling", "short", "flash", "big", "cluster"}
 
 // runs reports whether the part named part is selected.
 func (o options) runs(part string) bool {
@@ -159,7 +161,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.BoolVar(&o.profile, "profile", true, "CPU-profile the hub during the two comparison runs (P2P on and off)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory (logs, profiles) and print its path")
 	fs.DurationVar(&o.calm, "calm", 3*time.Minute, "before each measurement, wait at most this long for the 1-minute load average to fall under the CPU count")
-	only := fs.String("only", "", "run only these comma-separated parts: idle, scaling (with P2P on/off and the profiles), short, flash, big, or swarm (= short,flash,big); default all")
+	only := fs.String("only", "", "run only these comma-separated parts: idle, scaling (with P2P on/off and the profiles), short, flash, big, swarm (= short,flash,big), or cluster (3 hubs through NATS, one killed); default all")
 	flash := fs.String("flash", "16,32,64", "comma-separated flash-crowd sizes (1x, one cold 30 s track)")
 	big := fs.String("big-peers", "500,1000", "comma-separated peer counts of the real-time rows (1x, demo library)")
 	fs.DurationVar(&o.bigDuration, "big-duration", 0, "--duration of the real-time rows (0: 3m, extended so that each peer plays several tracks)")
@@ -282,6 +284,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("%s: %w", s.name(), err)
 		}
 		r.Rows = append(r.Rows, res)
+	}
+	if o.runs("cluster") && ctx.Err() == nil {
+		e.logf("cluster: %d hubs through NATS", clusterHubs)
+		res, err := runCluster(ctx, e)
+		if err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		r.Cluster, r.NATSVersion = res, e.natsVersion
 	}
 	r.Elapsed = time.Since(started)
 	r.Machine.LoadAfter = loadAverage()

@@ -39,6 +39,10 @@ type report struct {
 	BigTracksIn3m float64
 	// Skipped are the rows left out (see env.tooBig).
 	Skipped []skippedRow
+	// Cluster are the rows over several hubs (NATS, nats-server
+	// NATSVersion).
+	Cluster     []clusterResult
+	NATSVersion string
 }
 
 // Goals the document checks.
@@ -195,6 +199,7 @@ func (r *report) write(w io.Writer) {
 		r.writeScaling(w, rows, cores)
 	}
 	r.writeSwarm(w, cores)
+	r.writeCluster(w)
 	r.writeProfiles(w)
 	r.writeGoals(w, rows, on, off, cores)
 }

@@ -117,7 +117,7 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	return &Cluster{
 		cfg:    cfg,
-		log:    cfg.Logger.With("hub_id", cfg.HubID),
+		log:    cfg.Logger,
 		resync: make(chan struct{}, 1),
 		joined: make(chan string, 64),
 		asks:   make(chan struct{}, cfg.MaxPendingAsks),

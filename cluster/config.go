@@ -53,7 +53,8 @@ type Config struct {
 	// puts it again (1 h); hubs put theirs again every half of it, so that
 	// the holdings of a hub that died and never came back go away.
 	HoldersMaxAge time.Duration
-	// Logger receives the cluster's log lines (slog.Default()).
+	// Logger receives the cluster's log lines (slog.Default()); the hub's
+	// logger names the hub already.
 	Logger *slog.Logger
 }
 

@@ -656,9 +656,18 @@ func (h *Hub) finishLookup(res tracker.Result) {
 	h.mu.Unlock()
 	// The seeders' hubs pair their seeders (each takes an upload slot and
 	// sends its seeder paired) before the requester hears of the pairs.
-	for _, pr := range remote {
-		ok := h.cluster.PairWith(pr.hub, cluster.Message{Pair: pr.id, Lookup: res.LookupID, Track: pr.track, Seeder: pr.seeder, Requester: pr.leecher})
-		if ok {
+	paired := make([]bool, len(remote))
+	var wg sync.WaitGroup
+	for i, pr := range remote {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			paired[i] = h.cluster.PairWith(pr.hub, cluster.Message{Pair: pr.id, Lookup: res.LookupID, Track: pr.track, Seeder: pr.seeder, Requester: pr.leecher})
+		}()
+	}
+	wg.Wait()
+	for i, pr := range remote {
+		if paired[i] {
 			h.metrics.CrossHubPair()
 			continue
 		}
