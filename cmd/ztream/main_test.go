@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ztream/ztream/demo"
+	"github.com/ztream/ztream/internal/natstest"
 	"github.com/ztream/ztream/media"
 )
 
@@ -200,6 +202,99 @@ func TestServeIngestsDemoAndServes(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
 			t.Errorf("GET %s: %d", path, resp.StatusCode)
+		}
+	}
+}
+
+// TestServeJoinsCluster runs two `ztream serve --nats` against a NATS server
+// that wants a user and password: each hub's /healthz names it and lists the
+// other, its metrics carry its id and the NATS state; wrong credentials are
+// no cluster at all (the hub serves alone and says so).
+func TestServeJoinsCluster(t *testing.T) {
+	srv := natstest.StartWithUser(t, "ztream", "s3cret")
+	type health struct {
+		Hub struct {
+			HubID     string   `json:"hub_id"`
+			Connected bool     `json:"nats_connected"`
+			Hubs      []string `json:"hubs"`
+		} `json:"hub"`
+	}
+	get := func(base string) (health, error) {
+		var h health
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return h, err
+		}
+		defer resp.Body.Close()
+		return h, json.NewDecoder(resp.Body).Decode(&h)
+	}
+	var bases []string
+	for _, id := range []string{"hub-one", "hub-two"} {
+		addr := freeAddr(t)
+		stderr := startServe(t, "--addr", addr, "--data", t.TempDir(), "--udp-port", "0", "--no-demo",
+			"--nats", srv.URL, "--hub-id", id, "--nats-user", "ztream", "--nats-password", "s3cret")
+		base := "http://" + addr
+		bases = append(bases, base)
+		waitServing(t, stderr, func() error { _, err := get(base); return err })
+	}
+	for i, base := range bases {
+		other := []string{"hub-two", "hub-one"}[i]
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			h, err := get(base)
+			if err == nil && h.Hub.Connected && slices.Equal(h.Hub.Hubs, []string{other}) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s /healthz: %+v, %v; want connected, hubs [%s]", base, h, err, other)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{
+			fmt.Sprintf(`ztream_hub_info{hub_id=%q} 1`, []string{"hub-one", "hub-two"}[i]),
+			"ztream_cluster_nats_connected 1", "ztream_cluster_hubs 1", "ztream_cross_hub_pairs_total 0",
+		} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("%s/metrics lacks %q", base, want)
+			}
+		}
+	}
+	// A wrong password: the hub starts, serves alone and says so.
+	addr := freeAddr(t)
+	stderr := startServe(t, "--addr", addr, "--data", t.TempDir(), "--udp-port", "0", "--no-demo",
+		"--nats", srv.URL, "--hub-id", "hub-bad", "--nats-user", "ztream", "--nats-password", "wrong")
+	var h health
+	waitServing(t, stderr, func() error { var err error; h, err = get("http://" + addr); return err })
+	if h.Hub.HubID != "hub-bad" || h.Hub.Connected || len(h.Hub.Hubs) != 0 {
+		t.Errorf("hub with a wrong NATS password: %+v", h)
+	}
+	if !strings.Contains(stderr.String(), "Authorization Violation") && !strings.Contains(stderr.String(), "authorization violation") {
+		t.Errorf("the log does not say NATS refused the credentials:\n%s", stderr.String())
+	}
+}
+
+// TestServeClusterFlags: bad cluster flags are errors before anything starts.
+func TestServeClusterFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--hub-id", "no spaces"}, "--hub-id"},
+		{[]string{"--nats-user", "u"}, "need --nats"},
+		{[]string{"--nats", "nats://127.0.0.1:1", "--nats-user", "u", "--nats-token", "t"}, "one NATS authentication"},
+		{[]string{"--nats", "nats://127.0.0.1:1", "--nats-cert", "c.pem"}, "go together"},
+		{[]string{"--nats", "nats://127.0.0.1:1", "--nats-ca", "/nonexistent/ca.pem"}, "--nats-ca"},
+	} {
+		var stderr bytes.Buffer
+		code := run(context.Background(), append([]string{"serve", "--addr", freeAddr(t), "--data", t.TempDir(), "--udp-port", "0"}, tc.args...), io.Discard, &stderr)
+		if code == 0 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("serve %v: exit %d, stderr %q; want an error naming %q", tc.args, code, stderr.String(), tc.want)
 		}
 	}
 }

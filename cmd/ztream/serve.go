@@ -231,14 +231,10 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer h.Close()
 	health := func() any { return map[string]any{"hub_id": hubID} }
-	met.HubInfo(hubID)
 	if cl != nil {
 		health = func() any { return cl.State() }
-		met.WatchCluster(func() metrics.ClusterState {
-			s := cl.State()
-			return metrics.ClusterState{Connected: s.Connected, RTT: s.RTT, Hubs: len(s.Hubs), RemotePeers: s.RemotePeers}
-		})
 	}
+	hubmetrics.WatchCluster(met, hubID, cl)
 	logger.Info("hub ready", "udp_port", hcfg.UDPPort, "tcp_port", hcfg.TCPPort, "max_peers", hcfg.MaxPeers, "nats", cfg.cluster.urls)
 	scfg := server.Config{
 		Store:        timed,

@@ -59,11 +59,24 @@ func freePort(tb testing.TB) int {
 // cleanup stops it.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
+	s := start(tb)
+	WaitJetStream(tb, s.URL)
+	return s
+}
+
+// StartWithUser is Start with user and password authentication.
+func StartWithUser(tb testing.TB, user, password string) *Server {
+	tb.Helper()
+	s := start(tb, "--user", user, "--pass", password)
+	WaitJetStream(tb, s.URL, nats.UserInfo(user, password))
+	return s
+}
+
+func start(tb testing.TB, args ...string) *Server {
 	port := freePort(tb)
 	s := &Server{tb: tb, bin: bin(tb), URL: fmt.Sprintf("nats://127.0.0.1:%d", port),
-		args: []string{"-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", tb.TempDir(), "-n", fmt.Sprintf("n%d", port)}}
+		args: append([]string{"-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", tb.TempDir(), "-n", fmt.Sprintf("n%d", port)}, args...)}
 	s.Restart()
-	WaitJetStream(tb, s.URL)
 	tb.Cleanup(s.Stop)
 	return s
 }
@@ -152,10 +165,10 @@ func (s *Server) Stop() {
 }
 
 // WaitJetStream waits until JetStream answers at urls (a cluster elects
-// its meta leader first).
-func WaitJetStream(tb testing.TB, urls string) {
+// its meta leader first), connecting with opts.
+func WaitJetStream(tb testing.TB, urls string, opts ...nats.Option) {
 	tb.Helper()
-	nc, err := nats.Connect(urls, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(urls, append([]nats.Option{nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1)}, opts...)...)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztream/ztream/cluster"
 	"github.com/ztream/ztream/hub"
 	"github.com/ztream/ztream/hub/hubtest"
+	"github.com/ztream/ztream/internal/natstest"
 	"github.com/ztream/ztream/internal/testtrack"
 	"github.com/ztream/ztream/loadgen"
 	"github.com/ztream/ztream/media"
@@ -69,7 +71,15 @@ func startZtream(t *testing.T, mode trafficMode) *ztreamEnv {
 			return server.NewHandler(server.Config{Store: s.Store, Metrics: s.Metrics})
 		}))
 	}
-	srv := hubtest.New(t, hub.Config{}, opts...)
+	// The hub is in a cluster (of one, through a real NATS server), so that
+	// the cluster panels have their series.
+	nats := natstest.Start(t)
+	c, err := cluster.New(cluster.Config{URLs: nats.URL, HubID: "dashboard-hub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubmetrics.WatchCluster(env.met, "dashboard-hub", c)
+	srv := hubtest.New(t, hub.Config{Cluster: c}, opts...)
 	env.tracks = append(env.tracks, testtrack.Manifests(srv.Tracks...)...)
 	env.base = srv.URL
 	env.addr = srv.Addr

@@ -7,6 +7,7 @@ package hubmetrics
 import (
 	"time"
 
+	"github.com/ztream/ztream/cluster"
 	"github.com/ztream/ztream/hub"
 	"github.com/ztream/ztream/metrics"
 	"github.com/ztream/ztream/signaling"
@@ -65,4 +66,17 @@ func Report(s signaling.Stats) metrics.PeerReport {
 		EmergencyFetches: s.EmergencyFetches,
 		StartupMS:        s.StartupMS,
 	}
+}
+
+// WatchCluster registers on m the hub's id (ztream_hub_info) and, with a
+// cluster, the gauges of its membership, read from c at each scrape.
+func WatchCluster(m *metrics.Metrics, hubID string, c *cluster.Cluster) {
+	m.HubInfo(hubID)
+	if c == nil {
+		return
+	}
+	m.WatchCluster(func() metrics.ClusterState {
+		s := c.State()
+		return metrics.ClusterState{Connected: s.Connected, RTT: s.RTT, Hubs: len(s.Hubs), RemotePeers: s.RemotePeers}
+	})
 }
