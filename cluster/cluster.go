@@ -101,6 +101,9 @@ type Cluster struct {
 	// asks bounds the asks in flight to other hubs.
 	asks chan struct{}
 
+	// connectErrs keeps the connection errors logged recently.
+	connectErrs errorLog
+
 	rtt     atomic.Int64
 	synced  atomic.Bool
 	dropped atomic.Int64
@@ -157,6 +160,11 @@ func (c *Cluster) Start(node Node) error {
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			c.log.Warn("nats", "err", err)
+		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if c.connectErrs.note(err, time.Now()) {
+				c.log.Warn("nats unreachable: serving this hub's peers alone; retrying", "err", err)
+			}
 		}),
 	}
 	switch {
@@ -661,4 +669,29 @@ func (c *Cluster) pruneOwn(ctx context.Context, kv jetstream.KeyValue) error {
 		c.log.Info("stale holdings of this hub deleted", "n", len(stale))
 	}
 	return nil
+}
+
+// errorLog says which errors to log: a new one, or the same again after
+// errorLogEvery (a retry loop repeats its error every half second).
+type errorLog struct {
+	mu   sync.Mutex
+	last string
+	at   time.Time
+}
+
+// errorLogEvery is how often the same error is logged again.
+const errorLogEvery = time.Minute
+
+// note records err at now and reports whether to log it.
+func (l *errorLog) note(err error, now time.Time) bool {
+	if err == nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err.Error() == l.last && now.Sub(l.at) < errorLogEvery {
+		return false
+	}
+	l.last, l.at = err.Error(), now
+	return true
 }
