@@ -248,8 +248,8 @@ func (r *report) writeIdle(w io.Writer) {
 	if last.Peers > 0 {
 		cpuPer = (id.CPUAll - id.CPUNone) / float64(last.Peers)
 	}
-	p("Idle hub CPU over %s: %s of a core with no peer, %s with %d idle peers, i.e. **%.4f %% of a core per idle peer**.\n",
-		id.CPUWindow, pct(id.CPUNone), pct(id.CPUAll), last.Peers, 100*cpuPer)
+	p("Idle hub CPU over %s (opened %s after the last peer joined): %s of a core with no peer, %s with %d idle peers, i.e. **%.4f %% of a core per idle peer**.\n",
+		id.CPUWindow, id.CPUQuiet, pct(id.CPUNone), pct(id.CPUAll), last.Peers, 100*cpuPer)
 	p("Connecting the last %d peers took %s (8 at a time, peers in this process). Hub peak RSS in this phase: %s MB.\n\n",
 		last.Peers-id.Samples[max(len(id.Samples)-2, 0)].Peers, id.DialTime.Round(time.Millisecond), mb(float64(id.HWM)))
 	if len(id.HeapSum) > 0 {

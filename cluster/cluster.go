@@ -641,7 +641,6 @@ func (c *Cluster) holderEntry(e jetstream.KeyValueEntry, mark uint64) {
 	c.node.RemoteHold(peer, h.UploadCap, track, h.Chunks, h.Bits)
 }
 
-
 // pruneOwn deletes the entries under this hub's id that no local peer backs.
 func (c *Cluster) pruneOwn(ctx context.Context, kv jetstream.KeyValue) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)

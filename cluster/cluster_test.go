@@ -303,3 +303,12 @@ func TestNATSRestart(t *testing.T) {
 		t.Fatalf("hub-a state %+v", s)
 	}
 }
+
+// TestDefaultHubID: a hub id from any host name and port is a valid id.
+func TestDefaultHubID(t *testing.T) {
+	for _, addr := range []string{":8080", "127.0.0.1:9000", "[::1]:443", "nonsense"} {
+		if id := DefaultHubID(addr); !ValidHubID(id) {
+			t.Errorf("DefaultHubID(%q) = %q: not a valid hub id", addr, id)
+		}
+	}
+}

@@ -127,7 +127,7 @@ func DefaultHubID(addr string) string {
 	}
 	id := []byte(host + "-" + port)
 	for i, b := range id {
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '-') {
+		if !hubIDSyntax.Match([]byte{b}) {
 			id[i] = '_'
 		}
 	}

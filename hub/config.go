@@ -37,6 +37,11 @@ type Config struct {
 	// of the host's (tests: a pion/transport vnet with NATs). It excludes
 	// UDPPort and TCPPort, which bind host sockets.
 	Net transport.Net
+	// FullICE makes the hub a full ICE agent, sending connectivity checks
+	// and keepalives of its own. By default it is an ICE-lite agent: it has
+	// host candidates only (its own addresses, or PublicIPs) and answers
+	// the checks its peers send, which browsers and the Go peer always do.
+	FullICE bool
 	// ICEServers are handed to peers in welcome, for peer↔peer connections.
 	ICEServers []webrtc.ICEServer
 	// TURNSecret, when set, is the secret shared with the TURN servers of

@@ -23,6 +23,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 	"github.com/ztream/ztream/chunkproto"
 	"github.com/ztream/ztream/cluster"
@@ -84,6 +85,36 @@ type Hub struct {
 	cluster  *cluster.Cluster
 	asks     *remoteAsks
 	crossing sync.WaitGroup
+	// sweeping is the idle sweep's goroutine.
+	sweeping sync.WaitGroup
+}
+
+// sweepIdle pings the quiet peers and closes the silent ones, every
+// Config.PingInterval until the hub closes: one goroutine and one timer for
+// all peers, not one per peer.
+func (h *Hub) sweepIdle() {
+	defer h.sweeping.Done()
+	every, limit := h.cfg.PingInterval, h.cfg.IdleTimeout
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var peers []*participant
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case now := <-tick.C:
+			h.mu.Lock()
+			peers = peers[:0]
+			for _, p := range h.peers {
+				peers = append(peers, p)
+			}
+			h.mu.Unlock()
+			for _, p := range peers {
+				p.checkIdle(now, every, limit)
+			}
+			clear(peers)
+		}
+	}
 }
 
 // New returns a hub serving chunks from st. With cfg.UDPPort set it binds
@@ -111,9 +142,20 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 	}
 	se := webrtc.SettingEngine{LoggerFactory: pionlog.Factory{Log: cfg.Logger}}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	if cfg.Net != nil {
-		se.SetNet(cfg.Net)
+	// One network for every PeerConnection: without it each ICE agent makes
+	// its own, with its own copy of the host's interfaces (13 KiB a peer).
+	network := cfg.Net
+	if network == nil {
+		n, err := stdnet.NewNet()
+		if err != nil {
+			return nil, fmt.Errorf("hub: network interfaces: %w", err)
+		}
+		network = n
 	}
+	se.SetNet(network)
+	// ICE lite (RFC 8445 §2.5): the hub only answers its peers' checks and
+	// sends none of its own, so an idle peer costs it half the STUN traffic.
+	se.SetLite(!cfg.FullICE)
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.TCPPort != 0 {
 		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", max(cfg.TCPPort, 0)))
@@ -191,11 +233,14 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 		h.cluster = cfg.Cluster
 		h.asks = newRemoteAsks(cfg.LookupTimeout)
 		if err := cfg.Cluster.Start(clusterNode{h}); err != nil {
+			h.cancel()
 			h.tracker.Close()
-			h.closeMuxes()
+			_ = h.closeMuxes()
 			return nil, fmt.Errorf("hub: %w", err)
 		}
 	}
+	h.sweeping.Add(1)
+	go h.sweepIdle()
 	return h, nil
 }
 
@@ -387,6 +432,7 @@ func (h *Hub) Close() error {
 		<-done
 	}
 	h.cancel()
+	h.sweeping.Wait()
 	h.crossing.Wait()
 	var errs []error
 	if h.cluster != nil {

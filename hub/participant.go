@@ -33,7 +33,7 @@ type participant struct {
 	ctx    context.Context // canceled when the participant is torn down
 	cancel context.CancelFunc
 
-	sendq      chan []byte
+	sendq      *sendQueue
 	closing    chan struct{}
 	closeOnce  sync.Once
 	closeCode  websocket.StatusCode
@@ -110,7 +110,7 @@ func newParticipant(h *Hub, conn *websocket.Conn, remote string) *participant {
 		log:        h.log.With("remote", remote),
 		ctx:        ctx,
 		cancel:     cancel,
-		sendq:      make(chan []byte, h.cfg.SendQueue),
+		sendq:      newSendQueue(h.cfg.SendQueue),
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
 		lookups:    make(map[string]int64),
@@ -122,30 +122,17 @@ func newParticipant(h *Hub, conn *websocket.Conn, remote string) *participant {
 // touch records a sign of life from the peer.
 func (p *participant) touch() { p.lastActive.Store(time.Now().UnixNano()) }
 
-// watchIdle pings a quiet peer and closes a silent one; it runs until the
-// participant ends.
-func (p *participant) watchIdle() {
-	every, limit := p.h.cfg.PingInterval, p.h.cfg.IdleTimeout
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-p.closing:
-			return
-		case <-tick.C:
-		}
-		quiet := time.Since(time.Unix(0, p.lastActive.Load()))
-		switch {
-		case quiet >= limit:
-			p.log.Debug("peer idle, closing", "quiet", quiet)
-			p.h.metrics.SignalingRejected("idle_timeout")
-			p.fail(websocket.StatusPolicyViolation, "idle_timeout")
-			return
-		case quiet >= every/2:
-			p.send(signaling.Ping{})
-		}
+// checkIdle pings the peer if it was quiet for half of every, and closes
+// it if it was quiet for limit (the hub's idle sweep calls it).
+func (p *participant) checkIdle(now time.Time, every, limit time.Duration) {
+	quiet := now.Sub(time.Unix(0, p.lastActive.Load()))
+	switch {
+	case quiet >= limit:
+		p.log.Debug("peer idle, closing", "quiet", quiet)
+		p.h.metrics.SignalingRejected("idle_timeout")
+		p.fail(websocket.StatusPolicyViolation, "idle_timeout")
+	case quiet >= every/2:
+		p.send(signaling.Ping{})
 	}
 }
 
@@ -202,7 +189,6 @@ func (p *participant) serve() {
 	p.hold(hello.Cached)
 	p.send(signaling.Welcome{PeerID: p.id, ICEServers: p.h.iceServersFor(p.id, time.Now()), UploadCap: p.uploadCap,
 		ICETransportPolicy: p.h.cfg.PeerICETransportPolicy})
-	p.spawn(p.watchIdle)
 	if p.h.usesTURNSecret() {
 		p.spawn(p.renewTURN)
 	}
@@ -480,17 +466,15 @@ func (p *participant) send(m signaling.Message) bool {
 		return false
 	default:
 	}
-	select {
-	case p.sendq <- b:
+	if p.sendq.push(b) {
 		return true
-	default:
-		// The peer is megabytes behind: a close frame would queue behind
-		// them, so cut the connection at once.
-		p.h.metrics.SignalingRejected("slow_consumer")
-		p.fail(websocket.StatusPolicyViolation, "slow_consumer")
-		_ = p.conn.CloseNow()
-		return false
 	}
+	// The peer is megabytes behind: a close frame would queue behind them,
+	// so cut the connection at once.
+	p.h.metrics.SignalingRejected("slow_consumer")
+	p.fail(websocket.StatusPolicyViolation, "slow_consumer")
+	_ = p.conn.CloseNow()
+	return false
 }
 
 func (p *participant) sendError(code, msg, ref string) {
@@ -513,8 +497,7 @@ func (p *participant) fail(code websocket.StatusCode, reason string) {
 func (p *participant) writeLoop() {
 	defer close(p.writerDone)
 	for {
-		select {
-		case b := <-p.sendq:
+		if b, ok := p.sendq.pop(); ok {
 			if err := p.write(b); err != nil {
 				if errors.Is(err, context.DeadlineExceeded) {
 					// Not reading for WriteTimeout: a slow consumer too.
@@ -525,15 +508,15 @@ func (p *participant) writeLoop() {
 				_ = p.conn.CloseNow()
 				return
 			}
+			continue
+		}
+		select {
+		case <-p.sendq.ready:
 		case <-p.closing:
-			for flushed := false; !flushed; {
-				select {
-				case b := <-p.sendq:
-					if p.write(b) != nil {
-						flushed = true
-					}
-				default:
-					flushed = true
+			for {
+				b, ok := p.sendq.pop()
+				if !ok || p.write(b) != nil {
+					break
 				}
 			}
 			if err := p.conn.Close(p.closeCode, p.closeText); err != nil {

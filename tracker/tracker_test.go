@@ -503,8 +503,10 @@ func TestReportBounds(t *testing.T) {
 // never of an unknown peer, and ReleaseUpload frees it.
 func TestReserve(t *testing.T) {
 	tr, _, _ := setup(t, Config{}, map[string]int{"s": 2})
-	if !tr.Reserve("s") || !tr.Reserve("s") {
-		t.Fatal("reserve below the cap refused")
+	for i := range 2 {
+		if !tr.Reserve("s") {
+			t.Fatalf("reserve %d below the cap of 2 refused", i+1)
+		}
 	}
 	if tr.Reserve("s") {
 		t.Fatal("reserve beyond the cap of 2 accepted")
