@@ -12,6 +12,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,8 +33,8 @@ const holdersBucket = "ztream_holders"
 // subjectPrefix + hub id is where a hub receives Messages.
 const subjectPrefix = "ztream.hub."
 
-// alivePrefix + hub id carries a hub's heartbeats on core NATS (empty
-// messages), and its byeMessage when it leaves.
+// alivePrefix + hub id carries a hub's heartbeats on core NATS (its run id),
+// and its byeMessage when it leaves.
 const alivePrefix = "ztream.alive."
 
 // byeMessage on a hub's alive subject says it leaves.
@@ -50,8 +52,8 @@ type Node interface {
 	RemoteLeave(peer string)
 	// HubDown: hub died or left; pairs with its peers are over.
 	HubDown(hub string)
-	// Ask handles a KindAsk; it calls reply once, at most Config.AskTimeout
-	// later.
+	// Ask handles a KindAsk; it calls reply once, within its own timeout
+	// (the asking hub stops waiting after Config.AskTimeout).
 	Ask(m Message, reply func(ok bool))
 	// Pair handles a KindPair and reports whether the pair was made.
 	Pair(m Message) bool
@@ -101,6 +103,9 @@ type Cluster struct {
 	// asks bounds the asks in flight to other hubs.
 	asks chan struct{}
 
+	// runID tells this run of the hub from an earlier one with the same
+	// id (in its heartbeats).
+	runID string
 	// connectErrs keeps the connection errors logged recently.
 	connectErrs errorLog
 
@@ -124,6 +129,7 @@ func New(cfg Config) (*Cluster, error) {
 		resync: make(chan struct{}, 1),
 		joined: make(chan string, 64),
 		asks:   make(chan struct{}, cfg.MaxPendingAsks),
+		runID:  newRunID(),
 		local:  newLocalHoldings(cfg.HubID),
 		view:   newRemoteView(cfg.HubID, cfg.MaxRemotePeers),
 	}, nil
@@ -279,6 +285,10 @@ func (c *Cluster) leave(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The departures not flushed yet, then whatever is left.
+	if err := c.local.flush(ctx, kv); err != nil {
+		return err
+	}
 	for _, key := range c.local.keys() {
 		if err := kv.Delete(ctx, key); err != nil {
 			return err
@@ -385,7 +395,19 @@ func (c *Cluster) heard(msg *nats.Msg) {
 		}
 		return
 	}
-	if !c.view.heartbeat(hub, time.Now()) {
+	run := string(msg.Data)
+	if len(run) > maxIDLen {
+		c.dropped.Add(1)
+		return
+	}
+	isNew, restarted := c.view.heartbeat(hub, run, time.Now())
+	if restarted {
+		// Restarted within HubTimeout: its previous run's peers and pairs
+		// are gone.
+		c.hubDown(hub)
+		isNew, _ = c.view.heartbeat(hub, run, time.Now())
+	}
+	if !isNew {
 		return
 	}
 	c.log.Info("hub joined", "hub", hub)
@@ -580,7 +602,7 @@ func (c *Cluster) beat() {
 	if !c.nc.IsConnected() {
 		return
 	}
-	if err := c.nc.Publish(alivePrefix+c.cfg.HubID, nil); err != nil {
+	if err := c.nc.Publish(alivePrefix+c.cfg.HubID, []byte(c.runID)); err != nil {
 		c.log.Debug("heartbeat", "err", err)
 	}
 	if rtt, err := c.nc.RTT(); err == nil {
@@ -622,7 +644,7 @@ func (c *Cluster) holderEntry(e jetstream.KeyValueEntry, mark uint64) {
 		return
 	}
 	if e.Operation() != jetstream.KeyValuePut {
-		if gone := c.view.unhold(peer, track); gone {
+		if gone := c.view.unhold(hub, peer, track); gone {
 			c.node.RemoteLeave(peer)
 		} else {
 			c.node.RemoteUnhold(peer, track)
@@ -693,4 +715,11 @@ func (l *errorLog) note(err error, now time.Time) bool {
 	}
 	l.last, l.at = err.Error(), now
 	return true
+}
+
+// newRunID returns a random id for one run of a hub.
+func newRunID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return hex.EncodeToString(b[:])
 }

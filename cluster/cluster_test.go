@@ -312,3 +312,23 @@ func TestDefaultHubID(t *testing.T) {
 		}
 	}
 }
+
+// TestHubRestartedWithinTimeout: a hub killed and started again under the
+// same id before HubTimeout is a new run: the others end what the previous
+// run had (its peers, its pairs) and read the new run's holdings.
+func TestHubRestartedWithinTimeout(t *testing.T) {
+	srv := natstest.Start(t)
+	a, _ := join(t, srv.URL, "hub-a")
+	_, rb := join(t, srv.URL, "hub-b")
+	a.Hold(peerA, 4, trackX, 0, nil)
+	waitFor(t, 5*time.Second, "hub-b to see peer A", func() bool { return len(rb.holding(peerA)) == 1 })
+	a.cancel()
+	a.wg.Wait()
+	a.nc.Close()
+	a2, _ := join(t, srv.URL, "hub-a")
+	a2.Hold(peerB, 4, trackY, 0, nil)
+	d := waitFor(t, 5*time.Second, "the old run forgotten, the new one's holding read", func() bool {
+		return rb.wasDown("hub-a") && len(rb.holding(peerA)) == 0 && len(rb.holding(peerB)) == 1
+	})
+	t.Logf("restart seen after %v (HubTimeout 1 s)", d)
+}

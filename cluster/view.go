@@ -142,7 +142,7 @@ type remoteView struct {
 	maxPeers int
 
 	mu    sync.RWMutex
-	hubs  map[string]time.Time // live hub → last heartbeat
+	hubs  map[string]hubBeat // live hub → its last heartbeat
 	peers map[string]*remotePeer
 	byHub map[string]map[string]struct{}
 	// sync is the current session's mark: entries seen since beginSync.
@@ -155,18 +155,29 @@ type remotePeer struct {
 }
 
 func newRemoteView(self string, maxPeers int) *remoteView {
-	return &remoteView{self: self, maxPeers: maxPeers, hubs: make(map[string]time.Time), peers: make(map[string]*remotePeer), byHub: make(map[string]map[string]struct{})}
+	return &remoteView{self: self, maxPeers: maxPeers, hubs: make(map[string]hubBeat), peers: make(map[string]*remotePeer), byHub: make(map[string]map[string]struct{})}
 }
 
-// heartbeat records hub alive at; it reports whether the hub is new.
-func (v *remoteView) heartbeat(hub string, at time.Time) bool {
+// hubBeat is a hub's last heartbeat: when, and from which run of it.
+type hubBeat struct {
+	at  time.Time
+	run string
+}
+
+// heartbeat records run of hub alive at. It reports whether the hub is
+// new, and whether it is known from another run (it restarted: what the
+// previous run had is over).
+func (v *remoteView) heartbeat(hub, run string, at time.Time) (isNew, restarted bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	last, known := v.hubs[hub]
-	if !known || at.After(last) {
-		v.hubs[hub] = at
+	if known && last.run != run {
+		return false, true
 	}
-	return !known
+	if !known || at.After(last.at) {
+		v.hubs[hub] = hubBeat{at: at, run: run}
+	}
+	return !known, false
 }
 
 func (v *remoteView) known(hub string) bool {
@@ -184,8 +195,8 @@ func (v *remoteView) expire(now time.Time, timeout time.Duration) []string {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	var out []string
-	for hub, at := range v.hubs {
-		if now.Sub(at) > timeout {
+	for hub, b := range v.hubs {
+		if now.Sub(b.at) > timeout {
 			out = append(out, hub)
 		}
 	}
@@ -234,13 +245,13 @@ func (v *remoteView) hold(hub, peer, track string, mark uint64) bool {
 	return true
 }
 
-// unhold forgets that peer holds track; it reports whether the peer holds
-// nothing now (and is forgotten).
-func (v *remoteView) unhold(peer, track string) bool {
+// unhold forgets that peer of hub holds track; it reports whether the
+// peer holds nothing now (and is forgotten).
+func (v *remoteView) unhold(hub, peer, track string) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	rp := v.peers[peer]
-	if rp == nil {
+	if rp == nil || rp.hub != hub {
 		return false
 	}
 	delete(rp.tracks, track)

@@ -35,6 +35,10 @@ func (n clusterNode) RemoteHold(peer string, uploadCap int, track string, chunks
 	if err != nil {
 		h.log.Debug("remote holding", "peer", peer, "track", track, "err", err)
 	}
+	// Its hub may have died meanwhile (RemoteLeave ran before the Join).
+	if _, known := h.cluster.HubOf(peer); !known {
+		h.tracker.Leave(peer)
+	}
 }
 
 // RemoteUnhold implements cluster.Node.
@@ -106,10 +110,14 @@ func (n clusterNode) Pair(m cluster.Message) bool {
 	if !ok {
 		return false
 	}
-	if size, err := h.shapes.get(h.ctx, m.Track); err == nil {
-		seed.peerMetrics.GrantUpload(size.size)
-	}
 	seed.send(signaling.Paired{PairID: pr.id, Peer: m.Requester, Track: pr.track, Role: signaling.RoleSeeder})
+	// The grant needs the track's size: a store read on a cache miss, not
+	// for the NATS goroutine that delivers every hub's messages.
+	h.goCrossing(func() {
+		if shape, err := h.shapes.get(h.ctx, m.Track); err == nil {
+			seed.peerMetrics.GrantUpload(shape.size)
+		}
+	})
 	return true
 }
 

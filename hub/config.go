@@ -37,11 +37,12 @@ type Config struct {
 	// of the host's (tests: a pion/transport vnet with NATs). It excludes
 	// UDPPort and TCPPort, which bind host sockets.
 	Net transport.Net
-	// FullICE makes the hub a full ICE agent, sending connectivity checks
-	// and keepalives of its own. By default it is an ICE-lite agent: it has
-	// host candidates only (its own addresses, or PublicIPs) and answers
-	// the checks its peers send, which browsers and the Go peer always do.
-	FullICE bool
+	// ICELite makes the hub an ICE-lite agent: host candidates only (its
+	// own addresses, or PublicIPs), it answers the checks its peers send and
+	// sends none. Less CPU per idle peer and faster DataChannel setup with
+	// Chromium, but in 500-peer runs on one 2-core machine it lost offload
+	// (docs/PROTOCOL.md §3); off by default.
+	ICELite bool
 	// ICEServers are handed to peers in welcome, for peer↔peer connections.
 	ICEServers []webrtc.ICEServer
 	// TURNSecret, when set, is the secret shared with the TURN servers of

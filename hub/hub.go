@@ -154,8 +154,8 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 	}
 	se.SetNet(network)
 	// ICE lite (RFC 8445 §2.5): the hub only answers its peers' checks and
-	// sends none of its own, so an idle peer costs it half the STUN traffic.
-	se.SetLite(!cfg.FullICE)
+	// sends none of its own (Config.ICELite).
+	se.SetLite(cfg.ICELite)
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.TCPPort != 0 {
 		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", max(cfg.TCPPort, 0)))
@@ -721,7 +721,13 @@ func (h *Hub) finishLookup(res tracker.Result) {
 			refused = append(refused, pr.seeder)
 		}
 		pairs = slices.DeleteFunc(pairs, func(p *pair) bool { return p == pr })
+		// The seeder's hub may have made its half after all (an answer
+		// lost or late): it ends it. Messages to a hub arrive in order.
+		h.cluster.Send(pr.hub, cluster.Message{Kind: cluster.KindUnpair, Pair: pr.id, Peer: req.id, Reason: signaling.ReasonPeerLeft})
 	}
+	// A pair that ended meanwhile (a side left, its hub died) is not
+	// announced.
+	pairs = slices.DeleteFunc(pairs, func(p *pair) bool { return !h.pairs.exists(p.id) })
 	for _, id := range refused {
 		h.tracker.ReleaseUpload(id)
 		h.metrics.PairFailed()

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,14 +89,22 @@ func (t *pairTable) add(track, seeder, leecher, remote, hub string) (*pair, bool
 }
 
 // addRemote records pair id that hub made between its peer leecher and
-// this hub's seeder; it fails on an id in use or a full member.
+// this hub's seeder; it fails on an id in use or of this table's own
+// making, or a full member.
 func (t *pairTable) addRemote(id, track, seeder, leecher, hub string) (*pair, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.pairs[id] != nil {
+	if t.pairs[id] != nil || strings.HasPrefix(id, t.prefix) {
 		return nil, false
 	}
 	return t.insert(id, track, seeder, leecher, leecher, hub)
+}
+
+// exists reports whether pair id is in the table.
+func (t *pairTable) exists(id string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pairs[id] != nil
 }
 
 // insert adds a pair. t.mu must be held.

@@ -72,7 +72,6 @@ type participant struct {
 	bg       sync.WaitGroup
 }
 
-// spawn runs f in a goroutine that serve waits for, unless serve is ending.
 // renewTURN sends the peer new TURN credentials at half of their
 // lifetime, until the participant ends.
 func (p *participant) renewTURN() {
@@ -88,6 +87,7 @@ func (p *participant) renewTURN() {
 	}
 }
 
+// spawn runs f in a goroutine that serve waits for, unless serve is ending.
 func (p *participant) spawn(f func()) {
 	p.bgMu.Lock()
 	defer p.bgMu.Unlock()

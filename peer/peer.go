@@ -303,7 +303,12 @@ func Dial(ctx context.Context, cfg Config) (*Peer, error) {
 		p.cache = NewCache(cfg.CacheBytes)
 	}
 	if p.mans == nil {
-		p.mans = httpManifests{base: strings.TrimSuffix(cfg.HubURL, "/"), client: cfg.HTTPClient}
+		bases := make([]string, len(cfg.HubURLs))
+		for i, u := range cfg.HubURLs {
+			bases[i] = strings.TrimSuffix(u, "/")
+		}
+		p.mans = httpManifests{bases: bases, client: cfg.HTTPClient,
+			first: func() int { return int(p.hubIndex.Load() % int64(len(bases))) }}
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	l, err := p.dial(ctx)
@@ -438,14 +443,33 @@ const (
 	ReportBadMessage   = signaling.ReportBadMessage
 )
 
-// httpManifests fetches manifests from the hub's HTTP API.
+// httpManifests fetches manifests from the hubs' HTTP API: from the hub of
+// Config.HubURLs the peer connects to now, then from the others in turn
+// (a hub that went away leaves the others able to answer).
 type httpManifests struct {
-	base   string
+	bases  []string
+	first  func() int // the index of the hub to ask first
 	client *http.Client
 }
 
 func (h httpManifests) Manifest(ctx context.Context, id string) (*media.Manifest, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.base+"/api/tracks/"+url.PathEscape(id), nil)
+	var errs []error
+	start := h.first()
+	for i := range h.bases {
+		m, err := h.fetch(ctx, h.bases[(start+i)%len(h.bases)], id)
+		if err == nil {
+			return m, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+func (h httpManifests) fetch(ctx context.Context, base, id string) (*media.Manifest, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/tracks/"+url.PathEscape(id), nil)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", id, err)
 	}
