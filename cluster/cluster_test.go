@@ -120,6 +120,14 @@ func (w testWriter) Write(b []byte) (int, error) {
 
 var _ io.Writer = testWriter{}
 
+// crash stops c as a killed process would: its loops stop and its
+// connection drops, without a bye and without deleting anything.
+func crash(c *Cluster) {
+	c.cancel()
+	c.wg.Wait()
+	c.nc.Close()
+}
+
 // join starts a hub's membership with short timeouts; the cleanup closes it.
 func join(t *testing.T, urls, id string) (*Cluster, *recorder) {
 	t.Helper()
@@ -187,10 +195,7 @@ func TestDeadHubForgotten(t *testing.T) {
 	b, rb := join(t, srv.URL, "hub-b")
 	a.Hold(peerA, 4, trackX, 0, nil)
 	waitFor(t, 5*time.Second, "hub-b to see peer A", func() bool { return len(rb.holding(peerA)) == 1 })
-	// A crash: the loop stops and the connection drops, nothing is deleted.
-	a.cancel()
-	a.wg.Wait()
-	a.nc.Close()
+	crash(a)
 	d := waitFor(t, 5*time.Second, "hub-a dead", func() bool { return rb.wasDown("hub-a") })
 	if _, ok := b.HubOf(peerA); ok {
 		t.Fatal("the dead hub's peer is still known")
@@ -322,9 +327,7 @@ func TestHubRestartedWithinTimeout(t *testing.T) {
 	_, rb := join(t, srv.URL, "hub-b")
 	a.Hold(peerA, 4, trackX, 0, nil)
 	waitFor(t, 5*time.Second, "hub-b to see peer A", func() bool { return len(rb.holding(peerA)) == 1 })
-	a.cancel()
-	a.wg.Wait()
-	a.nc.Close()
+	crash(a)
 	a2, _ := join(t, srv.URL, "hub-a")
 	a2.Hold(peerB, 4, trackY, 0, nil)
 	d := waitFor(t, 5*time.Second, "the old run forgotten, the new one's holding read", func() bool {

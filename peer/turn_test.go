@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ztream/ztream/hub"
+	"github.com/ztream/ztream/internal/testtool"
 	"github.com/ztream/ztream/signaling"
 )
 
@@ -22,13 +22,7 @@ import (
 // the test (make deps installs it); in CI it fails.
 func startCoturn(t *testing.T, secret string) string {
 	t.Helper()
-	bin, err := exec.LookPath("turnserver")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("turnserver (Debian package coturn) not found: run make deps: %v", err)
-		}
-		t.Skipf("turnserver (Debian package coturn) not found; make deps installs it: %v", err)
-	}
+	bin := testtool.Command(t, "turnserver", "coturn")
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

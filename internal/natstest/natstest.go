@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/ztream/ztream/internal/testtool"
 )
 
 // Server is one nats-server process.
@@ -30,18 +30,11 @@ type Server struct {
 	cmd *exec.Cmd
 }
 
-// bin returns the nats-server path. Outside CI a missing server skips the
-// test (make deps installs it); in CI it fails.
+// bin returns the nats-server path (testtool.Command: skipped outside CI
+// when missing).
 func bin(tb testing.TB) string {
 	tb.Helper()
-	p, err := exec.LookPath("nats-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("nats-server (Debian package nats-server) not found: run make deps: %v", err)
-		}
-		tb.Skipf("nats-server (Debian package nats-server) not found; make deps installs it: %v", err)
-	}
-	return p
+	return testtool.Command(tb, "nats-server", "nats-server")
 }
 
 // freePort returns a TCP port free on 127.0.0.1 now.
