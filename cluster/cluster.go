@@ -57,7 +57,7 @@ type Node interface {
 	Ask(m Message, reply func(ok bool))
 	// Pair handles a KindPair and reports whether the pair was made.
 	Pair(m Message) bool
-	// Deliver handles a KindSignal, KindUnpair or KindUploadDone.
+	// Deliver handles a KindSignal, KindUnpair, KindUploadDone or KindReport.
 	Deliver(m Message)
 }
 

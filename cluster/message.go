@@ -25,6 +25,11 @@ const (
 	KindUnpair = "unpair"
 	// KindUploadDone: Seeder finished uploading on Pair.
 	KindUploadDone = "upload_done"
+	// KindReport: Peer, of the sending hub, caught Seeder serving Track
+	// badly (Reason hash_mismatch or bad_message; timeouts stay with the
+	// reporter's hub). The seeder's hub counts it towards dropping Seeder
+	// as a holder of Track, if the sending hub paired the two.
+	KindReport = "report"
 )
 
 // Message is what hubs send each other on subject ztream.hub.<hub id>.
@@ -122,6 +127,14 @@ func decodeMessage(data []byte) (Message, error) {
 			return m, fmt.Errorf("upload_done: no pair id: %w", errBadMessage)
 		}
 		return m, peers(m.Seeder)
+	case KindReport:
+		if !chunkproto.ValidTrackID(m.Track) || (m.Reason != signaling.ReportHashMismatch && m.Reason != signaling.ReportBadMessage) {
+			return m, fmt.Errorf("report: track %q, reason %q: %w", m.Track, m.Reason, errBadMessage)
+		}
+		if m.Peer == m.Seeder {
+			return m, fmt.Errorf("report: %s reports itself: %w", m.Peer, errBadMessage)
+		}
+		return m, peers(m.Peer, m.Seeder)
 	default:
 		return m, fmt.Errorf("kind %q: %w", m.Kind, errBadMessage)
 	}

@@ -122,7 +122,8 @@ func (n clusterNode) Pair(m cluster.Message) bool {
 }
 
 // Deliver implements cluster.Node: a signal, unpair or upload_done from the
-// other member of a pair, through its hub.
+// other member of a pair, through its hub, or a report of one of its peers
+// against ours.
 func (n clusterNode) Deliver(m cluster.Message) {
 	h := n.h
 	switch m.Kind {
@@ -159,6 +160,8 @@ func (n clusterNode) Deliver(m cluster.Message) {
 		if pr, release, ok := h.pairs.uploadDone(m.Pair, m.Seeder, m.From); ok && release {
 			h.tracker.ReleaseUpload(pr.seeder)
 		}
+	case cluster.KindReport:
+		h.remoteReport(m)
 	}
 }
 

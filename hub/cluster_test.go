@@ -1,11 +1,14 @@
 package hub_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ztream/ztream/cluster"
 	"github.com/ztream/ztream/hub"
 	"github.com/ztream/ztream/hub/hubtest"
@@ -172,4 +175,63 @@ func TestClusterMessagesChecked(t *testing.T) {
 	if u := waitFor[signaling.Unpair](s); u.PairID != "x-e-3" || u.Reason != signaling.ReasonRequested {
 		t.Fatalf("unpair %+v", u)
 	}
+
+	// Reports against the seeder from the other hub's peers: the seeder's
+	// holding leaves the cluster's bucket once two peers that hub paired
+	// with it report a hash mismatch; a peer never paired with it does not
+	// count (it would have made the first paired report the second).
+	kv := holdersKV(t, srv.URL)
+	key := "hub-h." + s.id + "." + tr.ID()
+	hubtest.WaitFor(t, 5*time.Second, "the seeder's holding in the bucket", func() bool { return kvHas(t, kv, key) })
+	report := func(reporter string) {
+		rogue.send(cluster.Message{Kind: cluster.KindReport, Peer: reporter, Seeder: s.id, Track: tr.ID(), Reason: signaling.ReportHashMismatch})
+	}
+	report(other)
+	report(leecher)
+	time.Sleep(time.Second) // a drop would be flushed within 100 ms
+	if !kvHas(t, kv, key) {
+		t.Fatal("a report from a peer never paired with the seeder counted")
+	}
+	go func() {
+		answered <- rogue.request(cluster.Message{Kind: cluster.KindAsk, Lookup: "l-4", Track: tr.ID(), Seeder: s.id, Requester: other})
+	}()
+	ask = waitFor[signaling.CanUpload](s)
+	s.send(signaling.UploadReply{LookupID: ask.LookupID, OK: true})
+	if !<-answered || !rogue.request(cluster.Message{Kind: cluster.KindPair, Pair: "x-e-4", Lookup: "l-4", Track: tr.ID(), Seeder: s.id, Requester: other}) {
+		t.Fatal("second pairing refused")
+	}
+	report(other)
+	hubtest.WaitFor(t, 5*time.Second, "the reported seeder's holding to leave the bucket", func() bool { return !kvHas(t, kv, key) })
+}
+
+// holdersKV opens the cluster's holdings bucket as a plain NATS client.
+func holdersKV(t *testing.T, url string) jetstream.KeyValue {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(context.Background(), "ztream_holders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
+}
+
+// kvHas reports whether key is in kv.
+func kvHas(t *testing.T, kv jetstream.KeyValue, key string) bool {
+	t.Helper()
+	_, err := kv.Get(context.Background(), key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return true
 }

@@ -600,10 +600,13 @@ func (h *Hub) uploadDone(p *participant, id string) {
 // in either role: peers reuse a pair's DataChannel for other tracks);
 // otherwise the reporter gets error not_paired. For an accepted report the
 // tracker stops offering the seeder to the reporter for the track (and to
-// everyone, once enough peers agree). The pair itself is the reporter's to
-// end (unpair), as it does when it abandons the seeder.
+// everyone, once enough peers agree). A seeder on another hub has a hash
+// mismatch or bad message reported to its hub too, which counts the
+// reports of all hubs' peers and, when it drops the seeder, tells the
+// cluster. The pair itself is the reporter's to end (unpair), as it does
+// when it abandons the seeder.
 func (h *Hub) report(p *participant, r signaling.Report) {
-	known := h.pairs.pairedWith(p.id, r.Peer)
+	seederHub, known := h.pairs.pairedWith(p.id, r.Peer)
 	h.metrics.SeederReported(r.Reason, known)
 	if !known {
 		h.metrics.SignalingRejected(signaling.CodeNotPaired)
@@ -618,6 +621,30 @@ func (h *Hub) report(p *participant, r signaling.Report) {
 	p.log.Info("seeder reported", "seeder", r.Peer, "track", r.Track, "reason", r.Reason, "dropped", dropped)
 	if dropped {
 		h.metrics.SeederDropped()
+	}
+	if seederHub != "" && (r.Reason == signaling.ReportHashMismatch || r.Reason == signaling.ReportBadMessage) {
+		h.cluster.Send(seederHub, cluster.Message{Kind: cluster.KindReport, Peer: p.id, Seeder: r.Peer, Track: r.Track, Reason: r.Reason})
+	} else if s := h.peer(r.Peer); dropped && s != nil {
+		s.publishHolding(r.Track) // the other hubs drop it too
+	}
+}
+
+// remoteReport counts a report relayed by hub from one of its peers
+// against this hub's seeder, if that hub paired the two.
+func (h *Hub) remoteReport(m cluster.Message) {
+	s := h.peer(m.Seeder)
+	if s == nil {
+		return
+	}
+	if hub, ok := h.pairs.pairedWith(m.Seeder, m.Peer); !ok || hub != m.From {
+		h.metrics.SignalingRejected(signaling.CodeNotPaired)
+		return
+	}
+	dropped := h.tracker.Accuse(m.Peer, m.Seeder, m.Track, m.Reason)
+	s.log.Info("seeder reported by a peer of another hub", "reporter", m.Peer, "hub", m.From, "track", m.Track, "reason", m.Reason, "dropped", dropped)
+	if dropped {
+		h.metrics.SeederDropped()
+		s.publishHolding(m.Track)
 	}
 }
 

@@ -37,9 +37,11 @@ func (p *pair) other(id string) string {
 	return p.seeder
 }
 
-// recentPartner is the other peer of one of a peer's pairs.
+// recentPartner is the other peer of one of a peer's pairs, and the hub it
+// is on ("" for this hub).
 type recentPartner struct {
 	peer string
+	hub  string
 	at   time.Time
 }
 
@@ -127,7 +129,11 @@ func (t *pairTable) insert(id, track, seeder, leecher, remote, hub string) (*pai
 		if len(ps) >= maxRecentPartners {
 			ps = append(ps[:0], ps[1:]...)
 		}
-		t.partners[m[0]] = append(ps, recentPartner{peer: m[1], at: now})
+		partnerHub := ""
+		if m[1] == remote {
+			partnerHub = hub
+		}
+		t.partners[m[0]] = append(ps, recentPartner{peer: m[1], hub: partnerHub, at: now})
 	}
 	return pr, true
 }
@@ -252,14 +258,16 @@ func (t *pairTable) partnersOf(peer string) []string {
 }
 
 // pairedWith reports whether peer was paired with other within
-// recentPartnerWindow (in either role, for any track).
-func (t *pairTable) pairedWith(peer, other string) bool {
+// recentPartnerWindow (in either role, for any track), and the hub other
+// was on then ("" for this hub).
+func (t *pairTable) pairedWith(peer, other string) (hub string, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, r := range t.partners[peer] {
+	for i := len(t.partners[peer]) - 1; i >= 0; i-- {
+		r := t.partners[peer][i]
 		if r.peer == other && time.Since(r.at) < recentPartnerWindow {
-			return true
+			return r.hub, true
 		}
 	}
-	return false
+	return "", false
 }

@@ -558,20 +558,38 @@ func (t *Tracker) Report(reporter, seeder, track, reason string) (dropped bool, 
 		rs.excluded[ex] = struct{}{}
 		rs.excludedOrder = append(rs.excludedOrder, ex)
 	}
+	return t.accuse(reporter, seeder, track, reason), nil
+}
+
+// Accuse counts reporter's accusation of seeder for track, as Report does,
+// for a reporter the tracker may not know: a peer of another hub, whose
+// hub checked the pairing and keeps its exclusion. It returns true when
+// this accusation drops seeder as a holder of track.
+func (t *Tracker) Accuse(reporter, seeder, track, reason string) (dropped bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if reporter == seeder {
+		return false
+	}
+	return t.accuse(reporter, seeder, track, reason)
+}
+
+// accuse counts one accusation. t.mu must be held.
+func (t *Tracker) accuse(reporter, seeder, track, reason string) (dropped bool) {
 	ss, ok := t.peers[seeder]
 	if !ok {
-		return false, nil
+		return false
 	}
 	if _, out := ss.dropped[track]; out {
-		return false, nil
+		return false
 	}
 	if reason != ReportHashMismatch && reason != ReportBadMessage {
-		return false, nil // a timeout: only the reporter's exclusion
+		return false // a timeout: only the reporter's exclusion
 	}
 	by := ss.accusations[track]
 	if by == nil {
 		if len(ss.accusations) >= t.cfg.MaxTracksPerPeer {
-			return false, nil // bounded; the reporter's exclusion still holds
+			return false // bounded; the reporter's exclusion still holds
 		}
 		if ss.accusations == nil {
 			ss.accusations = make(map[string]map[string]struct{})
@@ -581,7 +599,7 @@ func (t *Tracker) Report(reporter, seeder, track, reason string) (dropped bool, 
 	}
 	by[reporter] = struct{}{}
 	if len(by) < t.cfg.DropAfterReports {
-		return false, nil
+		return false
 	}
 	delete(ss.accusations, track)
 	t.removeHolder(track, seeder)
@@ -591,7 +609,7 @@ func (t *Tracker) Report(reporter, seeder, track, reason string) (dropped bool, 
 	if len(ss.dropped) < t.cfg.MaxTracksPerPeer {
 		ss.dropped[track] = struct{}{}
 	}
-	return true, nil
+	return true
 }
 
 // Lookup starts a search for one seeder of track for requester; see

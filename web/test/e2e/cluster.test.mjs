@@ -6,51 +6,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
-  startServer, launchBrowser, freePort, openPage, pageStats, waitUntil, hubMetric, artifactPath, HOST_CANDIDATES,
+  startServer, startNats, hubHealth, launchBrowser, openPage, pageStats, waitUntil, hubMetric, artifactPath, HOST_CANDIDATES,
 } from './harness.mjs';
-
-const NATS_SERVER = process.env.NATS_SERVER_PATH || 'nats-server';
-
-/** Starts nats-server with JetStream on a free loopback port. */
-async function startNats() {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'ztream-e2e-nats-'));
-  const proc = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let logs = '';
-  const keep = (b) => { logs = (logs + b.toString()).slice(-10000); };
-  proc.stdout.on('data', keep);
-  proc.stderr.on('data', keep);
-  const deadline = Date.now() + 10000;
-  while (!/Server is ready/.test(logs)) {
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`nats-server did not start:\n${logs}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    async stop() {
-      proc.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** The hub's /healthz "hub" object. */
-async function hubHealth(url) {
-  return (await (await fetch(`${url}/healthz`)).json()).hub;
-}
 
 const env = {};
 before(async () => {
-  try {
-    execFileSync(NATS_SERVER, ['--version']);
-  } catch (e) {
-    throw new Error(`nats-server not found (Debian package nats-server; make deps installs it): ${e.message}`);
-  }
   env.nats = await startNats();
   env.a = await startServer(['--nats', env.nats.url, '--hub-id', 'hub-a']);
   env.b = await startServer(['--nats', env.nats.url, '--hub-id', 'hub-b']);

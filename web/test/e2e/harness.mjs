@@ -7,7 +7,7 @@
 
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, mkdirSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -165,6 +165,13 @@ export async function startServer(extraArgs = [], opts = {}) {
     port,
     data,
     logs: () => logs,
+    /** Ends the hub with SIGKILL (a crash: no goodbye to anyone) and waits for it; keeps its data dir until stop(). */
+    async kill() {
+      if (exited) return;
+      const gone = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGKILL');
+      await gone;
+    },
     async stop({ keepData = false } = {}) {
       if (!exited) {
         proc.kill('SIGTERM');
@@ -325,6 +332,100 @@ export async function openPage(context, url) {
 export function artifactPath(name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   return join(ARTIFACTS, name);
+}
+
+const NATS_SERVER = process.env.NATS_SERVER_PATH || 'nats-server';
+
+/**
+ * Starts Debian's nats-server with JetStream on a free loopback port.
+ * @returns {Promise<{url: string, stop: () => Promise<void>}>}
+ */
+export async function startNats() {
+  try {
+    execFileSync(NATS_SERVER, ['--version']);
+  } catch (e) {
+    throw new Error(`nats-server not found (Debian package nats-server; make deps installs it): ${e.message}`);
+  }
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'ztream-e2e-nats-'));
+  const proc = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let logs = '';
+  const keep = (b) => { logs = (logs + b.toString()).slice(-10000); };
+  proc.stdout.on('data', keep);
+  proc.stderr.on('data', keep);
+  const deadline = Date.now() + 10000;
+  while (!/Server is ready/.test(logs)) {
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`nats-server did not start:\n${logs}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    async stop() {
+      proc.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The hub's /healthz "hub" object (cluster state). */
+export async function hubHealth(url) {
+  return (await (await fetch(`${url}/healthz`)).json()).hub;
+}
+
+/**
+ * Starts a TCP (layer 4) load balancer on a free loopback port in front of
+ * the given hub ports: each new connection goes to the next port in turn,
+ * skipping a port that refuses it, like HAProxy in `mode tcp` with
+ * `balance roundrobin` and `redispatch`. No stickiness: an HTTP request and
+ * the page's WebSocket can land on different hubs.
+ * @param {number[]} ports
+ * @returns {Promise<{url: string, port: number, picks: Map<number, number>, close: () => Promise<void>}>}
+ */
+export async function startBalancer(ports) {
+  const sockets = new Set();
+  const picks = new Map(ports.map((p) => [p, 0]));
+  let next = 0;
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.pause();
+    const attempt = (tries) => {
+      if (tries >= ports.length) {
+        client.destroy();
+        return;
+      }
+      const port = ports[next++ % ports.length];
+      const upstream = connect({ host: '127.0.0.1', port });
+      let connected = false;
+      upstream.once('error', () => {
+        if (!connected) attempt(tries + 1); // refused: the next hub
+      });
+      upstream.once('connect', () => {
+        connected = true;
+        picks.set(port, picks.get(port) + 1);
+        sockets.add(upstream);
+        upstream.on('close', () => { sockets.delete(upstream); client.destroy(); });
+        upstream.on('error', () => client.destroy());
+        client.on('close', () => upstream.destroy());
+        client.on('error', () => upstream.destroy());
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+      });
+    };
+    attempt(0);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    picks,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
 }
 
 /** Chromium flags that make two peers on one machine reachable: host candidates instead of mDNS names. */
