@@ -32,6 +32,10 @@ type idleResult struct {
 	HWM          int64 // VmHWM of the hub at the end
 	DialFailures int
 	DialTime     time.Duration // connecting the last step's peers
+	// JoinCPU is the hub's CPU seconds while the last step's peers joined
+	// (WebSocket, hello, DTLS, SCTP, DataChannel), Joins how many did.
+	JoinCPU float64
+	Joins   int
 	// HeapTop is `go tool pprof -top` of the hub's in-use heap with every
 	// peer connected; HeapSum groups it.
 	HeapTop string
@@ -131,11 +135,20 @@ func runIdle(ctx context.Context, e *env, steps []int) (idleResult, error) {
 		return res, err
 	}
 	for _, target := range steps {
+		c0, err := e.proc.cpuSeconds(h.pid())
+		if err != nil {
+			return res, err
+		}
 		t0 := time.Now()
 		more, failed := dialPeers(ctx, h.peerURL, target-len(peers), e.log)
 		peers = append(peers, more...)
 		res.DialFailures += failed
 		res.DialTime = time.Since(t0)
+		c1, err := e.proc.cpuSeconds(h.pid())
+		if err != nil {
+			return res, err
+		}
+		res.JoinCPU, res.Joins = c1-c0, len(more)
 		e.logf("idle: connected %d peers in %s (%d failed)", len(more), res.DialTime.Round(time.Millisecond), failed)
 		if err := sample(len(peers)); err != nil {
 			return res, err

@@ -215,7 +215,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	e := &env{
 		bin: filepath.Join(work, "ztream"), work: work, udpPort: o.udpPort,
-		duration: o.duration, speed: o.speed, settle: 3 * time.Second, sampleEvery: 5 * time.Second, idleCPUWindow: 15 * time.Second,
+		duration: o.duration, speed: o.speed, settle: 3 * time.Second, sampleEvery: 5 * time.Second, idleCPUWindow: 40 * time.Second,
 		calm: o.calm, cpus: float64(max(runtime.NumCPU(), 1)), proc: newProcReader(), progress: stderr,
 		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}

@@ -51,6 +51,13 @@ const (
 	goalStartP99MS   = 100.0
 	goalIdleBytes    = 150 << 10
 	goalPeersPerCore = 100.0
+	// Hub capacity: half the idle CPU per connected peer measured before
+	// the capacity work (0.029 % of a core), real-time listeners per core,
+	// and seeder lookups with 3 hubs on loopback.
+	goalIdleCPUPct       = 0.0145
+	goalRealtimePerCore  = 5000
+	goalClusterLookupP99 = 20.0
+	extrapolateCores     = 16
 )
 
 func mb(b float64) string  { return fmt.Sprintf("%.1f", b/1e6) }
@@ -250,8 +257,14 @@ func (r *report) writeIdle(w io.Writer) {
 	}
 	p("Idle hub CPU over %s (opened %s after the last peer joined): %s of a core with no peer, %s with %d idle peers, i.e. **%.4f %% of a core per idle peer**.\n",
 		id.CPUWindow, id.CPUQuiet, pct(id.CPUNone), pct(id.CPUAll), last.Peers, 100*cpuPer)
-	p("Connecting the last %d peers took %s (8 at a time, peers in this process). Hub peak RSS in this phase: %s MB.\n\n",
+	p("Connecting the last %d peers took %s (8 at a time, peers in this process). Hub peak RSS in this phase: %s MB.\n",
 		last.Peers-id.Samples[max(len(id.Samples)-2, 0)].Peers, id.DialTime.Round(time.Millisecond), mb(float64(id.HWM)))
+	if id.Joins > 0 {
+		perJoin := id.JoinCPU / float64(id.Joins)
+		p("The hub used %.0f ms of CPU per join meanwhile (WebSocket, hello, ICE, DTLS, SCTP, DataChannel), i.e. **≈ %.0f joins per second per core**.\n",
+			1000*perJoin, 1/max(perJoin, 1e-9))
+	}
+	p("\n")
 	if len(id.HeapSum) > 0 {
 		p("Where the hub's in-use heap is with %d peers connected (heap profile, `inuse_space`, by package):\n\n", last.Peers)
 		writeShares(w, id.HeapSum)
@@ -669,11 +682,44 @@ func (r *report) writeGoals(w io.Writer, rows []rowResult, on, off *rowResult, c
 		}
 		p("| concurrent listeners per core | ≥ %.0f | %s | %s |\n", goalPeersPerCore, strings.Join(measured, "; "), v)
 	}
+	// Hub capacity.
+	if r.idleCPUPerPeer() > 0 {
+		per := 100 * r.idleCPUPerPeer()
+		p("| idle hub CPU per connected peer | ≤ %.4f %% of a core (half the 0.029 %% before) | %.4f %% | %s |\n",
+			goalIdleCPUPct, per, verdict(per <= goalIdleCPUPct))
+	}
+	if best != nil {
+		est := r.realtimePerCore(*best)
+		p("| real-time listeners per hub core | ≥ %s | ≈ %.0f (estimate; ≈ %s on %d cores if the hub scaled linearly) | %s |\n",
+			thousands(goalRealtimePerCore), est, thousands(int(est*extrapolateCores)), extrapolateCores, verdict(est >= goalRealtimePerCore))
+	}
+	for _, c := range r.Cluster {
+		if c.Killed != "" || c.Err != "" {
+			continue
+		}
+		p("| seeder lookup p99 with %d hubs (%s, %d peers at %gx) | ≤ %.0f ms | %.1f ms (p50 %.1f) | %s |\n", clusterHubs, c.Label,
+			c.Rep.Peers, r.Options.speed, goalClusterLookupP99, c.Rep.LookupMS.P99, c.Rep.LookupMS.P50, verdict(c.Rep.LookupMS.P99 <= goalClusterLookupP99))
+		if c.Rep.LookupMS.P99 > goalClusterLookupP99 {
+			why = append(why, fmt.Sprintf("**Lookups across hubs.** A peer's lookup ends when the seeders asked have answered "+
+				"(or 100 ms after the first yes): its p99 is the slowest seeder's answer, relayed through NATS when the seeder is on "+
+				"another hub, while %d hubs, nats-server and the load generator's %d peers at %gx share this machine's %d cores.",
+				clusterHubs, c.Rep.Peers, r.Options.speed, r.Machine.CPUs))
+		}
+	}
 	if best != nil {
 		p("\n")
 		p("The real-time estimate divides a core by (hub CPU per simulated peer ÷ %g + idle hub CPU per connected peer): a\n", r.Options.speed)
 		p("simulated peer does %g listeners' worth of streaming and track changes, and each real listener also costs an idle\n", r.Options.speed)
 		p("connection's keepalives. It assumes the hub's work grows with bytes and playbacks, as the profile suggests.\n")
+		if id := r.Idle; id != nil && len(id.Samples) >= 2 {
+			n := r.realtimePerCore(*best) * extrapolateCores
+			rss := id.perPeer(func(s idleSample) float64 { return float64(s.RSS) })
+			p("On a %d-core machine that would be ≈ %s listeners, whose connections alone need ≈ %.1f GB of RSS (%s KiB each, "+
+				"measured idle). Not tried here; what would stop such a hub first is not known from this machine: every "+
+				"listener's WebRTC traffic goes through one UDP port (one socket, whose reads Pion's mux does in one goroutine), "+
+				"and the real-time rows on 2 cores were limited by the load generator, which needed several times the hub's CPU.\n",
+				extrapolateCores, thousands(int(n)), n*rss/1e9, kib(rss))
+		}
 	}
 	if rt != nil && !reached {
 		why = append(why, fmt.Sprintf("**Listeners per core.** At 1x with %d peers the hub used %.1f CPU-seconds over %.0f s "+
