@@ -47,6 +47,7 @@ func New(cfg Config) *API {
 //	GET /tracks                   → [{id, title, artist, album, duration_ms}]
 //	GET /tracks/{id}              → the track's manifest
 //	GET /tracks/{id}/chunks/{seq} → the chunk's bytes (audio/mpeg)
+//	GET /tracks/{id}/cover        → the track's cover art (404 without)
 //	GET /config                   → the peer algorithm's constants
 func (a *API) Routes() http.Handler {
 	r := chi.NewRouter()
@@ -54,6 +55,7 @@ func (a *API) Routes() http.Handler {
 	r.Get("/tracks", a.listTracks)
 	r.Get("/tracks/{id}", a.manifest)
 	r.Get("/tracks/{id}/chunks/{seq}", a.chunk)
+	r.Get("/tracks/{id}/cover", a.cover)
 	r.Get("/tracks/{id}/stream", a.stream)
 	r.Head("/tracks/{id}/stream", a.stream)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -159,6 +161,43 @@ func (a *API) chunk(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.OnChunkServed != nil {
 		a.cfg.OnChunkServed(n)
 	}
+}
+
+// cover serves a track's cover art with its content type and its SHA-256
+// as ETag. Asked as ?v=<that SHA-256> (the catalog's cover field) it is
+// cached for a year: a re-ingested file with another picture gets another
+// URL; without v, for an hour.
+func (a *API) cover(w http.ResponseWriter, r *http.Request) {
+	m, ok := a.trackManifest(w, r)
+	if !ok {
+		return
+	}
+	if m.Cover == nil {
+		writeError(w, http.StatusNotFound, "track "+m.ID+" has no cover art")
+		return
+	}
+	etag := `"` + m.Cover.SHA256 + `"`
+	h := w.Header()
+	if r.URL.Query().Get("v") == m.Cover.SHA256 {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "public, max-age=3600")
+	}
+	h.Set("ETag", etag)
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	mime, data, err := a.cfg.Store.Cover(r.Context(), m.Cover.SHA256)
+	if err != nil {
+		a.storeError(w, r, err)
+		return
+	}
+	h.Set("Content-Type", mime)
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(data)
 }
 
 // trackID extracts and validates the {id} URL parameter, answering 400 when

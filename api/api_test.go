@@ -1,11 +1,16 @@
 package api_test
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/ztream/ztream/api"
@@ -178,5 +183,85 @@ func TestPeerConfig(t *testing.T) {
 	var got map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusOK || got["max_sources"] != 4.0 {
 		t.Fatalf("status %d, body %v, err %v", resp.StatusCode, got, err)
+	}
+}
+
+// TestCover: a track's cover art is served with its content type, its
+// SHA-256 as ETag (304 on a match) and a year of caching when asked by that
+// SHA-256; a track without one, an unknown track and a malformed id are
+// 404, 404 and 400.
+func TestCover(t *testing.T) {
+	t.Parallel()
+	srv, st, _ := newServer(t)
+	pic := append([]byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00"), make([]byte, 3000)...)
+	sum := sha256.Sum256(pic)
+	ref := media.CoverRef{SHA256: hex.EncodeToString(sum[:]), MIME: "image/jpeg", Size: len(pic)}
+	if err := st.PutCover(context.Background(), ref, pic); err != nil {
+		t.Fatal(err)
+	}
+	with := testtrack.New(901, 3, testtrack.Modify(func(m *media.Manifest) { m.Cover = &ref }))
+	testtrack.Put(t, st, with)
+	without, _ := putSyntheticTrack(t, st, 4)
+
+	url := srv.URL + "/api/tracks/" + with.Manifest.ID + "/cover"
+	resp, err := http.Get(url + "?v=" + ref.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/jpeg" || !bytes.Equal(body, pic) {
+		t.Fatalf("cover: %d %s, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+	}
+	if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+		t.Errorf("Cache-Control %q for a URL naming the picture", cc)
+	}
+	etag := resp.Header.Get("ETag")
+	if etag != `"`+ref.SHA256+`"` {
+		t.Errorf("ETag %q", etag)
+	}
+	resp, err = http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if cc := resp.Header.Get("Cache-Control"); resp.StatusCode != 200 || strings.Contains(cc, "immutable") {
+		t.Errorf("cover without v: %d, Cache-Control %q (a re-ingest may change it)", resp.StatusCode, cc)
+	}
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("If-None-Match", etag)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match: %d, want 304", resp.StatusCode)
+	}
+	for path, want := range map[string]int{
+		"/api/tracks/" + without.ID + "/cover":              404,
+		"/api/tracks/" + strings.Repeat("0", 32) + "/cover": 404,
+		"/api/tracks/nothex/cover":                          400,
+	} {
+		if code, _, _ := get(t, srv.URL+path); code != want {
+			t.Errorf("GET %s: %d, want %d", path, code, want)
+		}
+	}
+	// The catalog names the cover by its SHA-256.
+	_, _, body = get(t, srv.URL+"/api/tracks")
+	var list []media.Summary
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, s := range list {
+		if s.ID == with.Manifest.ID {
+			found = s.Cover == ref.SHA256
+		} else if s.Cover != "" {
+			t.Errorf("track %s without art lists cover %q", s.ID, s.Cover)
+		}
+	}
+	if !found {
+		t.Errorf("catalog %+v does not name the cover", list)
 	}
 }

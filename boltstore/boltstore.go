@@ -19,6 +19,8 @@
 //	             and range validation do not decode whole manifests
 //	chunks   id bytes ‖ uint32 BE seq → chunk bytes
 //	pending  id → start time (RFC 3339) of a multi-transaction put in progress
+//	covers   SHA-256 hex of a picture → content type length (1 byte) ‖ content
+//	             type ‖ picture bytes (shared by the tracks of an album)
 //
 // Atomicity. A track is visible exactly when its index and tracks entries
 // exist; both are written in the same transaction as (or after) its last
@@ -80,6 +82,7 @@ var (
 	bucketIndex   = []byte("index")
 	bucketChunks  = []byte("chunks")
 	bucketPending = []byte("pending")
+	bucketCovers  = []byte("covers")
 )
 
 // Option configures Open.
@@ -157,7 +160,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	}
 	s := &Store{db: db, cfg: cfg}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketTracks, bucketIndex, bucketChunks, bucketPending} {
+		for _, b := range [][]byte{bucketTracks, bucketIndex, bucketChunks, bucketPending, bucketCovers} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("create bucket %s: %w", b, err)
 			}
@@ -591,6 +594,58 @@ func (s *Store) DeleteTrack(ctx context.Context, id string) error {
 		return fmt.Errorf("boltstore: delete %q: %w", id, err)
 	}
 	return nil
+}
+
+// PutCover stores a cover picture under its SHA-256; one that is there
+// already is left as it is.
+func (s *Store) PutCover(ctx context.Context, c media.CoverRef, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("boltstore: put cover: %w", err)
+	}
+	if err := store.ValidateCover(c, data); err != nil {
+		return fmt.Errorf("boltstore: %w", err)
+	}
+	s.putMu.Lock()
+	defer s.putMu.Unlock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCovers)
+		if b.Get([]byte(c.SHA256)) != nil {
+			return nil
+		}
+		v := make([]byte, 0, 1+len(c.MIME)+len(data))
+		v = append(append(append(v, byte(len(c.MIME))), c.MIME...), data...)
+		return b.Put([]byte(c.SHA256), v)
+	})
+	if err != nil {
+		return fmt.Errorf("boltstore: put cover %s: %w", c.SHA256, err)
+	}
+	return nil
+}
+
+// Cover returns the picture stored under sha and its content type, or an
+// error wrapping store.ErrNotFound.
+func (s *Store) Cover(ctx context.Context, sha string) (string, []byte, error) {
+	if err := ctx.Err(); err != nil {
+		return "", nil, fmt.Errorf("boltstore: cover: %w", err)
+	}
+	var mime string
+	var data []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketCovers).Get([]byte(sha))
+		if v == nil {
+			return store.ErrNotFound
+		}
+		if len(v) < 1 || len(v) < 1+int(v[0]) {
+			return fmt.Errorf("corrupt cover record (%d bytes)", len(v))
+		}
+		mime = string(v[1 : 1+int(v[0])])
+		data = bytes.Clone(v[1+int(v[0]):])
+		return nil
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("boltstore: cover %q: %w", sha, err)
+	}
+	return mime, data, nil
 }
 
 // ChunkRecords returns the number of chunk records stored under id, including

@@ -77,6 +77,7 @@ func TestTracksAreIndependentMP3Frames(t *testing.T) {
 
 func TestTracksAreTagged(t *testing.T) {
 	titles := map[string]bool{}
+	var cover []byte
 	for i, name := range Names() {
 		f, err := Tracks().Open(name)
 		if err != nil {
@@ -103,6 +104,15 @@ func TestTracksAreTagged(t *testing.T) {
 		}
 		if n, of := m.Track(); n != i+1 || of != len(Names()) {
 			t.Errorf("%s: track %d/%d, want %d/%d", name, n, of, i+1, len(Names()))
+		}
+		// The album cover: one JPEG shared by the three tracks.
+		p := m.Picture()
+		if p == nil || p.MIMEType != "image/jpeg" || len(p.Data) < 1000 || !bytes.HasPrefix(p.Data, []byte{0xff, 0xd8, 0xff}) {
+			t.Errorf("%s: no JPEG album cover (%v)", name, p)
+		} else if cover == nil {
+			cover = p.Data
+		} else if !bytes.Equal(cover, p.Data) {
+			t.Errorf("%s: another cover than the first track's", name)
 		}
 	}
 }

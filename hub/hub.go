@@ -75,6 +75,12 @@ type Hub struct {
 	perIP  map[string]int            // open connections by client address key
 	open   int                       // accepted requests on /ws not yet finished
 	peers  map[string]*participant
+
+	// catalogDue is set while a catalog message waits for catalogTimer;
+	// catalogSent is when the last one went (CatalogChanged).
+	catalogDue   bool
+	catalogSent  time.Time
+	catalogTimer *time.Timer
 	// pairs owns the pairs; it has its own lock, taken after mu when both
 	// are (a pair is made or a peer's pairs removed with its entry in peers).
 	pairs *pairTable
@@ -425,6 +431,9 @@ func (h *Hub) Close() error {
 		return nil
 	}
 	h.closed = true
+	if h.catalogTimer != nil {
+		h.catalogTimer.Stop()
+	}
 	conns := make([]*participant, 0, len(h.conns))
 	for p := range h.conns {
 		conns = append(conns, p)

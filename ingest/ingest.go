@@ -12,8 +12,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ztream/ztream/media"
@@ -28,6 +30,8 @@ type Result struct {
 	Manifest *media.Manifest
 	// Existed is true when the library already held this audio (same id).
 	Existed bool
+	// Warnings name what was skipped in the file's tags (media.Track.Warnings).
+	Warnings []string
 	// Err is set when the file could not be ingested.
 	Err error
 }
@@ -138,62 +142,116 @@ func FSSources(fsys fs.FS, names []string) []Source {
 	return out
 }
 
-// Run ingests every source into st, one after the other. It stops early only
-// when ctx is cancelled; a failed file is recorded in its Result and the run
-// goes on.
+// Run ingests every source into st, on as many goroutines as the machine
+// has cores (GOMAXPROCS): analysing a file (reading and hashing it) is the
+// work; the store serializes what it must. Results keep the order of
+// sources. It stops early only when ctx is cancelled; a failed file is
+// recorded in its Result and the run goes on. progress is called from one
+// goroutine at a time.
 func Run(ctx context.Context, st store.Store, sources []Source, progress Progress) (Summary, error) {
+	return RunWorkers(ctx, st, sources, runtime.GOMAXPROCS(0), progress)
+}
+
+// RunWorkers is Run on at most workers goroutines (at least 1).
+func RunWorkers(ctx context.Context, st store.Store, sources []Source, workers int, progress Progress) (Summary, error) {
 	start := time.Now()
-	var sum Summary
-	for i, src := range sources {
-		if err := ctx.Err(); err != nil {
-			sum.Elapsed = time.Since(start)
-			return sum, fmt.Errorf("ingest interrupted after %d of %d files: %w", i, len(sources), err)
-		}
-		r := Result{Path: src.Name}
-		if progress != nil {
-			progress(i, len(sources), &r)
-		}
-		r.Manifest, r.Existed, r.Err = one(ctx, st, src)
-		if r.Err != nil {
-			sum.Failed++
-		} else {
-			sum.Stored++
-			if !r.Existed {
-				sum.New++
+	results := make([]Result, len(sources))
+	var (
+		mu      sync.Mutex // serializes progress and counts done
+		done    int
+		started int
+		wg      sync.WaitGroup
+	)
+	next := make(chan int)
+	for range max(min(workers, len(sources)), 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				r := &results[i]
+				r.Path = sources[i].Name
+				if progress != nil {
+					mu.Lock()
+					progress(done, len(sources), r)
+					mu.Unlock()
+				}
+				r.Manifest, r.Existed, r.Warnings, r.Err = one(ctx, st, sources[i])
+				mu.Lock()
+				done++
+				if progress != nil {
+					progress(done, len(sources), r)
+				}
+				mu.Unlock()
 			}
-			sum.Bytes += r.Manifest.Size
-			sum.Duration += time.Duration(r.Manifest.DurationMS) * time.Millisecond
+		}()
+	}
+feed:
+	for i := range sources {
+		if ctx.Err() != nil {
+			break
 		}
-		sum.Results = append(sum.Results, r)
-		if progress != nil {
-			progress(i+1, len(sources), &r)
+		select {
+		case next <- i:
+			started++
+		case <-ctx.Done():
+			break feed
 		}
 	}
+	close(next)
+	wg.Wait()
+	sum := Summary{Results: results[:started]}
+	seen := make(map[string]bool)
+	for i := range sum.Results {
+		r := &sum.Results[i]
+		if r.Err != nil {
+			sum.Failed++
+			continue
+		}
+		if seen[r.Manifest.ID] {
+			r.Existed = true // the same audio twice in this run: new once
+		}
+		seen[r.Manifest.ID] = true
+		sum.Stored++
+		if !r.Existed {
+			sum.New++
+		}
+		sum.Bytes += r.Manifest.Size
+		sum.Duration += time.Duration(r.Manifest.DurationMS) * time.Millisecond
+	}
 	sum.Elapsed = time.Since(start)
+	if err := ctx.Err(); err != nil && started < len(sources) {
+		return sum, fmt.Errorf("ingest interrupted after %d of %d files: %w", started, len(sources), err)
+	}
 	return sum, nil
 }
 
-// one ingests a single source.
-func one(ctx context.Context, st store.Store, src Source) (*media.Manifest, bool, error) {
+// one ingests a single source: its cover first, so that a stored manifest
+// never names a missing cover.
+func one(ctx context.Context, st store.Store, src Source) (*media.Manifest, bool, []string, error) {
 	f, size, err := src.Open()
 	if err != nil {
-		return nil, false, fmt.Errorf("%s: %w", src.Name, err)
+		return nil, false, nil, fmt.Errorf("%s: %w", src.Name, err)
 	}
 	defer f.Close()
 	tr, err := media.Analyze(f, size, src.Name)
 	if err != nil {
-		return nil, false, err // media errors name the file already
+		return nil, false, nil, err // media errors name the file already
 	}
 	m := tr.Manifest
 	_, err = st.Manifest(ctx, m.ID)
 	existed := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, false, fmt.Errorf("%s: checking the library: %w", src.Name, err)
+		return nil, false, nil, fmt.Errorf("%s: checking the library: %w", src.Name, err)
+	}
+	if tr.Cover != nil {
+		if err := st.PutCover(ctx, *m.Cover, tr.Cover.Data); err != nil {
+			return nil, false, nil, fmt.Errorf("%s: storing its cover: %w", src.Name, err)
+		}
 	}
 	if err := st.PutTrack(ctx, m, tr.Chunk); err != nil {
-		return nil, false, fmt.Errorf("%s: storing track: %w", src.Name, err)
+		return nil, false, nil, fmt.Errorf("%s: storing track: %w", src.Name, err)
 	}
-	return m, existed, nil
+	return m, existed, tr.Warnings, nil
 }
 
 // WriteSummary prints a human summary of sum to w: one line per failure and
@@ -202,6 +260,9 @@ func WriteSummary(w io.Writer, sum Summary) {
 	for _, r := range sum.Results {
 		if r.Err != nil {
 			fmt.Fprintf(w, "FAILED  %v\n", r.Err)
+		}
+		for _, warn := range r.Warnings {
+			fmt.Fprintf(w, "WARNING %s: %s\n", r.Path, warn)
 		}
 	}
 	fmt.Fprintf(w, "%d stored (%d new, %d already in the library), %d failed; %s of audio, %.1f MB, in %s\n",

@@ -81,6 +81,12 @@ type span struct {
 type Track struct {
 	// Manifest describes the track and its chunks.
 	Manifest *Manifest
+	// Cover is the file's cover art, nil without; Manifest.Cover describes
+	// it.
+	Cover *Cover
+	// Warnings name what was skipped in the tags (an oversized or unknown
+	// picture, unreadable tags): the track is fine without it.
+	Warnings []string
 
 	name      string
 	r         io.ReaderAt
@@ -144,7 +150,14 @@ func Analyze(r io.ReaderAt, size int64, name string) (*Track, error) {
 	t.r = r
 	md := readMetadata(r, size, a.audioStart)
 	m := t.Manifest
-	m.Title, m.Artist, m.Album = md.title, md.artist, md.album
+	m.Title, m.Artist, m.Album, m.AlbumArtist = md.title, md.artist, md.album, md.albumArtist
+	m.Year, m.TrackNo, m.DiscNo = md.year, md.track, md.disc
+	t.Warnings = md.warnings
+	if md.cover != nil {
+		sum := sha256.Sum256(md.cover.Data)
+		t.Cover = md.cover
+		m.Cover = &CoverRef{SHA256: hex.EncodeToString(sum[:]), MIME: md.cover.MIME, Size: len(md.cover.Data)}
+	}
 	if m.Title == "" {
 		base := filepath.Base(name)
 		m.Title = strings.TrimSuffix(base, filepath.Ext(base))

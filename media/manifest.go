@@ -10,11 +10,20 @@ const MIMEType = "audio/mpeg"
 type Manifest struct {
 	// ID is stable and derived from the audio bytes (hex of a SHA-256 prefix),
 	// so ingesting the same audio twice yields the same track.
-	ID         string `json:"id" bson:"_id"`
-	Title      string `json:"title" bson:"title"`
-	Artist     string `json:"artist" bson:"artist"`
-	Album      string `json:"album" bson:"album"`
-	DurationMS int64  `json:"duration_ms" bson:"duration_ms"`
+	ID     string `json:"id" bson:"_id"`
+	Title  string `json:"title" bson:"title"`
+	Artist string `json:"artist" bson:"artist"`
+	Album  string `json:"album" bson:"album"`
+	// AlbumArtist (TPE2), Year, TrackNo and DiscNo come from the tags; 0 or
+	// "" when absent.
+	AlbumArtist string `json:"album_artist,omitempty" bson:"album_artist,omitempty"`
+	Year        int    `json:"year,omitempty" bson:"year,omitempty"`
+	TrackNo     int    `json:"track_no,omitempty" bson:"track_no,omitempty"`
+	DiscNo      int    `json:"disc_no,omitempty" bson:"disc_no,omitempty"`
+	// Cover describes the track's cover art, if its file had one; the
+	// picture itself is in the store under Cover.SHA256.
+	Cover      *CoverRef `json:"cover,omitempty" bson:"cover,omitempty"`
+	DurationMS int64     `json:"duration_ms" bson:"duration_ms"`
 	// Bitrate is the average bitrate of the audio frames in kbit/s.
 	Bitrate    int    `json:"bitrate" bson:"bitrate"`
 	SampleRate int    `json:"sample_rate" bson:"sample_rate"`
@@ -51,16 +60,37 @@ type ChunkInfo struct {
 	Reservoir bool `json:"reservoir" bson:"reservoir"`
 }
 
+// CoverRef names a track's cover art in the store: the SHA-256 of the
+// picture (lowercase hex; tracks of one album share it), its content type
+// and size.
+type CoverRef struct {
+	SHA256 string `json:"sha256" bson:"sha256"`
+	MIME   string `json:"mime" bson:"mime"`
+	Size   int    `json:"size" bson:"size"`
+}
+
 // Summary is the catalog entry of a track, as listed by GET /api/tracks.
 type Summary struct {
-	ID         string `json:"id"`
-	Title      string `json:"title"`
-	Artist     string `json:"artist"`
-	Album      string `json:"album"`
+	ID          string `json:"id"`
+	Title       string `json:"title"`
+	Artist      string `json:"artist"`
+	Album       string `json:"album"`
+	AlbumArtist string `json:"album_artist,omitempty"`
+	Year        int    `json:"year,omitempty"`
+	TrackNo     int    `json:"track_no,omitempty"`
+	DiscNo      int    `json:"disc_no,omitempty"`
+	// Cover is the SHA-256 of the cover art ("" without): the page asks
+	// GET /api/tracks/{id}/cover only when it is set.
+	Cover      string `json:"cover,omitempty"`
 	DurationMS int64  `json:"duration_ms"`
 }
 
 // Summary returns the catalog entry of m.
 func (m *Manifest) Summary() Summary {
-	return Summary{ID: m.ID, Title: m.Title, Artist: m.Artist, Album: m.Album, DurationMS: m.DurationMS}
+	s := Summary{ID: m.ID, Title: m.Title, Artist: m.Artist, Album: m.Album, AlbumArtist: m.AlbumArtist,
+		Year: m.Year, TrackNo: m.TrackNo, DiscNo: m.DiscNo, DurationMS: m.DurationMS}
+	if m.Cover != nil {
+		s.Cover = m.Cover.SHA256
+	}
+	return s
 }

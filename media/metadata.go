@@ -1,7 +1,9 @@
 package media
 
 import (
+	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"unicode/utf8"
 
@@ -15,31 +17,83 @@ const maxTagRead = 16 << 20
 // maxTagValue bounds the length in bytes of a title, artist or album.
 const maxTagValue = 512
 
-// metadata is the catalog text read from the tags.
+// metadata is what the catalog takes from the tags.
 type metadata struct {
-	title, artist, album string
+	title, artist, album, albumArtist string
+	year, track, disc                 int
+	cover                             *Cover
+	warnings                          []string
 }
 
-// readMetadata reads title, artist and album from the ID3v2 tag at the start
-// of the input (limited to its declared size, at most maxTagRead bytes) or
-// else from an ID3v1 tag at the end. Any failure, even a panic in the tag
-// library, yields empty metadata: tags are optional.
+// MaxCoverBytes bounds an embedded picture kept as cover art; a larger one
+// is skipped with a warning.
+const MaxCoverBytes = 2 << 20
+
+// Cover is a track's cover art: the embedded picture (ID3v2 APIC) of its
+// file, its content type sniffed from the bytes (JPEG, PNG, GIF or WebP).
+type Cover struct {
+	MIME string
+	Data []byte
+}
+
+// IsCoverType reports whether a picture of content type mime is kept as
+// cover art: JPEG, PNG, GIF or WebP.
+func IsCoverType(mime string) bool {
+	switch mime {
+	case "image/jpeg", "image/png", "image/gif", "image/webp":
+		return true
+	}
+	return false
+}
+
+// readMetadata reads the catalog text, numbers and cover art from the
+// ID3v2 tag at the start of the input (limited to its declared size, at
+// most maxTagRead bytes) or else the text from an ID3v1 tag at the end. Any
+// failure, even a panic in the tag library, yields empty metadata: tags are
+// optional. A picture that is too large or not an image is skipped with a
+// warning.
 func readMetadata(r io.ReaderAt, size, tagsEnd int64) (md metadata) {
 	defer func() {
 		if recover() != nil {
-			md = metadata{}
+			md = metadata{warnings: []string{"unreadable tags ignored"}}
 		}
 	}()
 	n := size
 	if tagsEnd > 0 && tagsEnd < size {
 		// Leading tags exist: read only them (the reader then finds no ID3v1).
+		if tagsEnd > maxTagRead {
+			md.warnings = append(md.warnings, fmt.Sprintf("tags of %d bytes: only the first %d read", tagsEnd, maxTagRead))
+		}
 		n = min(tagsEnd, maxTagRead)
 	}
 	m, err := tag.ReadFrom(io.NewSectionReader(r, 0, n))
 	if err != nil {
-		return metadata{}
+		return md
 	}
-	return metadata{title: clean(m.Title()), artist: clean(m.Artist()), album: clean(m.Album())}
+	md.title, md.artist, md.album, md.albumArtist = clean(m.Title()), clean(m.Artist()), clean(m.Album()), clean(m.AlbumArtist())
+	md.year = bounded(m.Year(), 0, 9999)
+	track, _ := m.Track()
+	disc, _ := m.Disc()
+	md.track, md.disc = bounded(track, 0, 9999), bounded(disc, 0, 999)
+	if p := m.Picture(); p != nil && len(p.Data) > 0 {
+		switch typ := http.DetectContentType(p.Data); {
+		case len(p.Data) > MaxCoverBytes:
+			md.warnings = append(md.warnings, fmt.Sprintf("cover art of %d bytes skipped (limit %d)", len(p.Data), MaxCoverBytes))
+		case !IsCoverType(typ):
+			md.warnings = append(md.warnings, fmt.Sprintf("cover art skipped: %s, not JPEG, PNG, GIF or WebP", typ))
+		default:
+			md.cover = &Cover{MIME: typ, Data: p.Data}
+		}
+	}
+	return md
+}
+
+// bounded returns v if lo ≤ v ≤ hi, else 0 (unknown).
+func bounded(v, lo, hi int) int {
+	if v < lo || v > hi {
+		return 0
+	}
+	return v
 }
 
 // clean makes a tag value valid, trimmed, single-line UTF-8 of bounded length.

@@ -148,6 +148,7 @@ type Store struct {
 	tracks    *mongo.Collection
 	chunks    *mongo.Collection
 	staging   *mongo.Collection
+	covers    *mongo.Collection
 	readMode  ReadMode // ReadSorted or ReadNatural
 	opTimeout time.Duration
 	log       *slog.Logger
@@ -216,6 +217,7 @@ func Open(ctx context.Context, uri string, opts ...Option) (*Store, error) {
 	s.tracks = s.db.Collection("tracks")
 	s.chunks = s.db.Collection("chunks")
 	s.staging = s.db.Collection("staging")
+	s.covers = s.db.Collection("covers")
 	if err := s.init(ctx, cfg, hosts); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, err
@@ -476,6 +478,8 @@ func (s *Store) ListTracks(ctx context.Context) ([]media.Summary, error) {
 	defer cancel()
 	cur, err := s.tracks.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{
 		{Key: "title", Value: 1}, {Key: "artist", Value: 1}, {Key: "album", Value: 1}, {Key: "duration_ms", Value: 1},
+		{Key: "album_artist", Value: 1}, {Key: "year", Value: 1}, {Key: "track_no", Value: 1}, {Key: "disc_no", Value: 1},
+		{Key: "cover.sha256", Value: 1},
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("mongostore: list: %w", err)
@@ -484,22 +488,74 @@ func (s *Store) ListTracks(ctx context.Context) ([]media.Summary, error) {
 	list := []media.Summary{}
 	for cur.Next(ctx) {
 		var d struct {
-			ID         string `bson:"_id"`
-			Title      string `bson:"title"`
-			Artist     string `bson:"artist"`
-			Album      string `bson:"album"`
-			DurationMS int64  `bson:"duration_ms"`
+			ID          string `bson:"_id"`
+			Title       string `bson:"title"`
+			Artist      string `bson:"artist"`
+			Album       string `bson:"album"`
+			AlbumArtist string `bson:"album_artist"`
+			Year        int    `bson:"year"`
+			TrackNo     int    `bson:"track_no"`
+			DiscNo      int    `bson:"disc_no"`
+			Cover       *struct {
+				SHA256 string `bson:"sha256"`
+			} `bson:"cover"`
+			DurationMS int64 `bson:"duration_ms"`
 		}
 		if err := cur.Decode(&d); err != nil {
 			return nil, fmt.Errorf("mongostore: list: decode: %w", err)
 		}
-		list = append(list, media.Summary{ID: d.ID, Title: d.Title, Artist: d.Artist, Album: d.Album, DurationMS: d.DurationMS})
+		e := media.Summary{ID: d.ID, Title: d.Title, Artist: d.Artist, Album: d.Album, AlbumArtist: d.AlbumArtist,
+			Year: d.Year, TrackNo: d.TrackNo, DiscNo: d.DiscNo, DurationMS: d.DurationMS}
+		if d.Cover != nil {
+			e.Cover = d.Cover.SHA256
+		}
+		list = append(list, e)
 	}
 	if err := cur.Err(); err != nil {
 		return nil, fmt.Errorf("mongostore: list: %w", err)
 	}
 	store.SortSummaries(list)
 	return list, nil
+}
+
+// coverDoc is a document of the covers collection.
+type coverDoc struct {
+	SHA256 string `bson:"_id"`
+	MIME   string `bson:"mime"`
+	Data   []byte `bson:"data"`
+}
+
+// PutCover stores a cover picture under its SHA-256; one that is there
+// already is left as it is.
+func (s *Store) PutCover(ctx context.Context, c media.CoverRef, data []byte) error {
+	if err := store.ValidateCover(c, data); err != nil {
+		return fmt.Errorf("mongostore: %w", err)
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	_, err := s.covers.UpdateOne(ctx, bson.D{{Key: "_id", Value: c.SHA256}},
+		bson.D{{Key: "$setOnInsert", Value: coverDoc{SHA256: c.SHA256, MIME: c.MIME, Data: data}}},
+		options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("mongostore: put cover %s: %w", c.SHA256, err)
+	}
+	return nil
+}
+
+// Cover returns the picture stored under sha and its content type, or an
+// error wrapping store.ErrNotFound.
+func (s *Store) Cover(ctx context.Context, sha string) (string, []byte, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	var d coverDoc
+	err := s.covers.FindOne(ctx, bson.D{{Key: "_id", Value: sha}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", nil, fmt.Errorf("mongostore: cover %q: %w", sha, store.ErrNotFound)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("mongostore: cover %q: %w", sha, err)
+	}
+	return d.MIME, d.Data, nil
 }
 
 // Manifest returns the manifest of track id, or an error wrapping store.ErrNotFound.

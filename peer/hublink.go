@@ -319,6 +319,8 @@ func (p *Peer) handle(l *link, msg signaling.Message) {
 		}
 	case signaling.ICEServers:
 		l.iceServers = m.ICEServers // renewed TURN credentials, for the next pairs
+	case signaling.Catalog:
+		// The library changed: this peer shows no catalog.
 	case signaling.Ping:
 		if err := p.sendOn(l, signaling.Pong{}); err != nil {
 			p.log.Debug("pong", "err", err)

@@ -60,6 +60,7 @@ const (
 	TypeReport       = "report"
 	TypeHolding      = chunkproto.TypeHolding
 	TypeICEServers   = "ice_servers"
+	TypeCatalog      = "catalog"
 )
 
 // ICETransportPolicyRelay in Welcome.ICETransportPolicy: peer↔peer
@@ -144,6 +145,11 @@ type Welcome struct {
 type ICEServers struct {
 	ICEServers []webrtc.ICEServer `json:"ice_servers"`
 }
+
+// Catalog says that the library changed (hub → peer): tracks were added,
+// replaced or removed. A client that shows the catalog fetches
+// GET /api/tracks again. The hub sends it at most once a second.
+type Catalog struct{}
 
 // Error reports a refused message (hub → peer). Fatal errors are followed
 // by a WebSocket close.
@@ -346,6 +352,9 @@ func (Welcome) MessageType() string { return TypeWelcome }
 func (ICEServers) MessageType() string { return TypeICEServers }
 
 // MessageType implements Message.
+func (Catalog) MessageType() string { return TypeCatalog }
+
+// MessageType implements Message.
 func (Error) MessageType() string { return TypeError }
 
 // MessageType implements Message.
@@ -459,6 +468,8 @@ func Decode(data []byte) (Message, error) {
 		return plain[Welcome](data)
 	case TypeICEServers:
 		return plain[ICEServers](data)
+	case TypeCatalog:
+		return plain[Catalog](data)
 	case TypeError:
 		return plain[Error](data)
 	case TypeSignal:

@@ -61,7 +61,15 @@ type Store interface {
 	// the track's chunks gives ErrInvalid, an unknown track ErrNotFound.
 	ReadChunks(ctx context.Context, id string, from, to int) (ChunkIterator, error)
 	// DeleteTrack removes a track and its chunks, or returns ErrNotFound.
+	// Its cover stays (other tracks of the album may share it).
 	DeleteTrack(ctx context.Context, id string) error
+	// PutCover stores a cover picture under c.SHA256 (ValidateCover must
+	// pass); putting one that exists already changes nothing. Ingest puts a
+	// track's cover before the track.
+	PutCover(ctx context.Context, c media.CoverRef, data []byte) error
+	// Cover returns the content type and bytes of the picture stored under
+	// sha, or ErrNotFound.
+	Cover(ctx context.Context, sha string) (mime string, data []byte, err error)
 	// Ping reports whether the store can serve requests.
 	Ping(ctx context.Context) error
 	// Close releases the store.

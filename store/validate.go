@@ -41,6 +41,39 @@ func ValidateManifest(m *media.Manifest) error {
 	if total != m.Size {
 		return fmt.Errorf("manifest %s: size %d but chunks sum to %d: %w", m.ID, m.Size, total, ErrInvalid)
 	}
+	if c := m.Cover; c != nil {
+		if err := validateCoverRef(*c); err != nil {
+			return fmt.Errorf("manifest %s: %w", m.ID, err)
+		}
+	}
+	return nil
+}
+
+func validateCoverRef(c media.CoverRef) error {
+	if !isLowerHex(c.SHA256, sha256.Size*2) {
+		return fmt.Errorf("cover sha256 %q is not 64 lowercase hex digits: %w", c.SHA256, ErrInvalid)
+	}
+	if !media.IsCoverType(c.MIME) {
+		return fmt.Errorf("cover type %q is not JPEG, PNG, GIF or WebP: %w", c.MIME, ErrInvalid)
+	}
+	if c.Size <= 0 || c.Size > media.MaxCoverBytes {
+		return fmt.Errorf("cover size %d outside 1..%d: %w", c.Size, media.MaxCoverBytes, ErrInvalid)
+	}
+	return nil
+}
+
+// ValidateCover checks a cover picture against its reference: a valid
+// reference whose size and SHA-256 match data. Errors wrap ErrInvalid.
+func ValidateCover(c media.CoverRef, data []byte) error {
+	if err := validateCoverRef(c); err != nil {
+		return err
+	}
+	if len(data) != c.Size {
+		return fmt.Errorf("cover %s has %d bytes, its reference says %d: %w", c.SHA256, len(data), c.Size, ErrInvalid)
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != c.SHA256 {
+		return fmt.Errorf("cover bytes do not match sha256 %s: %w", c.SHA256, ErrInvalid)
+	}
 	return nil
 }
 

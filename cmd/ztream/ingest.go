@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ztream/ztream/ingest"
@@ -74,8 +75,15 @@ func progressPrinter(stdout, stderr io.Writer) ingest.Progress {
 			if r.Existed {
 				state = "present"
 			}
-			fmt.Fprintf(stdout, "[%d/%d] %s %s  %s — %s (%s, %d kbit/s, %d chunks)\n", done, total, state, m.ID,
-				m.Artist, m.Title, (time.Duration(m.DurationMS) * time.Millisecond).Round(time.Second), m.Bitrate, len(m.Chunks))
+			cover := ""
+			if m.Cover != nil {
+				cover = fmt.Sprintf(", cover %s %d KiB", strings.TrimPrefix(m.Cover.MIME, "image/"), (m.Cover.Size+1023)/1024)
+			}
+			fmt.Fprintf(stdout, "[%d/%d] %s %s  %s — %s (%s, %d kbit/s, %d chunks%s)\n", done, total, state, m.ID,
+				m.Artist, m.Title, (time.Duration(m.DurationMS) * time.Millisecond).Round(time.Second), m.Bitrate, len(m.Chunks), cover)
+		}
+		for _, w := range r.Warnings {
+			fmt.Fprintf(stdout, "[%d/%d] WARNING %s: %s\n", done, total, r.Path, w)
 		}
 	}
 }

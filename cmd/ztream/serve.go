@@ -24,6 +24,7 @@ import (
 	"github.com/ztream/ztream/internal/clientip"
 	"github.com/ztream/ztream/metrics"
 	"github.com/ztream/ztream/metrics/hubmetrics"
+	"github.com/ztream/ztream/musicdir"
 	"github.com/ztream/ztream/peer"
 	"github.com/ztream/ztream/server"
 	"github.com/ztream/ztream/signaling"
@@ -40,11 +41,13 @@ type serveConfig struct {
 	metricsAddr string
 	store       storeFlags
 	noDemo      bool
-	logLevel    string
-	shutdown    time.Duration
-	pprof       bool
-	hub         hubFlags
-	cluster     clusterFlags
+	// music is the folder to follow (--music), "" for none.
+	music    string
+	logLevel string
+	shutdown time.Duration
+	pprof    bool
+	hub      hubFlags
+	cluster  clusterFlags
 }
 
 // hubFlags configure the hub's WebRTC side.
@@ -180,6 +183,8 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		"serve /metrics (and /debug/pprof with --pprof) on this address only, e.g. 127.0.0.1:9090, instead of on --addr (env ZTREAM_METRICS_ADDR)")
 	cfg.store.register(fs)
 	fs.BoolVar(&cfg.noDemo, "no-demo", envOr("ZTREAM_NO_DEMO", "") != "", "do not ingest the bundled demo tracks into an empty library (env ZTREAM_NO_DEMO=1)")
+	fs.StringVar(&cfg.music, "music", envOr("ZTREAM_MUSIC_DIR", ""),
+		"follow this music folder: its MP3 files are ingested at start and whenever one is added, replaced or removed; no demo tracks then (env ZTREAM_MUSIC_DIR)")
 	fs.StringVar(&cfg.logLevel, "log-level", envOr("ZTREAM_LOG_LEVEL", "info"), "debug, info, warn or error (env ZTREAM_LOG_LEVEL)")
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	fs.BoolVar(&cfg.pprof, "pprof", envOr("ZTREAM_PPROF", "") != "", "serve Go profiles at /debug/pprof (env ZTREAM_PPROF=1)")
@@ -219,7 +224,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer st.Close()
 	logger.Info("track store open", "store", desc)
-	if !cfg.noDemo {
+	if cfg.music == "" && !cfg.noDemo {
 		if err := ingestDemoIfEmpty(ctx, st, logger); err != nil {
 			return err
 		}
@@ -234,6 +239,23 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return fmt.Errorf("starting the hub: %w", err)
 	}
 	defer h.Close()
+	if cfg.music != "" {
+		// Pages hear of every change the folder brings (catalog message).
+		folder, err := musicdir.New(musicdir.Config{Dir: cfg.music, Store: st, Logger: logger, OnChange: h.CatalogChanged})
+		if err != nil {
+			return err
+		}
+		fctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := folder.Run(fctx); err != nil {
+				logger.Error("music folder not followed", "err", err)
+			}
+		}()
+		defer func() { stop(); <-done }() // before the hub and the store close
+		logger.Info("following the music folder", "dir", folder.Status().Dir)
+	}
 	health := func() any { return map[string]any{"hub_id": hubID} }
 	if cl != nil {
 		health = func() any { return cl.State() }

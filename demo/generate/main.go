@@ -2,7 +2,8 @@
 // synthesizes each song with package synth, writes a temporary WAV file and
 // encodes it with LAME without the bit reservoir (--nores), so every MP3
 // frame decodes on its own and chunks can be played from any peer in any
-// order. The output is deterministic.
+// order. The album cover (cover.go) is drawn in Go and embedded by LAME. The
+// output is deterministic.
 //
 // Usage, from the repository root:
 //
@@ -139,6 +140,14 @@ func run(log *slog.Logger, outDir, wavDir, lame string) (err error) {
 	} else if err := os.MkdirAll(wavDir, 0o755); err != nil {
 		return fmt.Errorf("create wav directory: %w", err)
 	}
+	cover, err := albumCover()
+	if err != nil {
+		return err
+	}
+	coverPath := filepath.Join(wavDir, "cover.jpg")
+	if err := os.WriteFile(coverPath, cover, 0o644); err != nil {
+		return fmt.Errorf("write cover: %w", err)
+	}
 	tracks := demoTracks()
 	for i, t := range tracks {
 		start := time.Now()
@@ -147,7 +156,7 @@ func run(log *slog.Logger, outDir, wavDir, lame string) (err error) {
 			return fmt.Errorf("track %q: %w", t.title, err)
 		}
 		mp3 := filepath.Join(outDir, t.file)
-		if err := encode(lame, wav, mp3, t.title, i+1, len(tracks)); err != nil {
+		if err := encode(lame, wav, mp3, coverPath, t.title, i+1, len(tracks)); err != nil {
 			return fmt.Errorf("track %q: %w", t.title, err)
 		}
 		log.Info("rendered", "file", mp3, "title", t.title, "length", t.song.Length,
@@ -171,11 +180,11 @@ func renderWAV(song synth.Song, path string) (err error) {
 }
 
 // encode runs LAME on wav, writing a CBR MP3 without bit reservoir and
-// with an ID3v2 tag only.
-func encode(lame, wav, mp3, title string, number, total int) error {
+// with an ID3v2 tag only, the album cover in it (APIC).
+func encode(lame, wav, mp3, cover, title string, number, total int) error {
 	args := []string{
 		"--quiet", "--nores", "--cbr", "-b", strconv.Itoa(bitrate), "-q", "2",
-		"--id3v2-only", "--tt", title, "--ta", artist, "--tl", album,
+		"--id3v2-only", "--ti", cover, "--tt", title, "--ta", artist, "--tl", album,
 		"--tn", fmt.Sprintf("%d/%d", number, total), "--ty", year, "--tg", genre, "--tc", comment,
 		wav, mp3,
 	}

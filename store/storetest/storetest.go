@@ -23,6 +23,7 @@ import (
 	"reflect"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -88,6 +89,7 @@ func RunWithOptions(t *testing.T, newStore func(t *testing.T) store.Store, opts 
 	t.Run("ContextCancel", func(t *testing.T) { testContextCancel(t, newStore(t)) })
 	t.Run("ConcurrentReadersDuringPut", func(t *testing.T) { testConcurrentReaders(t, newStore(t)) })
 	t.Run("ManyChunks", func(t *testing.T) { testManyChunks(t, newStore(t)) })
+	t.Run("Covers", func(t *testing.T) { testCovers(t, newStore(t)) })
 	t.Run("BoundedMemoryRead", func(t *testing.T) {
 		if opts.SkipMemory {
 			t.Skip("bounded-memory test disabled for this backend")
@@ -786,3 +788,73 @@ func testBoundedMemory(t *testing.T, s store.Store, opts Options) {
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// testCovers: a cover is stored under its SHA-256 once, read back with its
+// content type, shared by tracks that name it, kept when a track is
+// deleted; bad covers are refused; the catalog and the manifest carry the
+// tags and the cover reference.
+func testCovers(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	pic := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 5000)...)
+	sum := sha256.Sum256(pic)
+	ref := media.CoverRef{SHA256: hex.EncodeToString(sum[:]), MIME: "image/png", Size: len(pic)}
+	if _, _, err := s.Cover(ctx, ref.SHA256); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Cover before any put: %v, want ErrNotFound", err)
+	}
+	for name, bad := range map[string]struct {
+		ref  media.CoverRef
+		data []byte
+	}{
+		"wrong hash":  {media.CoverRef{SHA256: strings.Repeat("0", 64), MIME: "image/png", Size: len(pic)}, pic},
+		"wrong size":  {media.CoverRef{SHA256: ref.SHA256, MIME: "image/png", Size: len(pic) - 1}, pic},
+		"not a image": {media.CoverRef{SHA256: ref.SHA256, MIME: "text/html", Size: len(pic)}, pic},
+		"too large":   {media.CoverRef{SHA256: ref.SHA256, MIME: "image/png", Size: media.MaxCoverBytes + 1}, pic},
+	} {
+		if err := s.PutCover(ctx, bad.ref, bad.data); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("PutCover (%s): %v, want ErrInvalid", name, err)
+		}
+	}
+	for range 2 { // the second put changes nothing
+		if err := s.PutCover(ctx, ref, pic); err != nil {
+			t.Fatalf("PutCover: %v", err)
+		}
+	}
+	a := newTrack("c0c0c0c0c0c0c0c1", 11, 3, varied)
+	b := newTrack("c0c0c0c0c0c0c0c2", 12, 3, varied)
+	for i, tr := range []*testtrack.Track{a, b} {
+		m := tr.Manifest
+		m.Album, m.AlbumArtist, m.Year, m.DiscNo, m.TrackNo = "Covered", "Band", 2026, 1, i+1
+		m.Cover = &ref
+		put(t, s, tr)
+	}
+	if err := s.DeleteTrack(ctx, a.Manifest.ID); err != nil {
+		t.Fatal(err)
+	}
+	mime, data, err := s.Cover(ctx, ref.SHA256)
+	if err != nil || mime != "image/png" || !bytes.Equal(data, pic) {
+		t.Fatalf("Cover = %q, %d bytes, %v; want image/png, %d bytes", mime, len(data), err, len(pic))
+	}
+	got, err := s.Manifest(ctx, b.Manifest.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, b.Manifest) {
+		t.Errorf("manifest with tags and cover: got %+v, want %+v", got, b.Manifest)
+	}
+	list, err := s.ListTracks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []media.Summary{b.Manifest.Summary()}; !reflect.DeepEqual(list, want) {
+		t.Errorf("ListTracks = %+v, want %+v", list, want)
+	}
+	if list[0].Cover != ref.SHA256 || list[0].TrackNo != 2 || list[0].AlbumArtist != "Band" {
+		t.Errorf("catalog entry %+v lacks the cover or the tags", list[0])
+	}
+	// A manifest naming a malformed cover is refused.
+	c := newTrack("c0c0c0c0c0c0c0c3", 13, 2, varied)
+	c.Manifest.Cover = &media.CoverRef{SHA256: "nothex", MIME: "image/png", Size: 10}
+	if err := s.PutTrack(ctx, c.Manifest, source(t, c)); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("PutTrack with a malformed cover reference: %v, want ErrInvalid", err)
+	}
+}

@@ -23,6 +23,11 @@ import { withAlgorithmDefaults } from './swarm.js';
  * @property {string} title
  * @property {string} artist
  * @property {string} album
+ * @property {string} [album_artist]
+ * @property {number} [year]
+ * @property {number} [track_no]
+ * @property {number} [disc_no]
+ * @property {CoverRef} [cover] the track's cover art, when its file had one
  * @property {number} duration_ms
  * @property {number} bitrate average, kbit/s
  * @property {number} sample_rate
@@ -40,9 +45,27 @@ import { withAlgorithmDefaults } from './swarm.js';
  */
 
 /**
- * A catalog entry (media.Summary), as listed by GET /api/tracks.
- * @typedef {{id: string, title: string, artist: string, album: string, duration_ms: number}} TrackSummary
+ * A track's cover art (media.CoverRef): its picture's SHA-256, content type and size.
+ * @typedef {{sha256: string, mime: string, size: number}} CoverRef
  */
+
+/**
+ * A catalog entry (media.Summary), as listed by GET /api/tracks. cover is
+ * the SHA-256 of the track's cover art, absent without.
+ * @typedef {{id: string, title: string, artist: string, album: string, album_artist?: string, year?: number,
+ *   track_no?: number, disc_no?: number, cover?: string, duration_ms: number}} TrackSummary
+ */
+
+/**
+ * The URL of a track's cover art, or '' without one. The picture's SHA-256
+ * is in the URL, so the browser may cache it for good.
+ * @param {string} id
+ * @param {string|undefined} sha256
+ * @param {string} [base] URL prefix of the API
+ */
+export function coverURL(id, sha256, base = '/api') {
+  return sha256 ? `${base}/tracks/${encodeURIComponent(id)}/cover?v=${encodeURIComponent(sha256)}` : '';
+}
 
 export class CatalogAPI {
   /** @param {string} [base] URL prefix of the API */

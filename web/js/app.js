@@ -229,6 +229,9 @@ if (net) {
     showConnection();
     if (player.session) player.session.pump();
   });
+  net.addEventListener('catalog', () => {
+    ui.reloadCatalog(api).catch((err) => log(`reloading the catalog: ${err.message}`));
+  });
   net.connect();
 }
 showConnection();

@@ -472,6 +472,9 @@ export class Net extends EventTarget {
       case 'ice_servers': // renewed TURN credentials, for the next links
         if (Array.isArray(m.ice_servers)) this.iceServers = m.ice_servers;
         break;
+      case 'catalog': // the library changed: whoever shows it fetches it again
+        this.dispatchEvent(new CustomEvent('catalog'));
+        break;
       case 'signal':
         if (m.pair_id) {
           const l = this.links.get(m.pair_id);

@@ -2,6 +2,8 @@
 // numbers, player bar and keyboard shortcuts. All DOM work lives here.
 
 import { formatTime, durationSec } from './timeline.js';
+import { coverURL } from './api.js';
+import { MediaSessionBridge } from './mediasession.js';
 
 /** @typedef {import('./api.js').Manifest} Manifest */
 /** @typedef {import('./api.js').TrackSummary} TrackSummary */
@@ -68,6 +70,16 @@ export class UI {
     this.seeking = false;
     /** @type {HTMLElement[]} */
     this.cells = [];
+    /** When the system's media position was last set (performance.now()). */
+    this.positionAt = 0;
+    this.media = new MediaSessionBridge(document.defaultView ? document.defaultView.navigator : navigator, {
+      play: () => { if (player.audio.paused) this.toggle(); },
+      pause: () => { if (!player.audio.paused) this.toggle(); },
+      next: () => this.next(),
+      previous: () => this.prev(),
+      seekTo: (t) => { if (player.trackId) player.seek(Math.min(t, player.duration || t)); },
+      position: () => player.currentTime,
+    });
   }
 
   /**
@@ -79,6 +91,16 @@ export class UI {
     this.tracks = await api.tracks();
     this.renderList();
     this.renderStats();
+  }
+
+  /**
+   * Fetches the catalog again (the hub said the library changed) and
+   * redraws the list; the search and the current track stay.
+   * @param {import('./api.js').CatalogAPI} api
+   */
+  async reloadCatalog(api) {
+    this.tracks = await api.tracks();
+    this.renderList();
   }
 
   wire() {
@@ -276,6 +298,7 @@ export class UI {
     idx.textContent = String(i + 1);
     const tt = d.createElement('span');
     tt.className = 't';
+    const thumb = this.coverElement('thumb', t.id, t.cover);
     const title = d.createElement('b');
     title.textContent = t.title || '(untitled)';
     if (this.store.isComplete(t.id)) {
@@ -287,19 +310,46 @@ export class UI {
     const artist = d.createElement('span');
     artist.textContent = t.artist || 'Unknown artist';
     tt.append(title, artist);
+    const who = d.createElement('span');
+    who.className = 'who';
+    who.append(thumb, tt);
     const al = d.createElement('span');
     al.className = 'al';
     al.textContent = t.album || '';
     const dur = d.createElement('span');
     dur.className = 'dur num';
     dur.textContent = formatTime(t.duration_ms / 1000);
-    b.append(idx, tt, al, dur);
+    b.append(idx, who, al, dur);
     li.append(b);
     return li;
   }
 
   markCached() {
     this.renderList();
+  }
+
+  /**
+   * A cover tile: the track's picture when it has one (sha256 set), over
+   * the tile generated from its id, which shows meanwhile and without one.
+   * @param {string} className
+   * @param {string} id
+   * @param {string|undefined} sha256
+   */
+  coverElement(className, id, sha256) {
+    const el = this.d.createElement('span');
+    el.className = className;
+    el.setAttribute('aria-hidden', 'true');
+    el.style.setProperty('--hue', `${hue(id)}deg`);
+    if (sha256) {
+      const img = this.d.createElement('img');
+      img.alt = '';
+      img.loading = 'lazy';
+      img.decoding = 'async';
+      img.src = coverURL(id, sha256);
+      img.addEventListener('error', () => img.remove());
+      el.append(img);
+    }
+    return el;
   }
 
   /** @param {Manifest} m */
@@ -309,7 +359,11 @@ export class UI {
     $('now-artist').textContent = [m.artist, m.album].filter(Boolean).join(' — ');
     $('pb-title').textContent = m.title || '(untitled)';
     $('pb-artist').textContent = m.artist || '';
-    $('cover').style.setProperty('--hue', `${hue(m.id)}deg`);
+    const cover = $('cover');
+    cover.style.setProperty('--hue', `${hue(m.id)}deg`);
+    cover.replaceChildren(...this.coverElement('cover-img', m.id, m.cover && m.cover.sha256).childNodes);
+    this.media.setTrack(m, coverURL(m.id, m.cover && m.cover.sha256));
+    this.positionAt = 0;
     $('t-dur').textContent = formatTime(durationSec(m));
     this.d.title = `${m.title} — Ztream`;
     for (const row of /** @type {NodeListOf<HTMLElement>} */ (this.d.querySelectorAll('.track'))) {
@@ -354,6 +408,8 @@ export class UI {
   renderPlayState() {
     const btn = this.$('btn-play');
     const playing = !this.player.audio.paused && !this.player.audio.ended && !!this.player.trackId;
+    this.media.setPlaying(playing);
+    this.media.setPosition(this.player.duration, this.player.currentTime, this.player.audio.playbackRate);
     btn.dataset.state = playing ? 'playing' : 'paused';
     btn.setAttribute('aria-label', playing ? 'Pause' : 'Play');
     btn.title = playing ? 'Pause (space)' : 'Play (space)';
@@ -372,6 +428,11 @@ export class UI {
       this.$('t-cur').textContent = formatTime(t);
     }
     if (this.head && d > 0) this.head.style.left = `${Math.min(100, (t / d) * 100)}%`;
+    const now = performance.now();
+    if (now - this.positionAt > 1000) { // the system extrapolates in between
+      this.positionAt = now;
+      this.media.setPosition(d, t, p.audio.playbackRate);
+    }
     const s = p.session;
     if (s && d > 0) {
       const ahead = s.bufferedAhead();

@@ -1,0 +1,456 @@
+// Package musicdir keeps the library in step with a music folder (`ztream
+// serve --music DIR`): it ingests the folder's MP3 files at start, then
+// follows the folder with fsnotify. A file added or replaced is ingested
+// once it has stopped changing (Config.Settle: half-written files wait); a
+// removed file's track leaves the library when no other file of the folder
+// has the same audio.
+//
+// Only the folder is read: symbolic links are not followed (a link to a
+// file or a directory is skipped), so neither a link out of the folder nor
+// a link loop is ever walked. A file that fails (not an MP3, vanished
+// mid-ingest, unreadable) is logged once and tried again only when it
+// changes; an unreadable directory is logged and skipped. Nothing stops the
+// server.
+package musicdir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/ztream/ztream/ingest"
+	"github.com/ztream/ztream/store"
+)
+
+// Config is a Folder's configuration.
+type Config struct {
+	// Dir is the music folder.
+	Dir string
+	// Store receives the tracks.
+	Store store.Store
+	// Logger (default: discard).
+	Logger *slog.Logger
+	// Settle is how long a file must stay unchanged (size and modification
+	// time) before it is ingested (default 2 s).
+	Settle time.Duration
+	// Workers bounds the files analysed at once (default GOMAXPROCS).
+	Workers int
+	// MaxFiles bounds the files followed (default 1,000,000); more are
+	// logged and ignored.
+	MaxFiles int
+	// OnChange, if set, is called after the library changed (tracks added,
+	// replaced or removed), from the Folder's goroutine.
+	OnChange func()
+}
+
+// Status is what a Folder has done so far.
+type Status struct {
+	Dir string `json:"dir"`
+	// Scanned is true once the first scan ended.
+	Scanned bool `json:"scanned"`
+	// Files are the MP3 files followed, Tracks the distinct tracks they
+	// hold, Failed the files that could not be ingested.
+	Files  int `json:"files"`
+	Tracks int `json:"tracks"`
+	Failed int `json:"failed"`
+	// Pending are changed files waiting to settle.
+	Pending int `json:"pending"`
+}
+
+// progressEvery is how often a long ingest logs its progress.
+const progressEvery = 5 * time.Second
+
+// fileState is a followed file: what it was when last ingested (or failed).
+type fileState struct {
+	size   int64
+	mod    time.Time
+	id     string // its track id; "" when it failed
+	failed bool
+}
+
+// pendingFile is a changed file waiting to settle.
+type pendingFile struct {
+	size  int64
+	mod   time.Time
+	since time.Time // when size and mod were first seen as they are
+}
+
+// Folder follows one music folder. Its state belongs to the goroutine of
+// Run; Status reads a copy.
+type Folder struct {
+	cfg Config
+	log *slog.Logger
+	dir string // absolute, cleaned
+
+	files   map[string]fileState   // path → state
+	pending map[string]pendingFile // path → waiting to settle
+	watched map[string]bool        // directories watched
+	dirty   bool                   // Status is behind
+
+	mu     sync.Mutex
+	status Status
+}
+
+// New checks the folder (it must exist and be a directory) and returns its
+// Folder; Run follows it.
+func New(cfg Config) (*Folder, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("musicdir: no store")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = 2 * time.Second
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.MaxFiles <= 0 {
+		cfg.MaxFiles = 1_000_000
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("musicdir: %s: %w", cfg.Dir, err)
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("musicdir: music folder: %w", err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("musicdir: music folder %s is not a directory", dir)
+	}
+	return &Folder{
+		cfg: cfg, log: cfg.Logger.With("music", dir), dir: dir,
+		files: make(map[string]fileState), pending: make(map[string]pendingFile), watched: make(map[string]bool),
+		status: Status{Dir: dir},
+	}, nil
+}
+
+// Status returns what the Folder has done so far.
+func (f *Folder) Status() Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.status
+}
+
+// Run scans the folder, ingests what changed since the library last saw it,
+// and follows the folder until ctx ends. It returns an error only when the
+// folder cannot be watched at all.
+func (f *Folder) Run(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("musicdir: watching %s: %w", f.dir, err)
+	}
+	defer w.Close()
+	start := time.Now()
+	found := f.scan(w, f.dir)
+	f.ingest(ctx, found)
+	f.log.Info("music folder scanned", "files", len(f.files), "tracks", f.trackCount(), "failed", f.failedCount(),
+		"took", time.Since(start).Round(time.Millisecond))
+	f.publish(true)
+
+	tick := time.NewTicker(max(f.cfg.Settle/4, 50*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			f.event(ctx, w, ev)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			// Typically an event queue overflow: rescan to catch up.
+			f.log.Warn("music folder watch error: rescanning", "err", err)
+			f.ingest(ctx, f.scan(w, f.dir))
+			f.publish(true)
+		case <-tick.C:
+			f.settle(ctx)
+		}
+	}
+}
+
+// isMP3 reports whether name is taken as an MP3 file.
+func isMP3(name string) bool { return strings.EqualFold(filepath.Ext(name), ".mp3") }
+
+// scan walks root: it watches every directory and returns the regular MP3
+// files that are new or changed since they were last seen.
+func (f *Folder) scan(w *fsnotify.Watcher, root string) []string {
+	var changed []string
+	skipped := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			f.log.Warn("music folder: skipped what cannot be read", "path", path, "err", err)
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			f.log.Debug("music folder: symbolic link not followed", "path", path)
+		case d.IsDir():
+			f.watch(w, path)
+		case !d.Type().IsRegular():
+		case !isMP3(path):
+			skipped++
+		default:
+			info, err := d.Info()
+			if err != nil {
+				return nil // vanished meanwhile
+			}
+			if st, ok := f.files[path]; ok && st.size == info.Size() && st.mod.Equal(info.ModTime()) {
+				return nil
+			}
+			if _, ok := f.files[path]; !ok && len(f.files)+len(changed) >= f.cfg.MaxFiles {
+				f.log.Warn("music folder: too many files, ignored", "path", path, "max", f.cfg.MaxFiles)
+				return nil
+			}
+			changed = append(changed, path)
+		}
+		return nil
+	})
+	if err != nil {
+		f.log.Warn("music folder scan", "err", err)
+	}
+	if skipped > 0 {
+		f.log.Debug("music folder: files that are not .mp3 skipped", "count", skipped, "under", root)
+	}
+	return changed
+}
+
+// watch adds a watch on directory path (fsnotify watches one level).
+func (f *Folder) watch(w *fsnotify.Watcher, path string) {
+	if f.watched[path] {
+		return
+	}
+	if err := w.Add(path); err != nil {
+		f.log.Warn("music folder: cannot watch a directory; its changes are seen at the next rescan", "path", path, "err", err)
+		return
+	}
+	f.watched[path] = true
+}
+
+// event handles one fsnotify event.
+func (f *Folder) event(ctx context.Context, w *fsnotify.Watcher, ev fsnotify.Event) {
+	path := filepath.Clean(ev.Name)
+	if path != f.dir && !strings.HasPrefix(path, f.dir+string(filepath.Separator)) {
+		return // not ours
+	}
+	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		f.removed(ctx, path)
+		return
+	}
+	info, err := os.Lstat(path)
+	if err != nil {
+		return // gone already: its Remove event follows
+	}
+	switch {
+	case info.IsDir():
+		// A new directory (or one moved in): its files, and the watch.
+		for _, p := range f.scan(w, path) {
+			f.changed(p)
+		}
+	case info.Mode().IsRegular() && isMP3(path):
+		f.changed(path)
+	}
+}
+
+// changed notes that path was written: it is ingested once it settles.
+func (f *Folder) changed(path string) {
+	if _, ok := f.files[path]; !ok && len(f.files)+len(f.pending) >= f.cfg.MaxFiles {
+		return
+	}
+	f.pending[path] = pendingFile{since: time.Now(), size: -1}
+	f.dirty = true
+}
+
+// settle ingests the pending files that have not changed for Settle.
+func (f *Folder) settle(ctx context.Context) {
+	var ready []string
+	now := time.Now()
+	for path, p := range f.pending {
+		info, err := os.Lstat(path)
+		if err != nil || !info.Mode().IsRegular() {
+			delete(f.pending, path)
+			continue
+		}
+		if info.Size() != p.size || !info.ModTime().Equal(p.mod) {
+			f.pending[path] = pendingFile{size: info.Size(), mod: info.ModTime(), since: now}
+			continue
+		}
+		if now.Sub(p.since) >= f.cfg.Settle {
+			delete(f.pending, path)
+			if st, ok := f.files[path]; ok && st.size == p.size && st.mod.Equal(p.mod) {
+				continue // touched, not changed
+			}
+			ready = append(ready, path)
+		}
+	}
+	if len(ready) > 0 {
+		f.ingest(ctx, ready)
+		f.dirty = true
+	}
+	if f.dirty {
+		f.publish(false)
+	}
+}
+
+// ingest stores paths' tracks and records the outcome; a file whose audio
+// changed gives up its previous track (if no other file has it).
+func (f *Folder) ingest(ctx context.Context, paths []string) {
+	if len(paths) == 0 {
+		return
+	}
+	type stat struct {
+		size int64
+		mod  time.Time
+	}
+	stats := make(map[string]stat, len(paths))
+	var sources []ingest.Source
+	for _, p := range paths {
+		info, err := os.Lstat(p)
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		stats[p] = stat{info.Size(), info.ModTime()}
+		sources = append(sources, ingest.FileSources([]string{p})...)
+	}
+	last := time.Now()
+	progress := func(done, total int, _ *ingest.Result) {
+		if time.Since(last) >= progressEvery {
+			last = time.Now()
+			f.log.Info("music folder: ingesting", "done", done, "of", total)
+		}
+	}
+	sum, err := ingest.RunWorkers(ctx, f.cfg.Store, sources, f.cfg.Workers, progress)
+	if err != nil {
+		f.log.Warn("music folder ingest interrupted", "err", err)
+	}
+	changed := false
+	for _, r := range sum.Results {
+		st := stats[r.Path]
+		old, had := f.files[r.Path]
+		if r.Err != nil {
+			if !had || !old.failed || old.size != st.size || !old.mod.Equal(st.mod) {
+				f.log.Warn("music folder: file not ingested", "err", r.Err) // once per version of the file
+			}
+			f.files[r.Path] = fileState{size: st.size, mod: st.mod, failed: true}
+			if had && old.id != "" {
+				f.dropIfUnused(ctx, old.id)
+				changed = true
+			}
+			continue
+		}
+		for _, w := range r.Warnings {
+			f.log.Warn("music folder: "+w, "path", r.Path)
+		}
+		f.files[r.Path] = fileState{size: st.size, mod: st.mod, id: r.Manifest.ID}
+		if !r.Existed || (had && old.id != r.Manifest.ID) {
+			changed = true
+			f.log.Info("music folder: track added", "path", r.Path, "id", r.Manifest.ID, "title", r.Manifest.Title)
+		}
+		if had && old.id != "" && old.id != r.Manifest.ID {
+			f.dropIfUnused(ctx, old.id)
+		}
+	}
+	if changed && f.cfg.OnChange != nil {
+		f.cfg.OnChange()
+	}
+}
+
+// removed forgets path, or every file under it when it was a directory.
+func (f *Folder) removed(ctx context.Context, path string) {
+	delete(f.pending, path)
+	var gone []string
+	prefix := path + string(filepath.Separator)
+	for p := range f.files {
+		if p == path || strings.HasPrefix(p, prefix) {
+			gone = append(gone, p)
+		}
+	}
+	for p := range f.pending {
+		if strings.HasPrefix(p, prefix) {
+			delete(f.pending, p)
+		}
+	}
+	for d := range f.watched {
+		if d == path || strings.HasPrefix(d, prefix) {
+			delete(f.watched, d) // fsnotify drops the watch of a removed directory
+		}
+	}
+	changed := false
+	for _, p := range gone {
+		st := f.files[p]
+		delete(f.files, p)
+		if st.id != "" && f.dropIfUnused(ctx, st.id) {
+			changed = true
+			f.log.Info("music folder: track removed", "path", p, "id", st.id)
+		}
+	}
+	if changed && f.cfg.OnChange != nil {
+		f.cfg.OnChange()
+	}
+	f.dirty = true
+}
+
+// dropIfUnused deletes track id from the library when no followed file
+// holds it any more, and reports whether it did.
+func (f *Folder) dropIfUnused(ctx context.Context, id string) bool {
+	for _, st := range f.files {
+		if st.id == id {
+			return false
+		}
+	}
+	if err := f.cfg.Store.DeleteTrack(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		f.log.Warn("music folder: removing a track", "id", id, "err", err)
+		return false
+	}
+	return true
+}
+
+func (f *Folder) trackCount() int {
+	ids := make(map[string]bool)
+	for _, st := range f.files {
+		if st.id != "" {
+			ids[st.id] = true
+		}
+	}
+	return len(ids)
+}
+
+func (f *Folder) failedCount() int {
+	n := 0
+	for _, st := range f.files {
+		if st.failed {
+			n++
+		}
+	}
+	return n
+}
+
+// publish copies the counts for Status (a pass over the files: at most
+// once a tick).
+func (f *Folder) publish(scanned bool) {
+	f.dirty = false
+	s := Status{Dir: f.dir, Files: len(f.files), Tracks: f.trackCount(), Failed: f.failedCount(), Pending: len(f.pending)}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s.Scanned = f.status.Scanned || scanned
+	f.status = s
+}

@@ -1,0 +1,92 @@
+// The listener's library view in Chromium: the demo album's cover art (an
+// APIC picture in the MP3s, kept by ingest) is served by the API and shown
+// in the track rows and the now-playing panel, and the Media Session (lock
+// screen, media keys) gets the title, artist, album, artwork and playback
+// state. (Its action handlers are unit-tested: a page cannot fire them.)
+// A file dropped into the music folder of `serve --music` shows up in an
+// open page (the hub's catalog message).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openPage, useServerAndBrowser, waitUntil, artifactPath, startServer, WEB_DIR } from './harness.mjs';
+
+const env = useServerAndBrowser();
+
+test('cover art and Media Session', { timeout: 90000 }, async () => {
+  const tracks = await (await fetch(`${env.server.url}/api/tracks`)).json();
+  assert.ok(tracks.length >= 2);
+  for (const t of tracks) assert.match(t.cover || '', /^[0-9a-f]{64}$/, `track ${t.title} lists its cover`);
+  const first = tracks[0];
+  const res = await fetch(`${env.server.url}/api/tracks/${first.id}/cover?v=${first.cover}`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'image/jpeg');
+  assert.match(res.headers.get('cache-control') || '', /immutable/);
+  const again = await fetch(`${env.server.url}/api/tracks/${first.id}/cover`, { headers: { 'If-None-Match': res.headers.get('etag') || '' } });
+  assert.equal(again.status, 304);
+
+  for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+    const context = await env.browser.newContext({ viewport });
+    try {
+      const { page, problems } = await openPage(context, env.server.url);
+      // Every row's thumbnail is a decoded picture.
+      await waitUntil(page, (n) => {
+        const imgs = [...document.querySelectorAll('#tracklist .thumb img')];
+        return imgs.length === n && imgs.every((i) => /** @type {HTMLImageElement} */ (i).complete && i.naturalWidth > 0);
+      }, tracks.length, { timeout: 15000 });
+
+      await page.evaluate((id) => { window.ztream.autoAdvance = false; return window.ztream.play(id); }, first.id);
+      await waitUntil(page, () => window.ztream.stats().currentTime > 1, undefined, { timeout: 30000 });
+      const now = await page.evaluate(() => {
+        const img = /** @type {HTMLImageElement|null} */ (document.querySelector('#cover img'));
+        const md = navigator.mediaSession.metadata;
+        return {
+          cover: img ? { w: img.naturalWidth, src: img.src } : null,
+          title: md && md.title, artist: md && md.artist, album: md && md.album,
+          artwork: md ? [...md.artwork].map((a) => a.src) : [],
+          state: navigator.mediaSession.playbackState,
+        };
+      });
+      assert.ok(now.cover && now.cover.w > 0, `now-playing cover ${JSON.stringify(now.cover)}`);
+      assert.equal(now.title, first.title);
+      assert.equal(now.artist, first.artist);
+      assert.equal(now.album, first.album);
+      assert.equal(now.artwork.length, 1);
+      assert.ok(now.artwork[0].includes(`/api/tracks/${first.id}/cover`), now.artwork[0]);
+      assert.equal(now.state, 'playing');
+      await page.screenshot({ path: artifactPath(`library-${viewport.width}.png`) });
+
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  }
+});
+
+test('a file dropped into the music folder shows up in the open page', { timeout: 90000 }, async () => {
+  const music = mkdtempSync(join(tmpdir(), 'ztream-e2e-music-'));
+  const demo = join(WEB_DIR, '..', 'demo', 'tracks');
+  copyFileSync(join(demo, '01-handshake-at-dawn.mp3'), join(music, '01.mp3'));
+  const server = await startServer(['--music', music]);
+  const context = await env.browser.newContext();
+  try {
+    const { page, problems } = await openPage(context, server.url);
+    const rows = () => page.evaluate(() => [...document.querySelectorAll('#tracklist .track b')].map((b) => b.firstChild?.textContent));
+    assert.deepEqual(await rows(), ['Handshake at Dawn']);
+    const t0 = Date.now();
+    copyFileSync(join(demo, '03-chunk-runner.mp3'), join(music, 'new.mp3'));
+    await waitUntil(page, () => document.querySelectorAll('#tracklist .track').length === 2, undefined, { timeout: 20000 });
+    console.log(`music folder: a dropped file was listed in the open page ${Date.now() - t0} ms later`);
+    assert.deepEqual((await rows()).sort(), ['Chunk Runner', 'Handshake at Dawn']);
+    rmSync(join(music, '01.mp3'));
+    await waitUntil(page, () => document.querySelectorAll('#tracklist .track').length === 1, undefined, { timeout: 20000 });
+    assert.deepEqual(await rows(), ['Chunk Runner']);
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+    await server.stop();
+    rmSync(music, { recursive: true, force: true });
+  }
+});
