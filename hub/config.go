@@ -39,9 +39,9 @@ type Config struct {
 	Net transport.Net
 	// ICELite makes the hub an ICE-lite agent: host candidates only (its
 	// own addresses, or PublicIPs), it answers the checks its peers send and
-	// sends none. Less CPU per idle peer and faster DataChannel setup with
-	// Chromium, but in 500-peer runs on one 2-core machine it lost offload
-	// (docs/PROTOCOL.md §3); off by default.
+	// sends none. Faster DataChannel setup with Chromium, but in 500-peer
+	// runs on one 2-core machine it lost offload (docs/PROTOCOL.md §3); off
+	// by default.
 	ICELite bool
 	// ICEServers are handed to peers in welcome, for peer↔peer connections.
 	ICEServers []webrtc.ICEServer

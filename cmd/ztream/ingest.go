@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
+
 	"github.com/ztream/ztream/ingest"
 )
 
@@ -52,19 +54,30 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// progressPrinter prints one line per finished file to stdout, and on a
-// terminal a live "[i/n] file" line on stderr.
+// progressPrinter prints one line per finished file to stdout and, when
+// stderr is a terminal, a progress bar there (files done, rate, time left),
+// cleared before each line. Piped, the output stays lines only.
 func progressPrinter(stdout, stderr io.Writer) ingest.Progress {
 	live := isTerminal(stderr)
+	var bar *progressbar.ProgressBar
 	return func(done, total int, r *ingest.Result) {
-		if live {
-			fmt.Fprintf(stderr, "\r\033[K[%d/%d] %s", done, total, r.Path)
+		if live && bar == nil {
+			bar = progressbar.NewOptions(total,
+				progressbar.OptionSetWriter(stderr),
+				progressbar.OptionSetDescription("ingesting"),
+				progressbar.OptionShowCount(),
+				progressbar.OptionShowIts(),
+				progressbar.OptionSetItsString("files"),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionClearOnFinish(),
+				progressbar.OptionSetWidth(30))
 		}
 		if r.Manifest == nil && r.Err == nil {
 			return // starting this file
 		}
-		if live {
-			fmt.Fprint(stderr, "\r\033[K")
+		if bar != nil {
+			_ = bar.Clear()
 		}
 		switch {
 		case r.Err != nil:
@@ -84,6 +97,9 @@ func progressPrinter(stdout, stderr io.Writer) ingest.Progress {
 		}
 		for _, w := range r.Warnings {
 			fmt.Fprintf(stdout, "[%d/%d] WARNING %s: %s\n", done, total, r.Path, w)
+		}
+		if bar != nil {
+			_ = bar.Set(done)
 		}
 	}
 }

@@ -95,7 +95,7 @@ func (h *hubFlags) register(fs *flag.FlagSet) {
 		"secret shared with the TURN servers of --ice-servers (coturn use-auth-secret / static-auth-secret): each peer gets time-limited credentials (env ZTREAM_TURN_SECRET)")
 	fs.DurationVar(&h.turnTTL, "turn-ttl", envDuration("ZTREAM_TURN_TTL", 12*time.Hour), "lifetime of the TURN credentials of --turn-secret; renewed at half of it (env ZTREAM_TURN_TTL)")
 	fs.BoolVar(&h.iceLite, "ice-lite", envOr("ZTREAM_ICE_LITE", "") == "1",
-		"make the hub an ICE-lite agent: it answers peers' ICE checks without sending any (less CPU per idle listener, faster setup with Chromium; lost offload under heavy load in tests) (env ZTREAM_ICE_LITE=1)")
+		"make the hub an ICE-lite agent: it answers peers' ICE checks without sending any (faster setup with Chromium; lost offload under heavy load in tests) (env ZTREAM_ICE_LITE=1)")
 	fs.StringVar(&h.peerPolicy, "peer-ice-policy", envOr("ZTREAM_PEER_ICE_POLICY", "all"),
 		"all, or relay: every peer-to-peer connection goes through a TURN relay, so listeners never learn each other's addresses (env ZTREAM_PEER_ICE_POLICY)")
 }
