@@ -175,9 +175,10 @@ func (f *Folder) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			// Typically an event queue overflow: rescan to catch up.
+			// Typically an event queue overflow: rescan to catch up,
+			// removals included.
 			f.log.Warn("music folder watch error: rescanning", "err", err)
-			f.ingest(ctx, f.scan(w, f.dir))
+			f.rescan(ctx, w)
 			f.publish(true)
 		case <-tick.C:
 			f.settle(ctx)
@@ -232,6 +233,21 @@ func (f *Folder) scan(w *fsnotify.Watcher, root string) []string {
 		f.log.Debug("music folder: files that are not .mp3 skipped", "count", skipped, "under", root)
 	}
 	return changed
+}
+
+// rescan catches up after lost events: files new or changed are
+// ingested, files gone are removed.
+func (f *Folder) rescan(ctx context.Context, w *fsnotify.Watcher) {
+	f.ingest(ctx, f.scan(w, f.dir))
+	var gone []string
+	for p := range f.files {
+		if info, err := os.Lstat(p); err != nil || !info.Mode().IsRegular() {
+			gone = append(gone, p)
+		}
+	}
+	for _, p := range gone {
+		f.removed(ctx, p)
+	}
 }
 
 // watch adds a watch on directory path (fsnotify watches one level).
