@@ -2,29 +2,25 @@
 // numbers, player bar and keyboard shortcuts. All DOM work lives here.
 
 import { formatTime, durationSec } from './timeline.js';
+import { fold } from './text.js';
 import { coverURL } from './api.js';
 import { MediaSessionBridge } from './mediasession.js';
+import { groupAlbums, groupArtists, matchesAll, parseRoute, routeHash } from './library.js';
 
 /** @typedef {import('./api.js').Manifest} Manifest */
 /** @typedef {import('./api.js').TrackSummary} TrackSummary */
 
-/**
- * Lowercases and strips diacritics, for search.
- * @param {unknown} s
- */
-export function fold(s) {
-  return String(s || '').normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
-}
+export { fold };
 
 /**
- * Whether track matches query: every word of the query occurs in its title, artist or album.
- * @param {{title: string, artist: string, album: string}} track
+ * Whether track matches query: every word of the query occurs in its title, artist, album or album artist.
+ * @param {{title: string, artist: string, album: string, album_artist?: string}} track
  * @param {string} query
  */
 export function matches(track, query) {
   const words = fold(query).split(/\s+/).filter(Boolean);
   if (words.length === 0) return true;
-  const hay = fold(`${track.title} ${track.artist} ${track.album}`);
+  const hay = fold(`${track.title} ${track.artist} ${track.album} ${track.album_artist || ''}`);
   return words.every((w) => hay.includes(w));
 }
 
@@ -72,6 +68,11 @@ export class UI {
     this.cells = [];
     /** When the system's media position was last set (performance.now()). */
     this.positionAt = 0;
+    const win = document.defaultView;
+    /** The view shown (location hash). @type {import('./library.js').Route} */
+    this.route = parseRoute(win ? win.location.hash : '');
+    /** The list the current track was played from: next and previous follow it. @type {TrackSummary[]} */
+    this.playlist = [];
     this.media = new MediaSessionBridge(document.defaultView ? document.defaultView.navigator : navigator, {
       play: () => { if (player.audio.paused) this.toggle(); },
       pause: () => { if (!player.audio.paused) this.toggle(); },
@@ -90,6 +91,7 @@ export class UI {
     this.wire();
     this.tracks = await api.tracks();
     this.renderList();
+    this.showLinkedTrack();
     this.renderStats();
   }
 
@@ -116,8 +118,23 @@ export class UI {
     });
     $('tracklist').addEventListener('click', (e) => {
       const row = /** @type {HTMLElement|null} */ (/** @type {Element} */ (e.target).closest('[data-track-id]'));
-      if (row) this.playTrack(/** @type {string} */ (row.dataset.trackId)).catch(() => {});
+      if (!row) return;
+      this.playlist = this.visible.slice();
+      this.playTrack(/** @type {string} */ (row.dataset.trackId)).catch(() => {});
     });
+    $('group-play').addEventListener('click', () => {
+      this.playlist = this.visible.slice();
+      if (this.playlist.length > 0) this.playTrack(this.playlist[0].id).catch(() => {});
+    });
+    const win = this.d.defaultView;
+    if (win) {
+      win.addEventListener('hashchange', () => {
+        this.route = parseRoute(win.location.hash);
+        this.renderList();
+        const main = this.d.querySelector('main.library');
+        if (main) main.scrollTop = 0;
+      });
+    }
     $('btn-play').addEventListener('click', () => this.toggle());
     $('btn-next').addEventListener('click', () => this.next());
     $('btn-prev').addEventListener('click', () => this.prev());
@@ -224,7 +241,9 @@ export class UI {
    * @param {number} dir
    */
   neighbour(dir) {
-    const list = this.visible.length > 0 ? this.visible : this.tracks;
+    const cur = this.player.trackId;
+    const list = [this.playlist, this.visible, this.tracks].find((l) => l.length > 0 && (!cur || l.some((t) => t.id === cur))) ||
+      (this.visible.length > 0 ? this.visible : this.tracks);
     if (list.length === 0) return null;
     const i = list.findIndex((t) => t.id === this.player.trackId);
     if (i < 0) return list[0];
@@ -273,11 +292,110 @@ export class UI {
   }
 
   renderList() {
-    const q = /** @type {HTMLInputElement} */ (this.$('search')).value;
-    this.visible = this.tracks.filter((t) => matches(t, q));
-    const list = this.$('tracklist');
-    list.replaceChildren(...this.visible.map((t, i) => this.row(t, i)));
-    this.$('empty').hidden = this.visible.length > 0 || this.tracks.length === 0;
+    const $ = this.$;
+    const q = /** @type {HTMLInputElement} */ ($('search')).value;
+    const r = this.route;
+    const view = r.view === 'album' || r.view === 'albums' ? 'albums' : r.view === 'artist' || r.view === 'artists' ? 'artists' : 'tracks';
+    for (const v of ['tracks', 'albums', 'artists']) {
+      if (v === view) $(`nav-${v}`).setAttribute('aria-current', 'page');
+      else $(`nav-${v}`).removeAttribute('aria-current');
+    }
+    /** @type {{href: string, title: string, sub: string, id: string, cover: string}[]|null} */
+    let cards = null;
+    /** @type {{kind: string, title: string, sub: string, id: string, cover: string}|null} */
+    let head = null;
+    let list = this.tracks.filter((t) => matches(t, q));
+    let numbered = false;
+    switch (r.view) {
+      case 'albums':
+        cards = groupAlbums(this.tracks).filter((a) => matchesAll([a.title, a.artist], q)).map((a) => ({
+          href: routeHash({ view: 'album', artist: a.artist, album: a.title }), title: a.title,
+          sub: [a.artist, a.year || ''].filter(Boolean).join(' · '), id: a.coverTrack || a.key, cover: a.cover,
+        }));
+        break;
+      case 'artists':
+        cards = groupArtists(this.tracks).filter((a) => matchesAll([a.name], q)).map((a) => {
+          const c = a.albums.find((x) => x.cover);
+          return {
+            href: routeHash({ view: 'artist', name: a.name }), title: a.name,
+            sub: `${a.albums.length} album${a.albums.length === 1 ? '' : 's'} · ${a.tracks.length} track${a.tracks.length === 1 ? '' : 's'}`,
+            id: c ? c.coverTrack : a.name, cover: c ? c.cover : '',
+          };
+        });
+        break;
+      case 'album': {
+        const a = groupAlbums(this.tracks).find((x) => x.artist === r.artist && x.title === r.album);
+        list = a ? a.tracks.filter((t) => matches(t, q)) : [];
+        numbered = true;
+        const secs = a ? a.tracks.reduce((n, t) => n + t.duration_ms / 1000, 0) : 0;
+        head = {
+          kind: 'Album', title: r.album, id: a ? a.coverTrack || a.key : r.album, cover: a ? a.cover : '',
+          sub: a ? [a.artist, a.year || '', `${a.tracks.length} track${a.tracks.length === 1 ? '' : 's'}`, formatTime(secs)].filter(Boolean).join(' · ') : 'No such album',
+        };
+        break;
+      }
+      case 'artist': {
+        const a = groupArtists(this.tracks).find((x) => x.name === r.name);
+        list = a ? a.tracks.filter((t) => matches(t, q)) : [];
+        const c = a && a.albums.find((x) => x.cover);
+        head = {
+          kind: 'Artist', title: r.name, id: c ? c.coverTrack : r.name, cover: c ? c.cover : '',
+          sub: a ? `${a.albums.length} album${a.albums.length === 1 ? '' : 's'} · ${a.tracks.length} track${a.tracks.length === 1 ? '' : 's'}` : 'No such artist',
+        };
+        break;
+      }
+      default:
+    }
+    $('group-head').hidden = !head;
+    if (head) {
+      $('group-kind').textContent = head.kind;
+      $('group-title').textContent = head.title;
+      $('group-sub').textContent = head.sub;
+      $('group-cover').style.setProperty('--hue', `${hue(head.id)}deg`);
+      $('group-cover').replaceChildren(...this.coverElement('x', head.id, head.cover).childNodes);
+    }
+    const grid = $('grid');
+    grid.hidden = !cards;
+    $('tracklist').hidden = !!cards;
+    $('tracklist-head').hidden = !!cards;
+    if (cards) {
+      grid.setAttribute('aria-label', view === 'albums' ? 'Albums' : 'Artists');
+      grid.replaceChildren(...cards.map((c) => {
+        const li = this.d.createElement('li');
+        const a = this.d.createElement('a');
+        a.href = c.href;
+        const title = this.d.createElement('b');
+        title.textContent = c.title;
+        const sub = this.d.createElement('span');
+        sub.className = 'sub';
+        sub.textContent = c.sub;
+        a.append(this.coverElement('thumb', c.id, c.cover), title, sub);
+        li.append(a);
+        return li;
+      }));
+      this.visible = [];
+    } else {
+      this.visible = list;
+      $('tracklist').replaceChildren(...list.map((t, i) => this.row(t, numbered && t.track_no ? t.track_no - 1 : i)));
+    }
+    const empty = $('empty');
+    empty.textContent = cards ? `No ${view === 'albums' ? 'album' : 'artist'} matches.` : 'No track matches.';
+    empty.hidden = (cards ? cards.length : list.length) > 0 || this.tracks.length === 0;
+  }
+
+  /**
+   * A page opened as ?t=<track id> shows that track: its row is scrolled to
+   * and focused (playing needs the listener's click).
+   */
+  showLinkedTrack() {
+    const win = this.d.defaultView;
+    const id = win ? new URLSearchParams(win.location.search).get('t') : null;
+    if (!id) return;
+    const row = /** @type {HTMLElement|null} */ (this.d.querySelector(`.track[data-track-id="${CSS.escape(id)}"]`));
+    if (!row) return;
+    row.classList.add('linked');
+    row.scrollIntoView({ block: 'center' });
+    row.focus({ preventScroll: true });
   }
 
   /**

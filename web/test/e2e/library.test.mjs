@@ -3,8 +3,10 @@
 // in the track rows and the now-playing panel, and the Media Session (lock
 // screen, media keys) gets the title, artist, album, artwork and playback
 // state. (Its action handlers are unit-tested: a page cannot fire them.)
-// A file dropped into the music folder of `serve --music` shows up in an
-// open page (the hub's catalog message).
+// The album view lists the album's tracks in disc and track order and
+// survives a reload (deep link), as does ?t=<track>. A file dropped into
+// the music folder of `serve --music` shows up in an open page (the hub's
+// catalog message).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -88,5 +90,54 @@ test('a file dropped into the music folder shows up in the open page', { timeout
     await context.close();
     await server.stop();
     rmSync(music, { recursive: true, force: true });
+  }
+});
+
+test('albums, artists and deep links', { timeout: 90000 }, async () => {
+  const tracks = await (await fetch(`${env.server.url}/api/tracks`)).json();
+  const byNumber = [...tracks].sort((a, b) => a.track_no - b.track_no).map((t) => t.title);
+  assert.deepEqual(byNumber, ['Handshake at Dawn', 'Lanterns on the Mesh', 'Chunk Runner'], 'the demo album numbers its tracks');
+  for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+    const context = await env.browser.newContext({ viewport });
+    try {
+      const { page, problems } = await openPage(context, env.server.url);
+      const rowTitles = () => page.evaluate(() => [...document.querySelectorAll('#tracklist .track b')].map((b) => b.firstChild?.textContent));
+      await page.click('#nav-albums');
+      await waitUntil(page, () => document.querySelectorAll('#grid a').length === 1, undefined, { timeout: 5000 });
+      assert.equal(await page.textContent('#grid a b'), 'Ztream Demo');
+      await waitUntil(page, () => {
+        const img = /** @type {HTMLImageElement|null} */ (document.querySelector('#grid a img'));
+        return !!img && img.complete && img.naturalWidth > 0;
+      }, undefined, { timeout: 10000 });
+      await page.screenshot({ path: artifactPath(`albums-${viewport.width}.png`) });
+      await page.click('#grid a');
+      await waitUntil(page, () => !document.getElementById('group-head').hidden, undefined, { timeout: 5000 });
+      assert.deepEqual(await rowTitles(), byNumber, 'the album view lists disc/track order');
+      assert.match(await page.textContent('#group-sub'), /Ztream Demo Band · 2026 · 3 tracks/);
+      await page.screenshot({ path: artifactPath(`album-${viewport.width}.png`) });
+      // The album's URL survives a reload.
+      const url = page.url();
+      assert.match(url, /#\/album\/Ztream%20Demo%20Band\/Ztream%20Demo$/);
+      await page.reload();
+      await page.waitForFunction(() => window.ztream && window.ztream.ready, undefined, { timeout: 30000 }).catch(() => {});
+      await waitUntil(page, () => document.querySelectorAll('#tracklist .track').length === 3, undefined, { timeout: 15000 });
+      assert.deepEqual(await rowTitles(), byNumber);
+      // "Play" plays the album in order: next goes to its second track.
+      await page.click('#group-play');
+      await waitUntil(page, (id) => window.ztream.stats().track === id, tracks.find((t) => t.track_no === 1).id, { timeout: 15000 });
+      await page.click('#btn-next');
+      await waitUntil(page, (id) => window.ztream.stats().track === id, tracks.find((t) => t.track_no === 2).id, { timeout: 15000 });
+      // The artists view.
+      await page.click('#nav-artists');
+      await waitUntil(page, () => document.querySelectorAll('#grid a').length === 1, undefined, { timeout: 5000 });
+      assert.match(await page.textContent('#grid a'), /Ztream Demo Band.*1 album · 3 tracks/);
+      // ?t=<track> opens on that track's row.
+      const third = tracks.find((t) => t.track_no === 3);
+      await page.goto(`${env.server.url}/?t=${third.id}`);
+      await waitUntil(page, (id) => document.activeElement?.getAttribute('data-track-id') === id, third.id, { timeout: 15000 });
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
   }
 });
