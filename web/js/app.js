@@ -9,6 +9,16 @@ import { UI, degradedNotice } from './ui.js';
 import { Net } from './net.js';
 import { PersistentCache } from './cache.js';
 import { verifyChunk } from './verify.js';
+import { Queue } from './queue.js';
+
+/** The page's localStorage, or null where it is denied (some private modes throw on access). */
+function localStore() {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
+}
 
 const api = new CatalogAPI('/api');
 const store = new ChunkStore();
@@ -124,7 +134,7 @@ const player = new Player({
     if (n > 0) stats.received('cache', n);
   },
 });
-const ui = new UI({ document, player, store, stats });
+const ui = new UI({ document, player, store, stats, queue: new Queue({ storage: localStore() }) });
 const showDegraded = () => ui.setNotice('degraded', degradedNotice({
   cache: !!cache || httpRequested || params.get('cache') === '0',
   webrtc: !noWebRTC,
@@ -148,6 +158,8 @@ const automation = {
   pause: () => player.pause(),
   resume: () => player.resume(),
   seek: (/** @type {number} */ seconds) => player.seek(seconds),
+  /** Starts a queue of track ids from the first (shuffled when shuffle is on). */
+  playQueue: (/** @type {string[]} */ ids) => ui.playList(ids, 0),
   stats: () => ({
     server_bytes: stats.serverBytes,
     p2p_bytes: stats.bytes.peer,
@@ -182,12 +194,14 @@ const automation = {
     /** Whether the first chunk of the current playback came from a peer. */
     start_from_peer: player.loader ? player.loader.startFromPeer === true : false,
     cache: cache ? { kind: cache.kind, tracks: cache.tracks(), bytes: cache.lru.size } : null,
+    /** The play queue: ids in play order, the entry playing, shuffle and repeat. */
+    queue: ui.queue.state(),
   }),
 };
 window.ztream = automation;
 
 player.addEventListener('ended', () => {
-  if (automation.autoAdvance) ui.next();
+  if (automation.autoAdvance) ui.next(true);
 });
 
 function markReady() {

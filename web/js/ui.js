@@ -6,6 +6,7 @@ import { fold } from './text.js';
 import { coverURL } from './api.js';
 import { MediaSessionBridge } from './mediasession.js';
 import { groupAlbums, groupArtists, matchesAll, parseRoute, routeHash } from './library.js';
+import { Queue } from './queue.js';
 
 /** @typedef {import('./api.js').Manifest} Manifest */
 /** @typedef {import('./api.js').TrackSummary} TrackSummary */
@@ -48,9 +49,9 @@ function hue(id) {
 export class UI {
   /**
    * @param {{document: Document, player: import('./player.js').Player,
-   *   store: import('./chunkstore.js').ChunkStore, stats: import('./stats.js').SessionStats}} opts
+   *   store: import('./chunkstore.js').ChunkStore, stats: import('./stats.js').SessionStats, queue?: Queue}} opts
    */
-  constructor({ document, player, store, stats }) {
+  constructor({ document, player, store, stats, queue = new Queue() }) {
     this.d = document;
     this.player = player;
     this.store = store;
@@ -71,8 +72,8 @@ export class UI {
     const win = document.defaultView;
     /** The view shown (location hash). @type {import('./library.js').Route} */
     this.route = parseRoute(win ? win.location.hash : '');
-    /** The list the current track was played from: next and previous follow it. @type {TrackSummary[]} */
-    this.playlist = [];
+    /** What plays next: the list a track was played from, shuffled or not, plus what was added. */
+    this.queue = queue;
     this.media = new MediaSessionBridge(document.defaultView ? document.defaultView.navigator : navigator, {
       play: () => { if (player.audio.paused) this.toggle(); },
       pause: () => { if (!player.audio.paused) this.toggle(); },
@@ -90,7 +91,10 @@ export class UI {
   async start(api) {
     this.wire();
     this.tracks = await api.tracks();
+    const known = new Set(this.tracks.map((t) => t.id));
+    this.queue.restore((id) => known.has(id));
     this.renderList();
+    this.renderQueue();
     this.showLinkedTrack();
     this.renderStats();
   }
@@ -117,14 +121,28 @@ export class UI {
       }
     });
     $('tracklist').addEventListener('click', (e) => {
-      const row = /** @type {HTMLElement|null} */ (/** @type {Element} */ (e.target).closest('[data-track-id]'));
+      const el = /** @type {Element} */ (e.target);
+      const add = /** @type {HTMLElement|null} */ (el.closest('[data-enqueue]'));
+      if (add) {
+        this.queue.add([/** @type {string} */ (add.dataset.enqueue)]);
+        return;
+      }
+      const row = /** @type {HTMLElement|null} */ (el.closest('[data-track-id]'));
       if (!row) return;
-      this.playlist = this.visible.slice();
-      this.playTrack(/** @type {string} */ (row.dataset.trackId)).catch(() => {});
+      const id = /** @type {string} */ (row.dataset.trackId);
+      this.playList(this.visible.map((t) => t.id), Math.max(this.visible.findIndex((t) => t.id === id), 0));
     });
-    $('group-play').addEventListener('click', () => {
-      this.playlist = this.visible.slice();
-      if (this.playlist.length > 0) this.playTrack(this.playlist[0].id).catch(() => {});
+    $('group-play').addEventListener('click', () => this.playList(this.visible.map((t) => t.id), 0));
+    $('btn-shuffle').addEventListener('click', () => this.queue.setShuffle(!this.queue.shuffle));
+    $('btn-repeat').addEventListener('click', () => this.queue.cycleRepeat());
+    this.queue.addEventListener('change', () => this.renderQueue());
+    $('queue').addEventListener('click', (e) => {
+      const b = /** @type {HTMLElement|null} */ (/** @type {Element} */ (e.target).closest('button[data-op]'));
+      if (!b) return;
+      const i = Number(b.dataset.i);
+      if (b.dataset.op === 'up') this.queue.move(i, i - 1);
+      else if (b.dataset.op === 'down') this.queue.move(i, i + 1);
+      else if (b.dataset.op === 'remove') this.queue.remove(i);
     });
     const win = this.d.defaultView;
     if (win) {
@@ -170,8 +188,8 @@ export class UI {
       this.renderPlayState();
     });
     p.addEventListener('nearend', () => {
-      const n = this.neighbour(+1);
-      if (n) p.prefetch(n.id).catch(() => {});
+      const id = this.queued() ? this.queue.peekNext(true) : this.neighbour(+1)?.id;
+      if (id && id !== p.trackId) p.prefetch(id).catch(() => {});
     });
     this.store.addEventListener('chunk', (e) => {
       const { detail } = /** @type {CustomEvent<{track: string, seq: number, source: string}>} */ (e);
@@ -225,11 +243,29 @@ export class UI {
     return this.player.play(id);
   }
 
+  /**
+   * Starts a queue of ids from entry at.
+   * @param {string[]} ids
+   * @param {number} at
+   */
+  playList(ids, at) {
+    if (ids.length === 0) return Promise.resolve();
+    this.queue.start(ids, at);
+    const id = this.queue.current();
+    return id ? this.playTrack(id).catch(() => {}) : Promise.resolve();
+  }
+
+  /** Whether the track playing is the queue's: next and previous then follow the queue. */
+  queued() {
+    return this.queue.current() !== null && this.queue.current() === this.player.trackId;
+  }
+
   toggle() {
     const p = this.player;
     if (!p.trackId) {
-      const first = this.visible[0] || this.tracks[0];
-      if (first) this.playTrack(first.id).catch(() => {});
+      const list = this.visible.length > 0 ? this.visible : this.tracks;
+      if (this.queue.current()) this.playTrack(/** @type {string} */ (this.queue.current())).catch(() => {});
+      else this.playList(list.map((t) => t.id), 0);
       return;
     }
     if (p.audio.paused) p.resume().catch(() => {});
@@ -241,16 +277,25 @@ export class UI {
    * @param {number} dir
    */
   neighbour(dir) {
-    const cur = this.player.trackId;
-    const list = [this.playlist, this.visible, this.tracks].find((l) => l.length > 0 && (!cur || l.some((t) => t.id === cur))) ||
-      (this.visible.length > 0 ? this.visible : this.tracks);
+    const list = this.visible.length > 0 ? this.visible : this.tracks;
     if (list.length === 0) return null;
     const i = list.findIndex((t) => t.id === this.player.trackId);
     if (i < 0) return list[0];
     return list[(i + dir + list.length) % list.length];
   }
 
-  next() {
+  /**
+   * Plays the next track: the queue's when the track playing is from it
+   * (auto: the track ended by itself, so repeat one replays it), else the
+   * next row.
+   * @param {boolean} [auto]
+   */
+  next(auto = false) {
+    if (this.queued()) {
+      const id = this.queue.next(auto);
+      if (id) this.playTrack(id).catch(() => {});
+      return;
+    }
     const n = this.neighbour(+1);
     if (n) this.playTrack(n.id).catch(() => {});
   }
@@ -262,8 +307,54 @@ export class UI {
       p.seek(0);
       return;
     }
+    if (this.queued()) {
+      const id = this.queue.prev();
+      if (id) this.playTrack(id).catch(() => {});
+      return;
+    }
     const n = this.neighbour(-1);
     if (n) this.playTrack(n.id).catch(() => {});
+  }
+
+  /** The Up next panel and the shuffle and repeat buttons. */
+  renderQueue() {
+    const $ = this.$;
+    const q = this.queue;
+    $('btn-shuffle').setAttribute('aria-pressed', q.shuffle ? 'true' : 'false');
+    const rep = $('btn-repeat');
+    rep.dataset.repeat = q.repeat;
+    rep.setAttribute('aria-pressed', q.repeat === 'off' ? 'false' : 'true');
+    rep.setAttribute('aria-label', `Repeat: ${q.repeat}`);
+    rep.title = `Repeat: ${q.repeat === 'one' ? 'this track' : q.repeat}`;
+    const byId = new Map(this.tracks.map((t) => [t.id, t]));
+    const first = q.index + 1;
+    const shown = q.ids.slice(first, first + 50);
+    $('queue').replaceChildren(...shown.map((id, k) => {
+      const i = first + k;
+      const t = byId.get(id);
+      const li = this.d.createElement('li');
+      const name = this.d.createElement('span');
+      name.textContent = t ? t.title : id;
+      const by = this.d.createElement('i');
+      by.textContent = t ? ` — ${t.artist}` : '';
+      name.append(by);
+      const ops = this.d.createElement('span');
+      ops.className = 'ops';
+      for (const [op, glyph, label] of [['up', '↑', 'Move up'], ['down', '↓', 'Move down'], ['remove', '×', 'Remove']]) {
+        const b = this.d.createElement('button');
+        b.type = 'button';
+        b.dataset.op = op;
+        b.dataset.i = String(i);
+        b.textContent = glyph;
+        b.setAttribute('aria-label', `${label}: ${t ? t.title : id}`);
+        ops.append(b);
+      }
+      li.append(name, ops);
+      return li;
+    }));
+    const n = q.ids.length - first;
+    $('queue-count').textContent = n > 0 ? String(n) : '';
+    $('queue-empty').hidden = n > 0;
   }
 
   /**
@@ -351,6 +442,7 @@ export class UI {
       $('group-kind').textContent = head.kind;
       $('group-title').textContent = head.title;
       $('group-sub').textContent = head.sub;
+      $('group-play').setAttribute('aria-label', `Play the ${head.kind.toLowerCase()} ${head.title}`);
       $('group-cover').style.setProperty('--hue', `${hue(head.id)}deg`);
       $('group-cover').replaceChildren(...this.coverElement('x', head.id, head.cover).childNodes);
     }
@@ -438,7 +530,14 @@ export class UI {
     dur.className = 'dur num';
     dur.textContent = formatTime(t.duration_ms / 1000);
     b.append(idx, who, al, dur);
-    li.append(b);
+    const add = d.createElement('button');
+    add.type = 'button';
+    add.className = 'enqueue';
+    add.dataset.enqueue = t.id;
+    add.textContent = '+';
+    add.title = 'Add to up next';
+    add.setAttribute('aria-label', `Add ${t.title} to up next`);
+    li.append(b, add);
     return li;
   }
 

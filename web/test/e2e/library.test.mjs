@@ -141,3 +141,42 @@ test('albums, artists and deep links', { timeout: 90000 }, async () => {
     }
   }
 });
+
+test('the queue: play a list, add, reorder, next, shuffle and repeat, and it survives a reload', { timeout: 90000 }, async () => {
+  const tracks = await (await fetch(`${env.server.url}/api/tracks`)).json();
+  const [a, b, c] = [...tracks].sort((x, y) => x.track_no - y.track_no).map((t) => t.id);
+  const context = await env.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const { page, problems } = await openPage(context, env.server.url);
+    const queue = () => page.evaluate(() => window.ztream.stats().queue);
+    await page.evaluate((ids) => window.ztream.playQueue(ids), [c, a]);
+    await waitUntil(page, (id) => window.ztream.stats().track === id, c, { timeout: 15000 });
+    assert.deepEqual(await queue(), { ids: [c, a], index: 0, shuffle: false, repeat: 'all' });
+    // + on a row adds it at the end; Up next lists a then b; ↑ on b puts it first.
+    await page.click(`[data-enqueue="${b}"]`);
+    assert.deepEqual((await queue()).ids, [c, a, b]);
+    assert.equal(await page.locator('#queue li').count(), 2);
+    await page.click('#queue li:nth-child(2) button[data-op="up"]');
+    assert.deepEqual((await queue()).ids, [c, b, a]);
+    await page.screenshot({ path: artifactPath('queue-1280.png') });
+    await page.click('#btn-next');
+    await waitUntil(page, (id) => window.ztream.stats().track === id, b, { timeout: 15000 });
+    await page.click('#queue li:first-child button[data-op="remove"]');
+    assert.deepEqual((await queue()).ids, [c, b]);
+    await page.click('#btn-repeat'); // all → one
+    await page.click('#btn-shuffle');
+    const q = await queue();
+    assert.equal(q.repeat, 'one');
+    assert.equal(q.shuffle, true);
+    assert.equal(q.ids[q.index], b, 'shuffling keeps the track playing');
+    assert.equal(await page.getAttribute('#btn-shuffle', 'aria-pressed'), 'true');
+    await page.reload();
+    await waitUntil(page, () => window.ztream && window.ztream.ready, undefined, { timeout: 30000 });
+    const after = await queue();
+    assert.deepEqual({ ...after, ids: [...after.ids].sort() }, { ...q, ids: [...q.ids].sort() });
+    assert.equal(after.ids[after.index], b, 'the queue survives a reload');
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
