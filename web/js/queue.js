@@ -51,9 +51,11 @@ export class Queue extends EventTarget {
    * @param {number} [at]
    */
   start(ids, at = 0) {
-    this.ids = ids.slice(0, MAX_QUEUE);
+    // A list longer than the bound: the window of it around entry at.
+    const off = Math.max(0, Math.min(at - Math.floor(MAX_QUEUE / 2), ids.length - MAX_QUEUE));
+    this.ids = ids.slice(off, off + MAX_QUEUE);
     this.original = this.ids.slice();
-    this.index = this.ids.length > 0 ? Math.min(Math.max(at, 0), this.ids.length - 1) : -1;
+    this.index = this.ids.length > 0 ? Math.min(Math.max(at - off, 0), this.ids.length - 1) : -1;
     if (this.shuffle) this.shuffleRest(true);
     this.changed();
   }
@@ -83,7 +85,8 @@ export class Queue extends EventTarget {
 
   /**
    * Removes entry i (of ids). Removing the one playing lets it play on;
-   * next() then goes to what followed it.
+   * next() then goes to what followed it (current() is then the entry
+   * before it).
    * @param {number} i
    */
   remove(i) {
@@ -208,16 +211,34 @@ export class Queue extends EventTarget {
     try {
       const s = JSON.parse(this.storage.getItem(QUEUE_KEY) || 'null');
       if (!s || !Array.isArray(s.ids)) return;
-      const cur = typeof s.index === 'number' ? s.ids[s.index] : undefined;
-      this.ids = s.ids.filter((/** @type {unknown} */ id) => typeof id === 'string' && known(id)).slice(0, MAX_QUEUE);
-      this.original = Array.isArray(s.original) ? s.original.filter((/** @type {string} */ id) => this.ids.includes(id)) : this.ids.slice();
-      this.index = cur === undefined ? -1 : this.ids.indexOf(cur);
+      this.ids = s.ids.filter((/** @type {unknown} */ id) => typeof id === 'string').slice(0, MAX_QUEUE);
+      this.original = Array.isArray(s.original) ? s.original.filter((/** @type {unknown} */ id) => typeof id === 'string') : this.ids.slice();
+      this.index = typeof s.index === 'number' && s.index < this.ids.length ? Math.max(s.index, -1) : -1;
       this.shuffle = s.shuffle === true;
       this.repeat = ['off', 'all', 'one'].includes(s.repeat) ? s.repeat : 'all';
-      this.dispatchEvent(new Event('change'));
+      this.retain(known);
     } catch {
       // A corrupt saved queue is forgotten.
     }
+  }
+
+  /**
+   * Drops the entries whose id is not known (tracks the library lost). The
+   * position stays: if the entry playing went, next() goes to what followed.
+   * @param {(id: string) => boolean} known
+   */
+  retain(known) {
+    const ids = [];
+    let index = -1;
+    for (let i = 0; i < this.ids.length; i++) {
+      if (known(this.ids[i])) ids.push(this.ids[i]);
+      if (i === this.index) index = ids.length - 1;
+    }
+    const kept = new Set(ids);
+    this.ids = ids;
+    this.index = index;
+    this.original = this.original.filter((id) => kept.has(id));
+    this.changed();
   }
 
   changed() {

@@ -74,6 +74,8 @@ export class UI {
     this.route = parseRoute(win ? win.location.hash : '');
     /** What plays next: the list a track was played from, shuffled or not, plus what was added. */
     this.queue = queue;
+    /** Whether the queue chose the track playing (playTrack). */
+    this.fromQueue = false;
     this.media = new MediaSessionBridge(document.defaultView ? document.defaultView.navigator : navigator, {
       play: () => { if (player.audio.paused) this.toggle(); },
       pause: () => { if (!player.audio.paused) this.toggle(); },
@@ -106,6 +108,8 @@ export class UI {
    */
   async reloadCatalog(api) {
     this.tracks = await api.tracks();
+    const known = new Set(this.tracks.map((t) => t.id));
+    this.queue.retain((id) => known.has(id));
     this.renderList();
   }
 
@@ -114,7 +118,7 @@ export class UI {
     const p = this.player;
     $('search').addEventListener('input', () => this.renderList());
     $('search').addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' && this.visible.length > 0) this.playTrack(this.visible[0].id).catch(() => {});
+      if (e.key === 'Enter' && this.visible.length > 0) this.playList(this.visible.map((t) => t.id), 0);
       if (e.key === 'Escape') {
         /** @type {HTMLInputElement} */ (e.target).value = '';
         this.renderList();
@@ -236,10 +240,13 @@ export class UI {
   }
 
   /**
-   * Plays track id (from a row, a button or the automation API).
+   * Plays track id (from a row, a button or the automation API); fromQueue:
+   * the queue chose it, so next and previous follow the queue.
    * @param {string} id
+   * @param {boolean} [fromQueue]
    */
-  playTrack(id) {
+  playTrack(id, fromQueue = false) {
+    this.fromQueue = fromQueue;
     return this.player.play(id);
   }
 
@@ -252,19 +259,21 @@ export class UI {
     if (ids.length === 0) return Promise.resolve();
     this.queue.start(ids, at);
     const id = this.queue.current();
-    return id ? this.playTrack(id).catch(() => {}) : Promise.resolve();
+    return id ? this.playTrack(id, true).catch(() => {}) : Promise.resolve();
   }
 
-  /** Whether the track playing is the queue's: next and previous then follow the queue. */
+  /** Whether the queue chose the track playing: next and previous then follow the queue. */
   queued() {
-    return this.queue.current() !== null && this.queue.current() === this.player.trackId;
+    return this.fromQueue && this.queue.ids.length > 0;
   }
 
   toggle() {
     const p = this.player;
     if (!p.trackId) {
       const list = this.visible.length > 0 ? this.visible : this.tracks;
-      if (this.queue.current()) this.playTrack(/** @type {string} */ (this.queue.current())).catch(() => {});
+      // A queue kept from the last visit, or built with +, plays first.
+      const id = this.queue.current() || (this.queue.ids.length > 0 ? this.queue.next() : null);
+      if (id) this.playTrack(id, true).catch(() => {});
       else this.playList(list.map((t) => t.id), 0);
       return;
     }
@@ -293,7 +302,7 @@ export class UI {
   next(auto = false) {
     if (this.queued()) {
       const id = this.queue.next(auto);
-      if (id) this.playTrack(id).catch(() => {});
+      if (id) this.playTrack(id, true).catch(() => {});
       return;
     }
     const n = this.neighbour(+1);
@@ -309,7 +318,7 @@ export class UI {
     }
     if (this.queued()) {
       const id = this.queue.prev();
-      if (id) this.playTrack(id).catch(() => {});
+      if (id) this.playTrack(id, true).catch(() => {});
       return;
     }
     const n = this.neighbour(-1);
@@ -347,6 +356,8 @@ export class UI {
         b.dataset.i = String(i);
         b.textContent = glyph;
         b.setAttribute('aria-label', `${label}: ${t ? t.title : id}`);
+        // The first of Up next cannot move above the track playing, nor the last down.
+        b.disabled = (op === 'up' && i === first) || (op === 'down' && i === q.ids.length - 1);
         ops.append(b);
       }
       li.append(name, ops);

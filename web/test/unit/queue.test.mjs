@@ -87,3 +87,34 @@ test('the queue survives a reload, minus tracks the library lost; a corrupt save
   c.restore(() => true);
   assert.deepEqual(c.state(), { ids: [], index: -1, shuffle: false, repeat: 'all' });
 });
+
+test('tracks the library lost leave the queue; if the one playing went, next is what followed it', () => {
+  const storage = memStorage();
+  const q = new Queue({ storage });
+  q.start(['a', 'b', 'c', 'd', 'e'], 2);
+  const r = new Queue({ storage });
+  r.restore((id) => id !== 'c' && id !== 'a');
+  assert.deepEqual(r.ids, ['b', 'd', 'e']);
+  assert.deepEqual(r.upNext(), ['d', 'e'], 'what was played stays behind');
+  assert.equal(r.next(), 'd');
+  r.retain((id) => id !== 'e');
+  assert.deepEqual(r.ids, ['b', 'd']);
+  assert.equal(r.current(), 'd');
+});
+
+test('removing the track playing: next goes to what followed it', () => {
+  const q = new Queue();
+  q.start(['a', 'b', 'c', 'd'], 1);
+  q.remove(1);
+  assert.equal(q.next(), 'c');
+});
+
+test('a list longer than the bound queues the window around the track chosen', () => {
+  const ids = Array.from({ length: 12000 }, (_, i) => `t${i}`);
+  const q = new Queue();
+  q.start(ids, 11000);
+  assert.equal(q.current(), 't11000');
+  assert.equal(q.ids.length, 10000);
+  q.start(ids, 3);
+  assert.equal(q.current(), 't3');
+});
