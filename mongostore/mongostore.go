@@ -536,6 +536,9 @@ func (s *Store) PutCover(ctx context.Context, c media.CoverRef, data []byte) err
 	_, err := s.covers.UpdateOne(ctx, bson.D{{Key: "_id", Value: c.SHA256}},
 		bson.D{{Key: "$setOnInsert", Value: coverDoc{SHA256: c.SHA256, MIME: c.MIME, Data: data}}},
 		options.UpdateOne().SetUpsert(true))
+	if mongo.IsDuplicateKeyError(err) {
+		return nil // another put of the same picture won the race
+	}
 	if err != nil {
 		return fmt.Errorf("mongostore: put cover %s: %w", c.SHA256, err)
 	}

@@ -123,6 +123,11 @@ func New(cfg Config) (*Folder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("musicdir: %s: %w", cfg.Dir, err)
 	}
+	// The folder itself may be a link (~/Music → a share): its target is
+	// the folder; links inside it are still not followed.
+	if dir, err = filepath.EvalSymlinks(dir); err != nil {
+		return nil, fmt.Errorf("musicdir: music folder: %w", err)
+	}
 	info, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("musicdir: music folder: %w", err)
@@ -154,7 +159,7 @@ func (f *Folder) Run(ctx context.Context) error {
 	}
 	defer w.Close()
 	start := time.Now()
-	found := f.scan(w, f.dir)
+	found := f.scan(ctx, w, f.dir)
 	f.ingest(ctx, found)
 	f.log.Info("music folder scanned", "files", len(f.files), "tracks", f.trackCount(), "failed", f.failedCount(),
 		"took", time.Since(start).Round(time.Millisecond))
@@ -191,10 +196,13 @@ func isMP3(name string) bool { return strings.EqualFold(filepath.Ext(name), ".mp
 
 // scan walks root: it watches every directory and returns the regular MP3
 // files that are new or changed since they were last seen.
-func (f *Folder) scan(w *fsnotify.Watcher, root string) []string {
+func (f *Folder) scan(ctx context.Context, w *fsnotify.Watcher, root string) []string {
 	var changed []string
 	skipped := 0
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if ctx.Err() != nil {
+			return fs.SkipAll // shutting down
+		}
 		if err != nil {
 			f.log.Warn("music folder: skipped what cannot be read", "path", path, "err", err)
 			if d != nil && d.IsDir() {
@@ -238,15 +246,30 @@ func (f *Folder) scan(w *fsnotify.Watcher, root string) []string {
 // rescan catches up after lost events: files new or changed are
 // ingested, files gone are removed.
 func (f *Folder) rescan(ctx context.Context, w *fsnotify.Watcher) {
-	f.ingest(ctx, f.scan(w, f.dir))
+	f.ingest(ctx, f.scan(ctx, w, f.dir))
 	var gone []string
+	if _, err := os.Stat(f.dir); err != nil {
+		f.log.Warn("music folder unreadable: nothing removed", "err", err)
+		return
+	}
 	for p := range f.files {
-		if info, err := os.Lstat(p); err != nil || !info.Mode().IsRegular() {
+		if info, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) || (err == nil && !info.Mode().IsRegular()) {
 			gone = append(gone, p)
 		}
 	}
 	for _, p := range gone {
 		f.removed(ctx, p)
+	}
+}
+
+// unwatch drops the watches of directory path and of those under it.
+func (f *Folder) unwatch(w *fsnotify.Watcher, path string) {
+	prefix := path + string(filepath.Separator)
+	for d := range f.watched {
+		if d == path || strings.HasPrefix(d, prefix) {
+			_ = w.Remove(d) // gone already for a removed directory
+			delete(f.watched, d)
+		}
 	}
 }
 
@@ -269,6 +292,7 @@ func (f *Folder) event(ctx context.Context, w *fsnotify.Watcher, ev fsnotify.Eve
 		return // not ours
 	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		f.unwatch(w, path)
 		f.removed(ctx, path)
 		return
 	}
@@ -278,8 +302,11 @@ func (f *Folder) event(ctx context.Context, w *fsnotify.Watcher, ev fsnotify.Eve
 	}
 	switch {
 	case info.IsDir():
-		// A new directory (or one moved in): its files, and the watch.
-		for _, p := range f.scan(w, path) {
+		// A new directory (or one renamed or moved in): its files, and
+		// fresh watches (a renamed directory's old watch may still carry
+		// its old name).
+		f.unwatch(w, path)
+		for _, p := range f.scan(ctx, w, path) {
 			f.changed(p)
 		}
 	case info.Mode().IsRegular() && isMP3(path):
@@ -359,6 +386,7 @@ func (f *Folder) ingest(ctx context.Context, paths []string) {
 		f.log.Warn("music folder ingest interrupted", "err", err)
 	}
 	changed := false
+	var replaced []string // ids files held before this batch: dropped once every result is in
 	for _, r := range sum.Results {
 		st := stats[r.Path]
 		old, had := f.files[r.Path]
@@ -368,8 +396,7 @@ func (f *Folder) ingest(ctx context.Context, paths []string) {
 			}
 			f.files[r.Path] = fileState{size: st.size, mod: st.mod, failed: true}
 			if had && old.id != "" {
-				f.dropIfUnused(ctx, old.id)
-				changed = true
+				replaced = append(replaced, old.id)
 			}
 			continue
 		}
@@ -382,7 +409,12 @@ func (f *Folder) ingest(ctx context.Context, paths []string) {
 			f.log.Info("music folder: track added", "path", r.Path, "id", r.Manifest.ID, "title", r.Manifest.Title)
 		}
 		if had && old.id != "" && old.id != r.Manifest.ID {
-			f.dropIfUnused(ctx, old.id)
+			replaced = append(replaced, old.id)
+		}
+	}
+	for _, id := range replaced {
+		if f.dropIfUnused(ctx, id) {
+			changed = true
 		}
 	}
 	if changed && f.cfg.OnChange != nil {
@@ -403,11 +435,6 @@ func (f *Folder) removed(ctx context.Context, path string) {
 	for p := range f.pending {
 		if strings.HasPrefix(p, prefix) {
 			delete(f.pending, p)
-		}
-	}
-	for d := range f.watched {
-		if d == path || strings.HasPrefix(d, prefix) {
-			delete(f.watched, d) // fsnotify drops the watch of a removed directory
 		}
 	}
 	changed := false

@@ -174,11 +174,32 @@ func TestFolder(t *testing.T) {
 		t.Skipf("rename across directories: %v", err) // another file system
 	}
 	want("a directory moved in", idOf(t, d), idOf(t, b))
+
+	// A directory renamed inside the folder: its files keep their tracks,
+	// and what changes in it later is seen.
+	if err := os.Rename(filepath.Join(dir, "Moved"), filepath.Join(dir, "Renamed")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	want("a directory renamed", idOf(t, d), idOf(t, b))
+	write(t, filepath.Join(dir, "Renamed", "c.mp3"), c)
+	want("a file added to a renamed directory", idOf(t, d), idOf(t, b), idOf(t, c))
+	if err := os.Remove(filepath.Join(dir, "Renamed", "b.mp3")); err != nil {
+		t.Fatal(err)
+	}
+	want("a file removed from a renamed directory", idOf(t, d), idOf(t, c))
 	if len(changes) == 0 {
 		t.Error("OnChange never called")
 	}
-	if s := f.Status(); s.Failed != 1 || s.Files != 3 {
-		t.Errorf("final status %+v, want 3 files (a, broken, Moved/b), 1 failed", s)
+	// Status is published once a tick: wait for it (bounded).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		s := f.Status()
+		if s.Failed == 1 && s.Files == 3 && s.Tracks == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("final status %+v, want 3 files (a, broken, Renamed/c), 2 tracks, 1 failed", s)
+		}
 	}
 }
 

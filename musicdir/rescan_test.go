@@ -41,7 +41,7 @@ func TestRescan(t *testing.T) {
 	}
 	defer w.Close()
 	ctx := context.Background()
-	f.ingest(ctx, f.scan(w, f.dir))
+	f.ingest(ctx, f.scan(ctx, w, f.dir))
 	// Changes nobody hears of.
 	if err := os.Remove(filepath.Join(dir, "a.mp3")); err != nil {
 		t.Fatal(err)
