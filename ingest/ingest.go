@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"sort"
 	"strings"
@@ -219,7 +220,7 @@ feed:
 		sum.Duration += time.Duration(r.Manifest.DurationMS) * time.Millisecond
 	}
 	sum.Elapsed = time.Since(start)
-	if err := ctx.Err(); err != nil && started < len(sources) {
+	if err := ctx.Err(); err != nil {
 		return sum, fmt.Errorf("ingest interrupted after %d of %d files: %w", started, len(sources), err)
 	}
 	return sum, nil
@@ -238,21 +239,28 @@ func one(ctx context.Context, st store.Store, src Source) (*media.Manifest, bool
 		return nil, false, nil, err // media errors name the file already
 	}
 	m := tr.Manifest
-	_, err = st.Manifest(ctx, m.ID)
+	stored, err := st.Manifest(ctx, m.ID)
 	existed := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, false, nil, fmt.Errorf("%s: checking the library: %w", src.Name, err)
+		return nil, false, nil, fmt.Errorf("%s: checking the library: %w: %w", src.Name, ErrStore, err)
+	}
+	if existed && reflect.DeepEqual(stored, m) {
+		return m, true, tr.Warnings, nil // the same audio and tags: nothing to write
 	}
 	if tr.Cover != nil {
 		if err := st.PutCover(ctx, *m.Cover, tr.Cover.Data); err != nil {
-			return nil, false, nil, fmt.Errorf("%s: storing its cover: %w", src.Name, err)
+			return nil, false, nil, fmt.Errorf("%s: storing its cover: %w: %w", src.Name, ErrStore, err)
 		}
 	}
 	if err := st.PutTrack(ctx, m, tr.Chunk); err != nil {
-		return nil, false, nil, fmt.Errorf("%s: storing track: %w", src.Name, err)
+		return nil, false, nil, fmt.Errorf("%s: storing track: %w: %w", src.Name, ErrStore, err)
 	}
 	return m, existed, tr.Warnings, nil
 }
+
+// ErrStore is wrapped by the errors of a Result that come from the store,
+// not from the file: trying the file again later may work.
+var ErrStore = errors.New("track store")
 
 // WriteSummary prints a human summary of sum to w: one line per failure and
 // totals.

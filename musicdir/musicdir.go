@@ -96,6 +96,8 @@ type Folder struct {
 	pending map[string]pendingFile // path → waiting to settle
 	watched map[string]bool        // directories watched
 	dirty   bool                   // Status is behind
+	// storeDown is set while the store fails (logged once until it works).
+	storeDown bool
 
 	mu     sync.Mutex
 	status Status
@@ -390,6 +392,16 @@ func (f *Folder) ingest(ctx context.Context, paths []string) {
 	for _, r := range sum.Results {
 		st := stats[r.Path]
 		old, had := f.files[r.Path]
+		if r.Err != nil && (errors.Is(r.Err, ingest.ErrStore) || ctx.Err() != nil) {
+			// Not the file's fault (the store is down, or shutting
+			// down): tried again after Settle, logged once per outage.
+			if !f.storeDown && ctx.Err() == nil {
+				f.log.Warn("music folder: the store failed; retrying", "err", r.Err)
+			}
+			f.storeDown = true
+			f.pending[r.Path] = pendingFile{since: time.Now(), size: -1}
+			continue
+		}
 		if r.Err != nil {
 			if !had || !old.failed || old.size != st.size || !old.mod.Equal(st.mod) {
 				f.log.Warn("music folder: file not ingested", "err", r.Err) // once per version of the file
@@ -403,10 +415,13 @@ func (f *Folder) ingest(ctx context.Context, paths []string) {
 		for _, w := range r.Warnings {
 			f.log.Warn("music folder: "+w, "path", r.Path)
 		}
+		f.storeDown = false
 		f.files[r.Path] = fileState{size: st.size, mod: st.mod, id: r.Manifest.ID}
 		if !r.Existed || (had && old.id != r.Manifest.ID) {
-			changed = true
 			f.log.Info("music folder: track added", "path", r.Path, "id", r.Manifest.ID, "title", r.Manifest.Title)
+		}
+		if had || !r.Existed {
+			changed = true // new, or a file that changed: its tags may have (pages reload the catalog)
 		}
 		if had && old.id != "" && old.id != r.Manifest.ID {
 			replaced = append(replaced, old.id)
