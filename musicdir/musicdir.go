@@ -367,15 +367,16 @@ func (f *Folder) ingest(ctx context.Context, paths []string) {
 		mod  time.Time
 	}
 	stats := make(map[string]stat, len(paths))
-	var sources []ingest.Source
+	var files []string
 	for _, p := range paths {
 		info, err := os.Lstat(p)
 		if err != nil || !info.Mode().IsRegular() {
 			continue
 		}
 		stats[p] = stat{info.Size(), info.ModTime()}
-		sources = append(sources, ingest.FileSources([]string{p})...)
+		files = append(files, p)
 	}
+	sources := ingest.FileSources(files)
 	last := time.Now()
 	progress := func(done, total int, _ *ingest.Result) {
 		if time.Since(last) >= progressEvery {

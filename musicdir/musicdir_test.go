@@ -1,6 +1,7 @@
 package musicdir_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -35,21 +36,11 @@ func write(t *testing.T, path string, data []byte) {
 // idOf is the track id of an MP3's bytes.
 func idOf(t *testing.T, data []byte) string {
 	t.Helper()
-	tr, err := media.Analyze(bytesReader(data), int64(len(data)), "x.mp3")
+	tr, err := media.Analyze(bytes.NewReader(data), int64(len(data)), "x.mp3")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tr.Manifest.ID
-}
-
-type bytesReader []byte
-
-func (b bytesReader) ReadAt(p []byte, off int64) (int, error) {
-	if off >= int64(len(b)) {
-		return 0, os.ErrNotExist
-	}
-	n := copy(p, b[off:])
-	return n, nil
 }
 
 // TestFolder: a music folder is ingested at start and followed: files

@@ -14,6 +14,15 @@ import { Queue } from './queue.js';
 export { fold };
 
 /**
+ * "1 track", "3 tracks".
+ * @param {number} n
+ * @param {string} word
+ */
+function count(n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/**
  * Whether track matches query: every word of the query occurs in its title, artist, album or album artist.
  * @param {{title: string, artist: string, album: string, album_artist?: string}} track
  * @param {string} query
@@ -420,7 +429,7 @@ export class UI {
           const c = a.albums.find((x) => x.cover);
           return {
             href: routeHash({ view: 'artist', name: a.name }), title: a.name,
-            sub: `${a.albums.length} album${a.albums.length === 1 ? '' : 's'} · ${a.tracks.length} track${a.tracks.length === 1 ? '' : 's'}`,
+            sub: `${count(a.albums.length, 'album')} · ${count(a.tracks.length, 'track')}`,
             id: c ? c.coverTrack : a.name, cover: c ? c.cover : '',
           };
         });
@@ -432,7 +441,7 @@ export class UI {
         const secs = a ? a.tracks.reduce((n, t) => n + t.duration_ms / 1000, 0) : 0;
         head = {
           kind: 'Album', title: r.album, id: a ? a.coverTrack || a.key : r.album, cover: a ? a.cover : '',
-          sub: a ? [a.artist, a.year || '', `${a.tracks.length} track${a.tracks.length === 1 ? '' : 's'}`, formatTime(secs)].filter(Boolean).join(' · ') : 'No such album',
+          sub: a ? [a.artist, a.year || '', count(a.tracks.length, 'track'), formatTime(secs)].filter(Boolean).join(' · ') : 'No such album',
         };
         break;
       }
@@ -442,7 +451,7 @@ export class UI {
         const c = a && a.albums.find((x) => x.cover);
         head = {
           kind: 'Artist', title: r.name, id: c ? c.coverTrack : r.name, cover: c ? c.cover : '',
-          sub: a ? `${a.albums.length} album${a.albums.length === 1 ? '' : 's'} · ${a.tracks.length} track${a.tracks.length === 1 ? '' : 's'}` : 'No such artist',
+          sub: a ? `${count(a.albums.length, 'album')} · ${count(a.tracks.length, 'track')}` : 'No such artist',
         };
         break;
       }
@@ -454,8 +463,7 @@ export class UI {
       $('group-title').textContent = head.title;
       $('group-sub').textContent = head.sub;
       $('group-play').setAttribute('aria-label', `Play the ${head.kind.toLowerCase()} ${head.title}`);
-      $('group-cover').style.setProperty('--hue', `${hue(head.id)}deg`);
-      $('group-cover').replaceChildren(...this.coverElement('x', head.id, head.cover).childNodes);
+      this.setCover($('group-cover'), head.id, head.cover);
     }
     const grid = $('grid');
     grid.hidden = !cards;
@@ -557,6 +565,17 @@ export class UI {
   }
 
   /**
+   * Shows in el (an existing tile) the cover coverElement would make.
+   * @param {HTMLElement} el
+   * @param {string} id
+   * @param {string|undefined} sha256
+   */
+  setCover(el, id, sha256) {
+    el.style.setProperty('--hue', `${hue(id)}deg`);
+    el.replaceChildren(...this.coverElement('', id, sha256).childNodes);
+  }
+
+  /**
    * A cover tile: the track's picture when it has one (sha256 set), over
    * the tile generated from its id, which shows meanwhile and without one.
    * @param {string} className
@@ -587,9 +606,7 @@ export class UI {
     $('now-artist').textContent = [m.artist, m.album].filter(Boolean).join(' — ');
     $('pb-title').textContent = m.title || '(untitled)';
     $('pb-artist').textContent = m.artist || '';
-    const cover = $('cover');
-    cover.style.setProperty('--hue', `${hue(m.id)}deg`);
-    cover.replaceChildren(...this.coverElement('cover-img', m.id, m.cover && m.cover.sha256).childNodes);
+    this.setCover($('cover'), m.id, m.cover && m.cover.sha256);
     this.media.setTrack(m, coverURL(m.id, m.cover && m.cover.sha256));
     this.positionAt = 0;
     $('t-dur').textContent = formatTime(durationSec(m));
