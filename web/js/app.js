@@ -149,8 +149,13 @@ const automation = {
   log: logLines,
   /** 'hub' when the hub DataChannel is up, else 'http'. */
   transport: 'http',
-  /** When true (default), the next track starts when one ends. */
-  autoAdvance: true,
+  /** When true (default), the next track starts when one ends (gaplessly where it can). */
+  get autoAdvance() {
+    return ui.autoAdvance;
+  },
+  set autoAdvance(on) {
+    ui.autoAdvance = !!on;
+  },
   /** The peer algorithm's constants in use (GET /api/config, else the built-in defaults). */
   algorithm,
   /** Plays track id; resolves when audio plays. */
@@ -201,7 +206,7 @@ const automation = {
 window.ztream = automation;
 
 player.addEventListener('ended', () => {
-  if (automation.autoAdvance) ui.next(true);
+  if (ui.autoAdvance) ui.next(true);
 });
 
 function markReady() {

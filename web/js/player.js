@@ -27,8 +27,9 @@
 // stays small.
 
 import { MP4_MIME, initSegment, fragment } from './fmp4.js';
-import { DEFAULTS, bufferedAhead, toRanges, planAppends, planEvictions, chunksInRange } from './scheduler.js';
-import { chunkAt, chunkStartSec, durationSec } from './timeline.js';
+import { DEFAULTS, bufferedAhead, toRanges, planEvictions } from './scheduler.js';
+import { durationSec } from './timeline.js';
+import { appendSettings, appendedToEnd, chainable, nextAppend, partAt, partChunksIn, partEnd } from './chain.js';
 import { Loader } from './loader.js';
 
 /** @typedef {import('./api.js').Manifest} Manifest */
@@ -91,7 +92,35 @@ export function playMode(MS = mediaSourceClass()) {
   return appendMode(MS) || 'stream';
 }
 
-/** One track loaded into one MediaSource. */
+/**
+ * One track of a Session: where it lies in the Media Source's timeline,
+ * the loader that downloads it and its chunks in the SourceBuffer.
+ * @typedef {import('./chain.js').Part & {loader: Loader, nearEnd: boolean}} PlayerPart
+ */
+
+/**
+ * Sets a SourceBuffer's append window to [start, end), in the order the
+ * setters accept (the start must stay below the end at every step).
+ * @param {SourceBuffer} sb
+ * @param {number} start
+ * @param {number} end
+ */
+function setAppendWindow(sb, start, end) {
+  if (start >= sb.appendWindowEnd) {
+    sb.appendWindowEnd = end;
+    sb.appendWindowStart = start;
+  } else {
+    sb.appendWindowStart = start;
+    sb.appendWindowEnd = end;
+  }
+}
+
+/**
+ * One MediaSource playing one track, and the tracks chained after it for
+ * gapless playback (chain.js): the playhead goes from one to the next
+ * without a new MediaSource. At most the track before the playhead's, that
+ * one and the one after it are kept.
+ */
 class Session {
   /**
    * @param {Player} player
@@ -101,14 +130,22 @@ class Session {
    */
   constructor(player, manifest, loader, t0) {
     this.p = player;
-    this.m = manifest;
-    this.id = manifest.id;
-    this.loader = loader;
     this.t0 = t0;
     this.audio = player.audio;
     this.mode = player.mode;
-    this.appended = new Set();
-    this.lastAppended = -2;
+    /** The tracks in this MediaSource, in timeline order. @type {PlayerPart[]} */
+    this.parts = [];
+    /** The part the playhead was in at the last pump(). */
+    this.cur = 0;
+    /** The chunk appended last (the next one in its part continues it), and the parts whose settings the SourceBuffer has. */
+    /** @type {{part: PlayerPart, seq: number}|null} */
+    this.last = null;
+    /** @type {PlayerPart|null} */
+    this.windowPart = null;
+    /** @type {PlayerPart|null} */
+    this.offsetPart = null;
+    /** Where a removal of everything after it is due (a chained track was unchained), or null. @type {number|null} */
+    this.truncateAt = null;
     this.initAppended = false;
     this.started = false;
     /** Whether the start latency counts in the stats (not after a recovery); set by play(). */
@@ -118,7 +155,6 @@ class Session {
     /** @type {number} */
     this.aheadSec = DEFAULTS.appendAheadSec;
     this.quotaUntil = 0;
-    this.prefetched = false;
     /** Whether the SourceBuffer ever held media (a media error before that blames the engine, not the track). */
     this.everBuffered = false;
     /** Chunk appends completed (updateend), and whether one is under way. */
@@ -132,6 +168,45 @@ class Session {
     /** @type {SourceBuffer|null} */
     this.sb = null;
     this.onChunk = () => this.pump();
+    this.addPart(manifest, loader, 0);
+  }
+
+  /**
+   * Adds track m at base to the end of the chain.
+   * @param {Manifest} m
+   * @param {Loader} loader
+   * @param {number} base
+   */
+  addPart(m, loader, base) {
+    this.parts.push({ m, base, appended: new Set(), loader, nearEnd: false });
+    loader.addEventListener('chunk', this.onChunk);
+  }
+
+  /**
+   * The index of the part under the playhead (computed now, between pumps too).
+   */
+  here() {
+    return this.sb ? Math.max(partAt(this.parts, this.audio.currentTime), 0) : this.cur;
+  }
+
+  /** The part under the playhead. */
+  get part() {
+    return this.parts[this.here()];
+  }
+
+  /** The manifest of the track under the playhead. */
+  get m() {
+    return this.part.m;
+  }
+
+  /** The id of the track under the playhead. */
+  get id() {
+    return this.part.m.id;
+  }
+
+  /** The loader of the track under the playhead. */
+  get loader() {
+    return this.part.loader;
   }
 
   /**
@@ -167,17 +242,13 @@ class Session {
       ms.addEventListener('sourceopen', () => {
         if (this.sb || this.closed) return; // reopened after endOfStream
         try {
-          ms.duration = durationSec(this.m);
+          const m = this.parts[0].m;
+          ms.duration = durationSec(m);
           const type = this.mode === 'mpeg' ? 'audio/mpeg' : MP4_MIME;
           try {
             this.sb = ms.addSourceBuffer(type);
           } catch (err) {
             this.sb = ms.addSourceBuffer(type); // Firefox once refused the first try on a cold start
-          }
-          this.sb.appendWindowStart = 0;
-          this.sb.appendWindowEnd = durationSec(this.m);
-          if (this.mode === 'mp4') {
-            this.sb.timestampOffset = -this.m.encoder_delay / this.m.sample_rate;
           }
           this.sb.addEventListener('updateend', () => {
             this.checkBuffered();
@@ -202,7 +273,6 @@ class Session {
     })).then(() => {
       if (this.closed) return;
       if (startAt > 0) audio.currentTime = startAt;
-      this.loader.addEventListener('chunk', this.onChunk);
       this.timer = setInterval(() => this.pump(), 500);
       this.pump();
     });
@@ -238,8 +308,8 @@ class Session {
       this.p.negativeOffsets = false;
       this.negativeOffset = false;
       this.retriedAtZero = true;
-      this.appended.clear();
-      this.lastAppended = -2;
+      for (const part of this.parts) part.appended.clear();
+      this.last = null;
       this.chunkAppends = 0;
       return;
     }
@@ -253,16 +323,25 @@ class Session {
   close() {
     this.closed = true;
     clearInterval(this.timer);
-    this.loader.removeEventListener('chunk', this.onChunk);
+    for (const part of this.parts) part.loader.removeEventListener('chunk', this.onChunk);
     if (this.objectURL) URL.revokeObjectURL(this.objectURL);
   }
 
+  /** Seconds into the track under the playhead. */
   get position() {
     if (!this.sb) return this.startAt || 0;
-    return this.audio.currentTime;
+    return Math.max(0, this.audio.currentTime - this.part.base);
   }
 
-  /** Seconds buffered contiguously from the playhead. */
+  /**
+   * The playhead in track id (0 when it is not the one under the playhead: a chained track plays from its start).
+   * @param {string} id
+   */
+  positionOf(id) {
+    return this.id === id ? this.position : 0;
+  }
+
+  /** Seconds buffered contiguously from the playhead (across chained tracks). */
   bufferedAhead() {
     if (!this.sb) return 0;
     try {
@@ -272,67 +351,143 @@ class Session {
     }
   }
 
-  /** One step of buffer management: evict, append or end the stream; then let the loader plan. */
+  /**
+   * Puts track m (downloaded by loader) right after the part under the
+   * playhead, in place of what followed it. Returns false when it is
+   * there already.
+   * @param {Manifest} m
+   * @param {Loader} loader
+   */
+  chain(m, loader) {
+    const cur = this.here();
+    const after = this.parts[cur + 1];
+    if (after && after.m.id === m.id) return false;
+    this.unchainAfter(cur);
+    this.addPart(m, loader, partEnd(this.parts[cur]));
+    this.p.partsChanged(this);
+    this.pump();
+    return true;
+  }
+
+  /**
+   * Drops the parts after part i; their media is removed from the SourceBuffer by the next pump().
+   * @param {number} i
+   */
+  unchainAfter(i) {
+    if (i + 1 >= this.parts.length) return;
+    const dropped = this.parts.splice(i + 1);
+    const at = dropped[0].base;
+    this.truncateAt = this.truncateAt === null ? at : Math.min(this.truncateAt, at);
+    for (const part of dropped) part.loader.removeEventListener('chunk', this.onChunk);
+    if (this.last && dropped.includes(this.last.part)) this.last = null;
+    if (this.windowPart && dropped.includes(this.windowPart)) this.windowPart = null;
+    if (this.offsetPart && dropped.includes(this.offsetPart)) this.offsetPart = null;
+  }
+
+  /**
+   * Follows the playhead into another part: the part before it and the one
+   * after stay, others go; the player is told (a 'track' event).
+   */
+  advance() {
+    const i = this.here();
+    if (i === this.cur) return;
+    const dir = i > this.cur ? 1 : -1;
+    this.cur = i;
+    this.unchainAfter(i + 1);
+    if (i > 1) {
+      const gone = this.parts.splice(0, i - 1);
+      for (const part of gone) part.loader.removeEventListener('chunk', this.onChunk);
+      this.cur = 1;
+    }
+    this.p.partsChanged(this);
+    this.p.dispatchEvent(new CustomEvent('track', { detail: { manifest: this.m, gapless: true, dir } }));
+  }
+
+  /** One step of buffer management: evict, append or end the stream; then let the loaders plan. */
   pump() {
     if (this.closed) return;
-    this.loader.kick();
+    if (this.sb) this.advance();
+    for (const part of this.parts) part.loader.kick();
     const sb = this.sb;
     const ms = this.ms;
     if (!sb || !ms || sb.updating || ms.readyState === 'closed' || this.audio.error) return;
     const position = this.audio.currentTime;
-    const m = this.m;
     const now = performance.now();
     if (this.quotaUntil && now > this.quotaUntil) {
       this.quotaUntil = 0;
       this.aheadSec = DEFAULTS.appendAheadSec;
     }
+    if (this.truncateAt !== null) {
+      const at = this.truncateAt;
+      this.truncateAt = null;
+      if (at < ms.duration) {
+        sb.remove(at, Infinity);
+        return;
+      }
+    }
+    const last = this.parts[this.parts.length - 1];
     const ranges = toRanges(sb.buffered);
     const evict = planEvictions({
-      ranges, position, duration: durationSec(m), appendAheadSec: this.aheadSec,
+      ranges, position, duration: partEnd(last), appendAheadSec: this.aheadSec,
       keepBehindSec: this.quotaUntil ? 3 : DEFAULTS.keepBehindSec,
     });
     if (evict.length > 0) {
       const [start, end] = evict[0];
-      for (const s of chunksInRange(m, start, end)) this.appended.delete(s);
-      this.lastAppended = -2;
+      for (const part of this.parts) for (const s of partChunksIn(part, start, end)) part.appended.delete(s);
+      this.last = null;
       sb.remove(start, end);
       return;
     }
     if (this.mode === 'mp4' && !this.initAppended) {
+      const m = this.parts[0].m;
       this.initAppended = true;
       sb.appendBuffer(initSegment({ sampleRate: m.sample_rate, channels: m.channels, bitrate: m.bitrate }));
       return;
     }
-    const todo = planAppends({ manifest: m, position, have: this.p.store.held(this.id), appended: this.appended, aheadSec: this.aheadSec });
-    if (todo.length > 0) {
-      this.append(todo[0]);
+    const next = nextAppend({
+      parts: this.parts, cur: this.cur, position, aheadSec: this.aheadSec,
+      have: (part) => this.p.store.held(part.m.id),
+    });
+    if (next) {
+      this.append(this.parts[next.part], next.seq);
       return;
     }
     this.maybeEnd(position);
-    this.maybePrefetch(position);
+    this.maybeNearEnd();
   }
 
-  /** @param {number} seq */
-  append(seq) {
-    const m = this.m;
-    const bytes = this.p.store.get(this.id, seq);
+  /**
+   * @param {PlayerPart} part
+   * @param {number} seq
+   */
+  append(part, seq) {
+    const m = part.m;
+    const bytes = this.p.store.get(m.id, seq);
     const sb = this.sb;
     if (!bytes || !sb) return;
     try {
+      const set = appendSettings(part, seq, { mode: this.mode === 'mpeg' ? 'mpeg' : 'mp4', negativeOffsets: this.p.negativeOffsets });
+      if (this.windowPart !== part) {
+        setAppendWindow(sb, set.windowStart, set.windowEnd);
+        this.windowPart = part;
+      }
       if (this.mode === 'mpeg') {
-        if (this.lastAppended !== seq - 1) {
-          const at = chunkStartSec(m, seq);
-          sb.timestampOffset = this.p.negativeOffsets ? at : Math.max(0, at);
-          this.negativeOffset = sb.timestampOffset < 0;
+        if (!this.last || this.last.part !== part || this.last.seq !== seq - 1) {
+          sb.timestampOffset = set.timestampOffset;
+          this.negativeOffset = set.timestampOffset < 0;
         }
         sb.appendBuffer(bytes);
       } else {
+        if (this.offsetPart !== part) {
+          sb.timestampOffset = set.timestampOffset;
+          this.offsetPart = part;
+        }
         sb.appendBuffer(fragment({ seq, bytes, framesPerChunk: m.frames_per_chunk, samplesPerFrame: m.samples_per_frame }));
       }
       this.appending = true;
-      this.appended.add(seq);
-      this.lastAppended = seq;
-      this.p.dispatchEvent(new CustomEvent('appended', { detail: { track: this.id, seq } }));
+      part.appended.add(seq);
+      this.last = { part, seq };
+      this.p.dispatchEvent(new CustomEvent('appended', { detail: { track: m.id, seq } }));
     } catch (err) {
       if (err && err.name === 'QuotaExceededError') {
         // Keep less: drop more of what is behind, append less ahead for a while.
@@ -341,21 +496,22 @@ class Session {
         this.p.log(`SourceBuffer full: appending ${this.aheadSec}s ahead for a while`);
         setTimeout(() => this.pump(), 200);
       } else {
-        this.p.log(`append of chunk ${seq} failed: ${err && err.message}`);
-        this.lastAppended = -2;
+        this.p.log(`append of chunk ${seq} of ${m.id} failed: ${err && err.message}`);
+        this.last = null;
+        this.windowPart = null;
+        this.offsetPart = null;
       }
     }
   }
 
   /**
-   * Calls endOfStream once every chunk from the playhead to the last one is appended.
-   * @param {number} position
+   * Calls endOfStream once every chunk from the playhead to the end of the
+   * last chained track is appended.
+   * @param {number} position the playhead in the timeline (s)
    */
   maybeEnd(position) {
-    const n = this.m.chunks.length;
     const ms = this.ms;
-    if (!ms || ms.readyState !== 'open' || !this.appended.has(n - 1)) return;
-    for (let s = chunkAt(this.m, position); s < n; s++) if (!this.appended.has(s)) return;
+    if (!ms || ms.readyState !== 'open' || !appendedToEnd(this.parts, this.cur, position)) return;
     try {
       ms.endOfStream();
     } catch (err) {
@@ -364,18 +520,19 @@ class Session {
   }
 
   /**
-   * Announces the end of the track (the next one is prefetched) once
-   * PREFETCH_REMAINING_SEC remain and the rest of this one is held (or
-   * half of that remains).
-   * @param {number} position
+   * Announces the end of the track under the playhead (the next one is
+   * then prefetched or chained) once PREFETCH_REMAINING_SEC remain and the
+   * rest of it is held (or half of that remains).
    */
-  maybePrefetch(position) {
-    if (this.prefetched) return;
-    const remaining = durationSec(this.m) - position;
+  maybeNearEnd() {
+    const part = this.parts[this.cur];
+    if (!part || part.nearEnd) return;
+    const position = this.position;
+    const remaining = durationSec(part.m) - position;
     if (remaining > PREFETCH_REMAINING_SEC) return;
-    if (remaining > PREFETCH_REMAINING_SEC / 2 && !this.loader.completeFrom(position)) return;
-    this.prefetched = true;
-    this.p.dispatchEvent(new CustomEvent('nearend', { detail: { track: this.id } }));
+    if (remaining > PREFETCH_REMAINING_SEC / 2 && !part.loader.completeFrom(position)) return;
+    part.nearEnd = true;
+    this.p.dispatchEvent(new CustomEvent('nearend', { detail: { track: part.m.id } }));
   }
 }
 
@@ -470,8 +627,12 @@ export class Player extends EventTarget {
     this.session = null;
     /** Recoveries from media errors per track id. @type {Map<string, number>} */
     this.recoveries = new Map();
-    /** Loaders by track id: the current track's and a prefetched one. @type {Map<string, Loader>} */
+    /** Loaders by track id: the session's tracks' and a prefetched one. @type {Map<string, Loader>} */
     this.loaders = new Map();
+    /** The track prefetched by prefetch(), or null. @type {string|null} */
+    this.prefetchId = null;
+    /** The latest setNext() call (an earlier one still waiting gives way). @type {object|null} */
+    this.nextToken = null;
     this.wireAudio();
   }
 
@@ -541,7 +702,7 @@ export class Player extends EventTarget {
         return;
       }
       this.recoveries.set(s.id, n + 1);
-      const at = a.currentTime;
+      const at = s.position;
       this.log(`recovering ${s.id} at ${at.toFixed(2)}s (attempt ${n + 1})`);
       this.play(s.id, at, { recovery: true }).catch((err) => this.log(`recovery failed: ${err.message}`));
     });
@@ -556,7 +717,7 @@ export class Player extends EventTarget {
     if (!l) {
       l = new Loader({
         manifest: m, store: this.store, stats: this.stats, net: this.net, api: this.api, config: this.algorithm(), log: this.log,
-        position: () => (this.session && this.session.id === m.id ? this.session.position : 0),
+        position: () => (this.session instanceof Session ? this.session.positionOf(m.id) : 0),
       });
       this.loaders.set(m.id, l);
     }
@@ -594,6 +755,7 @@ export class Player extends EventTarget {
         this.loaders.delete(tid);
       }
     }
+    this.prefetchId = null;
     this.store.pinned.clear();
     this.store.pinned.add(id);
     this.store.touch(id);
@@ -682,7 +844,7 @@ export class Player extends EventTarget {
       const check = () => {
         if (this.session !== s) return resolve();
         const ahead = s.bufferedAhead();
-        const rest = durationSec(s.m) - this.audio.currentTime;
+        const rest = durationSec(s.m) - s.position;
         if (ahead > 0 && !firstData) firstData = performance.now();
         if (ahead >= Math.min(START_BUFFER_SEC, rest - 0.05) || (firstData && performance.now() - firstData > START_WAIT_MS)) {
           resolve();
@@ -761,8 +923,14 @@ export class Player extends EventTarget {
   seek(t) {
     const s = this.session;
     if (!s) return;
-    const d = durationSec(s.m);
-    const to = Math.max(0, Math.min(d - 0.05, t));
+    let to = Math.max(0, Math.min(durationSec(s.m) - 0.05, t));
+    if (s instanceof Session) {
+      const i = s.here();
+      const part = s.parts[i];
+      const before = s.parts[i - 1];
+      // Back past the start of a gapless track: into the track before it, still in the Media Source.
+      to = t < 0 && before ? Math.max(before.base, part.base + t) : part.base + to;
+    }
     s.seekPending = true;
     if (s.loader) s.loader.kick();
     this.audio.currentTime = to;
@@ -779,16 +947,91 @@ export class Player extends EventTarget {
     if (this.loaders.has(id) || (this.session && this.session.id === id)) return;
     const l = this.loaderFor(m);
     l.limitSec = PREFETCH_SEC;
+    this.prefetchId = id;
     this.store.pinned.add(id);
     l.kick();
+  }
+
+  /**
+   * Says what plays after the track under the playhead (null: nothing).
+   * Where the Media Source can take it (chain.js chainable), it is chained
+   * for gapless playback: its start downloads now (PREFETCH_SEC of it) and
+   * it plays on from the last sample of this track, with no new
+   * MediaSource; a 'track' event with detail.gapless says when the
+   * playhead crossed into it. Otherwise its start is prefetched and it is
+   * played with play() once this track ended. A later call replaces an
+   * earlier one, also while that one still waits for a manifest.
+   * @param {string|null} id
+   */
+  async setNext(id) {
+    const token = {};
+    this.nextToken = token;
+    const s = this.session;
+    if (!(s instanceof Session)) {
+      if (id && this.mode !== 'stream') await this.prefetch(id);
+      return;
+    }
+    if (id === null) {
+      s.unchainAfter(s.here());
+      this.partsChanged(s);
+      s.pump();
+      return;
+    }
+    const m = await this.api.manifest(id);
+    if (this.session !== s || this.nextToken !== token) return;
+    if (!chainable(s.m, m)) {
+      s.unchainAfter(s.here());
+      this.partsChanged(s);
+      this.log(`${id} cannot follow ${s.id} in one Media Source (${m.sample_rate} Hz × ${m.channels} against ${s.m.sample_rate} Hz × ${s.m.channels}): it starts after a gap`);
+      await this.prefetch(id);
+      return;
+    }
+    this.store.setTotal(m.id, m.chunks.length);
+    try {
+      await this.beforePlay(m);
+    } catch (err) {
+      this.log(`before chaining ${id}: ${err.message}`);
+    }
+    if (this.session !== s || this.nextToken !== token) return;
+    s.chain(m, this.loaderFor(m));
+  }
+
+  /**
+   * Sets what the loaders of s's tracks download after the parts of s
+   * changed: all of the track under the playhead, the start of the one
+   * chained after it, nothing more of the one before; loaders of tracks
+   * no longer in s (and not prefetched) stop.
+   * @param {Session} s
+   */
+  partsChanged(s) {
+    if (this.session !== s) return;
+    const cur = s.here();
+    /** @type {Map<string, number>} */
+    const limits = new Map();
+    s.parts.forEach((part, i) => {
+      const limit = i === cur ? Infinity : i > cur ? PREFETCH_SEC : -Infinity;
+      limits.set(part.m.id, Math.max(limits.get(part.m.id) ?? -Infinity, limit));
+    });
+    for (const [id, l] of this.loaders) {
+      const limit = limits.get(id);
+      if (limit !== undefined) l.limitSec = limit;
+      else if (id !== this.prefetchId) {
+        l.stop();
+        this.loaders.delete(id);
+      }
+    }
+    this.store.pinned.clear();
+    for (const id of limits.keys()) this.store.pinned.add(id);
+    if (this.prefetchId && this.loaders.has(this.prefetchId)) this.store.pinned.add(this.prefetchId);
   }
 
   get playing() {
     return !!this.session && !this.audio.paused && !this.audio.ended;
   }
 
+  /** Seconds into the track under the playhead. */
   get currentTime() {
-    return this.session ? this.audio.currentTime : 0;
+    return this.session ? this.session.position : 0;
   }
 
   get duration() {

@@ -85,6 +85,10 @@ export class UI {
     this.queue = queue;
     /** Whether the queue chose the track playing (playTrack). */
     this.fromQueue = false;
+    /** When true (default), the next track plays when one ends: gaplessly where the player can chain it. */
+    this.autoAdvance = true;
+    /** Whether the player was told what follows the track playing (after its 'nearend'); queue changes then tell it again. */
+    this.nextTold = false;
     this.media = new MediaSessionBridge(document.defaultView ? document.defaultView.navigator : navigator, {
       play: () => { if (player.audio.paused) this.toggle(); },
       pause: () => { if (!player.audio.paused) this.toggle(); },
@@ -148,7 +152,10 @@ export class UI {
     $('group-play').addEventListener('click', () => this.playList(this.visible.map((t) => t.id), 0));
     $('btn-shuffle').addEventListener('click', () => this.queue.setShuffle(!this.queue.shuffle));
     $('btn-repeat').addEventListener('click', () => this.queue.cycleRepeat());
-    this.queue.addEventListener('change', () => this.renderQueue());
+    this.queue.addEventListener('change', () => {
+      this.renderQueue();
+      if (this.nextTold) this.tellNext();
+    });
     $('queue').addEventListener('click', (e) => {
       const b = /** @type {HTMLElement|null} */ (/** @type {Element} */ (e.target).closest('button[data-op]'));
       if (!b) return;
@@ -192,8 +199,12 @@ export class UI {
     for (const ev of ['play', 'pause', 'playing', 'ended', 'emptied']) p.audio.addEventListener(ev, () => this.renderPlayState());
     p.audio.addEventListener('timeupdate', () => this.renderTime());
     p.addEventListener('track', (e) => {
+      const { manifest, gapless = false, dir = 1 } = /** @type {CustomEvent<{manifest: Manifest, gapless?: boolean, dir?: number}>} */ (e).detail;
       this.setNotice('player', '');
-      this.renderTrack(/** @type {CustomEvent<{manifest: Manifest}>} */ (e).detail.manifest);
+      // A gapless move: the chained track after (or, seeking back, the one before) is told again.
+      this.nextTold = gapless && dir < 0;
+      if (gapless) this.followQueue(manifest.id, dir);
+      this.renderTrack(manifest);
     });
     p.addEventListener('failed', (e) => {
       const { manifest, reason } = /** @type {CustomEvent<{manifest: Manifest, reason: string}>} */ (e).detail;
@@ -201,8 +212,8 @@ export class UI {
       this.renderPlayState();
     });
     p.addEventListener('nearend', () => {
-      const id = this.queued() ? this.queue.peekNext(true) : this.neighbour(+1)?.id;
-      if (id && id !== p.trackId) p.prefetch(id).catch(() => {});
+      this.nextTold = true;
+      this.tellNext();
     });
     this.store.addEventListener('chunk', (e) => {
       const { detail } = /** @type {CustomEvent<{track: string, seq: number, source: string}>} */ (e);
@@ -269,6 +280,40 @@ export class UI {
     this.queue.start(ids, at);
     const id = this.queue.current();
     return id ? this.playTrack(id, true).catch(() => {}) : Promise.resolve();
+  }
+
+  /** The id of what plays after the track playing: the queue's next, else the next row; null at the end. */
+  upcoming() {
+    if (this.queued()) return this.queue.peekNext(true);
+    const n = this.neighbour(+1);
+    return n ? n.id : null;
+  }
+
+  /**
+   * Tells the player what follows the track playing: chained for gapless
+   * playback, or with autoAdvance off only its start prefetched.
+   */
+  tellNext() {
+    const p = this.player;
+    const id = this.upcoming();
+    if (this.autoAdvance) p.setNext(id).catch((err) => p.log(`next track ${id}: ${err.message}`));
+    else if (id && id !== p.trackId) p.prefetch(id).catch(() => {});
+  }
+
+  /**
+   * Moves the queue along with a gapless move of the player to track id
+   * (dir +1: the next, −1: back into the one before); a track the queue
+   * did not choose ends following it.
+   * @param {string} id
+   * @param {number} dir
+   */
+  followQueue(id, dir) {
+    if (!this.queued()) return;
+    const q = this.queue;
+    if (dir > 0 && q.peekNext(true) === id) q.next(true);
+    else if (dir < 0 && q.current() === id) return; // repeat one
+    else if (dir < 0 && q.index > 0 && q.ids[q.index - 1] === id) q.prev();
+    else this.fromQueue = false;
   }
 
   /** Whether the queue chose the track playing: next and previous then follow the queue. */

@@ -7,89 +7,37 @@
 //   2. the served client plays a track: play() resolves on 'playing' and the
 //      playback position advances past 5 s at the speed of the wall clock,
 //      with no media error, no stall and no page error.
-// Firefox decodes MP3 with the system FFmpeg (libavcodec59 on bookworm), and
-// fails playback (OnMediaSinkAudioError) where there is no audio output, so
-// the playback test starts a PulseAudio null sink of its own (harness
-// startNullAudio) and points Firefox at it. scripts/install-deps.sh
-// (`make deps`) installs firefox-esr, libavcodec59 and pulseaudio; without
-// them the tests are skipped locally but FAIL in CI (CI=true).
+// firefox.mjs launches it (with a PulseAudio null sink to play into) and
+// says what is missing: the tests skip without it locally but FAIL in CI.
 // Waiting is done with plain page.evaluate polls (harness waitUntil):
 // puppeteer's waitForFunction compiles its poller in the page, which the
 // client's CSP (script-src 'self') forbids in Firefox.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import { startServer, startNullAudio, waitReady, waitUntil, PULSEAUDIO } from './harness.mjs';
+import { startServer, waitUntil } from './harness.mjs';
+import { firefoxMissing, inCI, launchFirefox, openFirefoxPage, why } from './firefox.mjs';
 
-const FIREFOX = process.env.FIREFOX_PATH || '/usr/bin/firefox-esr';
-/** In CI a missing requirement is a failure, not a skip. */
-const inCI = ['true', '1'].includes((process.env.CI || '').toLowerCase());
-
-/** Whether the dynamic linker knows a libavcodec (the system FFmpeg Firefox decodes MP3 with). */
-function haveLibavcodec() {
-  for (const ldconfig of ['ldconfig', '/sbin/ldconfig', '/usr/sbin/ldconfig']) {
-    try {
-      return /\blibavcodec\.so\.\d+/.test(execFileSync(ldconfig, ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
-    } catch { /* try the next path */ }
-  }
-  return false;
-}
-
-const missing = [];
-if (!existsSync(FIREFOX)) missing.push(FIREFOX);
-if (!haveLibavcodec()) missing.push('libavcodec (Debian: libavcodec59)');
-const missingAudio = existsSync(PULSEAUDIO) ? [] : [PULSEAUDIO];
-const why = (m) => `${m.join(', ')} not installed: run make deps`;
+const { browser: missing, audio: missingAudio } = firefoxMissing();
 const skipBuffer = missing.length > 0 && !inCI && why(missing);
 const skipPlay = [...missing, ...missingAudio].length > 0 && !inCI && why([...missing, ...missingAudio]);
 
 let server;
-let browser;
-let audio;
+let firefox;
 
 before(async () => {
   if (missing.length > 0) return;
-  const { default: puppeteer } = await import('puppeteer-core');
   server = await startServer();
-  const env = { ...process.env };
-  if (missingAudio.length === 0) {
-    audio = await startNullAudio();
-    env.PULSE_SERVER = audio.server;
-  }
-  browser = await puppeteer.launch({
-    browser: 'firefox',
-    executablePath: FIREFOX,
-    headless: true,
-    env,
-    extraPrefsFirefox: {
-      // Audible autoplay without a user gesture, as --autoplay-policy=no-user-gesture-required does for Chromium.
-      'media.autoplay.default': 0,
-      'media.autoplay.blocking_policy': 0,
-    },
-  });
+  firefox = await launchFirefox({ audio: missingAudio.length === 0 });
 });
 
 after(async () => {
-  if (browser) await browser.close();
-  if (audio) await audio.stop();
+  if (firefox) await firefox.close();
   if (server) await server.stop();
 });
 
 /** Opens url in a new Firefox page; page errors and console errors go to the returned list. */
-async function open(url) {
-  const page = await browser.newPage();
-  const problems = [];
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console.error: ${m.text()}`);
-    if (process.env.ZTREAM_E2E_VERBOSE) console.log(`[firefox] ${m.type()}: ${m.text()}`);
-  });
-  await page.goto(url);
-  await waitReady(page);
-  return { page, problems };
-}
+const open = (url) => openFirefoxPage(firefox.browser, url);
 
 test('fMP4-wrapped MP3 chunks buffer at exact, gapless times in Firefox', { skip: skipBuffer, timeout: 90000 }, async (t) => {
   assert.deepEqual(missing, [], `${why(missing)} (required in CI)`);
