@@ -164,7 +164,8 @@ func (p PeerSource) has(seq int) bool { return p.Has == nil || (seq < len(p.Has)
 type SchedInput struct {
 	Timeline *Timeline
 	Present  []bool
-	// PlayheadMS is the playback position (0 before playback starts).
+	// PlayheadMS is the playback position (0 before playback starts;
+	// negative for a track that plays later: minus the time until it starts).
 	PlayheadMS float64
 	Hub        SourceState
 	// Peers are the open links to peers that may serve the track, in the

@@ -184,6 +184,8 @@ const automation = {
     currentTime: player.currentTime,
     duration: player.duration,
     track: player.trackId,
+    /** The track chained after it in the same Media Source (it follows without a gap), or null. */
+    next: player.chainedNext,
     complete: store.completeTracks(),
     mode: player.mode,
     /** Whether the playing track goes through a ManagedMediaSource, and the streaming hints it gave. */

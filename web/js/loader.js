@@ -126,7 +126,7 @@ export class Loader extends EventTarget {
    *   config?: Partial<Algorithm>, position?: () => number, log?: (msg: string) => void, tickMs?: number}} opts
    *   net: the peer's network (null: no hub WebSocket, no DataChannel: HTTP only, no P2P);
    *   api: the HTTP chunk endpoint (the hub's fallback); config: the algorithm's constants
-   *   (GET /api/config); position: the playhead (s)
+   *   (GET /api/config); position: the playhead (s; negative: the track starts that much later)
    */
   constructor({ manifest, store, stats, net = null, api = null, config, position = () => 0, log = () => {}, tickMs = TICK_MS }) {
     super();
@@ -258,12 +258,15 @@ export class Loader extends EventTarget {
   }
 
   /**
-   * The playhead in media ms (0 before playback). When the chunk there needs
-   * the previous one (bit reservoir), that one's start.
+   * The playhead in media ms (0 before playback; negative for a track that
+   * plays later, chained after the one playing: minus the time until it
+   * starts, §8.3). When the chunk there needs the previous one (bit
+   * reservoir), that one's start.
    * @param {boolean[]} present
    */
   playheadMs(present) {
     const pos = this.position();
+    if (pos < 0) return pos * 1000;
     if (!(pos > 0)) return 0;
     let ms = pos * 1000 + this.delayMs;
     const c = chunkAtMs(this.starts, ms);

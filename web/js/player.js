@@ -146,6 +146,8 @@ class Session {
     this.offsetPart = null;
     /** Where a removal of everything after it is due (a chained track was unchained), or null. @type {number|null} */
     this.truncateAt = null;
+    /** A chained track whose first chunk is being appended (checkChained looks at it after), or null. @type {PlayerPart|null} */
+    this.firstOfChained = null;
     this.initAppended = false;
     this.started = false;
     /** Whether the start latency counts in the stats (not after a recovery); set by play(). */
@@ -291,6 +293,11 @@ class Session {
       this.appending = false;
       this.chunkAppends++;
     }
+    if (this.firstOfChained) {
+      const part = this.firstOfChained;
+      this.firstOfChained = null;
+      this.checkChained(part);
+    }
     let held = false;
     try {
       held = sb.buffered.length > 0;
@@ -320,6 +327,25 @@ class Session {
     }
   }
 
+  /**
+   * After the first chunk of a chained track was appended: it must show
+   * in the SourceBuffer after the track's base. An engine that drops it
+   * (WebKitGTK drops MP3 frames cut by the append window, and all that
+   * follows) cannot play tracks gaplessly: the track is unchained and
+   * plays after the end of this one, as do later ones.
+   * @param {PlayerPart} part
+   */
+  checkChained(part) {
+    const i = this.parts.indexOf(part);
+    if (i <= 0) return;
+    const ranges = toRanges(/** @type {SourceBuffer} */ (this.sb).buffered);
+    if (ranges.some(([start, end]) => end > part.base + 0.1 && start < partEnd(part))) return;
+    this.p.gapless = false;
+    this.p.log(`this browser dropped the start of a chained track (${part.m.id}): tracks play one after the other, with a gap`);
+    this.unchainAfter(i - 1);
+    this.p.partsChanged(this);
+  }
+
   close() {
     this.closed = true;
     clearInterval(this.timer);
@@ -334,11 +360,19 @@ class Session {
   }
 
   /**
-   * The playhead in track id (0 when it is not the one under the playhead: a chained track plays from its start).
+   * The playhead in track id's time: seconds into it when it plays, minus
+   * the seconds until it starts when it is chained after the one playing
+   * (the loader then knows how soon its first chunks are due), else 0.
    * @param {string} id
    */
   positionOf(id) {
-    return this.id === id ? this.position : 0;
+    if (this.id === id) return this.position;
+    if (!this.sb) return 0;
+    for (let i = this.here() + 1; i < this.parts.length; i++) {
+      const part = this.parts[i];
+      if (part.m.id === id) return Math.min(this.audio.currentTime - part.base, 0);
+    }
+    return 0;
   }
 
   /** Seconds buffered contiguously from the playhead (across chained tracks). */
@@ -364,6 +398,7 @@ class Session {
     if (after && after.m.id === m.id) return false;
     this.unchainAfter(cur);
     this.addPart(m, loader, partEnd(this.parts[cur]));
+    this.p.log(`chained ${m.id.slice(0, 8)} after ${this.parts[cur].m.id.slice(0, 8)} at ${partEnd(this.parts[cur]).toFixed(3)} s`);
     this.p.partsChanged(this);
     this.pump();
     return true;
@@ -392,7 +427,9 @@ class Session {
     const i = this.here();
     if (i === this.cur) return;
     const dir = i > this.cur ? 1 : -1;
+    this.p.log(`gapless ${dir > 0 ? 'on' : 'back'} from ${this.parts[this.cur].m.id.slice(0, 8)} to ${this.parts[i].m.id.slice(0, 8)} at ${this.audio.currentTime.toFixed(3)} s`);
     this.cur = i;
+    this.parts[i].nearEnd = false; // said again for this pass through it
     this.unchainAfter(i + 1);
     if (i > 1) {
       const gone = this.parts.splice(0, i - 1);
@@ -485,6 +522,7 @@ class Session {
         sb.appendBuffer(fragment({ seq, bytes, framesPerChunk: m.frames_per_chunk, samplesPerFrame: m.samples_per_frame }));
       }
       this.appending = true;
+      if (part.base > 0 && part.appended.size === 0) this.firstOfChained = part;
       part.appended.add(seq);
       this.last = { part, seq };
       this.p.dispatchEvent(new CustomEvent('appended', { detail: { track: m.id, seq } }));
@@ -619,6 +657,8 @@ export class Player extends EventTarget {
     this.streamingHints = 0;
     /** Whether this engine keeps media appended at a negative timestampOffset (cleared when it is seen not to). */
     this.negativeOffsets = true;
+    /** Whether this engine plays chained tracks (cleared when it dropped one: Session.checkChained). */
+    this.gapless = true;
     /** Set when a track failed for good: {track, reason}; cleared by the next play(). @type {{track: string, reason: string}|null} */
     this.failure = null;
     /** Log every media element event (?debug=1). */
@@ -972,6 +1012,7 @@ export class Player extends EventTarget {
       return;
     }
     if (id === null) {
+      if (s.parts.length > s.here() + 1) this.log('nothing follows: unchained');
       s.unchainAfter(s.here());
       this.partsChanged(s);
       s.pump();
@@ -979,10 +1020,12 @@ export class Player extends EventTarget {
     }
     const m = await this.api.manifest(id);
     if (this.session !== s || this.nextToken !== token) return;
-    if (!chainable(s.m, m)) {
+    // An engine that cannot cut the encoder delay at the append window (it drops what the window cuts) plays with a gap.
+    const engine = this.gapless && this.negativeOffsets;
+    if (!engine || !chainable(s.m, m)) {
       s.unchainAfter(s.here());
       this.partsChanged(s);
-      this.log(`${id} cannot follow ${s.id} in one Media Source (${m.sample_rate} Hz × ${m.channels} against ${s.m.sample_rate} Hz × ${s.m.channels}): it starts after a gap`);
+      if (engine) this.log(`${id} cannot follow ${s.id} in one Media Source (${m.sample_rate} Hz × ${m.channels} against ${s.m.sample_rate} Hz × ${s.m.channels}): it starts after a gap`);
       await this.prefetch(id);
       return;
     }
@@ -1023,6 +1066,14 @@ export class Player extends EventTarget {
     this.store.pinned.clear();
     for (const id of limits.keys()) this.store.pinned.add(id);
     if (this.prefetchId && this.loaders.has(this.prefetchId)) this.store.pinned.add(this.prefetchId);
+  }
+
+  /** The id of the track chained after the one playing (it follows without a gap), or null. */
+  get chainedNext() {
+    const s = this.session;
+    if (!(s instanceof Session)) return null;
+    const next = s.parts[s.here() + 1];
+    return next ? next.m.id : null;
   }
 
   get playing() {

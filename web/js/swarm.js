@@ -45,7 +45,7 @@
  * @typedef {object} SchedInput
  * @property {number[]} chunkMs each chunk's duration
  * @property {boolean[]} present the chunks held locally
- * @property {number} playheadMs playback position (0 before playback starts)
+ * @property {number} playheadMs playback position (0 before playback starts; negative for a track that plays later: minus the time until it starts)
  * @property {SourceState} hub
  * @property {PeerSource[]} peers in the caller's order of preference
  * @property {boolean} p2p false: the hub streams everything

@@ -313,7 +313,10 @@ export class UI {
     if (dir > 0 && q.peekNext(true) === id) q.next(true);
     else if (dir < 0 && q.current() === id) return; // repeat one
     else if (dir < 0 && q.index > 0 && q.ids[q.index - 1] === id) q.prev();
-    else this.fromQueue = false;
+    else {
+      this.player.log(`${id} is not the queue's ${dir > 0 ? 'next' : 'previous'} track: next and previous follow the list`);
+      this.fromQueue = false;
+    }
   }
 
   /** Whether the queue chose the track playing: next and previous then follow the queue. */

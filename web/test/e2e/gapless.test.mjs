@@ -14,9 +14,12 @@
 // The gap reported is the larger of the two. The issue's bound is one MP3
 // frame (26 ms), tested as ≤ 30 ms in Firefox, which trims only whole
 // frames at the append window (measured: 12.0 ms); Chromium trims to the
-// sample and is held to ≤ 10 ms (measured: 0.02 ms). In Chromium the test then seeks back across
-// the boundary into the first track and lets it play into the second one
-// again, and a track change made by the listener starts from that track.
+// sample and is held to ≤ 10 ms (measured: 0.02 ms). In Chromium the test
+// then seeks back across the boundary into the first track and lets it
+// play into the second one again; the repeat button changes what is
+// chained (all: the first track, one: the same track, played on without a
+// gap, off: nothing, and playback stops at the end of the queue); and a
+// track change made by the listener starts from that track.
 // The same measurement runs in Firefox (fMP4 path) where it is installed
 // (required in CI).
 
@@ -217,6 +220,40 @@ test('Chromium plays two queued tracks cut from one tone without a gap', { timeo
       return st.track === b && st.currentTime > 0.3 && st;
     }, ids[1], { timeout: 10000, what: 'into the second track again' });
     assert.equal(s.queue.index, 1);
+
+    // Repeat drives what is chained: all (the default) wraps to the first track, one chains this track
+    // again and plays it on without a gap, off chains nothing and the queue stops at its end.
+    const next = (want) => waitUntil(page, (w) => {
+      const st = window.ztream.stats();
+      return st.next === w && st;
+    }, want, { what: `stats().next === ${want}` });
+    await next(ids[0]);
+    await page.click('#btn-repeat');
+    assert.equal((await next(ids[1])).queue.repeat, 'one');
+    await waitUntil(page, () => window.ztream.stats().currentTime > 3, undefined, { timeout: 10000 });
+    s = await waitUntil(page, (b) => {
+      const st = window.ztream.stats();
+      return st.track === b && st.playing && st.currentTime < 1 && st;
+    }, ids[1], { timeout: 10000, what: 'the second track again' });
+    assert.equal(s.queue.index, 1);
+    await page.click('#btn-repeat');
+    assert.equal((await next(null)).queue.repeat, 'off');
+    s = await waitUntil(page, () => {
+      const st = window.ztream.stats();
+      return !st.playing && st;
+    }, undefined, { timeout: 10000, what: 'the end of the queue' }).catch(async (err) => {
+      const a = await page.evaluate(() => {
+        const el = /** @type {HTMLAudioElement} */ (document.getElementById('audio'));
+        return { stats: window.ztream.stats(), log: window.ztream.log.slice(-15), t: el.currentTime, d: el.duration, ended: el.ended, b: Array.from({ length: el.buffered.length }, (_, i) => [el.buffered.start(i), el.buffered.end(i)]) };
+      });
+      throw new Error(`${err.message}: ${JSON.stringify(a)}`);
+    });
+    assert.equal(s.track, ids[1], 'it stops on the last track');
+    assert.equal(s.stalls, 0);
+
+    const moves = (await page.evaluate(() => window.ztream.log)).filter((l) => /gapless|chained|not the queue/.test(l));
+    t.diagnostic(`Chromium's moves: ${moves.join(' | ')}`);
+    assert.ok(!moves.some((l) => /not the queue/.test(l)), 'every gapless move followed the queue');
 
     // A track change by the listener starts that track from its beginning.
     await page.evaluate((a) => window.ztream.play(a), ids[0]);

@@ -62,7 +62,15 @@ async function waitIn(s, fn, what, timeout = 20000, args = []) {
     } catch (err) {
       last = err.message; // the page is loading
     }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeout} ms (last: ${JSON.stringify(last)})`);
+    if (Date.now() > deadline) {
+      let state = '';
+      try {
+        state = JSON.stringify(await s.exec(pageState));
+      } catch (err) {
+        state = err.message;
+      }
+      throw new Error(`${what}: not within ${timeout} ms (last: ${JSON.stringify(last)}); page: ${state}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -74,6 +82,7 @@ function pageState() {
   return {
     ...z.stats(),
     error: a.error ? `${a.error.code} ${a.error.message}` : null,
+    buffered: Array.from({ length: a.buffered.length }, (_, i) => [a.buffered.start(i), a.buffered.end(i)]),
     notice: /** @type {HTMLElement} */ (document.getElementById('notice')).textContent,
     log: z.log.slice(-20),
   };
