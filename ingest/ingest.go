@@ -62,6 +62,10 @@ type ReaderAtCloser interface {
 type Source struct {
 	Name string
 	Open func() (ReaderAtCloser, int64, error)
+	// Origin is set as the manifest's Origin (a music folder's tag). A
+	// source without one leaves the tag of a track stored already: a file
+	// ingested by hand does not take a folder's track away from it.
+	Origin string
 }
 
 // FindFiles expands paths into the files to ingest: a file is taken as it is,
@@ -239,10 +243,14 @@ func one(ctx context.Context, st store.Store, src Source) (*media.Manifest, bool
 		return nil, false, nil, err // media errors name the file already
 	}
 	m := tr.Manifest
+	m.Origin = src.Origin
 	stored, err := st.Manifest(ctx, m.ID)
 	existed := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, false, nil, fmt.Errorf("%s: checking the library: %w: %w", src.Name, ErrStore, err)
+	}
+	if existed && m.Origin == "" {
+		m.Origin = stored.Origin
 	}
 	if existed && reflect.DeepEqual(stored, m) {
 		return m, true, tr.Warnings, nil // the same audio and tags: nothing to write

@@ -44,6 +44,11 @@ type Manifest struct {
 	// Size is the number of audio bytes: the sum of all chunk sizes.
 	Size   int64       `json:"size" bson:"size"`
 	Chunks []ChunkInfo `json:"chunks" bson:"chunks"`
+	// Origin tags a track that a followed music folder added (package
+	// musicdir: an opaque id of the folder, not its path), so that after a
+	// restart the folder knows its tracks from those ingested by hand;
+	// empty otherwise.
+	Origin string `json:"origin,omitempty" bson:"origin,omitempty"`
 }
 
 // ChunkInfo describes one chunk: a verbatim run of whole MP3 frames.

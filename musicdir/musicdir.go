@@ -3,7 +3,10 @@
 // follows the folder with fsnotify. A file added or replaced is ingested
 // once it has stopped changing (Config.Settle: half-written files wait); a
 // removed file's track leaves the library when no other file of the folder
-// has the same audio.
+// has the same audio. The folder's tracks carry its tag (media.Manifest
+// Origin), so the tracks of files removed while the server was down leave
+// too, once the first scan has seen every directory and ingested every
+// file; tracks ingested by hand stay.
 //
 // Only the folder is read: symbolic links are not followed (a link to a
 // file or a directory is skipped), so neither a link out of the folder nor
@@ -15,6 +18,8 @@ package musicdir
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -91,6 +96,8 @@ type Folder struct {
 	cfg Config
 	log *slog.Logger
 	dir string // absolute, cleaned
+	// origin tags the folder's tracks (media.Manifest.Origin).
+	origin string
 
 	files   map[string]fileState   // path → state
 	pending map[string]pendingFile // path → waiting to settle
@@ -98,6 +105,11 @@ type Folder struct {
 	dirty   bool                   // Status is behind
 	// storeDown is set while the store fails (logged once until it works).
 	storeDown bool
+	// incomplete is set when a scan could not see every file (an
+	// unreadable directory, too many files); sweepDue while the first
+	// scan's sweep of gone files waits for every file to be ingested.
+	incomplete bool
+	sweepDue   bool
 
 	mu     sync.Mutex
 	status Status
@@ -137,8 +149,9 @@ func New(cfg Config) (*Folder, error) {
 	if !info.IsDir() {
 		return nil, fmt.Errorf("musicdir: music folder %s is not a directory", dir)
 	}
+	sum := sha256.Sum256([]byte(dir))
 	return &Folder{
-		cfg: cfg, log: cfg.Logger.With("music", dir), dir: dir,
+		cfg: cfg, log: cfg.Logger.With("music", dir), dir: dir, origin: "music:" + hex.EncodeToString(sum[:8]),
 		files: make(map[string]fileState), pending: make(map[string]pendingFile), watched: make(map[string]bool),
 		status: Status{Dir: dir},
 	}, nil
@@ -165,6 +178,12 @@ func (f *Folder) Run(ctx context.Context) error {
 	f.ingest(ctx, found)
 	f.log.Info("music folder scanned", "files", len(f.files), "tracks", f.trackCount(), "failed", f.failedCount(),
 		"took", time.Since(start).Round(time.Millisecond))
+	if f.incomplete {
+		f.log.Warn("music folder: not every file could be seen; tracks of files removed while the server was down stay")
+	} else {
+		f.sweepDue = true
+		f.sweep(ctx)
+	}
 	f.publish(true)
 
 	tick := time.NewTicker(max(f.cfg.Settle/4, 50*time.Millisecond))
@@ -207,6 +226,7 @@ func (f *Folder) scan(ctx context.Context, w *fsnotify.Watcher, root string) []s
 		}
 		if err != nil {
 			f.log.Warn("music folder: skipped what cannot be read", "path", path, "err", err)
+			f.incomplete = true
 			if d != nil && d.IsDir() {
 				return fs.SkipDir
 			}
@@ -230,6 +250,7 @@ func (f *Folder) scan(ctx context.Context, w *fsnotify.Watcher, root string) []s
 			}
 			if _, ok := f.files[path]; !ok && len(f.files)+len(changed) >= f.cfg.MaxFiles {
 				f.log.Warn("music folder: too many files, ignored", "path", path, "max", f.cfg.MaxFiles)
+				f.incomplete = true
 				return nil
 			}
 			changed = append(changed, path)
@@ -351,6 +372,7 @@ func (f *Folder) settle(ctx context.Context) {
 		f.ingest(ctx, ready)
 		f.dirty = true
 	}
+	f.sweep(ctx)
 	if f.dirty {
 		f.publish(false)
 	}
@@ -377,6 +399,9 @@ func (f *Folder) ingest(ctx context.Context, paths []string) {
 		files = append(files, p)
 	}
 	sources := ingest.FileSources(files)
+	for i := range sources {
+		sources[i].Origin = f.origin
+	}
 	last := time.Now()
 	progress := func(done, total int, _ *ingest.Result) {
 		if time.Since(last) >= progressEvery {
@@ -466,6 +491,45 @@ func (f *Folder) removed(ctx context.Context, path string) {
 		f.cfg.OnChange()
 	}
 	f.dirty = true
+}
+
+// sweep removes, once after the first scan, the folder's tracks (those
+// with its Origin) that no file of it holds any more: files removed while
+// the server was down. It waits until no file is pending (the store failed
+// for some: their tracks are not known yet).
+func (f *Folder) sweep(ctx context.Context) {
+	if !f.sweepDue || len(f.pending) > 0 || f.storeDown || ctx.Err() != nil {
+		return
+	}
+	list, err := f.cfg.Store.ListTracks(ctx)
+	if err != nil {
+		f.log.Warn("music folder: listing the library to remove the tracks of files gone; trying again", "err", err)
+		return
+	}
+	f.sweepDue = false
+	held := make(map[string]bool, len(f.files))
+	for _, st := range f.files {
+		held[st.id] = true
+	}
+	removed := 0
+	for _, t := range list {
+		if held[t.ID] {
+			continue
+		}
+		m, err := f.cfg.Store.Manifest(ctx, t.ID)
+		if err != nil || m.Origin != f.origin {
+			continue // ingested by hand, by another folder, or gone meanwhile
+		}
+		if err := f.cfg.Store.DeleteTrack(ctx, t.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			f.log.Warn("music folder: removing a track", "id", t.ID, "err", err)
+			continue
+		}
+		f.log.Info("music folder: track removed: its file went while the server was down", "id", t.ID, "title", m.Title)
+		removed++
+	}
+	if removed > 0 && f.cfg.OnChange != nil {
+		f.cfg.OnChange()
+	}
 }
 
 // dropIfUnused deletes track id from the library when no followed file

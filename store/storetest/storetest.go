@@ -825,6 +825,7 @@ func testCovers(t *testing.T, s store.Store) {
 		m := tr.Manifest
 		m.Album, m.AlbumArtist, m.Year, m.DiscNo, m.TrackNo = "Covered", "Band", 2026, 1, i+1
 		m.Cover = &ref
+		m.Origin = "music:0123456789abcdef" // a followed folder's tag (musicdir)
 		put(t, s, tr)
 	}
 	if err := s.DeleteTrack(ctx, a.Manifest.ID); err != nil {
@@ -839,7 +840,7 @@ func testCovers(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, b.Manifest) {
-		t.Errorf("manifest with tags and cover: got %+v, want %+v", got, b.Manifest)
+		t.Errorf("manifest with tags, cover and origin: got %+v, want %+v", got, b.Manifest)
 	}
 	list, err := s.ListTracks(ctx)
 	if err != nil {

@@ -42,6 +42,7 @@ import { withAlgorithmDefaults } from './swarm.js';
  * @property {number} total_samples
  * @property {number} size
  * @property {ChunkInfo[]} chunks
+ * @property {string} [origin] the tag of the music folder that added the track (serve --music)
  */
 
 /**
