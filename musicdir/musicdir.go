@@ -2,8 +2,10 @@
 // serve --music DIR`): it ingests the folder's MP3 files at start, then
 // follows the folder with fsnotify. A file added or replaced is ingested
 // once it has stopped changing (Config.Settle: half-written files wait); a
-// removed file's track leaves the library when no other file of the folder
-// has the same audio. The folder's tracks carry its tag (media.Manifest
+// removed file's track leaves the library two Settle periods later when no
+// file of the folder has the same audio by then; a file renamed or moved
+// within the folder keeps its track (it is known by its size and
+// modification time, and not read again). The folder's tracks carry its tag (media.Manifest
 // Origin), so the tracks of files removed while the server was down leave
 // too, once the first scan has seen every directory and ingested every
 // file; tracks ingested by hand stay.
@@ -90,6 +92,20 @@ type pendingFile struct {
 	since time.Time // when size and mod were first seen as they are
 }
 
+// orphan is a track whose last file went.
+type orphan struct {
+	since time.Time
+	path  string  // the file that went last
+	key   fileKey // its size and modification time
+}
+
+// fileKey is what a rename keeps of a file: its size and modification
+// time. A file that arrives with an orphan's key is that file, moved.
+type fileKey struct {
+	size int64
+	mod  int64 // UnixNano
+}
+
 // Folder follows one music folder. Its state belongs to the goroutine of
 // Run; Status reads a copy.
 type Folder struct {
@@ -99,7 +115,13 @@ type Folder struct {
 	// origin tags the folder's tracks (media.Manifest.Origin).
 	origin string
 
-	files   map[string]fileState   // path → state
+	files   map[string]fileState // path → state
+	holders map[string]int       // track id → files holding it
+	// orphans are tracks whose last file went, by id: dropped once they
+	// stayed without a file for two Settle periods.
+	orphans map[string]orphan
+	// moved finds an orphan by its file's key.
+	moved   map[fileKey]string
 	pending map[string]pendingFile // path → waiting to settle
 	watched map[string]bool        // directories watched
 	dirty   bool                   // Status is behind
@@ -152,7 +174,8 @@ func New(cfg Config) (*Folder, error) {
 	sum := sha256.Sum256([]byte(dir))
 	return &Folder{
 		cfg: cfg, log: cfg.Logger.With("music", dir), dir: dir, origin: "music:" + hex.EncodeToString(sum[:8]),
-		files: make(map[string]fileState), pending: make(map[string]pendingFile), watched: make(map[string]bool),
+		files: make(map[string]fileState), holders: make(map[string]int), orphans: make(map[string]orphan), moved: make(map[fileKey]string),
+		pending: make(map[string]pendingFile), watched: make(map[string]bool),
 		status: Status{Dir: dir},
 	}, nil
 }
@@ -281,8 +304,10 @@ func (f *Folder) rescan(ctx context.Context, w *fsnotify.Watcher) {
 		}
 	}
 	for _, p := range gone {
-		f.removed(ctx, p)
+		delete(f.pending, p)
+		f.forget(p)
 	}
+	f.dirty = true
 }
 
 // unwatch drops the watches of directory path and of those under it.
@@ -316,7 +341,7 @@ func (f *Folder) event(ctx context.Context, w *fsnotify.Watcher, ev fsnotify.Eve
 	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
 		f.unwatch(w, path)
-		f.removed(ctx, path)
+		f.removed(path)
 		return
 	}
 	info, err := os.Lstat(path)
@@ -330,10 +355,12 @@ func (f *Folder) event(ctx context.Context, w *fsnotify.Watcher, ev fsnotify.Eve
 		// its old name).
 		f.unwatch(w, path)
 		for _, p := range f.scan(ctx, w, path) {
-			f.changed(p)
+			if fi, err := os.Lstat(p); err == nil {
+				f.arrived(p, fi)
+			}
 		}
 	case info.Mode().IsRegular() && isMP3(path):
-		f.changed(path)
+		f.arrived(path, info)
 	}
 }
 
@@ -372,6 +399,7 @@ func (f *Folder) settle(ctx context.Context) {
 		f.ingest(ctx, ready)
 		f.dirty = true
 	}
+	f.dropOrphans(ctx, now)
 	f.sweep(ctx)
 	if f.dirty {
 		f.publish(false)
@@ -432,7 +460,7 @@ func (f *Folder) ingest(ctx context.Context, paths []string) {
 			if !had || !old.failed || old.size != st.size || !old.mod.Equal(st.mod) {
 				f.log.Warn("music folder: file not ingested", "err", r.Err) // once per version of the file
 			}
-			f.files[r.Path] = fileState{size: st.size, mod: st.mod, failed: true}
+			f.setFile(r.Path, fileState{size: st.size, mod: st.mod, failed: true})
 			if had && old.id != "" {
 				replaced = append(replaced, old.id)
 			}
@@ -442,7 +470,7 @@ func (f *Folder) ingest(ctx context.Context, paths []string) {
 			f.log.Warn("music folder: "+w, "path", r.Path)
 		}
 		f.storeDown = false
-		f.files[r.Path] = fileState{size: st.size, mod: st.mod, id: r.Manifest.ID}
+		f.setFile(r.Path, fileState{size: st.size, mod: st.mod, id: r.Manifest.ID})
 		if !r.Existed || (had && old.id != r.Manifest.ID) {
 			f.log.Info("music folder: track added", "path", r.Path, "id", r.Manifest.ID, "title", r.Manifest.Title)
 		}
@@ -463,13 +491,17 @@ func (f *Folder) ingest(ctx context.Context, paths []string) {
 	}
 }
 
-// removed forgets path, or every file under it when it was a directory.
-func (f *Folder) removed(ctx context.Context, path string) {
+// removed forgets path, or every file under it when it was a directory
+// (one pass over the files).
+func (f *Folder) removed(path string) {
 	delete(f.pending, path)
 	var gone []string
 	prefix := path + string(filepath.Separator)
+	if _, ok := f.files[path]; ok {
+		gone = append(gone, path)
+	}
 	for p := range f.files {
-		if p == path || strings.HasPrefix(p, prefix) {
+		if strings.HasPrefix(p, prefix) {
 			gone = append(gone, p)
 		}
 	}
@@ -478,19 +510,98 @@ func (f *Folder) removed(ctx context.Context, path string) {
 			delete(f.pending, p)
 		}
 	}
-	changed := false
 	for _, p := range gone {
-		st := f.files[p]
-		delete(f.files, p)
-		if st.id != "" && f.dropIfUnused(ctx, st.id) {
+		f.forget(p)
+	}
+	f.dirty = true
+}
+
+// setFile records path's state, keeping the holder counts.
+func (f *Folder) setFile(path string, st fileState) {
+	if old, ok := f.files[path]; ok && old.id != "" {
+		f.holders[old.id]--
+		if f.holders[old.id] <= 0 {
+			delete(f.holders, old.id)
+		}
+	}
+	f.files[path] = st
+	if st.id != "" {
+		f.holders[st.id]++
+		f.unorphan(st.id) // a file has it (again)
+	}
+}
+
+// unorphan forgets that track id has no file.
+func (f *Folder) unorphan(id string) {
+	if o, ok := f.orphans[id]; ok {
+		delete(f.orphans, id)
+		if f.moved[o.key] == id {
+			delete(f.moved, o.key)
+		}
+	}
+}
+
+// arrived takes a file that appeared at path: when it has the size and
+// modification time of a file whose track lost its last file, it is that
+// file renamed or moved, and keeps its track without being read again.
+// Otherwise it waits to settle (changed).
+func (f *Folder) arrived(path string, info fs.FileInfo) {
+	key := fileKey{info.Size(), info.ModTime().UnixNano()}
+	if id, ok := f.moved[key]; ok {
+		if _, known := f.files[path]; !known {
+			f.setFile(path, fileState{size: info.Size(), mod: info.ModTime(), id: id})
+			f.log.Debug("music folder: file moved", "from", f.orphanPath(id), "to", path, "id", id)
+			f.dirty = true
+			return
+		}
+	}
+	f.changed(path)
+}
+
+// orphanPath is where orphan id's file was; "" when id is not an orphan.
+func (f *Folder) orphanPath(id string) string {
+	return f.orphans[id].path
+}
+
+// forget drops path; when it held the last copy of its track, the track
+// becomes an orphan (dropOrphans removes it unless a file comes back with
+// it: a rename or a move).
+func (f *Folder) forget(path string) {
+	st, ok := f.files[path]
+	if !ok {
+		return
+	}
+	delete(f.files, path)
+	if st.id == "" {
+		return
+	}
+	f.holders[st.id]--
+	if f.holders[st.id] <= 0 {
+		delete(f.holders, st.id)
+		key := fileKey{st.size, st.mod.UnixNano()}
+		f.orphans[st.id] = orphan{since: time.Now(), path: path, key: key}
+		f.moved[key] = st.id
+	}
+}
+
+// dropOrphans removes the tracks that have had no file for two Settle
+// periods (a file renamed or moved within the folder is matched at once:
+// arrived).
+func (f *Folder) dropOrphans(ctx context.Context, now time.Time) {
+	changed := false
+	for id, o := range f.orphans {
+		if now.Sub(o.since) < 2*f.cfg.Settle {
+			continue
+		}
+		f.unorphan(id)
+		if f.dropIfUnused(ctx, id) {
 			changed = true
-			f.log.Info("music folder: track removed", "path", p, "id", st.id)
+			f.log.Info("music folder: track removed", "path", o.path, "id", id)
 		}
 	}
 	if changed && f.cfg.OnChange != nil {
 		f.cfg.OnChange()
 	}
-	f.dirty = true
 }
 
 // sweep removes, once after the first scan, the folder's tracks (those
@@ -507,13 +618,9 @@ func (f *Folder) sweep(ctx context.Context) {
 		return
 	}
 	f.sweepDue = false
-	held := make(map[string]bool, len(f.files))
-	for _, st := range f.files {
-		held[st.id] = true
-	}
 	removed := 0
 	for _, t := range list {
-		if held[t.ID] {
+		if f.holders[t.ID] > 0 {
 			continue
 		}
 		m, err := f.cfg.Store.Manifest(ctx, t.ID)
@@ -535,10 +642,8 @@ func (f *Folder) sweep(ctx context.Context) {
 // dropIfUnused deletes track id from the library when no followed file
 // holds it any more, and reports whether it did.
 func (f *Folder) dropIfUnused(ctx context.Context, id string) bool {
-	for _, st := range f.files {
-		if st.id == id {
-			return false
-		}
+	if f.holders[id] > 0 {
+		return false
 	}
 	if err := f.cfg.Store.DeleteTrack(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		f.log.Warn("music folder: removing a track", "id", id, "err", err)
@@ -548,13 +653,7 @@ func (f *Folder) dropIfUnused(ctx context.Context, id string) bool {
 }
 
 func (f *Folder) trackCount() int {
-	ids := make(map[string]bool)
-	for _, st := range f.files {
-		if st.id != "" {
-			ids[st.id] = true
-		}
-	}
-	return len(ids)
+	return len(f.holders)
 }
 
 func (f *Folder) failedCount() int {

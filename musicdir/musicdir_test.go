@@ -175,10 +175,27 @@ func TestFolder(t *testing.T) {
 	want("a directory renamed", idOf(t, d), idOf(t, b))
 	write(t, filepath.Join(dir, "Renamed", "c.mp3"), c)
 	want("a file added to a renamed directory", idOf(t, d), idOf(t, b), idOf(t, c))
+	// A file renamed: its track never leaves the library (pages would see
+	// it go and come back), watched for four Settle periods.
+	if err := os.Rename(filepath.Join(dir, "Renamed", "c.mp3"), filepath.Join(dir, "Renamed", "c-renamed.mp3")); err != nil {
+		t.Fatal(err)
+	}
+	cid := idOf(t, c)
+	for end := time.Now().Add(1200 * time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if !slices.Contains(library(), cid) {
+			t.Fatal("a renamed file's track left the library")
+		}
+	}
 	if err := os.Remove(filepath.Join(dir, "Renamed", "b.mp3")); err != nil {
 		t.Fatal(err)
 	}
 	want("a file removed from a renamed directory", idOf(t, d), idOf(t, c))
+	if err := os.Remove(filepath.Join(dir, "Renamed", "c-renamed.mp3")); err != nil {
+		t.Fatal(err)
+	}
+	want("a renamed file removed", idOf(t, d))
+	write(t, filepath.Join(dir, "Renamed", "c.mp3"), c)
+	want("a file added again", idOf(t, d), idOf(t, c))
 	if len(changes) == 0 {
 		t.Error("OnChange never called")
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 
@@ -12,7 +13,8 @@ import (
 )
 
 // TestRescan: after lost events (a watch error) the rescan finds what
-// changed meanwhile: a file added is ingested, a file removed leaves.
+// changed meanwhile: a file added is ingested, a file removed leaves
+// (after two Settle periods without a file).
 func TestRescan(t *testing.T) {
 	st, err := boltstore.Open(t.TempDir())
 	if err != nil {
@@ -50,6 +52,12 @@ func TestRescan(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.rescan(ctx, w)
+	// a's track leaves two Settle periods after its file was found gone.
+	f.dropOrphans(ctx, time.Now())
+	if n := len(f.orphans); n != 1 {
+		t.Fatalf("%d tracks wait to leave, want a's", n)
+	}
+	f.dropOrphans(ctx, time.Now().Add(2*f.cfg.Settle))
 	list, err := st.ListTracks(ctx)
 	if err != nil {
 		t.Fatal(err)
