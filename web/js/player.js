@@ -1065,6 +1065,7 @@ export class Player extends EventTarget {
     }
     this.store.pinned.clear();
     for (const id of limits.keys()) this.store.pinned.add(id);
+    this.store.touch(s.parts[cur].m.id); // the track playing is the most recently used
     if (this.prefetchId && this.loaders.has(this.prefetchId)) this.store.pinned.add(this.prefetchId);
   }
 
