@@ -27,6 +27,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/ztream/ztream/chunkproto"
 	"github.com/ztream/ztream/cluster"
+	"github.com/ztream/ztream/firstcopy"
 	"github.com/ztream/ztream/internal/pionlog"
 	"github.com/ztream/ztream/signaling"
 	"github.com/ztream/ztream/store"
@@ -56,7 +57,7 @@ type Hub struct {
 	tcpMux  ice.TCPMux
 	tracker *tracker.Tracker
 	shapes  *shapeCache
-	copies  *firstCopies
+	copies  *firstcopy.Copies
 	// senv is what the chunk senders use of the hub (built once in New).
 	senv senderEnv
 
@@ -234,7 +235,7 @@ func New(cfg Config, st store.Store) (*Hub, error) {
 		LookupTimeout:     cfg.LookupTimeout,
 	}, asker{h}, h.onLookupResult)
 	h.shapes = newShapeCache(st, cfg.StoreTimeout)
-	h.copies = newFirstCopies(cfg.FirstCopyTTL, cfg.FirstCopyStripe)
+	h.copies = firstcopy.New(cfg.FirstCopyTTL, cfg.FirstCopyStripe)
 	h.senv = senderEnv{
 		cfg: &h.cfg, metrics: h.metrics, st: st, shapes: h.shapes, copies: h.copies,
 		activeRanges: &h.activeRanges, draining: &h.draining,

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/datachannel"
 	"github.com/pion/webrtc/v4"
 	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/firstcopy"
 	"github.com/ztream/ztream/store"
 	"golang.org/x/time/rate"
 )
@@ -54,7 +55,7 @@ type senderEnv struct {
 	metrics      Metrics
 	st           store.Store
 	shapes       *shapeCache
-	copies       *firstCopies
+	copies       *firstcopy.Copies
 	activeRanges *atomic.Int64
 	draining     *atomic.Bool
 	// connected reports whether a peer id is connected; partnersOf
@@ -276,7 +277,7 @@ func (s *chunkSender) sendNext() {
 		return
 	}
 	r.next++
-	s.env.copies.note(r.track, c.Seq, s.p.id, time.Now())
+	s.env.copies.Note(r.track, c.Seq, s.p.id, time.Now())
 	if err := s.dc.Send(msg); err != nil {
 		s.p.log.Debug("data channel send", "err", err)
 		s.p.fail(websocket.StatusInternalError, "data channel send failed")
@@ -367,7 +368,7 @@ func (s *chunkSender) start(ctx context.Context, req chunkproto.Request) {
 		s.remove(replaced)
 	}
 	if req.FirstCopy {
-		req.From, req.To = s.env.copies.claim(req.Track, req.From, req.To, s.p.id, s.env.connected, time.Now())
+		req.From, req.To = s.env.copies.Claim(req.Track, req.From, req.To, s.p.id, s.env.connected, time.Now())
 		if req.From >= req.To {
 			s.env.metrics.FirstCopySkipped()
 			s.reply(chunkproto.Done{ID: req.ID}) // every chunk went to other peers

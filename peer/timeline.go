@@ -26,11 +26,26 @@ func NewTimeline(m *media.Manifest) *Timeline {
 
 // timelineFromDurations builds a timeline from chunk durations (ms); tests use it.
 func timelineFromDurations(durs ...float64) *Timeline {
-	m := &media.Manifest{}
-	for i, d := range durs {
-		m.Chunks = append(m.Chunks, media.ChunkInfo{Seq: i, DurationMS: d, Size: 1000})
+	return NewUniformTimeline(len(durs), 0, 1000, durs...)
+}
+
+// NewUniformTimeline builds the timeline of a track without its manifest
+// (the simulator's tracks): n chunks of chunkMS ms and size bytes each, or
+// of the durations durs when given (n is then len(durs)).
+func NewUniformTimeline(n int, chunkMS float64, size int, durs ...float64) *Timeline {
+	if len(durs) > 0 {
+		n = len(durs)
 	}
-	return NewTimeline(m)
+	t := &Timeline{starts: make([]float64, n+1), sizes: make([]int, n)}
+	for i := range n {
+		d := chunkMS
+		if len(durs) > 0 {
+			d = durs[i]
+		}
+		t.starts[i+1] = t.starts[i] + d
+		t.sizes[i] = size
+	}
+	return t
 }
 
 // Len returns the number of chunks.

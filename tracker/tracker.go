@@ -127,6 +127,9 @@ type Config struct {
 	// MaxExclusionsPerPeer bounds the (seeder, track) couples one peer's
 	// reports exclude from its lookups; the oldest is forgotten first (64).
 	MaxExclusionsPerPeer int
+	// Clock gives the time and runs the lookup timers (default: the
+	// system's; the simulator's runs in virtual time).
+	Clock Clock
 	// DropAfterReports drops a seeder as holder of a track once this many
 	// distinct peers reported it for a hash mismatch or a bad message (2).
 	// Timeouts never drop a seeder for everyone: an overloaded machine or a
@@ -136,7 +139,32 @@ type Config struct {
 	DropAfterReports int
 }
 
+// Clock is the time source of a Tracker: Now, and AfterFunc, which runs f
+// once d has passed (on a goroutine of its own, or, in a simulator, from
+// its event loop) unless the returned Timer is stopped first.
+type Clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a timer of a Clock.
+type Timer interface {
+	// Stop prevents the timer's function from running; it reports whether
+	// it did.
+	Stop() bool
+}
+
+// systemClock is the Clock of the time package.
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func (systemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
 func (c Config) withDefaults() Config {
+	if c.Clock == nil {
+		c.Clock = systemClock{}
+	}
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
@@ -256,7 +284,7 @@ type lookup struct {
 	asked                []askedPeer // the candidates asked (≤ AskPerLookup)
 	unanswered           int
 	seeders              []string
-	timer, gather        *time.Timer
+	timer, gather        Timer
 	started              time.Time
 }
 
@@ -666,7 +694,7 @@ func (t *Tracker) LookupQuery(requester, track string, q Query) (string, error) 
 		requester: requester,
 		track:     track,
 		want:      want,
-		started:   time.Now(),
+		started:   t.cfg.Clock.Now(),
 	}
 	holders := 0
 	cands := t.scratch[:0]
@@ -718,7 +746,7 @@ func (t *Tracker) LookupQuery(requester, track string, q Query) (string, error) 
 		l.unanswered++
 	}
 	id := l.id
-	l.timer = time.AfterFunc(t.cfg.LookupTimeout, func() { t.expire(id) })
+	l.timer = t.cfg.Clock.AfterFunc(t.cfg.LookupTimeout, func() { t.expire(id) })
 	ask := make([]string, len(cands)) // cands is t.scratch: reused once mu is released
 	for i, c := range cands {
 		ask[i] = c.peer
@@ -765,7 +793,7 @@ func (t *Tracker) Reply(peer, lookupID string, ok bool) {
 		res = t.conclude(l)
 	case len(l.seeders) == 1 && l.gather == nil:
 		id := l.id
-		l.gather = time.AfterFunc(t.cfg.GatherWindow, func() { t.expire(id) })
+		l.gather = t.cfg.Clock.AfterFunc(t.cfg.GatherWindow, func() { t.expire(id) })
 		fallthrough
 	default:
 		t.mu.Unlock()
@@ -807,6 +835,17 @@ func (t *Tracker) ActiveUploads(peer string) int {
 		return ps.active
 	}
 	return 0
+}
+
+// Size returns the tracker's state: the holder entries kept over all
+// tracks, and the tracks that have at least one.
+func (t *Tracker) Size() (holders, tracks int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, list := range t.holders {
+		holders += len(list)
+	}
+	return holders, len(t.holders)
 }
 
 // Pending returns the number of lookups in progress.
@@ -878,7 +917,7 @@ func (t *Tracker) finish(l *lookup) {
 func (t *Tracker) finishResult(l *lookup, reason string) Result {
 	t.finish(l)
 	return Result{LookupID: l.id, Requester: l.requester, Track: l.track, Seeders: l.seeders, Reason: reason,
-		Elapsed: time.Since(l.started)}
+		Elapsed: t.cfg.Clock.Now().Sub(l.started)}
 }
 
 func (t *Tracker) deliver(results ...Result) {

@@ -1,5 +1,5 @@
 // Command ztream is Ztream's single binary: the hub server, the ingest tool,
-// the library listing and the load generator.
+// the library listing, the load generator and the swarm simulator.
 package main
 
 import (
@@ -22,6 +22,8 @@ Usage:
   ztream ingest [--data DIR | --mongo URI] FILE|DIR...              add MP3 files to the library
   ztream tracks [--data DIR | --mongo URI] [--json]                 list the library
   ztream load   --server URL [--peers N] [--duration D] [flags]     run simulated peers against a hub
+  ztream sim    [--scenario NAME|FILE] [--listeners N] [--hours H] [--seed S] [--json]
+                                                                    simulate a swarm in virtual time
 
 Run 'ztream COMMAND -h' for a command's flags. Every flag can also be set with
 an environment variable, named in the flag's help.
@@ -49,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runTracks(ctx, rest, stdout, stderr)
 	case "load":
 		err = runLoad(ctx, rest, stdout, stderr)
+	case "sim":
+		err = runSim(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

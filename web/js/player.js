@@ -148,6 +148,8 @@ class Session {
     this.truncateAt = null;
     /** A chained track whose first chunk is being appended (checkChained looks at it after), or null. @type {PlayerPart|null} */
     this.firstOfChained = null;
+    /** The timer of watchEdge (0: none). @type {ReturnType<typeof setTimeout>|0} */
+    this.edgeTimer = 0;
     this.initAppended = false;
     this.started = false;
     /** Whether the start latency counts in the stats (not after a recovery); set by play(). */
@@ -349,6 +351,7 @@ class Session {
   close() {
     this.closed = true;
     clearInterval(this.timer);
+    if (this.edgeTimer) clearTimeout(this.edgeTimer);
     for (const part of this.parts) part.loader.removeEventListener('chunk', this.onChunk);
     if (this.objectURL) URL.revokeObjectURL(this.objectURL);
   }
@@ -413,10 +416,21 @@ class Session {
     const dropped = this.parts.splice(i + 1);
     const at = dropped[0].base;
     this.truncateAt = this.truncateAt === null ? at : Math.min(this.truncateAt, at);
-    for (const part of dropped) part.loader.removeEventListener('chunk', this.onChunk);
+    this.detach(dropped);
     if (this.last && dropped.includes(this.last.part)) this.last = null;
     if (this.windowPart && dropped.includes(this.windowPart)) this.windowPart = null;
     if (this.offsetPart && dropped.includes(this.offsetPart)) this.offsetPart = null;
+  }
+
+  /**
+   * Stops listening to the loaders of parts no longer in the chain (a
+   * loader another part shares, the same track twice, still tells).
+   * @param {PlayerPart[]} gone
+   */
+  detach(gone) {
+    for (const part of gone) {
+      if (!this.parts.some((p) => p.loader === part.loader)) part.loader.removeEventListener('chunk', this.onChunk);
+    }
   }
 
   /**
@@ -433,7 +447,7 @@ class Session {
     this.unchainAfter(i + 1);
     if (i > 1) {
       const gone = this.parts.splice(0, i - 1);
-      for (const part of gone) part.loader.removeEventListener('chunk', this.onChunk);
+      this.detach(gone);
       this.cur = 1;
     }
     this.p.partsChanged(this);
@@ -443,7 +457,10 @@ class Session {
   /** One step of buffer management: evict, append or end the stream; then let the loaders plan. */
   pump() {
     if (this.closed) return;
-    if (this.sb) this.advance();
+    if (this.sb) {
+      this.advance();
+      this.watchEdge(this.audio.currentTime);
+    }
     for (const part of this.parts) part.loader.kick();
     const sb = this.sb;
     const ms = this.ms;
@@ -491,6 +508,23 @@ class Session {
     }
     this.maybeEnd(position);
     this.maybeNearEnd();
+  }
+
+  /**
+   * Less than a second before the end of a part with another after it:
+   * pumps again at the boundary, so the move to the next track is told when
+   * it is heard, not at the next timeupdate.
+   * @param {number} position the playhead in the timeline (s)
+   */
+  watchEdge(position) {
+    const part = this.parts[this.cur];
+    if (!part || this.cur + 1 >= this.parts.length || this.audio.paused || this.edgeTimer) return;
+    const left = (partEnd(part) - position) / (this.audio.playbackRate || 1);
+    if (left <= 0 || left > 1) return;
+    this.edgeTimer = setTimeout(() => {
+      this.edgeTimer = 0;
+      this.pump();
+    }, left * 1000 + 5);
   }
 
   /**

@@ -311,7 +311,8 @@ export class UI {
     if (!this.queued()) return;
     const q = this.queue;
     if (dir > 0 && q.peekNext(true) === id) q.next(true);
-    else if (dir < 0 && q.current() === id) return; // repeat one
+    else if (dir > 0 && q.ids[q.index + 1] === id) q.next();
+    else if (q.current() === id) return; // the same track again (repeat one, changed meanwhile)
     else if (dir < 0 && q.index > 0 && q.ids[q.index - 1] === id) q.prev();
     else {
       this.player.log(`${id} is not the queue's ${dir > 0 ? 'next' : 'previous'} track: next and previous follow the list`);
