@@ -98,7 +98,7 @@ type play struct {
 func (s *Sim) newPlay(u *user, t trackID, n int) *play {
 	tl := s.timeline(n)
 	return &play{
-		s: s, u: u, track: t, name: trackName(t), tl: tl, pb: peer.NewPlayback(tl, 1),
+		s: s, u: u, track: t, name: trackName(t), tl: tl, pb: peer.NewPlayback(tl, s.speed()),
 		present: make([]bool, n), t0: s.clock.Elapsed(), orphan: -1, startMS: -1,
 		hub: source{goneAt: -1}, lastHolding: -time.Hour,
 	}
@@ -267,7 +267,7 @@ func (p *play) stepAt(now time.Duration) {
 // source timeout (at least minMS) without a chunk.
 func (p *play) stateOf(src *source, now time.Duration, minMS float64) peer.SourceState {
 	st := src.st
-	st.Stalled = st.Active && now-src.last > ms(max(p.s.alg.SourceTimeoutMS, minMS))
+	st.Stalled = st.Active && now-src.last > max(p.s.media(p.s.alg.SourceTimeoutMS), ms(minMS))
 	return st
 }
 
@@ -281,7 +281,7 @@ func (p *play) requestHub(r peer.Range, firstCopy bool, now time.Duration) {
 		if from >= to || from > r.From {
 			// The hub gave the first chunk asked to another peer: fetch it
 			// from peers, look for more now (peer/session.go onEnd).
-			p.firstCopyHold = now + ms(s.alg.FirstCopyRetryMS)
+			p.firstCopyHold = now + s.media(s.alg.FirstCopyRetryMS)
 			p.orphan = r.From
 			p.nextLook = min(p.nextLook, now)
 			s.stats.firstCopySkips++
@@ -327,8 +327,8 @@ func (s *Sim) connected(name string) bool {
 // checkPeers drops links whose seeder went silent and marks slow ranges
 // (peer/session.go checkPeers).
 func (p *play) checkPeers(now time.Duration) {
-	silence := ms(max(p.s.alg.SourceTimeoutMS, p.s.alg.SilenceRealMS))
-	timeout := ms(p.s.alg.SourceTimeoutMS)
+	silence := max(p.s.media(p.s.alg.SourceTimeoutMS), ms(p.s.alg.SilenceRealMS))
+	timeout := p.s.media(p.s.alg.SourceTimeoutMS)
 	kept := p.peers[:0]
 	for _, l := range p.peers {
 		gone := !l.seeder.online || l.seeder.name != l.name
@@ -412,7 +412,7 @@ func (p *play) startLookup(now time.Duration) {
 	}
 	p.looking = true
 	p.lookups++
-	p.nextLook = now + ms(max(s.alg.LookupRetryMS, s.alg.LookupRetryRealMS))
+	p.nextLook = now + max(s.media(s.alg.LookupRetryMS), ms(s.alg.LookupRetryRealMS))
 	exclude := make([]string, 0, len(p.peers))
 	for _, l := range p.peers {
 		exclude = append(exclude, l.name)
@@ -490,7 +490,7 @@ func (p *play) connect(name string) {
 		relayed = true
 	}
 	// Signaling through the hub, then ICE, DTLS and SCTP over the pair.
-	setup := (p.u.hubRTTMS+seeder.hubRTTMS)/2 + s.sc.Network.LinkSetupRTTs*rtt
+	setup := (p.u.hubRTTMS+seeder.hubRTTMS)/2 + s.sc.Network.LinkSetupRTTs*rtt + s.sc.Network.LinkSetupMS
 	if unreachable && !relayed {
 		s.clock.After(ms(s.sc.Network.LinkFailMS), func() {
 			p.linking--
@@ -499,7 +499,7 @@ func (p *play) connect(name string) {
 				s.tr.ReleaseUpload(name)
 			}
 			p.u.linkFails++
-			p.u.backoffUntil = s.clock.Elapsed() + ms(s.alg.LookupBackoffMS(p.u.linkFails))
+			p.u.backoffUntil = s.clock.Elapsed() + s.media(s.alg.LookupBackoffMS(p.u.linkFails))
 			p.wake()
 		})
 		return
@@ -593,7 +593,7 @@ func (p *play) plan(now time.Duration) time.Duration {
 		}
 		end := src.arrival(src.st.To - 1)
 		if src.goneAt >= 0 && end > src.goneAt {
-			at(src.last + ms(p.s.alg.SourceTimeoutMS) + time.Millisecond)
+			at(src.last + p.s.media(p.s.alg.SourceTimeoutMS) + time.Millisecond)
 			continue
 		}
 		at(end)
@@ -602,8 +602,8 @@ func (p *play) plan(now time.Duration) time.Duration {
 	// chunk, and when it reaches it (or, stalled, when it arrives).
 	if p.pb.Started() {
 		need := p.pb.UntilNeed(p.present)
-		at(now + need - ms(p.s.alg.Sched.EmergencyMS))
-		at(now + need - ms(p.s.alg.Sched.RescueMS))
+		at(now + need - p.s.media(p.s.alg.Sched.EmergencyMS))
+		at(now + need - p.s.media(p.s.alg.Sched.RescueMS))
 		at(now + need)
 		if need == 0 {
 			c := peer.FirstMissing(p.present, p.tl.ChunkAt(p.pb.Position()))

@@ -51,6 +51,12 @@ type Scenario struct {
 	Hubs int `json:"hubs"`
 	// Flash, when set, adds a release-day crowd.
 	Flash *Flash `json:"flash_crowd,omitempty"`
+	// Load, when set, replays a `ztream load` run instead of the listeners
+	// above (the calibration against real peers).
+	Load *LoadRun `json:"load,omitempty"`
+	// Speed plays media this much faster than real time, as `ztream load
+	// --speed` does (default 1).
+	Speed float64 `json:"speed,omitempty"`
 	// Server holds the hub's measured costs used to project its CPU.
 	Server ServerCosts `json:"server"`
 }
@@ -97,6 +103,9 @@ type Network struct {
 	// LinkSetupRTTs is how many pair RTTs a peer link takes to open
 	// (signaling through the hub, ICE, DTLS, SCTP).
 	LinkSetupRTTs float64 `json:"link_setup_rtts"`
+	// LinkSetupMS is added to a link's setup (the CPU of ICE and DTLS:
+	// what a loopback run's setup takes).
+	LinkSetupMS float64 `json:"link_setup_ms"`
 	LinkFailMS    float64 `json:"link_fail_ms"`
 }
 
@@ -108,6 +117,17 @@ type Flash struct {
 	AtMinute    float64 `json:"at_minute"`
 	Minutes     float64 `json:"minutes"`
 	AlbumTracks int     `json:"album_tracks"`
+}
+
+// LoadRun is a `ztream load` run: Peers peers join evenly over RampSec,
+// each plays tracks picked by the catalog's Zipf popularity, one after the
+// other, starting new ones until DurationSec; TrackSec, when set, gives
+// the catalog's track lengths (the demo library's: 130, 150, 165).
+type LoadRun struct {
+	Peers       int       `json:"peers"`
+	RampSec     float64   `json:"ramp_sec"`
+	DurationSec float64   `json:"duration_sec"`
+	TrackSec    []float64 `json:"track_sec,omitempty"`
 }
 
 // ServerCosts are the hub's costs measured by the bench (docs/BENCHMARKS.md),
@@ -268,8 +288,8 @@ func Load(nameOrFile string) (Scenario, error) {
 func (s *Scenario) Check() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if s.Listeners < 0 || (s.Listeners == 0 && s.Flash == nil) {
-		bad("listeners: %d (want > 0, or a flash crowd)", s.Listeners)
+	if s.Listeners < 0 || (s.Listeners == 0 && s.Flash == nil && s.Load == nil) {
+		bad("listeners: %d (want > 0, or a flash crowd or a load run)", s.Listeners)
 	}
 	if s.StartHour < 0 || s.StartHour >= 24 {
 		bad("start_hour: %g (want 0 ≤ start_hour < 24)", s.StartHour)
@@ -300,6 +320,12 @@ func (s *Scenario) Check() error {
 	}
 	if s.CacheMB < 0 || s.Churn < 0 || s.Churn > 1 || s.UploadCap < 0 || s.Hubs < 1 {
 		bad("want cache_mb ≥ 0, 0 ≤ churn ≤ 1, upload_cap ≥ 0, hubs ≥ 1")
+	}
+	if l := s.Load; l != nil && (l.Peers < 1 || l.RampSec < 0 || l.DurationSec <= 0 || (len(l.TrackSec) > 0 && len(l.TrackSec) != s.Catalog.Tracks)) {
+		bad("load: want peers ≥ 1, ramp_sec ≥ 0, duration_sec > 0, and one track_sec per catalog track")
+	}
+	if s.Speed < 0 {
+		bad("speed: %g (want ≥ 1, or 0 for 1)", s.Speed)
 	}
 	if f := s.Flash; f != nil && (f.Listeners < 1 || f.Minutes <= 0 || f.AlbumTracks < 1 || f.AtMinute < 0) {
 		bad("flash_crowd: want listeners ≥ 1, minutes > 0, album_tracks ≥ 1, at_minute ≥ 0")

@@ -57,6 +57,7 @@ type user struct {
 	serving   []*link
 	play      *play
 	flash     bool
+	loader    bool // a peer of a load run
 	// linkFails counts the peer links in a row that failed to open; no
 	// lookup before backoffUntil (peer.Algorithm.LookupBackoffMS).
 	linkFails    int
@@ -134,6 +135,13 @@ func (a asker) AskUpload(peerName, track, lookupID, requester string) bool {
 	return true
 }
 
+// speed returns how much faster than real time media plays (a load run's
+// --speed; 1 for listeners).
+func (s *Sim) speed() float64 { return max(s.sc.Speed, 1) }
+
+// media converts media milliseconds into the real (virtual) time they take.
+func (s *Sim) media(v float64) time.Duration { return ms(v / s.speed()) }
+
 // ms converts milliseconds to a Duration.
 func ms(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
 
@@ -143,6 +151,9 @@ func trackName(t trackID) string { return "t" + strconv.Itoa(int(t)) }
 // chunks returns the chunk count of track t: a length between MinSec and
 // MaxSec that depends on t and the seed only.
 func (s *Sim) chunks(t trackID) int {
+	if l := s.sc.Load; l != nil && int(t) < len(l.TrackSec) {
+		return max(int(math.Ceil(l.TrackSec[t]*1000/chunkMS)), 1)
+	}
 	h := splitmix(uint64(t) ^ s.sc.Seed<<20)
 	sec := s.sc.Catalog.MinSec + float64(h%10_000)/10_000*(s.sc.Catalog.MaxSec-s.sc.Catalog.MinSec)
 	return max(int(math.Ceil(sec*1000/chunkMS)), 1)
@@ -213,7 +224,7 @@ func (s *Sim) sessionMS() float64 {
 	meanTrackMS := (s.sc.Catalog.MinSec + s.sc.Catalog.MaxSec) / 2 * 1000
 	p, c := 1/s.sc.Session.MeanTracks, s.sc.Churn
 	started := 1 / (p + c - p*c)
-	return started * (1 - c/2) * meanTrackMS
+	return started * (1 - c/2) * meanTrackMS / s.speed()
 }
 
 // curve returns the daily curve's factor at virtual time now (mean 1).
@@ -240,6 +251,9 @@ func (s *Sim) Run() Report {
 	if nUsers <= 0 {
 		nUsers = 2 * sc.Listeners
 	}
+	if sc.Load != nil {
+		nUsers = sc.Load.Peers
+	}
 	flash := 0
 	if sc.Flash != nil {
 		flash = sc.Flash.Listeners
@@ -253,7 +267,7 @@ func (s *Sim) Run() Report {
 	// The regular listeners: those online at the start (in the middle of
 	// their sessions), then Poisson arrivals.
 	regular := nUsers - flash
-	if sc.Listeners > 0 {
+	if sc.Listeners > 0 && sc.Load == nil {
 		perm := s.rng.Perm(regular)
 		online := min(int(float64(sc.Listeners)*s.curve(0)), regular)
 		for _, i := range perm[:online] {
@@ -263,6 +277,12 @@ func (s *Sim) Run() Report {
 			s.offline = append(s.offline, i)
 		}
 		s.scheduleArrival()
+	}
+	if l := sc.Load; l != nil {
+		for i, u := range s.users {
+			u.loader = true
+			s.clock.After(ms(l.RampSec*1000*float64(i)/float64(len(s.users))), func() { s.arrive(u, false) })
+		}
 	}
 	if sc.Flash != nil {
 		for k := range flash {
@@ -328,9 +348,12 @@ func (s *Sim) arrive(u *user, midway bool) {
 			}
 		}
 	}
-	if u.flash {
+	switch {
+	case u.loader:
+		u.left = math.MaxInt32 // until the load run's duration
+	case u.flash:
 		u.left = s.sc.Flash.AlbumTracks
-	} else {
+	default:
 		p := 1 / s.sc.Session.MeanTracks
 		u.left = 1 + int(math.Floor(math.Log(1-s.rng.Float64())/math.Log(1-p+1e-12)))
 		if midway {
@@ -341,7 +364,7 @@ func (s *Sim) arrive(u *user, midway bool) {
 		// Under way at the start: its current track began at some point of
 		// the last one (starts are spread, not all at 0).
 		meanTrackMS := (s.sc.Catalog.MinSec + s.sc.Catalog.MaxSec) / 2 * 1000
-		s.clock.After(ms(s.rng.Float64()*meanTrackMS), func() { s.next(u) })
+		s.clock.After(s.media(s.rng.Float64()*meanTrackMS), func() { s.next(u) })
 		return
 	}
 	s.next(u)
@@ -378,7 +401,7 @@ func (s *Sim) next(u *user) {
 	if !u.online {
 		return
 	}
-	if u.left <= 0 {
+	if u.left <= 0 || (u.loader && s.clock.Elapsed() >= ms(s.sc.Load.DurationSec*1000)) {
 		s.leave(u)
 		return
 	}
@@ -406,7 +429,7 @@ func (s *Sim) next(u *user) {
 		if churnAt >= 0 {
 			played = churnAt
 		}
-		s.clock.After(ms(played), func() {
+		s.clock.After(s.media(played), func() {
 			if churnAt >= 0 {
 				s.stats.churned++
 				s.leave(u)
@@ -419,7 +442,7 @@ func (s *Sim) next(u *user) {
 	p := s.newPlay(u, t, n)
 	u.play = p
 	if churnAt >= 0 {
-		p.churn = s.clock.After(ms(churnAt+p.startWaitMS()), func() {
+		p.churn = s.clock.After(s.media(churnAt)+ms(p.startWaitMS()), func() {
 			s.stats.churned++
 			s.leave(u)
 		})
