@@ -182,6 +182,15 @@ func splitmix(x uint64) uint64 {
 // pick draws a track from the catalog's popularity.
 func (s *Sim) pick() trackID { return trackID(s.zipf.Uint64()) }
 
+// user returns user i, made at its first use: a listener who never comes
+// in the simulated time costs nothing.
+func (s *Sim) user(i int) *user {
+	if s.users[i] == nil {
+		s.users[i] = s.newUser(i)
+	}
+	return s.users[i]
+}
+
 // newUser makes user i (its favourites drawn from the catalog).
 func (s *Sim) newUser(i int) *user {
 	n := s.sc.Network
@@ -259,10 +268,7 @@ func (s *Sim) Run() Report {
 		flash = sc.Flash.Listeners
 		nUsers = max(nUsers, flash)
 	}
-	s.users = make([]*user, nUsers)
-	for i := range s.users {
-		s.users[i] = s.newUser(i)
-	}
+	s.users = make([]*user, nUsers) // made at their first arrival (user)
 	end := time.Duration(sc.Hours * float64(time.Hour))
 	// The regular listeners: those online at the start (in the middle of
 	// their sessions), then Poisson arrivals.
@@ -271,7 +277,7 @@ func (s *Sim) Run() Report {
 		perm := s.rng.Perm(regular)
 		online := min(int(float64(sc.Listeners)*s.curve(0)), regular)
 		for _, i := range perm[:online] {
-			s.arrive(s.users[i], true)
+			s.arrive(s.user(i), true)
 		}
 		for _, i := range perm[online:] {
 			s.offline = append(s.offline, i)
@@ -279,14 +285,15 @@ func (s *Sim) Run() Report {
 		s.scheduleArrival()
 	}
 	if l := sc.Load; l != nil {
-		for i, u := range s.users {
+		for i := range s.users {
+			u := s.user(i)
 			u.loader = true
 			s.clock.After(ms(l.RampSec*1000*float64(i)/float64(len(s.users))), func() { s.arrive(u, false) })
 		}
 	}
 	if sc.Flash != nil {
 		for k := range flash {
-			u := s.users[regular+k]
+			u := s.user(regular + k)
 			u.flash = true
 			at := ms(sc.Flash.AtMinute*60_000 + s.rng.Float64()*sc.Flash.Minutes*60_000)
 			s.clock.After(at, func() { s.arrive(u, false) })
@@ -320,7 +327,7 @@ func (s *Sim) scheduleArrival() {
 			i := s.offline[k]
 			s.offline[k] = s.offline[len(s.offline)-1]
 			s.offline = s.offline[:len(s.offline)-1]
-			s.arrive(s.users[i], false)
+			s.arrive(s.user(i), false)
 		}
 		s.scheduleArrival()
 	})

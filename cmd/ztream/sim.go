@@ -19,7 +19,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	scenario := fs.String("scenario", "spotify", "a built-in scenario ("+strings.Join(sim.BuiltinNames(), ", ")+") or a JSON scenario file (its fields override the spotify defaults)")
-	listeners := fs.Int("listeners", 0, "mean listeners online (0: the scenario's)")
+	listeners := fs.Int("listeners", 0, "mean listeners online; for a flash crowd alone its size, for a load run its peers (0: the scenario's)")
 	hours := fs.Float64("hours", 0, "simulated hours (0: the scenario's)")
 	seed := fs.Uint64("seed", 0, "random seed (0: the scenario's); a seed gives the same report")
 	users := fs.Int("users", 0, "distinct listeners (0: the scenario's, else 2 × listeners)")
@@ -34,9 +34,15 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if *listeners > 0 {
-		sc.Listeners = *listeners
-		if sc.Flash != nil && *users == 0 {
-			sc.Users = max(sc.Users, *listeners)
+		switch {
+		case sc.Load != nil:
+			sc.Load.Peers = *listeners
+		case sc.Flash != nil && sc.Listeners == 0:
+			// A crowd alone: --listeners is its size.
+			sc.Flash.Listeners = *listeners
+			sc.Users = *listeners
+		default:
+			sc.Listeners = *listeners
 		}
 	}
 	if *hours > 0 {
