@@ -106,7 +106,7 @@ type Network struct {
 	// LinkSetupMS is added to a link's setup (the CPU of ICE and DTLS:
 	// what a loopback run's setup takes).
 	LinkSetupMS float64 `json:"link_setup_ms"`
-	LinkFailMS    float64 `json:"link_fail_ms"`
+	LinkFailMS  float64 `json:"link_fail_ms"`
 }
 
 // Flash is a release-day crowd: Listeners new listeners arrive within
