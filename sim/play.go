@@ -42,6 +42,16 @@ func (src *source) arrival(c int) time.Duration {
 	return src.first + time.Duration(c-src.st.From)*src.every
 }
 
+// holding is what the seeder holds of the track now: while it downloads
+// the track itself, its chunks as they come (a peer tells its linked peers
+// every HoldingIntervalRealMS: here at once); nil once it holds all of it.
+func (l *link) holding() []bool {
+	if sp := l.seeder.play; sp != nil && sp.track == l.p.track && !sp.finished {
+		return sp.present
+	}
+	return l.has
+}
+
 // link is a peer source of a playback: a seeder with an open pair.
 type link struct {
 	src       source
@@ -54,6 +64,9 @@ type link struct {
 	asked     time.Duration
 	got       int
 	p         *play
+	// open: on a pair that was open already (probed, not brokered by the
+	// tracker): no tracker upload slot to release.
+	open bool
 }
 
 // play is one network playback of a track by a listener, the Go peer's
@@ -77,6 +90,7 @@ type play struct {
 	peers         []*link
 	linking       int
 	looking       bool
+	probing       int // have? questions on open pairs unanswered
 	lookups       int
 	nextLook      time.Duration
 	cold          bool
@@ -111,6 +125,7 @@ func (p *play) startWaitMS() float64 { return p.s.alg.StartWaitRealMS }
 func (p *play) begin() {
 	p.wasCold = len(p.s.tr.Holders(p.name)) == 0
 	p.s.stats.begun(p)
+	p.probe()
 	p.run()
 }
 
@@ -239,7 +254,7 @@ func (p *play) stepAt(now time.Duration) {
 	for i, l := range p.peers {
 		st := p.stateOf(&l.src, now, 0)
 		st.Stalled = st.Stalled || now < l.slowUntil
-		in.Peers[i] = peer.PeerSource{State: st, Has: l.has}
+		in.Peers[i] = peer.PeerSource{State: st, Has: l.holding()}
 	}
 	d := peer.Schedule(s.alg.Sched, in)
 	s.stats.schedules++
@@ -351,7 +366,9 @@ func (p *play) checkPeers(now time.Duration) {
 // unlink ends a link: the seeder's upload slot is free again.
 func (p *play) unlink(l *link) {
 	if l.seeder.online && l.seeder.name == l.name {
-		p.s.tr.ReleaseUpload(l.name)
+		if !l.open {
+			p.s.tr.ReleaseUpload(l.name)
+		}
 		l.seeder.uploads--
 		for i, x := range l.seeder.serving {
 			if x == l {
@@ -365,7 +382,7 @@ func (p *play) unlink(l *link) {
 // wantsPeers mirrors peer/session.go wantsPeers (without probing open pairs).
 func (p *play) wantsPeers(now time.Duration) bool {
 	s := p.s
-	if s.sc.UploadCap == 0 || p.looking || len(p.peers)+p.linking >= s.alg.MaxSources || now < p.nextLook || now < p.u.backoffUntil {
+	if s.sc.UploadCap == 0 || p.looking || p.probing > 0 || len(p.peers)+p.linking >= s.alg.MaxSources || now < p.nextLook || now < p.u.backoffUntil {
 		return false
 	}
 	if len(p.peers) == 0 {
@@ -383,7 +400,7 @@ func (p *play) wantsPeers(now time.Duration) bool {
 		}
 		held := false
 		for _, l := range p.peers {
-			if l.has == nil || l.has[c] {
+			if h := l.holding(); h == nil || h[c] {
 				held = true
 				break
 			}
@@ -400,7 +417,64 @@ func (p *play) waiting(now time.Duration) bool {
 	if p.s.sc.UploadCap == 0 || p.pb.Started() || p.cold || now-p.t0 >= ms(p.s.alg.StartWaitRealMS) {
 		return false
 	}
-	return p.looking || p.linking > 0
+	return p.looking || p.linking > 0 || p.probing > 0
+}
+
+// probe asks the listener's open pairs (peer links kept from earlier
+// plays, in both directions: peer/session.go probe) whether they hold the
+// track; a holder with a free upload slot serves at once, with no tracker
+// lookup and no new link.
+func (p *play) probe() {
+	s := p.s
+	if s.sc.UploadCap == 0 {
+		return
+	}
+	for _, pr := range p.u.pairs {
+		other, name := pr.u, pr.name
+		if !other.online || other.name != name {
+			continue
+		}
+		rtt := (p.u.rttMS + other.rttMS) / 2
+		p.probing++
+		s.stats.probes++
+		s.clock.After(ms(rtt), func() {
+			p.probing--
+			if p.done || !other.online || other.name != name || len(p.peers)+p.linking >= s.alg.MaxSources || other.uploads >= s.sc.UploadCap {
+				p.wake()
+				return
+			}
+			for _, l := range p.peers {
+				if l.seeder == other {
+					p.wake()
+					return
+				}
+			}
+			var has []bool
+			switch {
+			case other.cache.has(p.track):
+			case other.play != nil && other.play.track == p.track && other.play.have > 0:
+				has = append([]bool(nil), other.play.present...)
+			default:
+				p.wake()
+				return
+			}
+			p.addLink(other, name, has, false, rtt, true)
+			p.wake()
+		})
+	}
+}
+
+// addLink makes seeder a source of p.
+func (p *play) addLink(seeder *user, name string, has []bool, relayed bool, rtt float64, open bool) {
+	seeder.uploads++
+	l := &link{seeder: seeder, name: name, has: has, relayed: relayed, rttMS: rtt, p: p, src: source{goneAt: -1}, open: open}
+	seeder.serving = append(seeder.serving, l)
+	p.peers = append(p.peers, l)
+	if !open {
+		p.s.stats.links++
+		p.u.pair(seeder, name, p.s.alg.MaxPeerConns)
+		seeder.pair(p.u, p.u.name, p.s.alg.MaxPeerConns)
+	}
 }
 
 // startLookup asks the tracker for seeders.
@@ -524,11 +598,7 @@ func (p *play) connect(name string) {
 				has[c] = have[c/8]&(0x80>>(c%8)) != 0
 			}
 		}
-		seeder.uploads++
-		l := &link{seeder: seeder, name: name, has: has, relayed: relayed, rttMS: rtt, p: p, src: source{goneAt: -1}}
-		seeder.serving = append(seeder.serving, l)
-		p.peers = append(p.peers, l)
-		s.stats.links++
+		p.addLink(seeder, name, has, relayed, rtt, false)
 		p.wake()
 	})
 }
@@ -558,6 +628,11 @@ func (p *play) pushHolding(now time.Duration) {
 func (p *play) complete() {
 	s := p.s
 	p.finished = true
+	for _, l := range p.u.serving {
+		if l.p.track == p.track {
+			l.has = nil // the leechers it serves learn it holds every chunk
+		}
+	}
 	for _, l := range p.peers {
 		p.unlink(l)
 	}

@@ -58,10 +58,34 @@ type user struct {
 	play      *play
 	flash     bool
 	loader    bool // a peer of a load run
+	// pairs are the peer links kept open (most recent last), at most
+	// MaxPeerConns: a new play asks them first (probe).
+	pairs []pairRef
 	// linkFails counts the peer links in a row that failed to open; no
 	// lookup before backoffUntil (peer.Algorithm.LookupBackoffMS).
 	linkFails    int
 	backoffUntil time.Duration
+}
+
+// pairRef is an open pair: the other side, by its peer id then.
+type pairRef struct {
+	u    *user
+	name string
+}
+
+// pair keeps a pair with other open (the most recent), forgetting the
+// oldest beyond limit and those whose other side left.
+func (u *user) pair(other *user, name string, limit int) {
+	kept := u.pairs[:0]
+	for _, pr := range u.pairs {
+		if pr.u != other && pr.u.online && pr.u.name == pr.name {
+			kept = append(kept, pr)
+		}
+	}
+	u.pairs = append(kept, pairRef{other, name})
+	if len(u.pairs) > limit {
+		u.pairs = append(u.pairs[:0], u.pairs[len(u.pairs)-limit:]...)
+	}
 }
 
 // Sim is one run.
@@ -120,7 +144,9 @@ func New(sc Scenario) (*Sim, error) {
 }
 
 // asker answers the tracker's can_upload questions after the seeder's RTT
-// to the hub: yes while the seeder is online.
+// to the hub: yes while the seeder is online with a free upload slot (its
+// slots serve pairs the tracker brokered and requests on pairs that were
+// open already alike, as the Go peer's do).
 type asker struct{ s *Sim }
 
 // AskUpload implements tracker.Asker.
@@ -131,7 +157,9 @@ func (a asker) AskUpload(peerName, track, lookupID, requester string) bool {
 		return false
 	}
 	s.stats.asks++
-	s.clock.After(ms(u.hubRTTMS), func() { s.tr.Reply(peerName, lookupID, u.online && u.name == peerName) })
+	s.clock.After(ms(u.hubRTTMS), func() {
+		s.tr.Reply(peerName, lookupID, u.online && u.name == peerName && u.uploads < s.sc.UploadCap)
+	})
 	return true
 }
 
@@ -337,6 +365,7 @@ func (s *Sim) scheduleArrival() {
 // a session (midway: a session already under way at the start).
 func (s *Sim) arrive(u *user, midway bool) {
 	u.online = true
+	u.pairs = u.pairs[:0] // a new peer id: no pair survives
 	u.session++
 	u.name = "u" + strconv.Itoa(u.idx) + "." + strconv.Itoa(u.session)
 	s.byName[u.name] = u

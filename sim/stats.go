@@ -31,7 +31,7 @@ type stats struct {
 	startsFromPeer                                   int
 
 	joins, holds, lookups, asks, pairs, links, linkFails int
-	hubRequests, firstCopySkips                          int
+	hubRequests, firstCopySkips, probes                  int
 	steps, schedules                                     int
 
 	tracks map[trackID]*trackStat
