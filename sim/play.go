@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"time"
 
 	"github.com/ztream/ztream/peer"
@@ -91,6 +92,7 @@ type play struct {
 	linking       int
 	looking       bool
 	probing       int // have? questions on open pairs unanswered
+	asked         []*user // the open pairs asked in this play
 	lookups       int
 	nextLook      time.Duration
 	cold          bool
@@ -194,9 +196,6 @@ func (p *play) got(c int, l *link, at time.Duration, firstCopy bool) {
 		p.server += size
 		p.s.stats.serverBytes += size
 		p.s.stats.serverBy[p.hub.rule] += size
-		if firstCopy {
-			p.s.fc.Note(p.name, c, p.u.name, p.s.clock.Now()) // in time order, as the hub notes
-		}
 	} else {
 		p.p2p += size
 		p.s.stats.p2pBytes += size
@@ -242,6 +241,9 @@ func (p *play) stepAt(now time.Duration) {
 		return
 	}
 	p.checkPeers(now)
+	if len(p.peers)+p.linking < s.alg.MaxSources {
+		p.probe() // pairs opened since, by our lookups or others'
+	}
 	if p.wantsPeers(now) {
 		p.startLookup(now)
 	}
@@ -307,6 +309,12 @@ func (p *play) requestHub(r peer.Range, firstCopy bool, now time.Duration) {
 		}
 	}
 	every := time.Duration(float64(s.chunkSize*8) / s.sc.Network.HubStreamKbps * float64(time.Millisecond))
+	// The hub notes every chunk it sends, first copy or not (hub/sender.go),
+	// as it sends them: here when the range starts (it takes
+	// (to−from)·every, well within the marks' 20 s).
+	for c := from; c < to; c++ {
+		s.fc.Note(p.name, c, p.u.name, s.clock.Now())
+	}
 	p.hub = source{
 		st:    peer.SourceState{Active: true, From: from, To: to, Next: from, FirstCopy: firstCopy},
 		first: now + ms(p.u.hubRTTMS) + every, every: every, last: now, goneAt: -1, firstCopy: firstCopy,
@@ -420,10 +428,10 @@ func (p *play) waiting(now time.Duration) bool {
 	return p.looking || p.linking > 0 || p.probing > 0
 }
 
-// probe asks the listener's open pairs (peer links kept from earlier
-// plays, in both directions: peer/session.go probe) whether they hold the
-// track; a holder with a free upload slot serves at once, with no tracker
-// lookup and no new link.
+// probe asks the listener's open pairs not asked yet in this play (peer
+// links kept from earlier plays or opened since, in both directions:
+// peer/session.go probe) whether they hold the track; a holder with a free
+// upload slot serves at once, with no tracker lookup and no new link.
 func (p *play) probe() {
 	s := p.s
 	if s.sc.UploadCap == 0 {
@@ -431,9 +439,10 @@ func (p *play) probe() {
 	}
 	for _, pr := range p.u.pairs {
 		other, name := pr.u, pr.name
-		if !other.online || other.name != name {
+		if !other.online || other.name != name || slices.Contains(p.asked, other) {
 			continue
 		}
+		p.asked = append(p.asked, other)
 		rtt := (p.u.rttMS + other.rttMS) / 2
 		p.probing++
 		s.stats.probes++

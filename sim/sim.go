@@ -247,6 +247,18 @@ func (s *Sim) newUser(i int) *user {
 	return u
 }
 
+// listeners is the run's size: the mean listeners online, or a load run's
+// peers, or a crowd's size when it is alone.
+func (s *Sim) listeners() int {
+	switch {
+	case s.sc.Load != nil:
+		return s.sc.Load.Peers
+	case s.sc.Listeners == 0 && s.sc.Flash != nil:
+		return s.sc.Flash.Listeners
+	}
+	return s.sc.Listeners
+}
+
 // rate returns the arrival rate (sessions per ms) at virtual time now:
 // Listeners online on average, each for a session's mean length, times the
 // daily curve at that hour.

@@ -244,7 +244,7 @@ func (st *stats) report(wall time.Duration) Report {
 	secs := s.clock.Elapsed().Seconds()
 	total := st.serverBytes + st.p2pBytes + st.cacheBytes
 	r := Report{
-		Scenario: s.sc.Name, Seed: s.sc.Seed, Listeners: s.sc.Listeners, Hours: s.clock.Elapsed().Hours(),
+		Scenario: s.sc.Name, Seed: s.sc.Seed, Listeners: s.listeners(), Hours: s.clock.Elapsed().Hours(),
 		PeakOnline: st.peakOnline, Plays: st.complete + st.cut + st.cachePlays, CachePlays: st.cachePlays,
 		NetworkPlays: st.networkPlays, CompletePlays: st.complete, CutPlays: st.cut,
 		ServerBytes: st.serverBytes, P2PBytes: st.p2pBytes, CacheBytes: st.cacheBytes, RelayBytes: st.relayBytes,
