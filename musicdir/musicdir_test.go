@@ -12,6 +12,7 @@ import (
 	"github.com/ztream/ztream/boltstore"
 	"github.com/ztream/ztream/media"
 	"github.com/ztream/ztream/musicdir"
+	"github.com/ztream/ztream/store"
 )
 
 func fixture(t *testing.T, name string) []byte {
@@ -31,6 +32,21 @@ func write(t *testing.T, path string, data []byte) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// libraryIDs lists the ids of st's tracks, sorted.
+func libraryIDs(t *testing.T, st store.Store) []string {
+	t.Helper()
+	list, err := st.ListTracks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range list {
+		ids = append(ids, s.ID)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // idOf is the track id of an MP3's bytes.
@@ -88,18 +104,7 @@ func TestFolder(t *testing.T) {
 		}
 	})
 
-	library := func() []string {
-		list, err := st.ListTracks(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, s := range list {
-			ids = append(ids, s.ID)
-		}
-		slices.Sort(ids)
-		return ids
-	}
+	library := func() []string { return libraryIDs(t, st) }
 	want := func(what string, ids ...string) {
 		t.Helper()
 		slices.Sort(ids)

@@ -71,16 +71,8 @@ func TestRemovedWhileDown(t *testing.T) {
 	}
 	runUntilScanned(t, st, dir)
 
-	list, err := st.ListTracks(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, s := range list {
-		got = append(got, s.ID)
-	}
+	got := libraryIDs(t, st)
 	want := []string{idOf(t, c), idOf(t, d)}
-	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("library after the restart %v, want %v (c by hand, d still in the folder)", got, want)
