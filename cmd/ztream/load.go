@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime/debug"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,21 +94,15 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) (retE
 		debug.SetGCPercent(loadGCPercent)
 	}
 	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+		stop, err := startCPUProfile(*cpuProfile)
 		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
+			return err
 		}
-		// Runs after StopCPUProfile has flushed the profile: a failed
-		// Close can mean a truncated profile.
 		defer func() {
-			if err := f.Close(); err != nil && retErr == nil {
-				retErr = fmt.Errorf("--cpuprofile: %w", err)
+			if err := stop(); err != nil && retErr == nil {
+				retErr = err
 			}
 		}()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
 	}
 	if *shard != "" {
 		if _, err := fmt.Sscanf(*shard, "%d/%d", &cfg.Shard, &cfg.Shards); err != nil || cfg.Shards < 2 || cfg.Shard < 0 || cfg.Shard >= cfg.Shards {

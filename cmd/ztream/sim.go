@@ -15,7 +15,7 @@ import (
 	"github.com/ztream/ztream/sim"
 )
 
-func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (retErr error) {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	scenario := fs.String("scenario", "spotify", "a built-in scenario ("+strings.Join(sim.BuiltinNames(), ", ")+") or a JSON scenario file (its fields override the spotify defaults)")
@@ -26,8 +26,20 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	startHour := fs.Float64("start-hour", -1, "hour of day at the start, 0–24 (the daily curve's; default: the scenario's)")
 	out := fs.String("out", "", "also write the report (NAME.json) and its plot (NAME.svg) into this directory")
 	asJSON := fs.Bool("json", false, "end the output with the report as one line of JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := stop(); err != nil && retErr == nil {
+				retErr = err
+			}
+		}()
 	}
 	sc, err := sim.Load(*scenario)
 	if err != nil {
