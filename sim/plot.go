@@ -30,10 +30,12 @@ func Plot(r Report) string {
 		}
 		x += pw
 	}
-	fmt.Fprintf(&b, `<text x="20" y="100">bytes: server %.1f %%, peers %.1f %%, cache %.1f %%; offload %.3f (ceiling %.3f); %.2f stalls per 1,000 plays; start p50 %.0f ms, p99 %.0f ms</text>`+"\n",
-		100*r.ServerShare, 100*r.P2PShare, 100*r.CacheShare, r.Offload, r.OffloadCeiling, r.StallsPer1000, r.StartMS.P50, r.StartMS.P99)
+	fmt.Fprintf(&b, `<text x="20" y="100">bytes: server %.1f %%, peers %.1f %%, cache %.1f %%; offload %.3f (ceiling %.3f)</text>`+"\n",
+		100*r.ServerShare, 100*r.P2PShare, 100*r.CacheShare, r.Offload, r.OffloadCeiling)
+	fmt.Fprintf(&b, `<text x="20" y="118">%.2f stalls per 1,000 plays; start p50 %.0f ms, p99 %.0f ms (network plays: %.0f / %.0f ms)</text>`+"\n",
+		r.StallsPer1000, r.StartMS.P50, r.StartMS.P99, r.NetStartMS.P50, r.NetStartMS.P99)
 	// Offload by swarm size: bars (offload) and ticks (ceiling).
-	top, bot, left := 140.0, 370.0, 70.0
+	top, bot, left := 156.0, 370.0, 70.0
 	fmt.Fprintf(&b, `<text x="20" y="%.0f">offload of network bytes, by the times a track was played over the network (tick: ceiling)</text>`+"\n", top-12)
 	for i := 0; i <= 4; i++ {
 		v := float64(i) / 4
