@@ -75,10 +75,10 @@ func (c *Clock) Now() time.Time { return c.base.Add(c.now) }
 func (c *Clock) Elapsed() time.Duration { return c.now }
 
 // AfterFunc runs f after d of virtual time (tracker.Clock).
-func (c *Clock) AfterFunc(d time.Duration, f func()) tracker.Timer { return c.After(d, f) }
+func (c *Clock) AfterFunc(d time.Duration, f func()) tracker.Timer { return c.after(d, f) }
 
-// After schedules fn at d from now (d < 0 counts as 0) and returns its event.
-func (c *Clock) After(d time.Duration, fn func()) *event {
+// after schedules fn at d from now (d < 0 counts as 0) and returns its event.
+func (c *Clock) after(d time.Duration, fn func()) *event {
 	e := &event{at: c.now + max(d, 0), seq: c.seq, fn: fn}
 	c.seq++
 	heap.Push(&c.q, e)

@@ -91,7 +91,7 @@ type play struct {
 	peers         []*link
 	linking       int
 	looking       bool
-	probing       int // have? questions on open pairs unanswered
+	probing       int     // have? questions on open pairs unanswered
 	asked         []*user // the open pairs asked in this play
 	lookups       int
 	nextLook      time.Duration
@@ -146,7 +146,7 @@ func (p *play) run() {
 		return
 	}
 	next := p.plan(now)
-	p.step = p.s.clock.After(next-now, p.run)
+	p.step = p.s.clock.after(next-now, p.run)
 }
 
 // wake runs a step soon (an event changed what the step would decide).
@@ -160,7 +160,7 @@ func (p *play) wake() {
 	if p.step != nil {
 		p.step.Stop()
 	}
-	p.step = p.s.clock.After(0, p.run)
+	p.step = p.s.clock.after(0, p.run)
 }
 
 func (p *play) now() time.Time { return p.s.clock.base.Add(p.s.clock.Elapsed()) }
@@ -182,7 +182,7 @@ func (p *play) syncSource(src *source, l *link, now time.Duration) {
 		c := src.st.Next
 		src.st.Next++
 		src.last = at
-		p.got(c, l, at, src.firstCopy)
+		p.got(c, l, at)
 	}
 	if src.st.Next >= src.st.To {
 		src.st.Active = false
@@ -190,7 +190,7 @@ func (p *play) syncSource(src *source, l *link, now time.Duration) {
 }
 
 // got records chunk c, arrived at `at` from l (nil: the hub).
-func (p *play) got(c int, l *link, at time.Duration, firstCopy bool) {
+func (p *play) got(c int, l *link, at time.Duration) {
 	size := int64(p.s.chunkSize)
 	if l == nil {
 		p.server += size
@@ -446,7 +446,7 @@ func (p *play) probe() {
 		rtt := (p.u.rttMS + other.rttMS) / 2
 		p.probing++
 		s.stats.probes++
-		s.clock.After(ms(rtt), func() {
+		s.clock.after(ms(rtt), func() {
 			p.probing--
 			if p.done || !other.online || other.name != name || len(p.peers)+p.linking >= s.alg.MaxSources || other.uploads >= s.sc.UploadCap {
 				p.wake()
@@ -508,7 +508,7 @@ func (p *play) startLookup(now time.Duration) {
 	}
 	s.stats.lookups++
 	// The lookup reaches the hub after half the listener's RTT to it.
-	s.clock.After(ms(p.u.hubRTTMS/2), func() {
+	s.clock.after(ms(p.u.hubRTTMS/2), func() {
 		if p.done {
 			p.looking = false
 			return
@@ -531,7 +531,7 @@ func (p *play) startLookup(now time.Duration) {
 func (p *play) lookupDone(r tracker.Result) {
 	s := p.s
 	// The answer travels back to the listener.
-	s.clock.After(ms(p.u.hubRTTMS/2), func() {
+	s.clock.after(ms(p.u.hubRTTMS/2), func() {
 		p.looking = false
 		if p.done {
 			for _, name := range r.Seeders {
@@ -575,7 +575,7 @@ func (p *play) connect(name string) {
 	// Signaling through the hub, then ICE, DTLS and SCTP over the pair.
 	setup := (p.u.hubRTTMS+seeder.hubRTTMS)/2 + s.sc.Network.LinkSetupRTTs*rtt + s.sc.Network.LinkSetupMS
 	if unreachable && !relayed {
-		s.clock.After(ms(s.sc.Network.LinkFailMS), func() {
+		s.clock.after(ms(s.sc.Network.LinkFailMS), func() {
 			p.linking--
 			s.stats.linkFails++
 			if seeder.online && seeder.name == name {
@@ -587,7 +587,7 @@ func (p *play) connect(name string) {
 		})
 		return
 	}
-	s.clock.After(ms(setup), func() {
+	s.clock.after(ms(setup), func() {
 		p.linking--
 		if !seeder.online || seeder.name != name {
 			p.wake()

@@ -150,14 +150,14 @@ func New(sc Scenario) (*Sim, error) {
 type asker struct{ s *Sim }
 
 // AskUpload implements tracker.Asker.
-func (a asker) AskUpload(peerName, track, lookupID, requester string) bool {
+func (a asker) AskUpload(peerName, _, lookupID, _ string) bool {
 	s := a.s
 	u := s.byName[peerName]
 	if u == nil {
 		return false
 	}
 	s.stats.asks++
-	s.clock.After(ms(u.hubRTTMS), func() {
+	s.clock.after(ms(u.hubRTTMS), func() {
 		s.tr.Reply(peerName, lookupID, u.online && u.name == peerName && u.uploads < s.sc.UploadCap)
 	})
 	return true
@@ -319,16 +319,14 @@ func (s *Sim) Run() Report {
 		for _, i := range perm[:online] {
 			s.arrive(s.user(i), true)
 		}
-		for _, i := range perm[online:] {
-			s.offline = append(s.offline, i)
-		}
+		s.offline = append(s.offline, perm[online:]...)
 		s.scheduleArrival()
 	}
 	if l := sc.Load; l != nil {
 		for i := range s.users {
 			u := s.user(i)
 			u.loader = true
-			s.clock.After(ms(l.RampSec*1000*float64(i)/float64(len(s.users))), func() { s.arrive(u, false) })
+			s.clock.after(ms(l.RampSec*1000*float64(i)/float64(len(s.users))), func() { s.arrive(u, false) })
 		}
 	}
 	if sc.Flash != nil {
@@ -336,7 +334,7 @@ func (s *Sim) Run() Report {
 			u := s.user(regular + k)
 			u.flash = true
 			at := ms(sc.Flash.AtMinute*60_000 + s.rng.Float64()*sc.Flash.Minutes*60_000)
-			s.clock.After(at, func() { s.arrive(u, false) })
+			s.clock.after(at, func() { s.arrive(u, false) })
 		}
 	}
 	sample := time.Minute
@@ -346,9 +344,9 @@ func (s *Sim) Run() Report {
 		if s.Progress != nil {
 			s.Progress(s.clock.Elapsed(), len(s.byName), s.clock.Processed)
 		}
-		s.clock.After(sample, tick)
+		s.clock.after(sample, tick)
 	}
-	s.clock.After(0, tick)
+	s.clock.after(0, tick)
 	s.clock.Run(end, s.Stop)
 	return s.stats.report(time.Since(start))
 }
@@ -357,11 +355,11 @@ func (s *Sim) Run() Report {
 func (s *Sim) scheduleArrival() {
 	r := s.rate(s.clock.Elapsed())
 	if r <= 0 {
-		s.clock.After(time.Minute, s.scheduleArrival)
+		s.clock.after(time.Minute, s.scheduleArrival)
 		return
 	}
 	wait := s.rng.ExpFloat64() / r
-	s.clock.After(ms(wait), func() {
+	s.clock.after(ms(wait), func() {
 		if len(s.offline) > 0 {
 			k := s.rng.IntN(len(s.offline))
 			i := s.offline[k]
@@ -412,7 +410,7 @@ func (s *Sim) arrive(u *user, midway bool) {
 		// Under way at the start: its current track began at some point of
 		// the last one (starts are spread, not all at 0).
 		meanTrackMS := (s.sc.Catalog.MinSec + s.sc.Catalog.MaxSec) / 2 * 1000
-		s.clock.After(s.media(s.rng.Float64()*meanTrackMS), func() { s.next(u) })
+		s.clock.after(s.media(s.rng.Float64()*meanTrackMS), func() { s.next(u) })
 		return
 	}
 	s.next(u)
@@ -477,7 +475,7 @@ func (s *Sim) next(u *user) {
 		if churnAt >= 0 {
 			played = churnAt
 		}
-		s.clock.After(s.media(played), func() {
+		s.clock.after(s.media(played), func() {
 			if churnAt >= 0 {
 				s.stats.churned++
 				s.leave(u)
@@ -490,7 +488,7 @@ func (s *Sim) next(u *user) {
 	p := s.newPlay(u, t, n)
 	u.play = p
 	if churnAt >= 0 {
-		p.churn = s.clock.After(s.media(churnAt)+ms(p.startWaitMS()), func() {
+		p.churn = s.clock.after(s.media(churnAt)+ms(p.startWaitMS()), func() {
 			s.stats.churned++
 			s.leave(u)
 		})

@@ -16,16 +16,16 @@ func TestClockOrder(t *testing.T) {
 	c := NewClock(time.Unix(0, 0))
 	var got []string
 	add := func(d time.Duration, name string) *event {
-		return c.After(d, func() { got = append(got, name) })
+		return c.after(d, func() { got = append(got, name) })
 	}
 	add(2*time.Second, "c")
 	add(time.Second, "a")
 	add(time.Second, "b")
 	x := add(time.Second, "x")
 	add(0, "first")
-	c.After(time.Second, func() {
+	c.after(time.Second, func() {
 		got = append(got, "d")
-		c.After(0, func() { got = append(got, "e (scheduled by d, same time)") })
+		c.after(0, func() { got = append(got, "e (scheduled by d, same time)") })
 	})
 	if !x.Stop() || x.Stop() {
 		t.Error("Stop: true once, then false")
@@ -141,13 +141,13 @@ func TestLoad(t *testing.T) {
 	}
 	dir := t.TempDir()
 	good := filepath.Join(dir, "mine.json")
-	os.WriteFile(good, []byte(`{"listeners": 50, "catalog": {"tracks": 100, "zipf_s": 1.2, "min_sec": 60, "max_sec": 90, "bitrate_kbps": 96}}`), 0o644)
+	write(t, good, `{"listeners": 50, "catalog": {"tracks": 100, "zipf_s": 1.2, "min_sec": 60, "max_sec": 90, "bitrate_kbps": 96}}`)
 	sc, err := Load(good)
 	if err != nil || sc.Name != "mine" || sc.Listeners != 50 || sc.Catalog.Tracks != 100 || sc.Hours != 24 {
 		t.Errorf("a file overrides the defaults: %+v, %v", sc, err)
 	}
 	bad := filepath.Join(dir, "bad.json")
-	os.WriteFile(bad, []byte(`{"listners": 50}`), 0o644)
+	write(t, bad, `{"listners": 50}`)
 	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), "listners") {
 		t.Errorf("a misspelt field: %v", err)
 	}
@@ -160,5 +160,13 @@ func TestLoad(t *testing.T) {
 	err = sc.Check()
 	if err == nil || !strings.Contains(err.Error(), "zipf_s") || !strings.Contains(err.Error(), "unreachable") {
 		t.Errorf("Check names every bad field: %v", err)
+	}
+}
+
+// write writes data to path or fails the test.
+func write(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

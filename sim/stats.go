@@ -42,7 +42,6 @@ type stats struct {
 	lastServer    int64
 	onlineSum     float64
 	samples       int
-	maxHolders    int
 }
 
 func (st *stats) init(s *Sim) {

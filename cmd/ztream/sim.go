@@ -88,7 +88,9 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (retEr
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted after %s of simulated time", time.Duration(r.Hours*float64(time.Hour)).Round(time.Second))
 	}
-	writeSimReport(stdout, r)
+	if err := writeSimReport(stdout, r); err != nil {
+		return err
+	}
 	if *out != "" {
 		if err := writeSimFiles(*out, r); err != nil {
 			return err
@@ -120,7 +122,7 @@ func writeSimFiles(dir string, r sim.Report) error {
 }
 
 // writeSimReport prints r for a person.
-func writeSimReport(w io.Writer, r sim.Report) {
+func writeSimReport(w io.Writer, r sim.Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...) }
 	row("scenario", "%s (seed %d), %g h, %d listeners on average (measured %.0f, peak %d)", r.Scenario, r.Seed, r.Hours, r.Listeners, r.MeanOnline, r.PeakOnline)
@@ -148,5 +150,5 @@ func writeSimReport(w io.Writer, r sim.Report) {
 	row("hub", "%.1f Mbit/s on average, %.1f at peak, %.2f Mbit/s per 1,000 online; %.2f cores per hub (%d hubs, projected)",
 		r.Hub.MeanMbps, r.Hub.PeakMbps, r.Hub.MbpsPerOnline, r.Hub.CoresPerHub, r.Hub.Hubs)
 	row("run", "%d events, %.1f s of wall time, %.0f MB of heap", r.Events, r.WallSeconds, r.HeapMB)
-	tw.Flush()
+	return tw.Flush()
 }

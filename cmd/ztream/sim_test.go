@@ -14,8 +14,8 @@ import (
 func TestSim(t *testing.T) {
 	dir := t.TempDir()
 	scenario := filepath.Join(dir, "tiny.json")
-	os.WriteFile(scenario, []byte(`{"listeners": 100, "users": 200, "hours": 0.2, "start_hour": 12,
-		"catalog": {"tracks": 500, "zipf_s": 1.1, "min_sec": 60, "max_sec": 120, "bitrate_kbps": 128}}`), 0o644)
+	writeTestFile(t, scenario, `{"listeners": 100, "users": 200, "hours": 0.2, "start_hour": 12,
+		"catalog": {"tracks": 500, "zipf_s": 1.1, "min_sec": 60, "max_sec": 120, "bitrate_kbps": 128}}`)
 	code, stdout, stderr := runCmd(t, "sim", "--scenario", scenario, "--seed", "3", "--out", dir, "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -46,11 +46,19 @@ func TestSim(t *testing.T) {
 		}
 	}
 
-	os.WriteFile(scenario, []byte(`{"catalog": {"tracks": 0}}`), 0o644)
+	writeTestFile(t, scenario, `{"catalog": {"tracks": 0}}`)
 	if code, _, stderr := runCmd(t, "sim", "--scenario", scenario); code != 1 || !strings.Contains(stderr, "catalog") {
 		t.Errorf("a bad scenario: exit %d, %q", code, stderr)
 	}
 	if code, _, stderr := runCmd(t, "sim", "--scenario", "nosuch"); code != 1 || !strings.Contains(stderr, "spotify") {
 		t.Errorf("an unknown scenario: exit %d, %q", code, stderr)
+	}
+}
+
+// writeTestFile writes data to path or fails the test.
+func writeTestFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
