@@ -93,17 +93,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) (retE
 		// processes' CPU went to it at the default 100).
 		debug.SetGCPercent(loadGCPercent)
 	}
-	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if err := stop(); err != nil && retErr == nil {
-				retErr = err
-			}
-		}()
+	stopProfile, err := startCPUProfile(*cpuProfile, &retErr)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	if *shard != "" {
 		if _, err := fmt.Sscanf(*shard, "%d/%d", &cfg.Shard, &cfg.Shards); err != nil || cfg.Shards < 2 || cfg.Shard < 0 || cfg.Shard >= cfg.Shards {
 			return fmt.Errorf("--shard %q: want K/N with 0 ≤ K < N, N ≥ 2", *shard)
@@ -114,7 +108,6 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) (retE
 	}
 	fmt.Fprintf(stderr, "load: %d peers against %s for %s at %gx in %d process(es)\n", cfg.Peers, cfg.Server, cfg.Duration, cfg.Speed, *procs)
 	var rep loadgen.Report
-	var err error
 	if *procs > 1 {
 		rep, err = runSplit(ctx, cfg, *procs, args, stderr)
 	} else {

@@ -74,9 +74,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// startCPUProfile starts writing a CPU profile to path; stop ends it and
-// closes the file (a failed Close can mean a truncated profile).
-func startCPUProfile(path string) (stop func() error, err error) {
+// startCPUProfile starts writing a CPU profile to path (nothing when path
+// is empty); stop ends it and closes the file, setting *retErr if that
+// failed and it is nil (a failed Close can mean a truncated profile).
+func startCPUProfile(path string, retErr *error) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("--cpuprofile: %w", err)
@@ -85,12 +89,11 @@ func startCPUProfile(path string) (stop func() error, err error) {
 		f.Close()
 		return nil, fmt.Errorf("--cpuprofile: %w", err)
 	}
-	return func() error {
+	return func() {
 		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
+		if err := f.Close(); err != nil && *retErr == nil {
+			*retErr = fmt.Errorf("--cpuprofile: %w", err)
 		}
-		return nil
 	}, nil
 }
 

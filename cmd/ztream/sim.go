@@ -30,17 +30,11 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (retEr
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if err := stop(); err != nil && retErr == nil {
-				retErr = err
-			}
-		}()
+	stopProfile, err := startCPUProfile(*cpuProfile, &retErr)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	sc, err := sim.Load(*scenario)
 	if err != nil {
 		return err

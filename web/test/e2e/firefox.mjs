@@ -9,7 +9,7 @@
 
 import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { startNullAudio, waitReady, PULSEAUDIO } from './harness.mjs';
+import { startNullAudio, waitReady, watchPage, PULSEAUDIO } from './harness.mjs';
 
 export const FIREFOX = process.env.FIREFOX_PATH || '/usr/bin/firefox-esr';
 /** In CI a missing requirement is a failure, not a skip. */
@@ -82,12 +82,7 @@ export async function launchFirefox({ audio = true } = {}) {
  */
 export async function openFirefoxPage(browser, url) {
   const page = await browser.newPage();
-  const problems = [];
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console.error: ${m.text()}`);
-    if (process.env.ZTREAM_E2E_VERBOSE) console.log(`[firefox] ${m.type()}: ${m.text()}`);
-  });
+  const problems = watchPage(page, 'firefox');
   await page.goto(url);
   await waitReady(page);
   return { page, problems };

@@ -315,15 +315,28 @@ export function waitReady(page, { timeout = 20000 } = {}) {
   return waitUntil(page, () => !!window.ztream && window.ztream.ready === true, undefined, { timeout, what: 'window.ztream.ready' });
 }
 
-/** Opens a page, collecting console errors and page errors into the returned list. */
-export async function openPage(context, url) {
-  const page = await context.newPage();
+/**
+ * Collects page's errors and console errors into the returned list (and
+ * prints its console with ZTREAM_E2E_VERBOSE, each line after label).
+ * Works with playwright and puppeteer pages.
+ * @param {{on: Function}} page
+ * @param {string} label
+ * @returns {string[]}
+ */
+export function watchPage(page, label = 'page') {
   const problems = [];
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(`console.error: ${m.text()}`);
-    if (process.env.ZTREAM_E2E_VERBOSE) console.log(`[page] ${m.type()}: ${m.text()}`);
+    if (process.env.ZTREAM_E2E_VERBOSE) console.log(`[${label}] ${m.type()}: ${m.text()}`);
   });
+  return problems;
+}
+
+/** Opens a page, collecting console errors and page errors into the returned list. */
+export async function openPage(context, url) {
+  const page = await context.newPage();
+  const problems = watchPage(page);
   await page.goto(url);
   await waitReady(page);
   return { page, problems };
