@@ -1,4 +1,6 @@
-// The player: plays one track at a time through Media Source Extensions.
+// The player: plays tracks through Media Source Extensions, one MediaSource
+// for a track and the tracks chained after it (setNext): consecutive tracks
+// play without a gap, each at its own base in the timeline (chain.js).
 //
 // Chromium and Safari append the raw MP3 chunks to an 'audio/mpeg'
 // SourceBuffer (generated timestamps, "sequence" mode; timestampOffset is set
@@ -6,10 +8,10 @@
 // chunk wrapped into an fMP4 fragment (fmp4.js). iOS has only
 // ManagedMediaSource, used when MediaSource is missing (or with ?mse=managed):
 // between its endstreaming and startstreaming events nothing is downloaded
-// beyond what is to be appended. Gapless trimming:
-// timestampOffset = −encoder_delay/sr and the append window [0, total_samples/sr);
+// beyond what is to be appended. Gapless trimming: timestampOffset =
+// base − encoder_delay/sr and the append window [base, base + total_samples/sr);
 // an engine that drops media at negative times (WebKitGTK buffers nothing)
-// plays from offset 0 instead, untrimmed.
+// plays its first track from offset 0 instead, untrimmed, and chains none.
 //
 // Failure is bounded: a media error is recovered from (a new MediaSource at
 // the same position) at most MAX_RECOVERIES times per track. When the Media
