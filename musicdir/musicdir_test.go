@@ -34,6 +34,23 @@ func write(t *testing.T, path string, data []byte) {
 	}
 }
 
+// startFolder runs a Folder of cfg in the background; stop ends it and
+// returns what Run returned.
+func startFolder(t *testing.T, cfg musicdir.Config) (f *musicdir.Folder, stop func() error) {
+	t.Helper()
+	f, err := musicdir.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	return f, func() error {
+		cancel()
+		return <-done
+	}
+}
+
 // libraryIDs lists the ids of st's tracks, sorted.
 func libraryIDs(t *testing.T, st store.Store) []string {
 	t.Helper()
@@ -89,17 +106,10 @@ func TestFolder(t *testing.T) {
 	}
 
 	changes := make(chan struct{}, 100)
-	f, err := musicdir.New(musicdir.Config{Dir: dir, Store: st, Settle: 300 * time.Millisecond, Workers: 2,
+	f, stop := startFolder(t, musicdir.Config{Dir: dir, Store: st, Settle: 300 * time.Millisecond, Workers: 2,
 		OnChange: func() { changes <- struct{}{} }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Error(err)
 		}
 	})

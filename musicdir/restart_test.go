@@ -18,20 +18,13 @@ import (
 // the sweep after it), then stops it.
 func runUntilScanned(t *testing.T, st store.Store, dir string) {
 	t.Helper()
-	f, err := musicdir.New(musicdir.Config{Dir: dir, Store: st, Settle: 200 * time.Millisecond, Workers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
+	f, stop := startFolder(t, musicdir.Config{Dir: dir, Store: st, Settle: 200 * time.Millisecond, Workers: 2})
 	for deadline := time.Now().Add(10 * time.Second); !f.Status().Scanned; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the first scan did not end in 10 s")
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }
