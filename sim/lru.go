@@ -18,15 +18,19 @@ func (c *lru) index(t trackID) int { return slices.Index(c.tracks, t) }
 
 func (c *lru) has(t trackID) bool { return c.index(t) >= 0 }
 
-// touch makes t the most recent.
-func (c *lru) touch(t trackID) {
+// touch makes t the most recent; it reports whether the cache holds t.
+func (c *lru) touch(t trackID) bool {
 	i := c.index(t)
-	if i < 0 || i == len(c.tracks)-1 {
-		return
+	if i < 0 {
+		return false
+	}
+	if i == len(c.tracks)-1 {
+		return true
 	}
 	b := c.bytes[i]
 	c.tracks = append(slices.Delete(c.tracks, i, i+1), t)
 	c.bytes = append(slices.Delete(c.bytes, i, i+1), b)
+	return true
 }
 
 // put adds t (the most recent) and returns the tracks evicted to make room.
@@ -35,8 +39,7 @@ func (c *lru) put(t trackID, bytes int64) []trackID {
 	if bytes > c.budget {
 		return nil
 	}
-	if c.has(t) {
-		c.touch(t)
+	if c.touch(t) {
 		return nil
 	}
 	n := 0

@@ -468,8 +468,7 @@ func (s *Sim) next(u *user) {
 	if s.rng.Float64() < s.sc.Churn {
 		churnAt = s.rng.Float64() * durMS
 	}
-	if u.cache.has(t) {
-		u.cache.touch(t)
+	if u.cache.touch(t) {
 		s.stats.cachePlay(s.trackBytes(n))
 		played := durMS
 		if churnAt >= 0 {
