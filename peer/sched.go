@@ -183,6 +183,32 @@ type SchedInput struct {
 	// recently: the hub gave those chunks to other peers, so no new
 	// first-copy request is made until the hold ends.
 	FirstCopyHold bool
+	// Scratch, when set, holds buffers Schedule reuses from call to call
+	// instead of allocating them. It belongs to one caller: Schedule is
+	// not safe to call concurrently with the same Scratch.
+	Scratch *SchedScratch
+}
+
+// SchedScratch is Schedule's working memory, kept by a caller that
+// schedules often (see SchedInput.Scratch). Its zero value is ready.
+type SchedScratch struct {
+	covered []bool
+	holders []int
+}
+
+// buffers returns zeroed buffers for n chunks: s's, or new ones when s is
+// nil.
+func (s *SchedScratch) buffers(n int) (covered []bool, holders []int) {
+	if s == nil {
+		return make([]bool, n), make([]int, n)
+	}
+	if cap(s.covered) < n {
+		s.covered, s.holders = make([]bool, n), make([]int, n)
+	}
+	s.covered, s.holders = s.covered[:n], s.holders[:n]
+	clear(s.covered)
+	clear(s.holders)
+	return s.covered, s.holders
 }
 
 // Playing reports whether playback is under way: something before chunk
@@ -240,7 +266,7 @@ func Schedule(cfg SchedConfig, in SchedInput) SchedDecision {
 		return d
 	}
 	playing := in.Playing(next)
-	covered := make([]bool, n)
+	covered, holders := in.Scratch.buffers(n)
 	cover := func(from, to int) {
 		for c := max(from, 0); c < min(to, n); c++ {
 			covered[c] = true
@@ -249,7 +275,6 @@ func Schedule(cfg SchedConfig, in SchedInput) SchedDecision {
 	if in.Hub.healthy() {
 		cover(in.Hub.Next, in.Hub.To)
 	}
-	holders := make([]int, n)
 	for _, p := range in.Peers {
 		if p.State.healthy() {
 			cover(p.State.Next, p.State.To)

@@ -221,7 +221,8 @@ type session struct {
 	events chan any
 
 	td       *trackData
-	present  []bool // the session's own copy of td's flags
+	present  []bool       // the session's own copy of td's flags
+	sched    SchedScratch // Schedule's buffers, reused at every step
 	have     int
 	finished bool
 	pb       *Playback
@@ -374,7 +375,7 @@ func (s *session) step(now time.Time) {
 	in := SchedInput{
 		Timeline: s.tl, Present: s.present, PlayheadMS: s.pb.Position(),
 		Hub: s.hubState(now), P2P: s.p2p(), Waiting: s.waiting(now),
-		FirstCopyHold: now.Before(s.firstCopyHold),
+		FirstCopyHold: now.Before(s.firstCopyHold), Scratch: &s.sched,
 	}
 	in.Peers = make([]PeerSource, len(s.peers))
 	for i, ps := range s.peers {

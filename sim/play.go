@@ -114,7 +114,7 @@ type play struct {
 func (s *Sim) newPlay(u *user, t trackID, n int) *play {
 	tl := s.timeline(n)
 	return &play{
-		s: s, u: u, track: t, name: trackName(t), tl: tl, pb: peer.NewPlayback(tl, s.speed()),
+		s: s, u: u, track: t, name: s.trackName(t), tl: tl, pb: peer.NewPlayback(tl, s.speed()),
 		present: make([]bool, n), t0: s.clock.Elapsed(), orphan: -1, startMS: -1,
 		hub: source{goneAt: -1}, lastHolding: -time.Hour,
 	}
@@ -250,14 +250,15 @@ func (p *play) stepAt(now time.Duration) {
 	in := peer.SchedInput{
 		Timeline: p.tl, Present: p.present, PlayheadMS: p.pb.Position(),
 		Hub: p.stateOf(&p.hub, now, hubStallMS), P2P: s.sc.UploadCap > 0, Waiting: p.waiting(now),
-		FirstCopyHold: now < p.firstCopyHold,
+		FirstCopyHold: now < p.firstCopyHold, Scratch: &s.sched,
 	}
-	in.Peers = make([]peer.PeerSource, len(p.peers))
-	for i, l := range p.peers {
+	in.Peers = s.sources[:0]
+	for _, l := range p.peers {
 		st := p.stateOf(&l.src, now, 0)
 		st.Stalled = st.Stalled || now < l.slowUntil
-		in.Peers[i] = peer.PeerSource{State: st, Has: l.holding()}
+		in.Peers = append(in.Peers, peer.PeerSource{State: st, Has: l.holding()})
 	}
+	s.sources = in.Peers
 	d := peer.Schedule(s.alg.Sched, in)
 	s.stats.schedules++
 	if !d.Hub.Empty() && now >= p.hubHold {
@@ -292,9 +293,10 @@ func (p *play) stateOf(src *source, now time.Duration, minMS float64) peer.Sourc
 // hub's first-copy memory grants).
 func (p *play) requestHub(r peer.Range, firstCopy bool, now time.Duration) {
 	s := p.s
+	hub := &s.hubs[p.u.hub]
 	from, to := r.From, r.To
 	if firstCopy {
-		from, to = s.fc.Claim(p.name, r.From, r.To, p.u.name, s.connected, s.clock.Now())
+		from, to = hub.fc.Claim(p.name, r.From, r.To, p.u.name, hub.connected, s.clock.Now())
 		if from >= to || from > r.From {
 			// The hub gave the first chunk asked to another peer: fetch it
 			// from peers, look for more now (peer/session.go onEnd).
@@ -313,7 +315,7 @@ func (p *play) requestHub(r peer.Range, firstCopy bool, now time.Duration) {
 	// as it sends them: here when the range starts (it takes
 	// (to−from)·every, well within the marks' 20 s).
 	for c := from; c < to; c++ {
-		s.fc.Note(p.name, c, p.u.name, s.clock.Now())
+		hub.fc.Note(p.name, c, p.u.name, s.clock.Now())
 	}
 	p.hub = source{
 		st:    peer.SourceState{Active: true, From: from, To: to, Next: from, FirstCopy: firstCopy},
@@ -338,13 +340,6 @@ func (p *play) requestPeer(l *link, r peer.Range, now time.Duration) {
 	if l.asked == 0 {
 		l.asked = now
 	}
-}
-
-// connected reports whether a peer id is online (the hub's first-copy marks
-// of peers that left do not count).
-func (s *Sim) connected(name string) bool {
-	_, ok := s.byName[name]
-	return ok
 }
 
 // checkPeers drops links whose seeder went silent and marks slow ranges
@@ -648,7 +643,7 @@ func (p *play) complete() {
 	p.peers = nil
 	for _, ev := range p.u.cache.put(p.track, s.trackBytes(p.tl.Len())) {
 		if s.sc.UploadCap > 0 {
-			s.tr.Unhold(p.u.name, trackName(ev))
+			s.tr.Unhold(p.u.name, p.s.trackName(ev))
 		}
 	}
 	if s.sc.UploadCap > 0 && p.u.cache.has(p.track) {

@@ -8,14 +8,17 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+
+	"sigs.k8s.io/yaml"
 )
 
 // Scenario is everything a run models: the listeners, the catalog, the
 // links and the server side. Zero fields take the defaults of the
-// built-in "spotify" scenario (Defaults); a scenario file (JSON) sets what
-// it changes.
+// built-in "spotify" scenario (Defaults); a scenario file (JSON or YAML)
+// sets what it changes.
 type Scenario struct {
 	Name string `json:"name"`
 	// Seed makes a run reproducible: the same scenario and seed give the
@@ -46,8 +49,12 @@ type Scenario struct {
 	Churn float64 `json:"churn"`
 	// UploadCap is how many leechers a listener serves at once.
 	UploadCap int `json:"upload_cap"`
-	// Hubs is the number of hubs sharing the swarm (through NATS): the
-	// server load is split over them.
+	// Hubs is the number of hubs sharing the swarm (through NATS).
+	// Listeners are spread over them round-robin as they come online;
+	// each hub has its own first-copy memory (as each real hub does), and
+	// asks that cross hubs take Network.CrossHubMS more. The tracker is
+	// one: the cluster shares holdings, and the delay of that sharing is
+	// not modelled.
 	Hubs int `json:"hubs"`
 	// Flash, when set, adds a release-day crowd.
 	Flash *Flash `json:"flash_crowd,omitempty"`
@@ -107,6 +114,10 @@ type Network struct {
 	// what a loopback run's setup takes).
 	LinkSetupMS float64 `json:"link_setup_ms"`
 	LinkFailMS  float64 `json:"link_fail_ms"`
+	// CrossHubMS is added to a can_upload question whose seeder is on
+	// another hub than the listener who looks it up: the relay through
+	// NATS to that hub and the answer's way back.
+	CrossHubMS float64 `json:"cross_hub_ms"`
 }
 
 // Flash is a release-day crowd: Listeners new listeners arrive within
@@ -217,6 +228,7 @@ func Defaults() Scenario {
 			TURNExtraRTTMS: 40,
 			LinkSetupRTTs:  4,
 			LinkFailMS:     5000,
+			CrossHubMS:     5,
 		},
 		CacheMB:   500,
 		WarmCache: true,
@@ -261,8 +273,9 @@ func Builtin(name string) (Scenario, bool) {
 // BuiltinNames lists the names Builtin knows.
 func BuiltinNames() []string { return []string{"spotify", "flash", "community", "unreachable"} }
 
-// Load reads a scenario: a built-in name, or a JSON file whose fields
-// override the defaults (unknown fields are an error).
+// Load reads a scenario: a built-in name, or a JSON or YAML file (.yaml,
+// .yml) whose fields override the defaults. Unknown fields are errors, and
+// so are repeated ones in YAML.
 func Load(nameOrFile string) (Scenario, error) {
 	if s, ok := Builtin(nameOrFile); ok {
 		return s, nil
@@ -274,8 +287,15 @@ func Load(nameOrFile string) (Scenario, error) {
 		}
 		return Scenario{}, fmt.Errorf("scenario: %w", err)
 	}
+	ext := filepath.Ext(nameOrFile)
+	if ext == ".yaml" || ext == ".yml" {
+		// The same fields as JSON: YAML is read as the JSON it stands for.
+		if data, err = yaml.YAMLToJSONStrict(data); err != nil {
+			return Scenario{}, fmt.Errorf("scenario %s: %w", nameOrFile, err)
+		}
+	}
 	s := Defaults()
-	s.Name = strings.TrimSuffix(nameOrFile[strings.LastIndex(nameOrFile, "/")+1:], ".json")
+	s.Name = strings.TrimSuffix(filepath.Base(nameOrFile), ext)
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
@@ -315,8 +335,8 @@ func (s *Scenario) Check() error {
 			errs = append(errs, err)
 		}
 	}
-	if n.HubStreamKbps <= 0 || n.Unreachable < 0 || n.Unreachable > 1 || n.LinkSetupRTTs < 0 || n.LinkFailMS <= 0 {
-		bad("network: want hub_stream_kbps > 0, 0 ≤ unreachable ≤ 1, link_setup_rtts ≥ 0, link_fail_ms > 0")
+	if n.HubStreamKbps <= 0 || n.Unreachable < 0 || n.Unreachable > 1 || n.LinkSetupRTTs < 0 || n.LinkFailMS <= 0 || n.CrossHubMS < 0 {
+		bad("network: want hub_stream_kbps > 0, 0 ≤ unreachable ≤ 1, link_setup_rtts ≥ 0, link_fail_ms > 0, cross_hub_ms ≥ 0")
 	}
 	if s.CacheMB < 0 || s.Churn < 0 || s.Churn > 1 || s.UploadCap < 0 || s.Hubs < 1 {
 		bad("want cache_mb ≥ 0, 0 ≤ churn ≤ 1, upload_cap ≥ 0, hubs ≥ 1")

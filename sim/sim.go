@@ -45,6 +45,7 @@ type trackID int32
 type user struct {
 	idx       int
 	name      string // peer id at the tracker while online
+	hub       int    // the hub it is connected to while online
 	uploadBps float64
 	rttMS     float64
 	hubRTTMS  float64
@@ -96,13 +97,18 @@ type Sim struct {
 	zipf  *rand.Zipf
 	alg   peer.Algorithm
 	tr    *tracker.Tracker
-	fc    *firstcopy.Copies
+	// hubs are the hubs' first-copy memories and, for each, whether a
+	// peer is connected to it (firstcopy.Copies.Claim's question).
+	hubs []hubState
 
 	users  []*user
 	byName map[string]*user
 	// lengths caches a track's chunk count; timelines are shared by count.
 	timelines map[int]*peer.Timeline
 	chunkSize int
+	// names holds each track's name, made at its first use: the tracker
+	// keeps names as keys, so each is allocated once.
+	names []string
 	// albumBase is the first catalog index of the flash crowd's album
 	// (beyond the catalog: nobody holds it).
 	albumBase trackID
@@ -114,6 +120,10 @@ type Sim struct {
 	Progress func(at time.Duration, online int, events uint64)
 	Stop     func() bool
 
+	// sched and sources are Schedule's buffers, reused by every step
+	// (one goroutine runs the simulation).
+	sched   peer.SchedScratch
+	sources []peer.PeerSource
 	lookups map[string]*play // pending tracker lookups by id
 	asking  *play            // the play calling LookupQuery
 	offline []int            // users not online, for arrivals
@@ -130,7 +140,6 @@ func New(sc Scenario) (*Sim, error) {
 		clock:     NewClock(time.Unix(1_700_000_000, 0).UTC()),
 		rng:       rand.New(rand.NewPCG(sc.Seed, sc.Seed^0x9e3779b97f4a7c15)),
 		alg:       peer.DefaultAlgorithm(),
-		fc:        firstcopy.New(20*time.Second, 8),
 		byName:    make(map[string]*user),
 		timelines: make(map[int]*peer.Timeline),
 		chunkSize: int(float64(sc.Catalog.BitrateKbps) * chunkMS / 8),
@@ -139,8 +148,24 @@ func New(sc Scenario) (*Sim, error) {
 	}
 	s.zipf = rand.NewZipf(s.rng, sc.Catalog.ZipfS, 1, uint64(sc.Catalog.Tracks-1))
 	s.tr = tracker.New(tracker.Config{Clock: s.clock}, asker{s}, s.onLookup)
+	for h := range sc.Hubs {
+		s.hubs = append(s.hubs, hubState{
+			fc: firstcopy.New(20*time.Second, 8),
+			connected: func(name string) bool {
+				u := s.byName[name]
+				return u != nil && u.hub == h
+			},
+		})
+	}
 	s.stats.init(s)
 	return s, nil
+}
+
+// hubState is what one hub decides alone: its first-copy memory, which
+// knows the peers connected to that hub only (hub/sender.go).
+type hubState struct {
+	fc        *firstcopy.Copies
+	connected func(peer string) bool
 }
 
 // asker answers the tracker's can_upload questions after the seeder's RTT
@@ -150,14 +175,19 @@ func New(sc Scenario) (*Sim, error) {
 type asker struct{ s *Sim }
 
 // AskUpload implements tracker.Asker.
-func (a asker) AskUpload(peerName, _, lookupID, _ string) bool {
+func (a asker) AskUpload(peerName, _, lookupID, requester string) bool {
 	s := a.s
 	u := s.byName[peerName]
 	if u == nil {
 		return false
 	}
 	s.stats.asks++
-	s.clock.after(ms(u.hubRTTMS), func() {
+	wait := ms(u.hubRTTMS)
+	if r := s.byName[requester]; r != nil && r.hub != u.hub {
+		wait += ms(s.sc.Network.CrossHubMS)
+		s.stats.crossHubAsks++
+	}
+	s.clock.after(wait, func() {
 		s.tr.Reply(peerName, lookupID, u.online && u.name == peerName && u.uploads < s.sc.UploadCap)
 	})
 	return true
@@ -174,7 +204,15 @@ func (s *Sim) media(v float64) time.Duration { return ms(v / s.speed()) }
 func ms(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
 
 // trackName is a track's id at the tracker.
-func trackName(t trackID) string { return "t" + strconv.Itoa(int(t)) }
+func (s *Sim) trackName(t trackID) string {
+	if int(t) >= len(s.names) {
+		s.names = append(s.names, make([]string, int(t)+1-len(s.names))...)
+	}
+	if s.names[t] == "" {
+		s.names[t] = "t" + strconv.Itoa(int(t))
+	}
+	return s.names[t]
+}
 
 // chunks returns the chunk count of track t: a length between MinSec and
 // MaxSec that depends on t and the seed only.
@@ -379,6 +417,7 @@ func (s *Sim) arrive(u *user, midway bool) {
 	u.session++
 	u.name = "u" + strconv.Itoa(u.idx) + "." + strconv.Itoa(u.session)
 	s.byName[u.name] = u
+	u.hub = s.stats.joins % len(s.hubs)
 	if err := s.tr.Join(u.name, s.sc.UploadCap); err != nil {
 		panic(fmt.Sprintf("sim: join %s: %v", u.name, err)) // names are unique: not reached
 	}
@@ -387,7 +426,7 @@ func (s *Sim) arrive(u *user, midway bool) {
 		if cached := u.cache.recent(256); len(cached) > 0 {
 			names := make([]string, len(cached))
 			for i, t := range cached {
-				names[i] = trackName(t)
+				names[i] = s.trackName(t)
 			}
 			if _, err := s.tr.Hold(u.name, names...); err == nil {
 				s.stats.holds++

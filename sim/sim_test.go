@@ -151,6 +151,23 @@ func TestLoad(t *testing.T) {
 	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), "listners") {
 		t.Errorf("a misspelt field: %v", err)
 	}
+	yml := filepath.Join(dir, "mine.yaml")
+	write(t, yml, "# the same, in YAML\nlisteners: 50\ncatalog:\n  tracks: 100\n  zipf_s: 1.2\n  min_sec: 60\n  max_sec: 90\n  bitrate_kbps: 96\nnetwork:\n  upload_kbps: {median: 500, min: 100, max: 5000}\n")
+	sc, err = Load(yml)
+	if err != nil || sc.Name != "mine" || sc.Listeners != 50 || sc.Catalog.Tracks != 100 || sc.Network.UploadKbps.Median != 500 || sc.Network.RTTMS != Defaults().Network.RTTMS {
+		t.Errorf("a YAML file overrides the defaults: %+v, %v", sc, err)
+	}
+	for file, data := range map[string]string{
+		"typo.yml":   "listners: 50\n",
+		"twice.yaml": "listeners: 50\nlisteners: 60\n",
+		"tabs.yaml":  "catalog:\n\ttracks: 100\n",
+	} {
+		path := filepath.Join(dir, file)
+		write(t, path, data)
+		if _, err := Load(path); err == nil || !strings.Contains(err.Error(), file) {
+			t.Errorf("%s: %v", file, err)
+		}
+	}
 	if _, err := Load("nosuch"); err == nil || !strings.Contains(err.Error(), "spotify") {
 		t.Errorf("an unknown name lists the known ones: %v", err)
 	}

@@ -31,6 +31,7 @@ type stats struct {
 	startsFromPeer                                   int
 
 	joins, holds, lookups, asks, pairs, links, linkFails int
+	crossHubAsks                                         int
 	hubRequests, firstCopySkips, probes                  int
 	steps, schedules                                     int
 
@@ -215,6 +216,9 @@ type HubLoad struct {
 	PeakMbps      float64 `json:"peak_mbps"`
 	CoresPerHub   float64 `json:"cores_per_hub"`
 	MbpsPerOnline float64 `json:"mbps_per_1000_online"`
+	// CrossHubAsks is the share of can_upload questions relayed to
+	// another hub (0 with one hub).
+	CrossHubAsks float64 `json:"cross_hub_asks"`
 }
 
 func pct(sorted []float64, q float64) float64 {
@@ -324,6 +328,9 @@ func (st *stats) report(wall time.Duration) Report {
 		c := s.sc.Server
 		cores := (float64(st.serverBytes)/1e6*c.CPUSecondsPerMB+float64(st.joins)*c.CPUSecondsPerJoin)/secs + r.MeanOnline*c.IdleCoresPerPeer
 		r.Hub = HubLoad{Hubs: s.sc.Hubs, MeanMbps: meanBps / 1e6, PeakMbps: st.peakServerBps / 1e6, CoresPerHub: cores / hubs}
+		if st.asks > 0 {
+			r.Hub.CrossHubAsks = float64(st.crossHubAsks) / float64(st.asks)
+		}
 		if r.MeanOnline > 0 {
 			r.Hub.MbpsPerOnline = meanBps / 1e6 / r.MeanOnline * 1000
 		}

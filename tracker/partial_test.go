@@ -3,7 +3,9 @@ package tracker
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -66,11 +68,11 @@ func TestHoldPartialLifecycle(t *testing.T) {
 		t.Fatal("update refused")
 	}
 	tr.mu.Lock()
-	h := tr.peers["a"].holds[tA]
-	complete, partials := h.complete(), len(tr.peers["a"].partial)
+	ps := tr.peers["a"]
+	complete, entry, partials := ps.holds[tA], tr.entry(tA, ps).complete(), len(ps.partial)
 	tr.mu.Unlock()
-	if !complete || partials != 0 {
-		t.Fatalf("complete %v partial list %d after a full bitfield", complete, partials)
+	if !complete || !entry || partials != 0 {
+		t.Fatalf("complete %v (entry %v) partial list %d after a full bitfield", complete, entry, partials)
 	}
 	// An empty bitfield removes a partial holder (here on tB).
 	if ok, _ := tr.HoldPartial("a", tB, bitfield(20, 5), 20); !ok {
@@ -334,4 +336,57 @@ func TestLookupExcludesPartners(t *testing.T) {
 	if r := col.wait(t); r.Reason != ReasonBusy {
 		t.Fatalf("every holder a partner: %+v", r)
 	}
+}
+
+// BenchmarkJoinAnnounce measures what a listener coming online costs the
+// tracker: it joins and announces the 150 tracks of its cache, drawn by Zipf
+// popularity from 100,000, while 20,000 others are online (the oldest
+// leaves at each join). Popular tracks' holder lists are full, so most
+// announcements replace a holder.
+func BenchmarkJoinAnnounce(b *testing.B) {
+	const (
+		online  = 20_000
+		tracks  = 100_000
+		perPeer = 150
+		sets    = 1_000
+	)
+	rng := rand.New(rand.NewPCG(1, 2))
+	zipf := rand.NewZipf(rng, 1.05, 1, tracks-1)
+	trackIDs := make([]string, tracks)
+	for i := range trackIDs {
+		trackIDs[i] = fmt.Sprintf("%032x", i)
+	}
+	caches := make([][]string, sets)
+	for i := range caches {
+		for range perPeer {
+			caches[i] = append(caches[i], trackIDs[zipf.Uint64()])
+		}
+	}
+	tr := New(Config{}, nopAsker{}, func(Result) {})
+	defer tr.Close()
+	ring := make([]string, 0, online)
+	join := func(prefix string, i int) {
+		id := prefix + strconv.Itoa(i)
+		if err := tr.Join(id, 4); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tr.Hold(id, caches[i%sets]...); err != nil {
+			b.Fatal(err)
+		}
+		if len(ring) == online {
+			tr.Leave(ring[0])
+			ring = ring[1:]
+		}
+		ring = append(ring, id)
+	}
+	for i := range online {
+		join("warm-", i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		join("p-", i)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "joins/s")
 }

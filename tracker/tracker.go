@@ -189,8 +189,12 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// holding is what one peer holds of one track.
-type holding struct {
+// holder is one entry of a track's holder list: a peer and what it holds
+// of the track. The entries are kept in the list itself (not behind a
+// pointer): choosing among a track's holders then reads one array.
+type holder struct {
+	id string
+	ps *peerState
 	// have is the bitfield of held chunks (bit i of byte i/8, most
 	// significant first); nil for a complete holder.
 	have  []byte
@@ -198,10 +202,10 @@ type holding struct {
 	stamp uint64 // tracker clock at the last update: recency
 }
 
-func (h *holding) complete() bool { return h.have == nil }
+func (h *holder) complete() bool { return h.have == nil }
 
 // within counts the held chunks in [from, from+span).
-func (h *holding) within(from, span int) int {
+func (h *holder) within(from, span int) int {
 	if h.complete() {
 		return span
 	}
@@ -226,10 +230,11 @@ type peerState struct {
 	uploadCap   int
 	active      int // uploads paired and not released
 	outstanding int // can_upload asks not answered
-	// holds maps each track this peer is listed for to what it holds;
+	// holds maps each track this peer is listed for to whether it holds
+	// it completely (what it holds is in the track's holder list);
 	// complete counts its complete ones, partial lists its partial ones,
 	// oldest first.
-	holds    map[string]*holding
+	holds    map[string]bool
 	complete int
 	partial  []string
 	// lookups are the pending lookups this peer requested, by track;
@@ -250,13 +255,6 @@ type peerState struct {
 }
 
 func (ps *peerState) free() int { return ps.uploadCap - ps.active }
-
-// holder is one entry of a track's holder list.
-type holder struct {
-	id string
-	ps *peerState
-	h  *holding
-}
 
 // exclusion is a seeder a peer reported for one track.
 type exclusion struct{ seeder, track string }
@@ -301,7 +299,9 @@ type Tracker struct {
 	nextID  uint64
 	clock   uint64
 	peers   map[string]*peerState
-	holders map[string][]holder // track → its holders (unordered, ≤ HoldersPerTrack)
+	// holders maps a track to its holders (unordered, ≤ HoldersPerTrack),
+	// behind a pointer so that a change to a list is not a map write.
+	holders map[string][]holder
 	lookups map[string]*lookup
 	scratch []candidate // LookupQuery's candidate buffer, reused under mu
 }
@@ -332,7 +332,7 @@ func (t *Tracker) Join(peer string, uploadCap int) error {
 	}
 	t.peers[peer] = &peerState{
 		uploadCap: uploadCap,
-		holds:     make(map[string]*holding),
+		holds:     make(map[string]bool),
 		lookups:   make(map[string]*lookup),
 		askedIn:   make(map[*lookup]struct{}),
 	}
@@ -350,7 +350,7 @@ func (t *Tracker) Leave(peer string) {
 		return
 	}
 	for track := range ps.holds {
-		t.removeHolder(track, peer)
+		t.removeHolder(track, ps)
 	}
 	for _, l := range ps.lookups {
 		t.finish(l)
@@ -414,8 +414,8 @@ func (t *Tracker) HoldPartial(peer, track string, have []byte, nChunks int) (boo
 	}
 	switch count {
 	case 0:
-		if h := ps.holds[track]; h != nil && !h.complete() {
-			t.removeHolder(track, peer)
+		if complete, listed := ps.holds[track]; listed && !complete {
+			t.removeHolder(track, ps)
 		}
 		return false, nil
 	case nChunks:
@@ -432,13 +432,15 @@ func (t *Tracker) setHolding(peer string, ps *peerState, track string, have []by
 		return false
 	}
 	t.clock++
-	if h, listed := ps.holds[track]; listed {
+	if complete, listed := ps.holds[track]; listed {
+		h := t.entry(track, ps)
 		switch {
-		case h.complete():
+		case complete:
 			// stays complete
 		case have == nil:
 			ps.partial = slices.DeleteFunc(ps.partial, func(s string) bool { return s == track })
 			ps.complete++
+			ps.holds[track] = true
 			h.have, h.count = nil, 0
 		default:
 			h.have, h.count = have, count
@@ -450,16 +452,16 @@ func (t *Tracker) setHolding(peer string, ps *peerState, track string, have []by
 		return false
 	}
 	if have != nil && len(ps.partial) >= t.cfg.MaxPartialPerPeer {
-		t.removeHolder(ps.partial[0], peer)
+		t.removeHolder(ps.partial[0], ps)
 	}
 	list := t.holders[track]
 	if len(list) >= t.cfg.HoldersPerTrack {
-		t.removeHolder(track, leastUseful(list))
-		list = t.holders[track]
+		i := leastUseful(list)
+		list[i].ps.forget(track)
+		list = removeAt(list, i)
 	}
-	h := &holding{have: have, count: count, stamp: t.clock}
-	t.holders[track] = append(list, holder{id: peer, ps: ps, h: h})
-	ps.holds[track] = h
+	t.holders[track] = append(list, holder{id: peer, ps: ps, have: have, count: count, stamp: t.clock})
+	ps.holds[track] = have == nil
 	if have == nil {
 		ps.complete++
 	} else {
@@ -468,19 +470,33 @@ func (t *Tracker) setHolding(peer string, ps *peerState, track string, have []by
 	return true
 }
 
+// entry returns the holder entry of ps in track's list, which holds one:
+// ps.holds lists track. t.mu must be held.
+func (t *Tracker) entry(track string, ps *peerState) *holder {
+	list := t.list(track)
+	for i := range list {
+		if list[i].ps == ps {
+			return &list[i]
+		}
+	}
+	panic("tracker: " + track + " listed by a peer but not in its holder list")
+}
+
 // leastUseful picks the holder to forget when a track's list is full:
-// fewest free upload slots, then fewest chunks held, then least recent.
-func leastUseful(list []holder) string {
-	worst := ""
+// fewest free upload slots, then fewest chunks held, then least recent. It
+// returns the holder's index in list, which is not empty.
+func leastUseful(list []holder) int {
+	worst := -1
 	var wFree, wCount int
 	var wStamp uint64
-	for _, e := range list {
-		free, count := e.ps.free(), e.h.count
-		if e.h.complete() {
+	for i := range list {
+		e := &list[i]
+		free, count := e.ps.free(), e.count
+		if e.complete() {
 			count = int(^uint(0) >> 1)
 		}
-		if worst == "" || free < wFree || (free == wFree && (count < wCount || (count == wCount && e.h.stamp < wStamp))) {
-			worst, wFree, wCount, wStamp = e.id, free, count, e.h.stamp
+		if worst < 0 || free < wFree || (free == wFree && (count < wCount || (count == wCount && e.stamp < wStamp))) {
+			worst, wFree, wCount, wStamp = i, free, count, e.stamp
 		}
 	}
 	return worst
@@ -490,8 +506,8 @@ func leastUseful(list []holder) string {
 func (t *Tracker) Holders(track string) []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	list := slices.Clone(t.holders[track])
-	slices.SortFunc(list, func(a, b holder) int { return cmp.Compare(b.h.stamp, a.h.stamp) })
+	list := slices.Clone(t.list(track))
+	slices.SortFunc(list, func(a, b holder) int { return cmp.Compare(b.stamp, a.stamp) })
 	ids := make([]string, len(list))
 	for i, e := range list {
 		ids[i] = e.id
@@ -509,14 +525,14 @@ func (t *Tracker) Holding(peer, track string) (have []byte, complete, ok bool) {
 	if !found {
 		return nil, false, false
 	}
-	h := ps.holds[track]
-	if h == nil {
+	complete, listed := ps.holds[track]
+	switch {
+	case !listed:
 		return nil, false, false
-	}
-	if h.complete() {
+	case complete:
 		return nil, true, true
 	}
-	return slices.Clone(h.have), false, true
+	return slices.Clone(t.entry(track, ps).have), false, true
 }
 
 // Unhold removes peer as a holder of track, complete or partial (another
@@ -524,35 +540,54 @@ func (t *Tracker) Holding(peer, track string) (have []byte, complete, ok bool) {
 func (t *Tracker) Unhold(peer, track string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if ps, ok := t.peers[peer]; ok && ps.holds[track] != nil {
-		t.removeHolder(track, peer)
+	if ps, ok := t.peers[peer]; ok {
+		if _, listed := ps.holds[track]; listed {
+			t.removeHolder(track, ps)
+		}
 	}
 }
 
-// removeHolder deletes peer from track's holder list. t.mu must be held.
-func (t *Tracker) removeHolder(track, peer string) {
+// removeHolder deletes the peer of ps from track's holder list. t.mu must
+// be held.
+func (t *Tracker) removeHolder(track string, ps *peerState) {
 	list := t.holders[track]
-	if i := slices.IndexFunc(list, func(e holder) bool { return e.id == peer }); i >= 0 {
-		list[i] = list[len(list)-1]
-		list = list[:len(list)-1]
+	if i := slices.IndexFunc(list, func(e holder) bool { return e.ps == ps }); i >= 0 {
+		list = removeAt(list, i)
 	}
 	if len(list) == 0 {
 		delete(t.holders, track)
 	} else {
 		t.holders[track] = list
 	}
-	ps, ok := t.peers[peer]
-	if !ok {
+	ps.forget(track)
+}
+
+// list returns track's holder list (nil when it has none). t.mu must be
+// held.
+func (t *Tracker) list(track string) []holder {
+	return t.holders[track]
+}
+
+// removeAt deletes list[i], moving the last entry in its place.
+func removeAt(list []holder, i int) []holder {
+	list[i] = list[len(list)-1]
+	list[len(list)-1] = holder{}
+	return list[:len(list)-1]
+}
+
+// forget drops what the peer holds of track from its own records (not from
+// the track's holder list).
+func (ps *peerState) forget(track string) {
+	complete, listed := ps.holds[track]
+	if !listed {
 		return
 	}
-	if h := ps.holds[track]; h != nil {
-		if h.complete() {
-			ps.complete--
-		} else {
-			ps.partial = slices.DeleteFunc(ps.partial, func(s string) bool { return s == track })
-		}
-		delete(ps.holds, track)
+	if complete {
+		ps.complete--
+	} else {
+		ps.partial = slices.DeleteFunc(ps.partial, func(s string) bool { return s == track })
 	}
+	delete(ps.holds, track)
 }
 
 // Report records that reporter caught seeder misbehaving while serving track,
@@ -630,7 +665,7 @@ func (t *Tracker) accuse(reporter, seeder, track, reason string) (dropped bool) 
 		return false
 	}
 	delete(ss.accusations, track)
-	t.removeHolder(track, seeder)
+	t.removeHolder(track, ss)
 	if ss.dropped == nil {
 		ss.dropped = make(map[string]struct{})
 	}
@@ -698,8 +733,10 @@ func (t *Tracker) LookupQuery(requester, track string, q Query) (string, error) 
 	}
 	holders := 0
 	cands := t.scratch[:0]
-	for _, e := range t.holders[track] {
-		if e.ps == rs || (!q.Partial && !e.h.complete()) {
+	list := t.list(track)
+	for i := range list {
+		e := &list[i]
+		if e.ps == rs || (!q.Partial && !e.complete()) {
 			continue
 		}
 		holders++
@@ -709,7 +746,7 @@ func (t *Tracker) LookupQuery(requester, track string, q Query) (string, error) 
 		if _, out := rs.excluded[exclusion{e.id, track}]; out || slices.Contains(q.Exclude, e.id) {
 			continue
 		}
-		cands = append(cands, candidate{peer: e.id, ps: e.ps, score: e.h.within(q.From, span), free: e.ps.free(), stamp: e.h.stamp})
+		cands = append(cands, candidate{peer: e.id, ps: e.ps, score: e.within(q.From, span), free: e.ps.free(), stamp: e.stamp})
 	}
 	slices.SortFunc(cands, func(a, b candidate) int {
 		switch {

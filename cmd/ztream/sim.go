@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"io"
 	"os"
 	"path/filepath"
@@ -130,8 +131,11 @@ func writeSimReport(w io.Writer, r sim.Report) error {
 	}
 	for _, b := range r.BySwarm {
 		rng := fmt.Sprintf("%d–%d", b.Min, b.Max)
-		if b.Min == b.Max {
+		switch {
+		case b.Min == b.Max:
 			rng = fmt.Sprint(b.Min)
+		case b.Max >= math.MaxInt32:
+			rng = fmt.Sprintf("%d or more", b.Min)
 		}
 		row("", "tracks played %s times: %d tracks, offload %.3f (ceiling %.3f)", rng, b.Tracks, b.Offload, b.Ceiling)
 	}
@@ -143,6 +147,9 @@ func writeSimReport(w io.Writer, r sim.Report) error {
 		r.Tracker.OpsPerSec, r.Tracker.LookupsPerSec, r.Tracker.Holders, r.Tracker.TracksKnown, r.Tracker.Pairs, r.Tracker.LinksFailed)
 	row("hub", "%.1f Mbit/s on average, %.1f at peak, %.2f Mbit/s per 1,000 online; %.2f cores per hub (%d hubs, projected)",
 		r.Hub.MeanMbps, r.Hub.PeakMbps, r.Hub.MbpsPerOnline, r.Hub.CoresPerHub, r.Hub.Hubs)
+	if r.Hub.Hubs > 1 {
+		row("", "%.1f %% of can_upload questions relayed to another hub", 100*r.Hub.CrossHubAsks)
+	}
 	row("run", "%d events, %.1f s of wall time, %.0f MB of heap", r.Events, r.WallSeconds, r.HeapMB)
 	return tw.Flush()
 }
