@@ -294,11 +294,11 @@ type Tracker struct {
 	asker    Asker
 	onResult func(Result)
 
-	mu      sync.Mutex
-	closed  bool
-	nextID  uint64
-	clock   uint64
-	peers   map[string]*peerState
+	mu     sync.Mutex
+	closed bool
+	nextID uint64
+	clock  uint64
+	peers  map[string]*peerState
 	// holders maps a track to its holders (unordered, ≤ HoldersPerTrack),
 	// behind a pointer so that a change to a list is not a map write.
 	holders map[string][]holder
