@@ -124,6 +124,10 @@ type Config struct {
 	// a peer while the first search is under way before the hub sends the
 	// first chunk (default 150 ms; PROTOCOL.md §8.2).
 	StartWait time.Duration
+	// StartRescue is how long (real time) after a playback began its start
+	// is late: the hub then sends the first chunk even when a peer range
+	// covers it (default 400 ms; PROTOCOL.md §8.3).
+	StartRescue time.Duration
 	// FirstCopyRetryMS: after a first-copy request came back short (the
 	// hub gave those chunks to other peers), no new one for this long (media
 	// ms, default 2000).
@@ -192,6 +196,9 @@ func (c Config) withDefaults() Config {
 	c.MaxSources = min(c.MaxSources, signaling.MaxLookupWant)
 	if c.StartWait <= 0 {
 		c.StartWait = realMS(alg.StartWaitRealMS)
+	}
+	if c.StartRescue <= 0 {
+		c.StartRescue = realMS(alg.StartRescueRealMS)
 	}
 	if c.FirstCopyRetryMS <= 0 {
 		c.FirstCopyRetryMS = alg.FirstCopyRetryMS

@@ -78,6 +78,10 @@ type Algorithm struct {
 	MaxSources int `json:"max_sources"`
 	// StartWaitRealMS: how long a start waits for a peer (§8.2).
 	StartWaitRealMS float64 `json:"start_wait_real_ms"`
+	// StartRescueRealMS: a start that has not happened this long after the
+	// playback began is late: its first chunk goes to the hub even when a
+	// peer range covers it (SchedInput.StartLate, §8.3 rule 3).
+	StartRescueRealMS float64 `json:"start_rescue_real_ms"`
 	// SourceTimeoutMS: a range with no chunk for this long is slow.
 	SourceTimeoutMS float64 `json:"source_timeout_ms"`
 	// SilenceRealMS: a source that sent nothing for this long is abandoned.
@@ -106,6 +110,7 @@ func DefaultAlgorithm() Algorithm {
 		Sched:                 SchedConfig{}.withDefaults(),
 		MaxSources:            4,
 		StartWaitRealMS:       150,
+		StartRescueRealMS:     400,
 		SourceTimeoutMS:       2000,
 		SilenceRealMS:         3000,
 		LookupRetryMS:         1000,
@@ -183,6 +188,10 @@ type SchedInput struct {
 	// recently: the hub gave those chunks to other peers, so no new
 	// first-copy request is made until the hold ends.
 	FirstCopyHold bool
+	// StartLate is true when playback has not started
+	// Algorithm.StartRescueRealMS after it began: a peer range covering the
+	// first chunk is too slow, and the hub is asked for it (rule 3).
+	StartLate bool
 	// Scratch, when set, holds buffers Schedule reuses from call to call
 	// instead of allocating them. It belongs to one caller: Schedule is
 	// not safe to call concurrently with the same Scratch.
@@ -243,9 +252,9 @@ type SchedDecision struct {
 //     the rarest among the linked peers (lowest index on ties), extended
 //     while the next chunk is uncovered, missing and held.
 //  3. Emergency: when the next missing chunk is uncovered and starts less
-//     than EmergencyMS ahead (halved while Waiting), or, while playing, is
-//     not in the hub's range and starts less than RescueMS ahead (a peer
-//     range covering it is too slow), the hub gets the run from it of
+//     than EmergencyMS ahead (halved while Waiting), or, while playing or
+//     at a late start (StartLate), is not in the hub's range and starts less
+//     than RescueMS ahead (a peer range covering it is too slow), the hub gets the run from it of
 //     chunks that are uncovered or so close. With P2P the run stops at the end of
 //     the emergency zone (at least one chunk); without, it reaches StartMS
 //     at start and HubAheadMS while playing. At the very start nothing goes
@@ -295,7 +304,7 @@ func Schedule(cfg SchedConfig, in SchedInput) SchedDecision {
 	// asked again: there is no other source).
 	hubOwes := func(c int) bool { return in.P2P && in.Hub.Active && c >= in.Hub.Next && c < in.Hub.To }
 	rescue := func(c int) bool {
-		return in.P2P && playing && !in.Present[c] && !hubOwes(c) && tl.Start(c)-in.PlayheadMS < cfg.RescueMS
+		return in.P2P && (playing || in.StartLate) && !in.Present[c] && !hubOwes(c) && tl.Start(c)-in.PlayheadMS < cfg.RescueMS
 	}
 
 	// 2. Peers.

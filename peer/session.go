@@ -376,6 +376,7 @@ func (s *session) step(now time.Time) {
 		Timeline: s.tl, Present: s.present, PlayheadMS: s.pb.Position(),
 		Hub: s.hubState(now), P2P: s.p2p(), Waiting: s.waiting(now),
 		FirstCopyHold: now.Before(s.firstCopyHold), Scratch: &s.sched,
+		StartLate: s.p2p() && !s.pb.Started() && now.Sub(s.t0) >= s.p.cfg.StartRescue,
 	}
 	in.Peers = make([]PeerSource, len(s.peers))
 	for i, ps := range s.peers {

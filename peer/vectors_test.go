@@ -53,6 +53,7 @@ type vecCase struct {
 	P2P           bool      `json:"p2p"`
 	Waiting       bool      `json:"waiting"`
 	FirstCopyHold bool      `json:"first_copy_hold"`
+	StartLate     bool      `json:"start_late"`
 	Peers         []struct {
 		State vecState `json:"state"`
 		Has   *vecSet  `json:"has"`
@@ -105,6 +106,7 @@ func TestScheduleVectors(t *testing.T) {
 			in := SchedInput{
 				Timeline: tl, Present: vc.Present.flags(tl.Len()), PlayheadMS: vc.PlayheadMS,
 				Hub: vc.Hub.state(), P2P: vc.P2P, Waiting: vc.Waiting, FirstCopyHold: vc.FirstCopyHold,
+				StartLate: vc.StartLate,
 			}
 			for _, p := range vc.Peers {
 				ps := PeerSource{State: p.State.state()}

@@ -251,6 +251,7 @@ func (p *play) stepAt(now time.Duration) {
 		Timeline: p.tl, Present: p.present, PlayheadMS: p.pb.Position(),
 		Hub: p.stateOf(&p.hub, now, hubStallMS), P2P: s.sc.UploadCap > 0, Waiting: p.waiting(now),
 		FirstCopyHold: now < p.firstCopyHold, Scratch: &s.sched,
+		StartLate: s.sc.UploadCap > 0 && !p.pb.Started() && now-p.t0 >= ms(s.alg.StartRescueRealMS),
 	}
 	in.Peers = s.sources[:0]
 	for _, l := range p.peers {
@@ -680,9 +681,11 @@ func (p *play) plan(now time.Duration) time.Duration {
 	// The playhead: at the emergency and rescue zones of the first missing
 	// chunk, and when it reaches it (or, stalled, when it arrives).
 	if p.pb.Started() {
+		// Just inside each zone: the rules compare with < (at its edge,
+		// the chunk is not in it yet).
 		need := p.pb.UntilNeed(p.present)
-		at(now + need - p.s.media(p.s.alg.Sched.EmergencyMS))
-		at(now + need - p.s.media(p.s.alg.Sched.RescueMS))
+		at(now + need - p.s.media(p.s.alg.Sched.EmergencyMS) + time.Millisecond)
+		at(now + need - p.s.media(p.s.alg.Sched.RescueMS) + time.Millisecond)
 		at(now + need)
 		if need == 0 {
 			c := peer.FirstMissing(p.present, p.tl.ChunkAt(p.pb.Position()))
@@ -699,6 +702,7 @@ func (p *play) plan(now time.Duration) time.Duration {
 			}
 		}
 		at(p.t0 + ms(p.s.alg.StartWaitRealMS))
+		at(p.t0 + ms(p.s.alg.StartRescueRealMS))
 	}
 	at(p.firstCopyHold)
 	at(p.hubHold)

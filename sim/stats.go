@@ -29,6 +29,7 @@ type stats struct {
 	serverBy                                         [3]int64 // by rule
 	startsMS                                         []float64
 	startsFromPeer                                   int
+	peerStartsMS                                     []float64 // network plays whose first chunk came from a peer
 
 	joins, holds, lookups, asks, pairs, links, linkFails int
 	crossHubAsks                                         int
@@ -69,6 +70,7 @@ func (st *stats) start(ms float64, fromPeer bool) {
 	st.startsMS = append(st.startsMS, ms)
 	if fromPeer {
 		st.startsFromPeer++
+		st.peerStartsMS = append(st.peerStartsMS, ms)
 	}
 }
 
@@ -166,11 +168,15 @@ type Report struct {
 	OffloadCeiling float64    `json:"offload_ceiling"`
 	BySwarm        []SwarmRow `json:"by_swarm"`
 
-	StallsPer1000  float64     `json:"stalls_per_1000"`
-	StalledShare   float64     `json:"stalled_play_share"`
-	StartMS        Percentiles `json:"start_ms"`
-	NetStartMS     Percentiles `json:"network_start_ms"`
-	StartFromPeer  float64     `json:"start_from_peer"`
+	StallsPer1000 float64     `json:"stalls_per_1000"`
+	StalledShare  float64     `json:"stalled_play_share"`
+	StartMS       Percentiles `json:"start_ms"`
+	NetStartMS    Percentiles `json:"network_start_ms"`
+	StartFromPeer float64     `json:"start_from_peer"`
+	// PeerStartMS and HubStartMS split NetStartMS by where the play's first
+	// chunk came from.
+	PeerStartMS    Percentiles `json:"peer_start_ms"`
+	HubStartMS     Percentiles `json:"hub_start_ms"`
 	ColdTracks     int         `json:"cold_tracks"`
 	ServerCopies   float64     `json:"server_copies_per_cold_track"`
 	FirstCopySkips int         `json:"first_copy_skips"`
@@ -229,6 +235,21 @@ func pct(sorted []float64, q float64) float64 {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
+// hubStarts returns the starts in all that are not in fromPeer, a subset
+// of it (a multiset difference).
+func hubStarts(all, fromPeer []float64) []float64 {
+	a, p := slices.Sorted(slices.Values(all)), slices.Sorted(slices.Values(fromPeer))
+	out := make([]float64, 0, len(a)-len(p))
+	for _, v := range a {
+		if len(p) > 0 && p[0] == v {
+			p = p[1:]
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
 func percentiles(v []float64) Percentiles {
 	s := slices.Clone(v)
 	slices.Sort(s)
@@ -270,6 +291,8 @@ func (st *stats) report(wall time.Duration) Report {
 		}
 	}
 	r.NetStartMS = percentiles(net)
+	r.PeerStartMS = percentiles(st.peerStartsMS)
+	r.HubStartMS = percentiles(hubStarts(net, st.peerStartsMS))
 	if len(net) > 0 {
 		r.StartFromPeer = float64(st.startsFromPeer) / float64(len(net))
 	}

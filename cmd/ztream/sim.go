@@ -142,6 +142,8 @@ func writeSimReport(w io.Writer, r sim.Report) error {
 	row("stalls", "%.2f per 1,000 plays (%.2f %% of plays stalled)", r.StallsPer1000, 100*r.StalledShare)
 	row("start", "p50 %.0f ms, p90 %.0f, p99 %.0f (network plays: %.0f / %.0f / %.0f; %.1f %% started from a peer)",
 		r.StartMS.P50, r.StartMS.P90, r.StartMS.P99, r.NetStartMS.P50, r.NetStartMS.P90, r.NetStartMS.P99, 100*r.StartFromPeer)
+	row("", "first chunk from a peer: %.0f / %.0f / %.0f ms; from the hub: %.0f / %.0f / %.0f ms",
+		r.PeerStartMS.P50, r.PeerStartMS.P90, r.PeerStartMS.P99, r.HubStartMS.P50, r.HubStartMS.P90, r.HubStartMS.P99)
 	row("cold tracks", "%d, %.2f server copies each", r.ColdTracks, r.ServerCopies)
 	row("tracker", "%.1f ops/s (%.1f lookups/s), %d holder entries over %d tracks, %d pairs, %d links failed",
 		r.Tracker.OpsPerSec, r.Tracker.LookupsPerSec, r.Tracker.Holders, r.Tracker.TracksKnown, r.Tracker.Pairs, r.Tracker.LinksFailed)

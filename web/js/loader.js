@@ -309,6 +309,7 @@ export class Loader extends EventTarget {
       p2p,
       waiting: this.waiting(now, p2p),
       firstCopyHold: now < this.firstCopyHold,
+      startLate: p2p && !this.started && now - this.t0 >= this.cfg.start_rescue_real_ms,
     });
     if (d.hub && now >= this.hubHold) {
       if (d.hubFirstCopy && d.hub.from === this.orphan) {

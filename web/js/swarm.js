@@ -12,7 +12,7 @@
  * @typedef {object} SchedConfig
  * @property {number} start_ms how much audio the hub sends at start without P2P
  * @property {number} emergency_ms the emergency zone ahead of the playhead (halved while waiting)
- * @property {number} rescue_ms while playing, a missing chunk this close that the hub is not sending goes to the hub, even when a peer covers it
+ * @property {number} rescue_ms while playing (or at a late start), a missing chunk this close that the hub is not sending goes to the hub, even when a peer covers it
  * @property {number} hub_ahead_ms how far ahead the hub streams without P2P
  * @property {number} peer_ahead_ms how far ahead peers are asked for chunks
  * @property {number} in_order_ms within this far ahead, peers are asked in playback order; beyond, rarest first
@@ -51,6 +51,7 @@
  * @property {boolean} p2p false: the hub streams everything
  * @property {boolean} waiting the first peer search of the playback is under way
  * @property {boolean} firstCopyHold a first-copy request came back short recently
+ * @property {boolean} [startLate] playback has not started start_rescue_real_ms after it began (rule 3)
  */
 
 /**
@@ -90,6 +91,7 @@ export const SCHED_DEFAULTS = Object.freeze({
  * @property {SchedConfig} sched the scheduler's windows
  * @property {number} max_sources peer links one playback takes chunks from (≤ 8)
  * @property {number} start_wait_real_ms how long a start waits for a peer (§8.2.3)
+ * @property {number} start_rescue_real_ms a start that has not happened this long after the playback began is late: its first chunk goes to the hub (§8.3)
  * @property {number} source_timeout_ms a range with no chunk for this long is slow: cancelled, its source left alone as long
  * @property {number} silence_real_ms a source that sent nothing this long after first asked is abandoned (timeout)
  * @property {number} lookup_retry_ms shortest time between two tracker lookups of a playback
@@ -105,6 +107,7 @@ export const SCHED_DEFAULTS = Object.freeze({
 const ALGORITHM_SCALARS = Object.freeze({
   max_sources: 4,
   start_wait_real_ms: 150,
+  start_rescue_real_ms: 400,
   source_timeout_ms: 2000,
   silence_real_ms: 3000,
   lookup_retry_ms: 1000,
@@ -307,9 +310,9 @@ const holds = (p, seq) => p.has === null || (seq < p.has.length && p.has[seq]);
  *     the rarest among the linked peers (lowest index on ties), extended
  *     while the next chunk is uncovered, missing and held.
  *  3. Emergency: when the next missing chunk is uncovered and starts less
- *     than emergency_ms ahead (halved while waiting), or, while playing, is
- *     not in the hub's range and starts less than rescue_ms ahead (a peer
- *     range covering it is too slow), the hub gets the run from it of
+ *     than emergency_ms ahead (halved while waiting), or, while playing or
+ *     at a late start (startLate), is not in the hub's range and starts less
+ *     than rescue_ms ahead (a peer range covering it is too slow), the hub gets the run from it of
  *     chunks that are uncovered or so close. With P2P the run stops at the end of
  *     the emergency zone (at least one chunk); without, it reaches start_ms
  *     at start and hub_ahead_ms while playing. At the very start nothing
@@ -360,7 +363,7 @@ export function schedule(config, input) {
    */
   const hubOwes = (c) => input.p2p && input.hub.active && c >= input.hub.next && c < input.hub.to;
   /** @param {number} c */
-  const rescue = (c) => input.p2p && playing && !input.present[c] && !hubOwes(c) && starts[c] - playhead < cfg.rescue_ms;
+  const rescue = (c) => input.p2p && (playing || !!input.startLate) && !input.present[c] && !hubOwes(c) && starts[c] - playhead < cfg.rescue_ms;
 
   // 2. Peers.
   input.peers.forEach((p, i) => {

@@ -39,6 +39,7 @@ const toInput = (vc) => {
     p2p: !!vc.p2p,
     waiting: !!vc.waiting,
     firstCopyHold: !!vc.first_copy_hold,
+    startLate: !!vc.start_late,
   };
 };
 
