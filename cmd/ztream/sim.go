@@ -19,13 +19,15 @@ import (
 func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (retErr error) {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scenario := fs.String("scenario", "spotify", "a built-in scenario ("+strings.Join(sim.BuiltinNames(), ", ")+") or a JSON scenario file (its fields override the spotify defaults)")
+	scenario := fs.String("scenario", "spotify", "a built-in scenario ("+strings.Join(sim.BuiltinNames(), ", ")+") or a JSON or YAML scenario file (its fields override the spotify defaults)")
 	listeners := fs.Int("listeners", 0, "mean listeners online; for a flash crowd alone its size, for a load run its peers (0: the scenario's)")
 	hours := fs.Float64("hours", 0, "simulated hours (0: the scenario's)")
 	seed := fs.Uint64("seed", 0, "random seed (0: the scenario's); a seed gives the same report")
 	users := fs.Int("users", 0, "distinct listeners (0: the scenario's, else 2 × listeners)")
 	startHour := fs.Float64("start-hour", -1, "hour of day at the start, 0–24 (the daily curve's; default: the scenario's)")
+	hubs := fs.Int("hubs", 0, "hubs sharing the swarm (0: the scenario's)")
 	out := fs.String("out", "", "also write the report (NAME.json) and its plot (NAME.svg) into this directory")
+	name := fs.String("name", "", "the run's NAME in the report and --out (default: the scenario's)")
 	asJSON := fs.Bool("json", false, "end the output with the report as one line of JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := parseFlags(fs, args); err != nil {
@@ -64,6 +66,18 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (retEr
 	if *startHour >= 0 {
 		sc.StartHour = *startHour
 	}
+	if *hubs > 0 {
+		sc.Hubs = *hubs
+	}
+	if *name != "" {
+		if strings.ContainsAny(*name, `/\`) {
+			return fmt.Errorf("--name %q: a name, not a path", *name)
+		}
+		sc.Name = *name
+	}
+	if *out != "" && sameFile(filepath.Join(*out, sc.Name+".json"), *scenario) {
+		return fmt.Errorf("--out %s would write the report over the scenario file %s: give the run a --name", *out, *scenario)
+	}
 	s, err := sim.New(sc)
 	if err != nil {
 		return err
@@ -97,6 +111,13 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (retEr
 	return nil
 }
 
+// sameFile reports whether paths a and b name one existing file.
+func sameFile(a, b string) bool {
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
+}
+
 // writeSimFiles writes r as DIR/NAME.json and its plot as DIR/NAME.svg.
 func writeSimFiles(dir string, r sim.Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -106,7 +127,7 @@ func writeSimFiles(dir string, r sim.Report) error {
 	if err != nil {
 		return err
 	}
-	base := filepath.Join(dir, "sim-"+r.Scenario)
+	base := filepath.Join(dir, r.Scenario)
 	if err := os.WriteFile(base+".json", append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("writing the report: %w", err)
 	}
