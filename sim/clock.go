@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"container/heap"
 	"time"
 
 	"github.com/ztream/ztream/tracker"
@@ -14,7 +13,6 @@ type event struct {
 	seq  uint64
 	fn   func()
 	dead bool
-	idx  int
 }
 
 // Stop cancels the event; it reports whether it had not run yet
@@ -27,30 +25,64 @@ func (e *event) Stop() bool {
 	return true
 }
 
-type eventHeap []*event
+// queued is an event in the queue, with its order's keys beside it: the
+// queue compares without reading the events.
+type queued struct {
+	at  time.Duration
+	seq uint64
+	e   *event
+}
 
-func (h eventHeap) Len() int { return len(h) }
-func (h eventHeap) Less(i, j int) bool {
-	if h[i].at != h[j].at {
-		return h[i].at < h[j].at
+func (a queued) before(b queued) bool { return a.at < b.at || (a.at == b.at && a.seq < b.seq) }
+
+// eventQueue is a 4-ary min-heap of events by (at, seq): shallower than a
+// binary heap, so a pop moves fewer entries.
+type eventQueue []queued
+
+func (q *eventQueue) push(x queued) {
+	h := append(*q, x)
+	i := len(h) - 1
+	for i > 0 {
+		parent := (i - 1) / 4
+		if !x.before(h[parent]) {
+			break
+		}
+		h[i] = h[parent]
+		i = parent
 	}
-	return h[i].seq < h[j].seq
+	h[i] = x
+	*q = h
 }
-func (h eventHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].idx, h[j].idx = i, j
-}
-func (h *eventHeap) Push(x any) {
-	e := x.(*event)
-	e.idx = len(*h)
-	*h = append(*h, e)
-}
-func (h *eventHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return e
+
+// pop removes and returns the first event; the queue is not empty.
+func (q *eventQueue) pop() queued {
+	h := *q
+	top, last := h[0], h[len(h)-1]
+	h[len(h)-1] = queued{}
+	h = h[:len(h)-1]
+	if n := len(h); n > 0 {
+		i := 0
+		for {
+			first := 4*i + 1
+			if first >= n {
+				break
+			}
+			least := first
+			for c := first + 1; c < min(first+4, n); c++ {
+				if h[c].before(h[least]) {
+					least = c
+				}
+			}
+			if !h[least].before(last) {
+				break
+			}
+			h[i] = h[least]
+			i = least
+		}
+		h[i] = last
+	}
+	*q = h
+	return top
 }
 
 // Clock is the simulation's virtual time and its event queue. It is the
@@ -60,7 +92,7 @@ type Clock struct {
 	base time.Time
 	now  time.Duration
 	seq  uint64
-	q    eventHeap
+	q    eventQueue
 	// Processed counts the events run.
 	Processed uint64
 }
@@ -81,7 +113,7 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) tracker.Timer { return c.af
 func (c *Clock) after(d time.Duration, fn func()) *event {
 	e := &event{at: c.now + max(d, 0), seq: c.seq, fn: fn}
 	c.seq++
-	heap.Push(&c.q, e)
+	c.q.push(queued{at: e.at, seq: e.seq, e: e})
 	return e
 }
 
@@ -90,11 +122,10 @@ func (c *Clock) after(d time.Duration, fn func()) *event {
 // returns true after an event.
 func (c *Clock) Run(until time.Duration, stop func() bool) {
 	for len(c.q) > 0 {
-		e := c.q[0]
-		if e.at > until {
+		if c.q[0].at > until {
 			break
 		}
-		heap.Pop(&c.q)
+		e := c.q.pop().e
 		if e.dead {
 			continue
 		}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -185,5 +186,40 @@ func write(t *testing.T, path, data string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEventQueue: the queue gives back any mix of pushes and pops in
+// (time, sequence) order, ties included.
+func TestEventQueue(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var q eventQueue
+	var seq uint64
+	var last queued
+	popped := 0
+	for round := range 20_000 {
+		if rng.IntN(3) > 0 || len(q) == 0 {
+			// Times from a small range: many ties, broken by seq.
+			q.push(queued{at: last.at + time.Duration(rng.IntN(50)), seq: seq})
+			seq++
+			continue
+		}
+		got := q.pop()
+		if popped > 0 && got.before(last) {
+			t.Fatalf("round %d: popped (%v, %d) after (%v, %d)", round, got.at, got.seq, last.at, last.seq)
+		}
+		last = got
+		popped++
+	}
+	for len(q) > 0 {
+		got := q.pop()
+		if got.before(last) {
+			t.Fatalf("drain: popped (%v, %d) after (%v, %d)", got.at, got.seq, last.at, last.seq)
+		}
+		last = got
+		popped++
+	}
+	if popped != int(seq) {
+		t.Fatalf("popped %d of %d", popped, seq)
 	}
 }

@@ -69,7 +69,8 @@ func TestHoldPartialLifecycle(t *testing.T) {
 	}
 	tr.mu.Lock()
 	ps := tr.peers["a"]
-	complete, entry, partials := ps.holds[tA], tr.entry(tA, ps).complete(), len(ps.partial)
+	ts := tr.tracks[tA]
+	complete, entry, partials := ps.holds[ts], ts.entry(ps).complete(), len(ps.partial)
 	tr.mu.Unlock()
 	if !complete || !entry || partials != 0 {
 		t.Fatalf("complete %v (entry %v) partial list %d after a full bitfield", complete, entry, partials)
@@ -136,7 +137,7 @@ func TestLookupBusyIsNotNoCandidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr.mu.Lock()
-	tr.peers["s"].active = 1 // at its cap
+	tr.peers["s"].up.active = 1 // at its cap
 	tr.mu.Unlock()
 	if _, err := tr.Lookup("r", tA); err != nil {
 		t.Fatal(err)
@@ -212,7 +213,7 @@ func TestFullTrackForgetsBusiestHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr.mu.Lock()
-	tr.peers["busy"].active = 1
+	tr.peers["busy"].up.active = 1
 	tr.mu.Unlock()
 	if _, err := tr.Hold("new", tA); err != nil {
 		t.Fatal(err)

@@ -195,6 +195,7 @@ func (c Config) withDefaults() Config {
 type holder struct {
 	id string
 	ps *peerState
+	up *uploads // ps.up
 	// have is the bitfield of held chunks (bit i of byte i/8, most
 	// significant first); nil for a complete holder.
 	have  []byte
@@ -226,17 +227,25 @@ func (h *holder) within(from, span int) int {
 	return c
 }
 
+// uploads are a peer's upload slots: its cap and those in use (paired and
+// not released).
+type uploads struct{ cap, active int }
+
+func (u *uploads) free() int { return u.cap - u.active }
+
 type peerState struct {
-	uploadCap   int
-	active      int // uploads paired and not released
+	// up is in a small record of its own, which the track's holder entries
+	// point to: choosing among up to 32 holders reads 32 of these, not 32
+	// whole peer states.
+	up          *uploads
 	outstanding int // can_upload asks not answered
 	// holds maps each track this peer is listed for to whether it holds
 	// it completely (what it holds is in the track's holder list);
 	// complete counts its complete ones, partial lists its partial ones,
 	// oldest first.
-	holds    map[string]bool
+	holds    map[*trackState]bool
 	complete int
-	partial  []string
+	partial  []*trackState
 	// lookups are the pending lookups this peer requested, by track;
 	// askedIn the pending lookups that asked it.
 	lookups map[string]*lookup
@@ -254,7 +263,13 @@ type peerState struct {
 	dropped map[string]struct{}
 }
 
-func (ps *peerState) free() int { return ps.uploadCap - ps.active }
+// trackState is a track the tracker knows a holder of: its id and its
+// holder list (unordered, ≤ HoldersPerTrack). Peers' records point to it,
+// so that one lookup by id serves a whole announcement.
+type trackState struct {
+	id   string
+	list []holder
+}
 
 // exclusion is a seeder a peer reported for one track.
 type exclusion struct{ seeder, track string }
@@ -299,9 +314,8 @@ type Tracker struct {
 	nextID uint64
 	clock  uint64
 	peers  map[string]*peerState
-	// holders maps a track to its holders (unordered, ≤ HoldersPerTrack),
-	// behind a pointer so that a change to a list is not a map write.
-	holders map[string][]holder
+	// tracks maps a track id to the track's holders.
+	tracks  map[string]*trackState
 	lookups map[string]*lookup
 	scratch []candidate // LookupQuery's candidate buffer, reused under mu
 }
@@ -314,7 +328,7 @@ func New(cfg Config, asker Asker, onResult func(Result)) *Tracker {
 		asker:    asker,
 		onResult: onResult,
 		peers:    make(map[string]*peerState),
-		holders:  make(map[string][]holder),
+		tracks:   make(map[string]*trackState),
 		lookups:  make(map[string]*lookup),
 	}
 }
@@ -331,10 +345,10 @@ func (t *Tracker) Join(peer string, uploadCap int) error {
 		return fmt.Errorf("join %s: %w", peer, ErrPeerExists)
 	}
 	t.peers[peer] = &peerState{
-		uploadCap: uploadCap,
-		holds:     make(map[string]bool),
-		lookups:   make(map[string]*lookup),
-		askedIn:   make(map[*lookup]struct{}),
+		up:      &uploads{cap: uploadCap},
+		holds:   make(map[*trackState]bool),
+		lookups: make(map[string]*lookup),
+		askedIn: make(map[*lookup]struct{}),
 	}
 	return nil
 }
@@ -349,8 +363,8 @@ func (t *Tracker) Leave(peer string) {
 		t.mu.Unlock()
 		return
 	}
-	for track := range ps.holds {
-		t.removeHolder(track, ps)
+	for ts := range ps.holds {
+		t.removeHolder(ts, ps)
 	}
 	for _, l := range ps.lookups {
 		t.finish(l)
@@ -414,8 +428,10 @@ func (t *Tracker) HoldPartial(peer, track string, have []byte, nChunks int) (boo
 	}
 	switch count {
 	case 0:
-		if complete, listed := ps.holds[track]; listed && !complete {
-			t.removeHolder(track, ps)
+		if ts := t.tracks[track]; ts != nil {
+			if complete, listed := ps.holds[ts]; listed && !complete {
+				t.removeHolder(ts, ps)
+			}
 		}
 		return false, nil
 	case nChunks:
@@ -428,19 +444,20 @@ func (t *Tracker) HoldPartial(peer, track string, have []byte, nChunks int) (boo
 // else partial with count chunks. A complete holding is never downgraded to
 // a partial one. t.mu must be held.
 func (t *Tracker) setHolding(peer string, ps *peerState, track string, have []byte, count int) bool {
-	if _, out := ps.dropped[track]; out || ps.uploadCap <= 0 {
+	if _, out := ps.dropped[track]; out || ps.up.cap <= 0 {
 		return false
 	}
 	t.clock++
-	if complete, listed := ps.holds[track]; listed {
-		h := t.entry(track, ps)
+	ts := t.tracks[track]
+	if complete, listed := ps.holds[ts]; ts != nil && listed {
+		h := ts.entry(ps)
 		switch {
 		case complete:
 			// stays complete
 		case have == nil:
-			ps.partial = slices.DeleteFunc(ps.partial, func(s string) bool { return s == track })
+			ps.partial = slices.DeleteFunc(ps.partial, func(p *trackState) bool { return p == ts })
 			ps.complete++
-			ps.holds[track] = true
+			ps.holds[ts] = true
 			h.have, h.count = nil, 0
 		default:
 			h.have, h.count = have, count
@@ -452,34 +469,36 @@ func (t *Tracker) setHolding(peer string, ps *peerState, track string, have []by
 		return false
 	}
 	if have != nil && len(ps.partial) >= t.cfg.MaxPartialPerPeer {
-		t.removeHolder(ps.partial[0], ps)
+		t.removeHolder(ps.partial[0], ps) // not ts: ps does not hold it
 	}
-	list := t.holders[track]
-	if len(list) >= t.cfg.HoldersPerTrack {
-		i := leastUseful(list)
-		list[i].ps.forget(track)
-		list = removeAt(list, i)
+	if ts == nil {
+		ts = &trackState{id: track}
+		t.tracks[track] = ts
 	}
-	t.holders[track] = append(list, holder{id: peer, ps: ps, have: have, count: count, stamp: t.clock})
-	ps.holds[track] = have == nil
+	if len(ts.list) >= t.cfg.HoldersPerTrack {
+		i := leastUseful(ts.list)
+		ts.list[i].ps.forget(ts)
+		ts.list = removeAt(ts.list, i)
+	}
+	ts.list = append(ts.list, holder{id: peer, ps: ps, up: ps.up, have: have, count: count, stamp: t.clock})
+	ps.holds[ts] = have == nil
 	if have == nil {
 		ps.complete++
 	} else {
-		ps.partial = append(ps.partial, track)
+		ps.partial = append(ps.partial, ts)
 	}
 	return true
 }
 
-// entry returns the holder entry of ps in track's list, which holds one:
-// ps.holds lists track. t.mu must be held.
-func (t *Tracker) entry(track string, ps *peerState) *holder {
-	list := t.list(track)
-	for i := range list {
-		if list[i].ps == ps {
-			return &list[i]
+// entry returns the holder entry of ps in the track's list, which holds
+// one: ps.holds lists the track. t.mu must be held.
+func (ts *trackState) entry(ps *peerState) *holder {
+	for i := range ts.list {
+		if ts.list[i].ps == ps {
+			return &ts.list[i]
 		}
 	}
-	panic("tracker: " + track + " listed by a peer but not in its holder list")
+	panic("tracker: " + ts.id + " listed by a peer but not in its holder list")
 }
 
 // leastUseful picks the holder to forget when a track's list is full:
@@ -491,7 +510,7 @@ func leastUseful(list []holder) int {
 	var wStamp uint64
 	for i := range list {
 		e := &list[i]
-		free, count := e.ps.free(), e.count
+		free, count := e.up.free(), e.count
 		if e.complete() {
 			count = int(^uint(0) >> 1)
 		}
@@ -525,14 +544,15 @@ func (t *Tracker) Holding(peer, track string) (have []byte, complete, ok bool) {
 	if !found {
 		return nil, false, false
 	}
-	complete, listed := ps.holds[track]
+	ts := t.tracks[track]
+	complete, listed := ps.holds[ts]
 	switch {
-	case !listed:
+	case ts == nil || !listed:
 		return nil, false, false
 	case complete:
 		return nil, true, true
 	}
-	return slices.Clone(t.entry(track, ps).have), false, true
+	return slices.Clone(ts.entry(ps).have), false, true
 }
 
 // Unhold removes peer as a holder of track, complete or partial (another
@@ -540,32 +560,32 @@ func (t *Tracker) Holding(peer, track string) (have []byte, complete, ok bool) {
 func (t *Tracker) Unhold(peer, track string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if ps, ok := t.peers[peer]; ok {
-		if _, listed := ps.holds[track]; listed {
-			t.removeHolder(track, ps)
+	if ps, ts := t.peers[peer], t.tracks[track]; ps != nil && ts != nil {
+		if _, listed := ps.holds[ts]; listed {
+			t.removeHolder(ts, ps)
 		}
 	}
 }
 
-// removeHolder deletes the peer of ps from track's holder list. t.mu must
-// be held.
-func (t *Tracker) removeHolder(track string, ps *peerState) {
-	list := t.holders[track]
-	if i := slices.IndexFunc(list, func(e holder) bool { return e.ps == ps }); i >= 0 {
-		list = removeAt(list, i)
+// removeHolder deletes the peer of ps from the track's holder list, and the
+// track when that was its last holder. t.mu must be held.
+func (t *Tracker) removeHolder(ts *trackState, ps *peerState) {
+	if i := slices.IndexFunc(ts.list, func(e holder) bool { return e.ps == ps }); i >= 0 {
+		ts.list = removeAt(ts.list, i)
 	}
-	if len(list) == 0 {
-		delete(t.holders, track)
-	} else {
-		t.holders[track] = list
+	if len(ts.list) == 0 {
+		delete(t.tracks, ts.id)
 	}
-	ps.forget(track)
+	ps.forget(ts)
 }
 
 // list returns track's holder list (nil when it has none). t.mu must be
 // held.
 func (t *Tracker) list(track string) []holder {
-	return t.holders[track]
+	if ts := t.tracks[track]; ts != nil {
+		return ts.list
+	}
+	return nil
 }
 
 // removeAt deletes list[i], moving the last entry in its place.
@@ -575,19 +595,19 @@ func removeAt(list []holder, i int) []holder {
 	return list[:len(list)-1]
 }
 
-// forget drops what the peer holds of track from its own records (not from
-// the track's holder list).
-func (ps *peerState) forget(track string) {
-	complete, listed := ps.holds[track]
+// forget drops what the peer holds of the track from its own records (not
+// from the track's holder list).
+func (ps *peerState) forget(ts *trackState) {
+	complete, listed := ps.holds[ts]
 	if !listed {
 		return
 	}
 	if complete {
 		ps.complete--
 	} else {
-		ps.partial = slices.DeleteFunc(ps.partial, func(s string) bool { return s == track })
+		ps.partial = slices.DeleteFunc(ps.partial, func(p *trackState) bool { return p == ts })
 	}
-	delete(ps.holds, track)
+	delete(ps.holds, ts)
 }
 
 // Report records that reporter caught seeder misbehaving while serving track,
@@ -665,7 +685,9 @@ func (t *Tracker) accuse(reporter, seeder, track, reason string) (dropped bool) 
 		return false
 	}
 	delete(ss.accusations, track)
-	t.removeHolder(track, ss)
+	if ts := t.tracks[track]; ts != nil {
+		t.removeHolder(ts, ss)
+	}
 	if ss.dropped == nil {
 		ss.dropped = make(map[string]struct{})
 	}
@@ -740,13 +762,13 @@ func (t *Tracker) LookupQuery(requester, track string, q Query) (string, error) 
 			continue
 		}
 		holders++
-		if e.ps.active >= e.ps.uploadCap || e.ps.outstanding >= t.cfg.MaxOutstandingAsks {
+		if e.up.free() <= 0 || e.ps.outstanding >= t.cfg.MaxOutstandingAsks {
 			continue
 		}
 		if _, out := rs.excluded[exclusion{e.id, track}]; out || slices.Contains(q.Exclude, e.id) {
 			continue
 		}
-		cands = append(cands, candidate{peer: e.id, ps: e.ps, score: e.within(q.From, span), free: e.ps.free(), stamp: e.stamp})
+		cands = append(cands, candidate{peer: e.id, ps: e.ps, score: e.within(q.From, span), free: e.up.free(), stamp: e.stamp})
 	}
 	slices.SortFunc(cands, func(a, b candidate) int {
 		switch {
@@ -820,8 +842,8 @@ func (t *Tracker) Reply(peer, lookupID string, ok bool) {
 		ps.outstanding--
 		delete(ps.askedIn, l)
 	}
-	if ok && ps != nil && ps.active < ps.uploadCap {
-		ps.active++
+	if ok && ps != nil && ps.up.free() > 0 {
+		ps.up.active++
 		l.seeders = append(l.seeders, peer)
 	}
 	var res Result
@@ -845,8 +867,8 @@ func (t *Tracker) Reply(peer, lookupID string, ok bool) {
 func (t *Tracker) ReleaseUpload(seeder string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if ps, ok := t.peers[seeder]; ok && ps.active > 0 {
-		ps.active--
+	if ps, ok := t.peers[seeder]; ok && ps.up.active > 0 {
+		ps.up.active--
 	}
 }
 
@@ -857,10 +879,10 @@ func (t *Tracker) Reserve(seeder string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ps, ok := t.peers[seeder]
-	if !ok || ps.free() <= 0 {
+	if !ok || ps.up.free() <= 0 {
 		return false
 	}
-	ps.active++
+	ps.up.active++
 	return true
 }
 
@@ -869,7 +891,7 @@ func (t *Tracker) ActiveUploads(peer string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if ps, ok := t.peers[peer]; ok {
-		return ps.active
+		return ps.up.active
 	}
 	return 0
 }
@@ -879,10 +901,10 @@ func (t *Tracker) ActiveUploads(peer string) int {
 func (t *Tracker) Size() (holders, tracks int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, list := range t.holders {
-		holders += len(list)
+	for _, ts := range t.tracks {
+		holders += len(ts.list)
 	}
-	return holders, len(t.holders)
+	return holders, len(t.tracks)
 }
 
 // Pending returns the number of lookups in progress.

@@ -189,7 +189,7 @@ func TestLookupOutcomes(t *testing.T) {
 			}
 			for p, n := range tc.active {
 				tr.mu.Lock()
-				tr.peers[p].active = n
+				tr.peers[p].up.active = n
 				tr.mu.Unlock()
 			}
 			id, err := tr.Lookup("r", tA)
