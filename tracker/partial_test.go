@@ -70,10 +70,12 @@ func TestHoldPartialLifecycle(t *testing.T) {
 	tr.mu.Lock()
 	ps := tr.peers["a"]
 	ts := tr.tracks[tA]
-	complete, entry, partials := ps.holds[ts], ts.entry(ps).complete(), len(ps.partial)
+	_, listed := ps.holds[ts]
+	i := ts.find(ps)
+	complete, partials := i >= 0 && ts.list[i].complete(), len(ps.partial)
 	tr.mu.Unlock()
-	if !complete || !entry || partials != 0 {
-		t.Fatalf("complete %v (entry %v) partial list %d after a full bitfield", complete, entry, partials)
+	if !listed || !complete || partials != 0 || ps.complete != 1 {
+		t.Fatalf("listed %v, complete %v (%d), partial list %d after a full bitfield", listed, complete, ps.complete, partials)
 	}
 	// An empty bitfield removes a partial holder (here on tB).
 	if ok, _ := tr.HoldPartial("a", tB, bitfield(20, 5), 20); !ok {

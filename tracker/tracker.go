@@ -239,11 +239,10 @@ type peerState struct {
 	// whole peer states.
 	up          *uploads
 	outstanding int // can_upload asks not answered
-	// holds maps each track this peer is listed for to whether it holds
-	// it completely (what it holds is in the track's holder list);
-	// complete counts its complete ones, partial lists its partial ones,
-	// oldest first.
-	holds    map[*trackState]bool
+	// holds is the set of tracks this peer is listed for (what it holds
+	// of each is its entry in the track's holder list); complete counts
+	// its complete ones, partial lists its partial ones, oldest first.
+	holds    map[*trackState]struct{}
 	complete int
 	partial  []*trackState
 	// lookups are the pending lookups this peer requested, by track;
@@ -346,7 +345,7 @@ func (t *Tracker) Join(peer string, uploadCap int) error {
 	}
 	t.peers[peer] = &peerState{
 		up:      &uploads{cap: uploadCap},
-		holds:   make(map[*trackState]bool),
+		holds:   make(map[*trackState]struct{}),
 		lookups: make(map[string]*lookup),
 		askedIn: make(map[*lookup]struct{}),
 	}
@@ -429,7 +428,7 @@ func (t *Tracker) HoldPartial(peer, track string, have []byte, nChunks int) (boo
 	switch count {
 	case 0:
 		if ts := t.tracks[track]; ts != nil {
-			if complete, listed := ps.holds[ts]; listed && !complete {
+			if i := ts.find(ps); i >= 0 && !ts.list[i].complete() {
 				t.removeHolder(ts, ps)
 			}
 		}
@@ -449,15 +448,14 @@ func (t *Tracker) setHolding(peer string, ps *peerState, track string, have []by
 	}
 	t.clock++
 	ts := t.tracks[track]
-	if complete, listed := ps.holds[ts]; ts != nil && listed {
-		h := ts.entry(ps)
+	if i := ts.find(ps); i >= 0 {
+		h := &ts.list[i]
 		switch {
-		case complete:
+		case h.complete():
 			// stays complete
 		case have == nil:
 			ps.partial = slices.DeleteFunc(ps.partial, func(p *trackState) bool { return p == ts })
 			ps.complete++
-			ps.holds[ts] = true
 			h.have, h.count = nil, 0
 		default:
 			h.have, h.count = have, count
@@ -477,11 +475,11 @@ func (t *Tracker) setHolding(peer string, ps *peerState, track string, have []by
 	}
 	if len(ts.list) >= t.cfg.HoldersPerTrack {
 		i := leastUseful(ts.list)
-		ts.list[i].ps.forget(ts)
+		ts.list[i].ps.drop(ts, ts.list[i].complete())
 		ts.list = removeAt(ts.list, i)
 	}
 	ts.list = append(ts.list, holder{id: peer, ps: ps, up: ps.up, have: have, count: count, stamp: t.clock})
-	ps.holds[ts] = have == nil
+	ps.holds[ts] = struct{}{}
 	if have == nil {
 		ps.complete++
 	} else {
@@ -490,15 +488,19 @@ func (t *Tracker) setHolding(peer string, ps *peerState, track string, have []by
 	return true
 }
 
-// entry returns the holder entry of ps in the track's list, which holds
-// one: ps.holds lists the track. t.mu must be held.
-func (ts *trackState) entry(ps *peerState) *holder {
+// find returns the index of ps's entry in the track's list, or -1 (nil ts:
+// a track nobody holds). The list, at most HoldersPerTrack entries side by
+// side, answers faster than a map of the peer's tracks. t.mu must be held.
+func (ts *trackState) find(ps *peerState) int {
+	if ts == nil {
+		return -1
+	}
 	for i := range ts.list {
 		if ts.list[i].ps == ps {
-			return &ts.list[i]
+			return i
 		}
 	}
-	panic("tracker: " + ts.id + " listed by a peer but not in its holder list")
+	return -1
 }
 
 // leastUseful picks the holder to forget when a track's list is full:
@@ -545,14 +547,14 @@ func (t *Tracker) Holding(peer, track string) (have []byte, complete, ok bool) {
 		return nil, false, false
 	}
 	ts := t.tracks[track]
-	complete, listed := ps.holds[ts]
+	i := ts.find(ps)
 	switch {
-	case ts == nil || !listed:
+	case i < 0:
 		return nil, false, false
-	case complete:
+	case ts.list[i].complete():
 		return nil, true, true
 	}
-	return slices.Clone(ts.entry(ps).have), false, true
+	return slices.Clone(ts.list[i].have), false, true
 }
 
 // Unhold removes peer as a holder of track, complete or partial (another
@@ -561,22 +563,23 @@ func (t *Tracker) Unhold(peer, track string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if ps, ts := t.peers[peer], t.tracks[track]; ps != nil && ts != nil {
-		if _, listed := ps.holds[ts]; listed {
-			t.removeHolder(ts, ps)
-		}
+		t.removeHolder(ts, ps)
 	}
 }
 
 // removeHolder deletes the peer of ps from the track's holder list, and the
 // track when that was its last holder. t.mu must be held.
 func (t *Tracker) removeHolder(ts *trackState, ps *peerState) {
-	if i := slices.IndexFunc(ts.list, func(e holder) bool { return e.ps == ps }); i >= 0 {
-		ts.list = removeAt(ts.list, i)
+	i := ts.find(ps)
+	if i < 0 {
+		return
 	}
+	complete := ts.list[i].complete()
+	ts.list = removeAt(ts.list, i)
 	if len(ts.list) == 0 {
 		delete(t.tracks, ts.id)
 	}
-	ps.forget(ts)
+	ps.drop(ts, complete)
 }
 
 // list returns track's holder list (nil when it has none). t.mu must be
@@ -595,13 +598,9 @@ func removeAt(list []holder, i int) []holder {
 	return list[:len(list)-1]
 }
 
-// forget drops what the peer holds of the track from its own records (not
-// from the track's holder list).
-func (ps *peerState) forget(ts *trackState) {
-	complete, listed := ps.holds[ts]
-	if !listed {
-		return
-	}
+// drop removes the track, which the peer held (completely or not), from
+// its own records; the caller removes its entry from the track's list.
+func (ps *peerState) drop(ts *trackState, complete bool) {
 	if complete {
 		ps.complete--
 	} else {
