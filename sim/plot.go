@@ -13,8 +13,12 @@ func Plot(r Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" font-family="sans-serif" font-size="13">`+"\n", w, h)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#fff"/>`+"\n", w, h)
-	fmt.Fprintf(&b, `<text x="20" y="28" font-size="16" font-weight="bold">ztream sim: %s, %s listeners, %g h (seed %d)</text>`+"\n",
-		svgText(r.Scenario), thousands(r.Listeners), r.Hours, r.Seed)
+	hubs := ""
+	if r.Hub.Hubs > 1 {
+		hubs = fmt.Sprintf(", %d hubs", r.Hub.Hubs)
+	}
+	fmt.Fprintf(&b, `<text x="20" y="28" font-size="16" font-weight="bold">ztream sim: %s, %s listeners, %g h%s (seed %d)</text>`+"\n",
+		svgText(r.Scenario), thousands(r.Listeners), r.Hours, hubs, r.Seed)
 	// The byte split: one stacked bar.
 	x, y, bw := 20.0, 50.0, 780.0
 	parts := []struct {
@@ -36,7 +40,7 @@ func Plot(r Report) string {
 		r.StallsPer1000, r.StartMS.P50, r.StartMS.P99, r.NetStartMS.P50, r.NetStartMS.P99)
 	// Offload by swarm size: bars (offload) and ticks (ceiling).
 	top, bot, left := 156.0, 370.0, 70.0
-	fmt.Fprintf(&b, `<text x="20" y="%.0f">offload of network bytes, by the times a track was played over the network (tick: ceiling)</text>`+"\n", top-12)
+	fmt.Fprintf(&b, `<text x="20" y="%.0f">offload of network bytes, by the times a track was played over the network (tick: ceiling; grey: tracks)</text>`+"\n", top-12)
 	for i := 0; i <= 4; i++ {
 		v := float64(i) / 4
 		yy := bot - v*(bot-top)
@@ -51,24 +55,20 @@ func Plot(r Report) string {
 		cy := bot - row.Ceiling*(bot-top)
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#000" stroke-width="3"/>`+"\n", cx-slot*0.35, cy, cx+slot*0.35, cy)
 		label := fmt.Sprint(row.Min)
-		if row.Max != row.Min {
-			label = fmt.Sprintf("%d–%s", row.Min, maxLabel(row.Max))
+		switch {
+		case row.Max >= 1<<30:
+			label = fmt.Sprintf("≥ %d", row.Min)
+		case row.Max != row.Min:
+			label = fmt.Sprintf("%d–%d", row.Min, row.Max)
 		}
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" text-anchor="middle">%s</text><text x="%.1f" y="%.0f" text-anchor="middle" fill="#666">%s tracks</text>`+"\n",
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" text-anchor="middle">%s</text><text x="%.1f" y="%.0f" text-anchor="middle" fill="#666">%s</text>`+"\n",
 			cx, bot+18, label, cx, bot+34, thousands(row.Tracks))
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
 }
 
-func maxLabel(v int) string {
-	if v >= 1<<30 {
-		return "…"
-	}
-	return fmt.Sprint(v)
-}
-
-// thousands formats n with thin spaces between thousands.
+// thousands formats n with commas between thousands.
 func thousands(n int) string {
 	s := fmt.Sprint(n)
 	var out []byte
