@@ -54,15 +54,8 @@ func Plot(r Report) string {
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#2ca02c"/>`+"\n", cx-slot*0.3, bot-bh, slot*0.6, bh)
 		cy := bot - row.Ceiling*(bot-top)
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#000" stroke-width="3"/>`+"\n", cx-slot*0.35, cy, cx+slot*0.35, cy)
-		label := fmt.Sprint(row.Min)
-		switch {
-		case row.Max >= 1<<30:
-			label = fmt.Sprintf("≥ %d", row.Min)
-		case row.Max != row.Min:
-			label = fmt.Sprintf("%d–%d", row.Min, row.Max)
-		}
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" text-anchor="middle">%s</text><text x="%.1f" y="%.0f" text-anchor="middle" fill="#666">%s</text>`+"\n",
-			cx, bot+18, label, cx, bot+34, thousands(row.Tracks))
+			cx, bot+18, row.Label(), cx, bot+34, thousands(row.Tracks))
 	}
 	b.WriteString("</svg>\n")
 	return b.String()

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"math"
 	"runtime"
 	"slices"
@@ -28,8 +29,9 @@ type stats struct {
 	relayBytes, dupBytes                             int64
 	serverBy                                         [3]int64 // by rule
 	startsMS                                         []float64
-	startsFromPeer                                   int
-	peerStartsMS                                     []float64 // network plays whose first chunk came from a peer
+	// peerStartsMS and hubStartsMS are the network plays' starts, by
+	// where their first chunk came from.
+	peerStartsMS, hubStartsMS []float64
 
 	joins, holds, lookups, asks, pairs, links, linkFails int
 	crossHubAsks                                         int
@@ -69,8 +71,9 @@ func (st *stats) cachePlay(bytes int64) {
 func (st *stats) start(ms float64, fromPeer bool) {
 	st.startsMS = append(st.startsMS, ms)
 	if fromPeer {
-		st.startsFromPeer++
 		st.peerStartsMS = append(st.peerStartsMS, ms)
+	} else {
+		st.hubStartsMS = append(st.hubStartsMS, ms)
 	}
 }
 
@@ -137,6 +140,17 @@ type SwarmRow struct {
 	// held at its first play (one server copy is the least there can be)
 	// and 1 for one a listener held already.
 	Ceiling float64 `json:"ceiling"`
+}
+
+// Label names the row's play counts: "1", "2–3", or "≥ 1024" for the last.
+func (r SwarmRow) Label() string {
+	switch {
+	case r.Max >= math.MaxInt32:
+		return fmt.Sprintf("≥ %d", r.Min)
+	case r.Max != r.Min:
+		return fmt.Sprintf("%d–%d", r.Min, r.Max)
+	}
+	return fmt.Sprint(r.Min)
 }
 
 // Report is what a run measured.
@@ -235,21 +249,6 @@ func pct(sorted []float64, q float64) float64 {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-// hubStarts returns the starts in all that are not in fromPeer, a subset
-// of it (a multiset difference).
-func hubStarts(all, fromPeer []float64) []float64 {
-	a, p := slices.Sorted(slices.Values(all)), slices.Sorted(slices.Values(fromPeer))
-	out := make([]float64, 0, len(a)-len(p))
-	for _, v := range a {
-		if len(p) > 0 && p[0] == v {
-			p = p[1:]
-			continue
-		}
-		out = append(out, v)
-	}
-	return out
-}
-
 func percentiles(v []float64) Percentiles {
 	s := slices.Clone(v)
 	slices.Sort(s)
@@ -292,9 +291,9 @@ func (st *stats) report(wall time.Duration) Report {
 	}
 	r.NetStartMS = percentiles(net)
 	r.PeerStartMS = percentiles(st.peerStartsMS)
-	r.HubStartMS = percentiles(hubStarts(net, st.peerStartsMS))
+	r.HubStartMS = percentiles(st.hubStartsMS)
 	if len(net) > 0 {
-		r.StartFromPeer = float64(st.startsFromPeer) / float64(len(net))
+		r.StartFromPeer = float64(len(st.peerStartsMS)) / float64(len(net))
 	}
 	if plays := st.complete + st.cut + st.cachePlays; plays > 0 {
 		r.StallsPer1000 = float64(st.stalls) * 1000 / float64(plays)

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,14 +150,7 @@ func writeSimReport(w io.Writer, r sim.Report) error {
 			100*float64(r.ServerBy.FirstCopy)/float64(r.ServerBytes), 100*float64(r.ServerBy.Orphan)/float64(r.ServerBytes))
 	}
 	for _, b := range r.BySwarm {
-		rng := fmt.Sprintf("%d–%d", b.Min, b.Max)
-		switch {
-		case b.Min == b.Max:
-			rng = fmt.Sprint(b.Min)
-		case b.Max >= math.MaxInt32:
-			rng = fmt.Sprintf("%d or more", b.Min)
-		}
-		row("", "tracks played %s times: %d tracks, offload %.3f (ceiling %.3f)", rng, b.Tracks, b.Offload, b.Ceiling)
+		row("", "tracks played %s times: %d tracks, offload %.3f (ceiling %.3f)", b.Label(), b.Tracks, b.Offload, b.Ceiling)
 	}
 	row("stalls", "%.2f per 1,000 plays (%.2f %% of plays stalled)", r.StallsPer1000, 100*r.StalledShare)
 	row("start", "p50 %.0f ms, p90 %.0f, p99 %.0f (network plays: %.0f / %.0f / %.0f; %.1f %% started from a peer)",
