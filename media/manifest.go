@@ -9,7 +9,8 @@ const MIMEType = "audio/mpeg"
 // it receives from another peer.
 type Manifest struct {
 	// ID is stable and derived from the audio bytes (hex of a SHA-256 prefix),
-	// so ingesting the same audio twice yields the same track.
+	// so ingesting the same audio twice yields the same track. A transcoded
+	// track's ID is derived from its source file instead (Source).
 	ID     string `json:"id" bson:"_id"`
 	Title  string `json:"title" bson:"title"`
 	Artist string `json:"artist" bson:"artist"`
@@ -49,6 +50,27 @@ type Manifest struct {
 	// restart the folder knows its tracks from those ingested by hand;
 	// empty otherwise.
 	Origin string `json:"origin,omitempty" bson:"origin,omitempty"`
+	// Source describes the file a transcoded track was made from (package
+	// transcode); nil for an MP3 stored as it was.
+	Source *SourceInfo `json:"source,omitempty" bson:"source,omitempty"`
+}
+
+// SourceInfo describes the file a transcoded track was made from.
+type SourceInfo struct {
+	// Format is the source's audio codec as ffprobe names it: flac, aac,
+	// alac, vorbis, opus, pcm_s16le...
+	Format string `json:"format" bson:"format"`
+	// Bitrate is the source's average bitrate in kbit/s (0 when unknown).
+	Bitrate    int `json:"bitrate" bson:"bitrate"`
+	SampleRate int `json:"sample_rate" bson:"sample_rate"`
+	Channels   int `json:"channels" bson:"channels"`
+	// SHA256 (lowercase hex) and Size are the source file's: the track's ID
+	// is derived from them (transcode.TrackID), not from the MP3's bytes.
+	SHA256 string `json:"sha256" bson:"sha256"`
+	Size   int64  `json:"size" bson:"size"`
+	// URL is the source's address at an HTTP origin (serve --origin); empty
+	// for a local file.
+	URL string `json:"url,omitempty" bson:"url,omitempty"`
 }
 
 // ChunkInfo describes one chunk: a verbatim run of whole MP3 frames.

@@ -826,6 +826,10 @@ func testCovers(t *testing.T, s store.Store) {
 		m.Album, m.AlbumArtist, m.Year, m.DiscNo, m.TrackNo = "Covered", "Band", 2026, 1, i+1
 		m.Cover = &ref
 		m.Origin = "music:0123456789abcdef" // a followed folder's tag (musicdir)
+		if i == 1 {                          // a transcoded track (package transcode)
+			m.Source = &media.SourceInfo{Format: "flac", Bitrate: 905, SampleRate: 44100, Channels: 2,
+				SHA256: strings.Repeat("ab", 32), Size: 1234567, URL: "http://127.0.0.1:1/a.flac"}
+		}
 		put(t, s, tr)
 	}
 	if err := s.DeleteTrack(ctx, a.Manifest.ID); err != nil {
@@ -840,7 +844,7 @@ func testCovers(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, b.Manifest) {
-		t.Errorf("manifest with tags, cover and origin: got %+v, want %+v", got, b.Manifest)
+		t.Errorf("manifest with tags, cover, origin and source: got %+v, want %+v", got, b.Manifest)
 	}
 	list, err := s.ListTracks(ctx)
 	if err != nil {
