@@ -18,7 +18,7 @@ build:
 run:
 	$(GO) run ./cmd/ztream serve
 
-## deps: Debian packages (browsers, libavcodec59, pulseaudio, prometheus, lame, sox) and the web tests' npm packages.
+## deps: Debian packages (browsers, libavcodec59, pulseaudio, prometheus, lame, sox, ffmpeg) and the web tests' npm packages.
 deps:
 	./scripts/install-deps.sh
 

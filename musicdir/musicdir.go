@@ -37,6 +37,7 @@ import (
 
 	"github.com/ztream/ztream/ingest"
 	"github.com/ztream/ztream/store"
+	"github.com/ztream/ztream/transcode"
 )
 
 // Config is a Folder's configuration.
@@ -52,6 +53,11 @@ type Config struct {
 	Settle time.Duration
 	// Workers bounds the files analysed at once (default GOMAXPROCS).
 	Workers int
+	// Transcoder turns FLAC, M4A, Ogg, Opus and WAV files into MP3s; nil
+	// follows MP3 files only and logs once that the others are skipped,
+	// with NoTranscoder's reason.
+	Transcoder   *transcode.Transcoder
+	NoTranscoder error
 	// MaxFiles bounds the files followed (default 1,000,000); more are
 	// logged and ignored.
 	MaxFiles int
@@ -65,7 +71,7 @@ type Status struct {
 	Dir string `json:"dir"`
 	// Scanned is true once the first scan ended.
 	Scanned bool `json:"scanned"`
-	// Files are the MP3 files followed, Tracks the distinct tracks they
+	// Files are the audio files followed, Tracks the distinct tracks they
 	// hold, Failed the files that could not be ingested.
 	Files  int `json:"files"`
 	Tracks int `json:"tracks"`
@@ -132,6 +138,9 @@ type Folder struct {
 	// scan's sweep of gone files waits for every file to be ingested.
 	incomplete bool
 	sweepDue   bool
+	// untranscodedLogged is set once the files skipped for want of a
+	// transcoder were logged.
+	untranscodedLogged bool
 
 	mu     sync.Mutex
 	status Status
@@ -235,14 +244,20 @@ func (f *Folder) Run(ctx context.Context) error {
 	}
 }
 
-// isMP3 reports whether name is taken as an MP3 file.
-func isMP3(name string) bool { return strings.EqualFold(filepath.Ext(name), ".mp3") }
+// takes reports whether the folder ingests the file name: an MP3, or
+// another audio format when there is a transcoder.
+func (f *Folder) takes(name string) bool {
+	if strings.EqualFold(filepath.Ext(name), ".mp3") {
+		return true
+	}
+	return f.cfg.Transcoder != nil && transcode.FormatOf(name) != ""
+}
 
-// scan walks root: it watches every directory and returns the regular MP3
+// scan walks root: it watches every directory and returns the regular audio
 // files that are new or changed since they were last seen.
 func (f *Folder) scan(ctx context.Context, w *fsnotify.Watcher, root string) []string {
 	var changed []string
-	skipped := 0
+	skipped, untranscoded := 0, 0
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if ctx.Err() != nil {
 			return fs.SkipAll // shutting down
@@ -261,8 +276,11 @@ func (f *Folder) scan(ctx context.Context, w *fsnotify.Watcher, root string) []s
 		case d.IsDir():
 			f.watch(w, path)
 		case !d.Type().IsRegular():
-		case !isMP3(path):
+		case !f.takes(path):
 			skipped++
+			if transcode.FormatOf(path) != "" {
+				untranscoded++
+			}
 		default:
 			info, err := d.Info()
 			if err != nil {
@@ -283,8 +301,13 @@ func (f *Folder) scan(ctx context.Context, w *fsnotify.Watcher, root string) []s
 	if err != nil {
 		f.log.Warn("music folder scan", "err", err)
 	}
+	if untranscoded > 0 && !f.untranscodedLogged {
+		f.untranscodedLogged = true
+		f.log.Warn("music folder: FLAC, M4A, Ogg, Opus and WAV files skipped: they need ffmpeg",
+			"count", untranscoded, "under", root, "reason", f.cfg.NoTranscoder)
+	}
 	if skipped > 0 {
-		f.log.Debug("music folder: files that are not .mp3 skipped", "count", skipped, "under", root)
+		f.log.Debug("music folder: files that are not audio skipped", "count", skipped, "under", root)
 	}
 	return changed
 }
@@ -359,7 +382,7 @@ func (f *Folder) event(ctx context.Context, w *fsnotify.Watcher, ev fsnotify.Eve
 				f.arrived(p, fi)
 			}
 		}
-	case info.Mode().IsRegular() && isMP3(path):
+	case info.Mode().IsRegular() && f.takes(path):
 		f.arrived(path, info)
 	}
 }
@@ -437,7 +460,9 @@ func (f *Folder) ingest(ctx context.Context, paths []string) {
 			f.log.Info("music folder: ingesting", "done", done, "of", total)
 		}
 	}
-	sum, err := ingest.RunWorkers(ctx, f.cfg.Store, sources, f.cfg.Workers, progress)
+	run := ingest.Config{Store: f.cfg.Store, Workers: f.cfg.Workers, Transcoder: f.cfg.Transcoder,
+		NoTranscoder: f.cfg.NoTranscoder, Progress: progress}
+	sum, err := run.Run(ctx, sources)
 	if err != nil {
 		f.log.Warn("music folder ingest interrupted", "err", err)
 	}

@@ -13,7 +13,8 @@
 #     WebKitWebDriver under xvfb-run) and GStreamer's base, good and libav
 #     plugins (WebKitGTK decodes MP3 through them),
 #     lame and sox (fixture and demo generators: media/testdata/make-fixtures.sh,
-#     go run ./demo/generate);
+#     go run ./demo/generate), ffmpeg (package transcode runs it and ffprobe;
+#     internal/testaudio makes the FLAC, M4A, Ogg, Opus and WAV fixtures);
 #   - the web tests' npm packages (`npm ci` in web/: playwright-core,
 #     puppeteer-core, typescript; no browser is downloaded), whenever
 #     web/node_modules does not match web/package-lock.json.
@@ -34,6 +35,7 @@ command -v pulseaudio >/dev/null 2>&1 || need+=(pulseaudio)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v lame >/dev/null 2>&1 || need+=(lame)
 command -v sox >/dev/null 2>&1 || need+=(sox)
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 command -v WebKitWebDriver >/dev/null 2>&1 || need+=(webkit2gtk-driver)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/ztream/ztream/ingest"
+	"github.com/ztream/ztream/transcode"
 )
 
 func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -19,8 +21,12 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	var sf storeFlags
 	sf.register(fs)
+	var tf transcodeFlags
+	tf.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: ztream ingest [--data DIR | --mongo URI] FILE|DIR...\n\nAdds MP3 files (directories are searched recursively for *.mp3) to the library.")
+		fmt.Fprintln(fs.Output(), "Usage: ztream ingest [--data DIR | --mongo URI] [--ffmpeg PATH] FILE|DIR...\n\n"+
+			"Adds audio files to the library (directories are searched recursively). MP3s are stored as they are;\n"+
+			"FLAC, M4A (AAC, ALAC), Ogg Vorbis, Opus and WAV are transcoded to MP3 with ffmpeg first.")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -35,7 +41,11 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if len(files) == 0 {
-		return fmt.Errorf("no .mp3 files found in %v", fs.Args())
+		return fmt.Errorf("no audio files (.mp3, %s) found in %v", strings.Join(transcode.Extensions(), ", "), fs.Args())
+	}
+	tc, missing, err := tf.open()
+	if err != nil {
+		return err
 	}
 	st, desc, err := sf.open(ctx)
 	if err != nil {
@@ -43,13 +53,20 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer st.Close()
 	fmt.Fprintf(stderr, "ingesting %d files into the %s\n", len(files), desc)
-	sum, err := ingest.Run(ctx, st, ingest.FileSources(files), progressPrinter(stdout, stderr))
+	if tc != nil {
+		fmt.Fprintf(stderr, "transcoding other formats with %s at %d kbit/s\n", tc.FFmpeg(), tc.Bitrate())
+	}
+	run := ingest.Config{Store: st, Transcoder: tc, NoTranscoder: missing, Progress: progressPrinter(stdout, stderr)}
+	sum, err := run.Run(ctx, ingest.FileSources(files))
 	ingest.WriteSummary(stdout, sum)
 	if err != nil {
 		return err
 	}
-	if sum.Failed > 0 {
-		return fmt.Errorf("%d of %d files failed", sum.Failed, len(files))
+	if failed := sum.Failed - sum.NoTranscoder; failed > 0 {
+		return fmt.Errorf("%d of %d files failed", failed, len(files))
+	}
+	if sum.NoTranscoder > 0 {
+		return fmt.Errorf("%d of %d files skipped: they need ffmpeg", sum.NoTranscoder, len(files))
 	}
 	return nil
 }
@@ -80,6 +97,8 @@ func progressPrinter(stdout, stderr io.Writer) ingest.Progress {
 			_ = bar.Clear()
 		}
 		switch {
+		case errors.Is(r.Err, ingest.ErrNoTranscoder):
+			fmt.Fprintf(stdout, "[%d/%d] SKIPPED %s: %s needs ffmpeg\n", done, total, r.Path, r.Format)
 		case r.Err != nil:
 			fmt.Fprintf(stdout, "[%d/%d] FAILED  %v\n", done, total, r.Err)
 		default:
@@ -92,8 +111,16 @@ func progressPrinter(stdout, stderr io.Writer) ingest.Progress {
 			if m.Cover != nil {
 				cover = fmt.Sprintf(", cover %s %d KiB", strings.TrimPrefix(m.Cover.MIME, "image/"), (m.Cover.Size+1023)/1024)
 			}
-			fmt.Fprintf(stdout, "[%d/%d] %s %s  %s — %s (%s, %d kbit/s, %d chunks%s)\n", done, total, state, m.ID,
-				m.Artist, m.Title, (time.Duration(m.DurationMS) * time.Millisecond).Round(time.Second), m.Bitrate, len(m.Chunks), cover)
+			from := ""
+			if src := m.Source; src != nil {
+				verb := "from"
+				if r.Transcoded {
+					verb = "transcoded from"
+				}
+				from = fmt.Sprintf(", %s %s %d kbit/s", verb, src.Format, src.Bitrate)
+			}
+			fmt.Fprintf(stdout, "[%d/%d] %s %s  %s — %s (%s, %d kbit/s, %d chunks%s%s)\n", done, total, state, m.ID,
+				m.Artist, m.Title, (time.Duration(m.DurationMS) * time.Millisecond).Round(time.Second), m.Bitrate, len(m.Chunks), cover, from)
 		}
 		for _, w := range r.Warnings {
 			fmt.Fprintf(stdout, "[%d/%d] WARNING %s: %s\n", done, total, r.Path, w)

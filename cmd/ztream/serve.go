@@ -42,12 +42,13 @@ type serveConfig struct {
 	store       storeFlags
 	noDemo      bool
 	// music is the folder to follow (--music), "" for none.
-	music    string
-	logLevel string
-	shutdown time.Duration
-	pprof    bool
-	hub      hubFlags
-	cluster  clusterFlags
+	music     string
+	transcode transcodeFlags
+	logLevel  string
+	shutdown  time.Duration
+	pprof     bool
+	hub       hubFlags
+	cluster   clusterFlags
 }
 
 // hubFlags configure the hub's WebRTC side.
@@ -184,7 +185,8 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg.store.register(fs)
 	fs.BoolVar(&cfg.noDemo, "no-demo", envOr("ZTREAM_NO_DEMO", "") != "", "do not ingest the bundled demo tracks into an empty library (env ZTREAM_NO_DEMO=1)")
 	fs.StringVar(&cfg.music, "music", envOr("ZTREAM_MUSIC_DIR", ""),
-		"follow this music folder: its MP3 files are ingested at start and whenever one is added, replaced or removed; no demo tracks then (env ZTREAM_MUSIC_DIR)")
+		"follow this music folder: its audio files (MP3; FLAC, M4A, Ogg, Opus and WAV with ffmpeg) are ingested at start and whenever one is added, replaced or removed; no demo tracks then (env ZTREAM_MUSIC_DIR)")
+	cfg.transcode.register(fs)
 	fs.StringVar(&cfg.logLevel, "log-level", envOr("ZTREAM_LOG_LEVEL", "info"), "debug, info, warn or error (env ZTREAM_LOG_LEVEL)")
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	fs.BoolVar(&cfg.pprof, "pprof", envOr("ZTREAM_PPROF", "") != "", "serve Go profiles at /debug/pprof (env ZTREAM_PPROF=1)")
@@ -217,6 +219,10 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := cfg.tls.check(); err != nil {
 		return err
 	}
+	tc, missing, err := cfg.transcode.open()
+	if err != nil {
+		return err
+	}
 
 	st, desc, err := cfg.store.open(ctx)
 	if err != nil {
@@ -240,8 +246,12 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer h.Close()
 	if cfg.music != "" {
+		if tc != nil {
+			logger.Info("transcoding FLAC, M4A, Ogg, Opus and WAV", "ffmpeg", tc.FFmpeg(), "bitrate_kbps", tc.Bitrate())
+		}
 		// Pages hear of every change the folder brings (catalog message).
-		folder, err := musicdir.New(musicdir.Config{Dir: cfg.music, Store: st, Logger: logger, OnChange: h.CatalogChanged})
+		folder, err := musicdir.New(musicdir.Config{Dir: cfg.music, Store: st, Logger: logger, OnChange: h.CatalogChanged,
+			Transcoder: tc, NoTranscoder: missing})
 		if err != nil {
 			return err
 		}
