@@ -85,6 +85,9 @@ func Write(tb testing.TB, path string, s Spec) []byte {
 	tb.Helper()
 	ffmpeg := testtool.Command(tb, "ffmpeg", "ffmpeg")
 	s = s.withDefaults()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		tb.Fatal(err)
+	}
 	args := []string{"-nostdin", "-hide_banner", "-loglevel", "error", "-y",
 		"-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%g:sample_rate=%d:duration=%g", s.Freq, s.Rate, float64(s.Samples)/float64(s.Rate)+1)}
 	var cover []byte
@@ -97,7 +100,7 @@ func Write(tb testing.TB, path string, s Spec) []byte {
 		if err := os.WriteFile(pic, cover, 0o644); err != nil {
 			tb.Fatal(err)
 		}
-		defer os.Remove(pic)
+		defer func() { _ = os.Remove(pic) }() // in the test's directory: gone with it anyway
 		args = append(args, "-i", "file:"+pic, "-map", "0:a", "-map", "1:v", "-c:v", "copy", "-disposition:v", "attached_pic")
 	}
 	args = append(args, "-af", fmt.Sprintf("atrim=end_sample=%d", s.Samples), "-ac", strconv.Itoa(s.Channels))

@@ -826,7 +826,7 @@ func testCovers(t *testing.T, s store.Store) {
 		m.Album, m.AlbumArtist, m.Year, m.DiscNo, m.TrackNo = "Covered", "Band", 2026, 1, i+1
 		m.Cover = &ref
 		m.Origin = "music:0123456789abcdef" // a followed folder's tag (musicdir)
-		if i == 1 {                          // a transcoded track (package transcode)
+		if i == 1 {                         // a transcoded track (package transcode)
 			m.Source = &media.SourceInfo{Format: "flac", Bitrate: 905, SampleRate: 44100, Channels: 2,
 				SHA256: strings.Repeat("ab", 32), Size: 1234567, URL: "http://127.0.0.1:1/a.flac"}
 		}
