@@ -22,6 +22,10 @@
 // track change made by the listener starts from that track.
 // The same measurement runs in Firefox (fMP4 path) where it is installed
 // (required in CI).
+// The same cut is also written as a FLAC and an Ogg Vorbis file (ffmpeg):
+// the folder transcodes them to MP3 (package transcode, LAME's gapless
+// header written by ffmpeg), and Chromium must play that album without a
+// gap too.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -41,8 +45,12 @@ const MAX_GAP_MS = 30;
 /** Chromium's bound: it trims partial frames at the append window (one render quantum of slack: 3 ms, and more). */
 const MAX_GAP_MS_CHROMIUM = 10;
 
+/** The album of the same two tracks as FLAC and Ogg Vorbis, transcoded at ingest. */
+const TRANSCODED_ALBUM = 'One Tone Transcoded';
+
 /**
- * Writes the two tracks of the tone album into dir with sox and lame.
+ * Writes the two tracks of the tone album into dir with sox and lame, and
+ * the transcoded album's with ffmpeg.
  * @param {string} dir
  */
 function makeToneAlbum(dir) {
@@ -55,6 +63,10 @@ function makeToneAlbum(dir) {
     const tags = (title, n) => ['--tt', title, '--ta', 'Gapless Test', '--tl', 'One Tone', '--tn', `${n}/2`];
     execFileSync('lame', ['--quiet', '--nores', '-b', '128', ...tags('Tone A', 1), wav('a.wav'), join(dir, '01-tone-a.mp3')]);
     execFileSync('lame', ['--quiet', '--nores', '-b', '128', ...tags('Tone B', 2), wav('b.wav'), join(dir, '02-tone-b.mp3')]);
+    // The transcoded album: Vorbis comments are the audio stream's tags.
+    const meta = (flag, title, n) => [flag, `title=${title}`, flag, 'artist=Gapless Test', flag, `album=${TRANSCODED_ALBUM}`, flag, `track=${n}/2`];
+    execFileSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-i', wav('a.wav'), ...meta('-metadata', 'Tone A (FLAC)', 1), '-c:a', 'flac', join(dir, '11-tone-a.flac')]);
+    execFileSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-i', wav('b.wav'), ...meta('-metadata:s:a:0', 'Tone B (Vorbis)', 2), '-c:a', 'libvorbis', '-q:a', '6', join(dir, '12-tone-b.ogg')]);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -170,18 +182,23 @@ let server;
 let music;
 /** @type {string[]} */
 let ids = [];
+/** @type {string[]} */
+let transcodedIds = [];
 
 before(async () => {
   music = mkdtempSync(join(tmpdir(), 'ztream-e2e-music-'));
   makeToneAlbum(music);
   server = await startServer(['--music', music]);
   const deadline = Date.now() + 30000;
-  while (ids.length < 2 && Date.now() < deadline) {
+  const album = (tracks, name) => tracks.filter((x) => x.album === name).sort((a, b) => a.track_no - b.track_no).map((x) => x.id);
+  while ((ids.length < 2 || transcodedIds.length < 2) && Date.now() < deadline) {
     const tracks = await (await fetch(`${server.url}/api/tracks`)).json();
-    ids = tracks.filter((x) => x.album === 'One Tone').sort((a, b) => a.track_no - b.track_no).map((x) => x.id);
-    if (ids.length < 2) await new Promise((r) => setTimeout(r, 200));
+    ids = album(tracks, 'One Tone');
+    transcodedIds = album(tracks, TRANSCODED_ALBUM);
+    if (ids.length < 2 || transcodedIds.length < 2) await new Promise((r) => setTimeout(r, 200));
   }
   assert.equal(ids.length, 2, 'both tone tracks are in the library');
+  assert.equal(transcodedIds.length, 2, 'both transcoded tone tracks (FLAC, Ogg Vorbis) are in the library');
 });
 
 after(async () => {
@@ -261,6 +278,23 @@ test('Chromium plays two queued tracks cut from one tone without a gap', { timeo
     assert.equal(s.track, ids[0]);
     assert.ok(s.currentTime < 1, `the first track starts over (${s.currentTime})`);
     assert.equal(s.failure, null);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('Chromium plays a FLAC and an Ogg Vorbis track, transcoded at ingest, without a gap', { timeout: 120000 }, async (t) => {
+  const m = await (await fetch(`${server.url}/api/tracks/${transcodedIds[0]}`)).json();
+  assert.equal(m.source?.format, 'flac', 'the manifest records the source format');
+  assert.ok(m.encoder_delay > 0 && m.encoder_padding > 0, `the MP3 has LAME's gapless header (delay ${m.encoder_delay}, padding ${m.encoder_padding})`);
+  const browser = await launchBrowser();
+  try {
+    const { page, problems } = await openPage(await browser.newContext(), server.url);
+    await playAndMeasure(page, transcodedIds, t, 'Chromium (FLAC → Ogg Vorbis, transcoded)', MAX_GAP_MS_CHROMIUM);
+    const s = await page.evaluate(() => window.ztream.stats());
+    assert.equal(s.track, transcodedIds[1]);
+    assert.equal(s.stalls, 0);
     assert.deepEqual(problems, []);
   } finally {
     await browser.close();
