@@ -220,6 +220,11 @@ func (a *API) storeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusBadRequest, err.Error())
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
+	case errors.Is(err, store.ErrUpstream):
+		// The origin failed for this track (package origin): the error
+		// says how, and the server is not at fault.
+		a.cfg.Logger.Warn("origin fetch failed", "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusBadGateway, err.Error())
 	default:
 		a.cfg.Logger.Error("store request failed", "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "the track store is unavailable, try again")

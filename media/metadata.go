@@ -23,6 +23,7 @@ type metadata struct {
 	year, track, disc                 int
 	cover                             *Cover
 	warnings                          []string
+	read                              bool // the tag library read a tag
 }
 
 // MaxCoverBytes bounds an embedded picture kept as cover art; a larger one
@@ -70,6 +71,7 @@ func readMetadata(r io.ReaderAt, size, tagsEnd int64) (md metadata) {
 	if err != nil {
 		return md
 	}
+	md.read = true
 	md.title, md.artist, md.album, md.albumArtist = clean(m.Title()), clean(m.Artist()), clean(m.Album()), clean(m.AlbumArtist())
 	md.year = bounded(m.Year(), 0, 9999)
 	track, _ := m.Track()
@@ -114,4 +116,26 @@ func clean(s string) string {
 		s = s[:cut]
 	}
 	return s
+}
+
+// Tags is what the catalog takes from a file's tags.
+type Tags struct {
+	Title, Artist, Album, AlbumArtist string
+	Year, TrackNo, DiscNo             int
+	// Cover is the embedded picture, nil without one (or when it was
+	// skipped: Warnings say why).
+	Cover    *Cover
+	Warnings []string
+}
+
+// ReadTags reads the tags of the first size bytes of r, in any format the
+// tag library knows: ID3v2 (MP3), MP4 (M4A), FLAC and Vorbis comments (Ogg,
+// Opus). ok is false when no tags could be read, which is not an error (an
+// untagged file, or a head cut before its tags end). Values are cleaned as
+// Analyze cleans them.
+func ReadTags(r io.ReaderAt, size int64) (t Tags, ok bool) {
+	md := readMetadata(r, min(size, maxTagRead), 0)
+	t = Tags{Title: md.title, Artist: md.artist, Album: md.album, AlbumArtist: md.albumArtist,
+		Year: md.year, TrackNo: md.track, DiscNo: md.disc, Cover: md.cover, Warnings: md.warnings}
+	return t, md.read
 }

@@ -14,6 +14,10 @@ import (
 // ErrNotFound is returned (possibly wrapped) when a track or chunk does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrUpstream is returned (possibly wrapped) by a store that fetches tracks
+// from elsewhere (package origin) when that failed: the error says why.
+var ErrUpstream = errors.New("upstream failed")
+
 // ErrInvalid is returned (possibly wrapped) for a malformed request, such as a
 // chunk range outside the manifest or a manifest inconsistent with its chunks.
 var ErrInvalid = errors.New("invalid argument")

@@ -1,0 +1,743 @@
+// Package origin puts Ztream in front of an existing HTTP origin: a server
+// (object storage, a CDN, another music server) whose index, an M3U or M3U8
+// playlist, names the audio files. The hub does not own the music: it
+// catalogues the files by reading their tags with Range requests, fetches a
+// track on its first play, cuts it into chunks (transcoding it when it is
+// not an MP3) and keeps it in its track store as a cache with a size bound
+// and LRU eviction. Listeners are then served by peers and by that cache, so
+// the origin sees at most one fetch per track per cache lifetime.
+//
+// An Origin is a store.Store: it wraps the cache store, and the hub and the
+// HTTP API use it as their library. Everything an origin sends is bounded
+// (the index's size and entries, redirects, bodies, time), and a file that
+// fails (missing, changed, truncated, too slow, not audio) gives a clear
+// error and never a stored chunk.
+package origin
+
+import (
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ztream/ztream/media"
+	"github.com/ztream/ztream/store"
+	"github.com/ztream/ztream/transcode"
+)
+
+// Defaults of Config.
+const (
+	DefaultCacheBytes    = 2 << 30   // bytes of tracks kept
+	DefaultRefresh       = 10 * time.Minute
+	DefaultFetchTimeout  = 2 * time.Minute
+	DefaultMaxTrackBytes = 1 << 30   // bytes of one file
+	DefaultMaxIndexBytes = 16 << 20  // bytes of the index
+	DefaultMaxEntries    = 100_000   // files in the index
+	DefaultWorkers       = 8         // files catalogued at once
+	headerTimeout        = 15 * time.Second
+	tagsTimeout          = 20 * time.Second
+	tagsHead             = 256 << 10 // bytes read for the tags, first try
+	tagsHeadMax          = 4 << 20   // and at most, when the tags are longer
+	failedFor            = 30 * time.Second
+	progressEvery        = 5 * time.Second
+)
+
+// Metrics is told what the origin does; nil tells nothing. The kinds of
+// fetch are "index", "tags" and "track".
+type Metrics interface {
+	OriginFetched(kind string, bytes int64, d time.Duration)
+	OriginError(reason string)
+	// OriginCacheRequest: result is "hit" (the track is in the cache),
+	// "miss" (this request fetches it) or "joined" (it waits for a fetch
+	// under way).
+	OriginCacheRequest(result string)
+	OriginCacheSize(bytes int64, tracks int)
+	OriginEvicted()
+}
+
+// Config configures an Origin.
+type Config struct {
+	// Index is the http or https URL of the M3U/M3U8 playlist.
+	Index string
+	// Store is the cache: fetched tracks and covers go there. Tracks it
+	// holds that the origin did not bring (ingested locally) stay listed.
+	Store store.Store
+	// Transcoder transcodes files that are not MP3s; nil catalogues MP3s
+	// only, and the others are skipped with one log line (NoTranscoder says
+	// why).
+	Transcoder   *transcode.Transcoder
+	NoTranscoder error
+	// CacheBytes bounds the tracks kept (their chunk bytes); the least
+	// recently used go first.
+	CacheBytes int64
+	// Refresh is how often the index is read again (new and removed files;
+	// cached files are checked for changes).
+	Refresh time.Duration
+	// FetchTimeout bounds one track's fetch and transcode.
+	FetchTimeout time.Duration
+	// MaxTrackBytes bounds one file; MaxIndexBytes and MaxEntries the index.
+	MaxTrackBytes int64
+	MaxIndexBytes int64
+	MaxEntries    int
+	// Workers bounds the files catalogued at once.
+	Workers int
+	// TempDir holds fetched files while they are cut ("" = os.TempDir()).
+	TempDir string
+	// Client, if set, replaces the bounded HTTP client (tests).
+	Client  *http.Client
+	Logger  *slog.Logger
+	Metrics Metrics
+	// OnChange is called after the catalog changed.
+	OnChange func()
+}
+
+// entry is a catalogued file.
+type entry struct {
+	item         Item
+	id           string
+	etag         string
+	lastModified string
+	size         int64 // -1 when the origin did not say
+	summary      media.Summary
+}
+
+// flight is a fetch under way; done closes when m or err is set.
+type flight struct {
+	done chan struct{}
+	m    *media.Manifest
+	err  error
+}
+
+// failure is a fetch that failed, remembered for failedFor.
+type failure struct {
+	err   error
+	until time.Time
+}
+
+// cached is a track in the cache, an element of Origin.lru.
+type cached struct {
+	id   string
+	size int64
+}
+
+// Origin catalogues an origin's files and serves them from its cache store.
+// It is a store.Store (safe for concurrent use); Run keeps the catalog.
+type Origin struct {
+	store.Store // the cache, for what Origin does not override
+	cfg         Config
+	index       *url.URL
+	client      *http.Client
+	log         *slog.Logger
+	// tag marks the cache's tracks (media.Manifest.Origin).
+	tag string
+
+	mu         sync.Mutex
+	entries    map[string]*entry // by track id
+	byURL      map[string]*entry
+	inflight   map[string]*flight
+	failed     map[string]failure
+	lru        *list.List // of cached, most recent first
+	lruByID    map[string]*list.Element
+	cacheBytes int64
+	ctx        context.Context // Run's: fetches outlive the requests that start them
+	loaded     bool            // an index was catalogued once
+}
+
+// New checks cfg and returns the Origin; Run catalogues it.
+func New(cfg Config) (*Origin, error) {
+	u, err := url.Parse(cfg.Index)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("origin: %q is not an http or https URL", cfg.Index)
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("origin: no store")
+	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = DefaultRefresh
+	}
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = DefaultFetchTimeout
+	}
+	if cfg.MaxTrackBytes <= 0 {
+		cfg.MaxTrackBytes = DefaultMaxTrackBytes
+	}
+	if cfg.MaxIndexBytes <= 0 {
+		cfg.MaxIndexBytes = DefaultMaxIndexBytes
+	}
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = DefaultMaxEntries
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	client := cfg.Client
+	if client == nil {
+		client = newClient(u, headerTimeout)
+	}
+	sum := sha256.Sum256([]byte(u.String()))
+	return &Origin{
+		Store: cfg.Store, cfg: cfg, index: u, client: client,
+		log: cfg.Logger.With("origin", u.Redacted()), tag: "origin:" + hex.EncodeToString(sum[:8]),
+		entries: make(map[string]*entry), byURL: make(map[string]*entry),
+		inflight: make(map[string]*flight), failed: make(map[string]failure),
+		lru: list.New(), lruByID: make(map[string]*list.Element), ctx: context.Background(),
+	}, nil
+}
+
+// Run finds the cache's tracks in the store, catalogues the index, and
+// reads it again every Refresh until ctx ends. A failed read is logged and
+// tried again at the next refresh; the catalog keeps what it had.
+func (o *Origin) Run(ctx context.Context) error {
+	o.mu.Lock()
+	o.ctx = ctx
+	o.mu.Unlock()
+	if err := o.loadCache(ctx); err != nil {
+		return fmt.Errorf("origin: reading the cache: %w", err)
+	}
+	tick := time.NewTicker(o.cfg.Refresh)
+	defer tick.Stop()
+	for {
+		if err := o.refresh(ctx); err != nil && ctx.Err() == nil {
+			o.log.Warn("origin: index not read; the catalog keeps what it had", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// loadCache finds the tracks an earlier run cached (their Origin tag).
+func (o *Origin) loadCache(ctx context.Context) error {
+	list, err := o.Store.ListTracks(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range list {
+		m, err := o.Store.Manifest(ctx, s.ID)
+		if err != nil || m.Origin != o.tag {
+			continue
+		}
+		o.mu.Lock()
+		o.addCached(m.ID, m.Size)
+		o.mu.Unlock()
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.report()
+	if o.lru.Len() > 0 {
+		o.log.Info("origin: cached tracks found", "tracks", o.lru.Len(), "bytes", o.cacheBytes)
+	}
+	return nil
+}
+
+// refresh reads the index, catalogues its new files, forgets the files it
+// no longer names, and checks the cached files for changes.
+func (o *Origin) refresh(ctx context.Context) error {
+	items, err := o.readIndex(ctx)
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	known := make(map[string]*entry, len(o.byURL))
+	for u, e := range o.byURL {
+		known[u] = e
+	}
+	o.mu.Unlock()
+	var todo []Item
+	keep := make(map[string]bool, len(items))
+	for _, it := range items {
+		u := it.URL.String()
+		keep[u] = true
+		e, ok := known[u]
+		if !ok {
+			todo = append(todo, it)
+			continue
+		}
+		if o.isCached(e.id) {
+			todo = append(todo, it) // checked: a changed file gets a new id
+		}
+	}
+	changed := false
+	o.mu.Lock()
+	for u, e := range o.byURL {
+		if !keep[u] {
+			delete(o.byURL, u)
+			delete(o.entries, e.id)
+			changed = true
+		}
+	}
+	o.mu.Unlock()
+	if o.catalog(ctx, todo) || changed {
+		o.changed()
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	o.mu.Lock()
+	o.loaded = true
+	n := len(o.entries)
+	o.mu.Unlock()
+	o.dropStale(ctx)
+	o.log.Info("origin: catalogued", "tracks", n, "index_entries", len(items))
+	return nil
+}
+
+// readIndex fetches and parses the index, within its bounds.
+func (o *Origin) readIndex(ctx context.Context) ([]Item, error) {
+	ctx, cancel := context.WithTimeout(ctx, headerTimeout*2)
+	defer cancel()
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.index.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		err = timeoutErr(err, time.Since(start))
+		o.metricError(err)
+		return nil, fmt.Errorf("index %s: %w", o.index.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		err := statusError(resp)
+		o.metricError(err)
+		return nil, fmt.Errorf("index %s: %w", o.index.Redacted(), err)
+	}
+	if resp.ContentLength > o.cfg.MaxIndexBytes {
+		err := fmt.Errorf("%w: the index has %d bytes, the bound is %d (--origin-max-index)", ErrTooLarge, resp.ContentLength, o.cfg.MaxIndexBytes)
+		o.metricError(err)
+		return nil, err
+	}
+	data, err := readBounded(resp.Body, o.cfg.MaxIndexBytes)
+	if err != nil {
+		err = timeoutErr(err, time.Since(start))
+		o.metricError(err)
+		return nil, fmt.Errorf("index %s: %w (the bound is %d bytes)", o.index.Redacted(), err, o.cfg.MaxIndexBytes)
+	}
+	o.metricFetched("index", int64(len(data)), time.Since(start))
+	items, skipped, err := ParseM3U(resp.Request.URL, data, o.cfg.MaxEntries)
+	if err != nil {
+		return nil, err
+	}
+	if o.cfg.Transcoder == nil {
+		kept := items[:0]
+		untranscoded := 0
+		for _, it := range items {
+			if it.Format == "MP3" {
+				kept = append(kept, it)
+			} else {
+				untranscoded++
+			}
+		}
+		items = kept
+		if untranscoded > 0 {
+			o.log.Warn("origin: files that need ffmpeg skipped", "count", untranscoded, "reason", o.cfg.NoTranscoder)
+		}
+	}
+	if skipped.Total() > 0 {
+		o.log.Warn("origin: index entries skipped", "other_host", skipped.OtherHost, "not_audio", skipped.NotAudio,
+			"invalid", skipped.Invalid, "duplicate", skipped.Duplicate, "over_limit", skipped.OverLimit,
+			"max_entries", o.cfg.MaxEntries, "example", skipped.Example)
+	}
+	return items, nil
+}
+
+// catalog reads the tags of items on Workers goroutines and adds them;
+// it reports whether the catalog changed.
+func (o *Origin) catalog(ctx context.Context, items []Item) bool {
+	if len(items) == 0 {
+		return false
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		done     int
+		failed   int
+		changed  bool // since OnChange was last called
+		any      bool // at all
+		lastLog  = time.Now()
+		lastTell = time.Now()
+	)
+	next := make(chan Item)
+	for range min(o.cfg.Workers, len(items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range next {
+				e, err := o.readTags(ctx, it)
+				mu.Lock()
+				done++
+				if err != nil {
+					failed++
+					if ctx.Err() == nil {
+						o.log.Warn("origin: file not catalogued", "url", it.URL.Redacted(), "err", err)
+					}
+				} else if o.add(e) {
+					changed, any = true, true
+				}
+				if time.Since(lastLog) >= progressEvery {
+					lastLog = time.Now()
+					o.log.Info("origin: cataloguing", "done", done, "of", len(items), "failed", failed)
+				}
+				if changed && time.Since(lastTell) >= progressEvery {
+					lastTell = time.Now()
+					changed = false
+					o.changed() // the catalog grows while it is read
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for _, it := range items {
+		select {
+		case next <- it:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return any
+}
+
+// add puts e in the catalog, replacing the entry of its URL; it reports
+// whether anything changed.
+func (o *Origin) add(e *entry) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	u := e.item.URL.String()
+	if old, ok := o.byURL[u]; ok {
+		if old.id == e.id {
+			return false
+		}
+		delete(o.entries, old.id)
+		o.log.Info("origin: file changed; catalogued under a new id", "url", e.item.URL.Redacted(), "old", old.id, "new", e.id)
+	}
+	o.byURL[u] = e
+	o.entries[e.id] = e
+	return true
+}
+
+// dropStale deletes the cached tracks of files the index no longer names
+// (or that changed), once an index was catalogued.
+func (o *Origin) dropStale(ctx context.Context) {
+	o.mu.Lock()
+	var stale []string
+	for id := range o.lruByID {
+		if _, ok := o.entries[id]; !ok && o.inflight[id] == nil {
+			stale = append(stale, id)
+		}
+	}
+	o.mu.Unlock()
+	for _, id := range stale {
+		o.evict(ctx, id)
+	}
+	if len(stale) > 0 {
+		o.log.Info("origin: cached tracks of files gone or changed dropped", "tracks", len(stale))
+	}
+}
+
+// changed tells OnChange.
+func (o *Origin) changed() {
+	if o.cfg.OnChange != nil {
+		o.cfg.OnChange()
+	}
+}
+
+// trackID is the id of a catalogued file: its URL and what the origin said
+// of its version, so a changed file is a new track.
+func trackID(it Item, etag, lastModified string, size int64, bitrate int) string {
+	sum := sha256.Sum256([]byte(strings.Join([]string{"ztream origin v1", it.URL.String(), etag, lastModified,
+		strconv.FormatInt(size, 10), it.Format, strconv.Itoa(bitrate)}, "\x00")))
+	return hex.EncodeToString(sum[:16])
+}
+
+// ListTracks lists the catalog and the store's own tracks (not the
+// cache's), sorted as store.SortSummaries sorts.
+func (o *Origin) ListTracks(ctx context.Context) ([]media.Summary, error) {
+	own, err := o.Store.ListTracks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o.mu.Lock()
+	out := make([]media.Summary, 0, len(o.entries)+len(own))
+	for _, s := range own {
+		if _, cachedHere := o.lruByID[s.ID]; !cachedHere {
+			out = append(out, s)
+		}
+	}
+	for _, e := range o.entries {
+		out = append(out, e.summary)
+	}
+	o.mu.Unlock()
+	store.SortSummaries(out)
+	return out, nil
+}
+
+// Manifest returns a track's manifest: from the cache, or fetched from the
+// origin on a catalogued file's first play (waiting for it within ctx).
+func (o *Origin) Manifest(ctx context.Context, id string) (*media.Manifest, error) {
+	o.mu.Lock()
+	e := o.entries[id]
+	o.mu.Unlock()
+	if e == nil {
+		return o.Store.Manifest(ctx, id)
+	}
+	return o.ensure(ctx, e)
+}
+
+// ReadChunks reads a track's chunks from the cache, fetching a catalogued
+// file first when it is not there.
+func (o *Origin) ReadChunks(ctx context.Context, id string, from, to int) (store.ChunkIterator, error) {
+	o.mu.Lock()
+	e := o.entries[id]
+	o.mu.Unlock()
+	if e != nil {
+		if _, err := o.ensure(ctx, e); err != nil {
+			return nil, err
+		}
+	}
+	return o.Store.ReadChunks(ctx, id, from, to)
+}
+
+// DeleteTrack removes a track from the store and from the cache's account.
+func (o *Origin) DeleteTrack(ctx context.Context, id string) error {
+	err := o.Store.DeleteTrack(ctx, id)
+	o.mu.Lock()
+	if el, ok := o.lruByID[id]; ok {
+		o.removeCached(el)
+		o.report()
+	}
+	o.mu.Unlock()
+	return err
+}
+
+func (o *Origin) isCached(id string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, ok := o.lruByID[id]
+	return ok
+}
+
+// ensure returns e's manifest, fetching the file when the cache does not
+// hold it. One fetch per track runs at a time; a failed one is not tried
+// again for failedFor.
+func (o *Origin) ensure(ctx context.Context, e *entry) (*media.Manifest, error) {
+	o.mu.Lock()
+	if el, ok := o.lruByID[e.id]; ok {
+		o.lru.MoveToFront(el)
+		o.mu.Unlock()
+		m, err := o.Store.Manifest(ctx, e.id)
+		if err == nil {
+			o.metricCache("hit")
+			return m, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		o.mu.Lock() // gone from the store meanwhile: fetch again
+		if el, ok := o.lruByID[e.id]; ok {
+			o.removeCached(el)
+		}
+	}
+	if f, ok := o.failed[e.id]; ok && time.Now().Before(f.until) {
+		o.mu.Unlock()
+		return nil, f.err
+	}
+	f, joined := o.inflight[e.id]
+	if !joined {
+		f = &flight{done: make(chan struct{})}
+		o.inflight[e.id] = f
+		go o.fetch(e, f)
+	}
+	o.mu.Unlock()
+	if joined {
+		o.metricCache("joined")
+	} else {
+		o.metricCache("miss")
+	}
+	select {
+	case <-f.done:
+		return f.m, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// fetch brings e's file into the cache and ends f. It runs on its own
+// context (Run's, with FetchTimeout): a listener who leaves does not waste
+// the fetch for the next one.
+func (o *Origin) fetch(e *entry, f *flight) {
+	o.mu.Lock()
+	parent := o.ctx
+	o.mu.Unlock()
+	ctx, cancel := context.WithTimeout(parent, o.cfg.FetchTimeout)
+	defer cancel()
+	start := time.Now()
+	m, err := o.fetchTrack(ctx, e)
+	if err != nil {
+		err = storeErr(fmt.Errorf("%s: %w", e.item.URL.Redacted(), err))
+	}
+	o.mu.Lock()
+	delete(o.inflight, e.id)
+	if err != nil {
+		o.failed[e.id] = failure{err: err, until: time.Now().Add(failedFor)}
+		o.pruneFailed()
+	} else {
+		delete(o.failed, e.id)
+		o.addCached(m.ID, m.Size)
+		if cur, ok := o.entries[e.id]; ok {
+			cur.summary = m.Summary() // the exact duration, from the audio
+		}
+	}
+	victims := o.victims(e.id)
+	o.report()
+	o.mu.Unlock()
+	f.m, f.err = m, err
+	close(f.done)
+	if err != nil {
+		o.metricError(err)
+		o.log.Warn("origin: track not fetched", "url", e.item.URL.Redacted(), "id", e.id, "err", err)
+		if errors.Is(err, ErrChanged) {
+			go o.recatalog(e.item)
+		}
+		return
+	}
+	o.log.Info("origin: track fetched", "url", e.item.URL.Redacted(), "id", e.id, "bytes", m.Size,
+		"format", e.item.Format, "took", time.Since(start).Round(time.Millisecond))
+	for _, id := range victims {
+		o.evict(parent, id)
+	}
+}
+
+// recatalog reads a changed file's tags again: it gets its new id.
+func (o *Origin) recatalog(it Item) {
+	o.mu.Lock()
+	ctx := o.ctx
+	o.mu.Unlock()
+	if o.catalog(ctx, []Item{it}) {
+		o.changed()
+	}
+}
+
+// pruneFailed forgets failures that expired; o.mu is held.
+func (o *Origin) pruneFailed() {
+	now := time.Now()
+	for id, f := range o.failed {
+		if now.After(f.until) {
+			delete(o.failed, id)
+		}
+	}
+}
+
+// addCached accounts a track in the cache as the most recent; o.mu is held.
+func (o *Origin) addCached(id string, size int64) {
+	if el, ok := o.lruByID[id]; ok {
+		o.lru.MoveToFront(el)
+		return
+	}
+	o.lruByID[id] = o.lru.PushFront(cached{id: id, size: size})
+	o.cacheBytes += size
+}
+
+// removeCached forgets a cached track; o.mu is held.
+func (o *Origin) removeCached(el *list.Element) {
+	c := o.lru.Remove(el).(cached)
+	delete(o.lruByID, c.id)
+	o.cacheBytes -= c.size
+}
+
+// victims picks the least recently used tracks to evict until the cache
+// fits CacheBytes, sparing keep and fetches under way; o.mu is held. They
+// leave the account now and the store in evict.
+func (o *Origin) victims(keep string) []string {
+	var out []string
+	for el := o.lru.Back(); el != nil && o.cacheBytes > o.cfg.CacheBytes; {
+		prev := el.Prev()
+		c := el.Value.(cached)
+		if c.id != keep && o.inflight[c.id] == nil {
+			o.removeCached(el)
+			out = append(out, c.id)
+		}
+		el = prev
+	}
+	return out
+}
+
+// evict deletes a track from the store.
+func (o *Origin) evict(ctx context.Context, id string) {
+	o.mu.Lock()
+	if el, ok := o.lruByID[id]; ok {
+		o.removeCached(el)
+		o.report()
+	}
+	o.mu.Unlock()
+	if err := o.Store.DeleteTrack(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		o.log.Warn("origin: evicting a cached track failed", "id", id, "err", err)
+		return
+	}
+	if o.cfg.Metrics != nil {
+		o.cfg.Metrics.OriginEvicted()
+	}
+}
+
+// report tells Metrics the cache's size; o.mu is held.
+func (o *Origin) report() {
+	if o.cfg.Metrics != nil {
+		o.cfg.Metrics.OriginCacheSize(o.cacheBytes, o.lru.Len())
+	}
+}
+
+func (o *Origin) metricFetched(kind string, n int64, d time.Duration) {
+	if o.cfg.Metrics != nil {
+		o.cfg.Metrics.OriginFetched(kind, n, d)
+	}
+}
+
+func (o *Origin) metricError(err error) {
+	if o.cfg.Metrics != nil {
+		o.cfg.Metrics.OriginError(Reason(err))
+	}
+}
+
+func (o *Origin) metricCache(result string) {
+	if o.cfg.Metrics != nil {
+		o.cfg.Metrics.OriginCacheRequest(result)
+	}
+}
+
+// Status is what an Origin has done so far.
+type Status struct {
+	Index        string `json:"index"`
+	Loaded       bool   `json:"loaded"`
+	Tracks       int    `json:"tracks"`
+	CachedTracks int    `json:"cached_tracks"`
+	CachedBytes  int64  `json:"cached_bytes"`
+	Fetching     int    `json:"fetching"`
+}
+
+// Status returns what the Origin has done so far.
+func (o *Origin) Status() Status {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return Status{Index: o.index.Redacted(), Loaded: o.loaded, Tracks: len(o.entries),
+		CachedTracks: o.lru.Len(), CachedBytes: o.cacheBytes, Fetching: len(o.inflight)}
+}

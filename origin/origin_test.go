@@ -1,0 +1,579 @@
+package origin_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ztream/ztream/boltstore"
+	"github.com/ztream/ztream/internal/testaudio"
+	"github.com/ztream/ztream/media"
+	"github.com/ztream/ztream/origin"
+	"github.com/ztream/ztream/store"
+	"github.com/ztream/ztream/transcode"
+)
+
+// file is one file the test origin serves.
+type file struct {
+	data  []byte
+	etag  string
+	ctype string
+	// fault: "" serves the file; "truncate" sends half of it after a full
+	// Content-Length; "slow" trickles it; "endless" sends bytes forever
+	// without a length; "redirect" redirects to another host.
+	fault string
+}
+
+// testOrigin is a loopback HTTP origin that counts what it is asked.
+type testOrigin struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	files map[string]*file
+	index string
+	full  map[string]int // whole-file GETs by path
+	heads map[string]int // Range GETs by path
+}
+
+func newTestOrigin(t *testing.T) *testOrigin {
+	o := &testOrigin{files: make(map[string]*file), full: make(map[string]int), heads: make(map[string]int)}
+	o.srv = httptest.NewServer(http.HandlerFunc(o.serve))
+	t.Cleanup(o.srv.Close)
+	return o
+}
+
+func (o *testOrigin) put(path string, f *file) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if f.etag == "" {
+		f.etag = fmt.Sprintf(`"%x"`, len(f.data)*31+len(path))
+	}
+	if f.ctype == "" {
+		f.ctype = "audio/mpeg"
+	}
+	o.files[path] = f
+}
+
+func (o *testOrigin) setIndex(s string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.index = s
+}
+
+func (o *testOrigin) counts(path string) (full, heads int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.full[path], o.heads[path]
+}
+
+func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
+	o.mu.Lock()
+	if r.URL.Path == "/index.m3u" {
+		idx := o.index
+		o.mu.Unlock()
+		w.Header().Set("Content-Type", "audio/x-mpegurl")
+		fmt.Fprint(w, idx)
+		return
+	}
+	f, ok := o.files[r.URL.Path]
+	ranged := r.Header.Get("Range") != ""
+	if ok {
+		if ranged {
+			o.heads[r.URL.Path]++
+		} else {
+			o.full[r.URL.Path]++
+		}
+	}
+	var cp file
+	if ok {
+		cp = *f
+	}
+	o.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("ETag", cp.etag)
+	w.Header().Set("Content-Type", cp.ctype)
+	switch {
+	case cp.fault == "redirect":
+		http.Redirect(w, r, "http://127.0.0.2:1/elsewhere.mp3", http.StatusFound)
+		return
+	case cp.fault == "truncate" && !ranged:
+		w.Header().Set("Content-Length", fmt.Sprint(len(cp.data)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(cp.data[:len(cp.data)/2])
+		return // the handler ends: the connection is cut short
+	case cp.fault == "slow" && !ranged:
+		w.Header().Set("Content-Length", fmt.Sprint(len(cp.data)))
+		w.WriteHeader(http.StatusOK)
+		for i := 0; i < len(cp.data) && r.Context().Err() == nil; i += 1000 {
+			w.Write(cp.data[i:min(i+1000, len(cp.data))])
+			w.(http.Flusher).Flush()
+			time.Sleep(100 * time.Millisecond)
+		}
+		return
+	case cp.fault == "endless" && !ranged:
+		w.WriteHeader(http.StatusOK)
+		buf := bytes.Repeat([]byte{0xff}, 64<<10)
+		for i := 0; i < 10_000 && r.Context().Err() == nil; i++ { // 640 MB at most
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+		}
+		return
+	}
+	http.ServeContent(w, r, r.URL.Path, time.Time{}, bytes.NewReader(cp.data))
+}
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "media", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// start runs an Origin of cfg on the test origin's index until the test
+// ends, and waits for its first catalog.
+func start(t *testing.T, to *testOrigin, cfg origin.Config) (*origin.Origin, store.Store) {
+	t.Helper()
+	if cfg.Store == nil {
+		st, err := boltstore.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		cfg.Store = st
+	}
+	cfg.Index = to.srv.URL + "/index.m3u"
+	cfg.TempDir = t.TempDir()
+	o, err := origin.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for !o.Status().Loaded {
+		if time.Now().After(deadline) {
+			t.Fatalf("the index was not catalogued: %+v", o.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return o, cfg.Store
+}
+
+// byTitle finds a catalogued track.
+func byTitle(t *testing.T, st store.Store, title string) media.Summary {
+	t.Helper()
+	list, err := st.ListTracks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list {
+		if s.Title == title {
+			return s
+		}
+	}
+	t.Fatalf("no track %q in %+v", title, list)
+	return media.Summary{}
+}
+
+// TestCatalogAndFetch: the catalog comes from the index and the files' tags
+// (Range requests only); a track's first play fetches it once, however many
+// listeners ask at once; later plays are served from the cache.
+func TestCatalogAndFetch(t *testing.T) {
+	to := newTestOrigin(t)
+	mp3 := fixture(t, "cbr128_44k_stereo.mp3")
+	to.put("/music/a.mp3", &file{data: mp3})
+	flacPath := filepath.Join(t.TempDir(), "b.flac")
+	testaudio.Write(t, flacPath, testaudio.Spec{Format: "flac", Samples: 44100 * 2, Title: "Bee", Artist: "Origin Band", Album: "Far", Track: 2, Cover: "png"})
+	flac, err := os.ReadFile(flacPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to.put("/music/b.flac", &file{data: flac, ctype: "audio/flac"})
+	to.setIndex("#EXTM3U\n#EXTINF:3,Someone - Song A\nmusic/a.mp3\n" + to.srv.URL + "/music/b.flac\nhttp://127.0.0.2:9/elsewhere.mp3\nnotes.txt\n")
+	tc, err := transcode.New(transcode.Config{TempDir: t.TempDir()})
+	if err != nil {
+		t.Skip(err) // testaudio.Write failed the test under CI already
+	}
+	o, _ := start(t, to, origin.Config{Transcoder: tc})
+	if s := o.Status(); s.Tracks != 2 || s.CachedTracks != 0 {
+		t.Fatalf("status %+v, want 2 tracks, none cached", s)
+	}
+	a := byTitle(t, o, "Song A") // no title tag: #EXTINF's
+	if a.Artist != "Someone" || a.DurationMS != 3000 {
+		t.Errorf("MP3 catalogued as %+v, want #EXTINF's artist and duration", a)
+	}
+	b := byTitle(t, o, "Bee")
+	if b.Artist != "Origin Band" || b.Album != "Far" || b.TrackNo != 2 || b.Cover == "" {
+		t.Errorf("FLAC catalogued as %+v, want its tags and cover", b)
+	}
+	if _, _, err := o.Cover(context.Background(), b.Cover); err != nil {
+		t.Errorf("the cover is not in the store: %v", err)
+	}
+	for _, p := range []string{"/music/a.mp3", "/music/b.flac"} {
+		if full, heads := to.counts(p); full != 0 || heads != 1 {
+			t.Errorf("%s: cataloguing made %d whole and %d Range GETs, want 0 and 1", p, full, heads)
+		}
+	}
+
+	// Eight listeners at once.
+	var wg sync.WaitGroup
+	ms := make([]*media.Manifest, 8)
+	errs := make([]error, 8)
+	for i := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := []string{a.ID, b.ID}[i%2]
+			ms[i], errs[i] = o.Manifest(context.Background(), id)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("listener %d: %v", i, err)
+		}
+	}
+	for _, p := range []string{"/music/a.mp3", "/music/b.flac"} {
+		if full, _ := to.counts(p); full != 1 {
+			t.Errorf("%s fetched %d times, want once", p, full)
+		}
+	}
+	mb := ms[1]
+	if mb.Source == nil || mb.Source.Format != "flac" || mb.Source.URL != to.srv.URL+"/music/b.flac" || mb.Source.Size != int64(len(flac)) {
+		t.Errorf("source %+v", mb.Source)
+	}
+	if d := mb.TotalSamples - 88200; d < -1152 || d > 1152 {
+		t.Errorf("the FLAC became %d samples, want 88200 ±1152", mb.TotalSamples)
+	}
+	it, err := o.ReadChunks(context.Background(), a.ID, 0, len(ms[0].Chunks))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for it.Next() {
+		if err := store.CheckChunk(ms[0], it.Chunk().Seq, it.Chunk().Data); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	it.Close()
+	if err := it.Err(); err != nil || n != len(ms[0].Chunks) {
+		t.Fatalf("read %d of %d chunks: %v", n, len(ms[0].Chunks), err)
+	}
+	// Again, and after the catalog is read again: from the cache.
+	if _, err := o.Manifest(context.Background(), b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if full, _ := to.counts("/music/b.flac"); full != 1 {
+		t.Errorf("a cached track was fetched again (%d)", full)
+	}
+	if s := o.Status(); s.CachedTracks != 2 || s.CachedBytes != ms[0].Size+mb.Size {
+		t.Errorf("status %+v, want 2 cached tracks of %d bytes", s, ms[0].Size+mb.Size)
+	}
+	if got := byTitle(t, o, "Bee"); got.DurationMS != mb.DurationMS {
+		t.Errorf("the catalog's duration %d ms is not the audio's %d ms after the fetch", got.DurationMS, mb.DurationMS)
+	}
+}
+
+// TestEviction: the cache keeps CacheBytes; the least recently used track
+// goes, and its next play fetches it again.
+func TestEviction(t *testing.T) {
+	to := newTestOrigin(t)
+	one, two, three := fixture(t, "cbr128_44k_stereo.mp3"), fixture(t, "mono_44k.mp3"), fixture(t, "cbr96_32k.mp3")
+	to.put("/1.mp3", &file{data: one})
+	to.put("/2.mp3", &file{data: two})
+	to.put("/3.mp3", &file{data: three})
+	to.setIndex("1.mp3\n2.mp3\n3.mp3\n")
+	// Room for two of the three (the cache counts audio bytes).
+	var sizes []int64
+	for _, data := range [][]byte{one, two, three} {
+		tr, err := media.Analyze(bytes.NewReader(data), int64(len(data)), "x.mp3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, tr.Manifest.Size)
+	}
+	o, st := start(t, to, origin.Config{CacheBytes: sizes[0] + sizes[1] + sizes[2] - min(sizes[0], sizes[1], sizes[2])/2})
+	ids := map[string]string{}
+	for _, n := range []string{"1", "2", "3"} {
+		ids[n] = byTitle(t, o, n).ID
+	}
+	ctx := context.Background()
+	for _, n := range []string{"1", "2", "1", "3"} { // 2 is then the least recent
+		if _, err := o.Manifest(ctx, ids[n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second) // the store's delete follows the fetch
+	for _, err := st.Manifest(ctx, ids["2"]); !errors.Is(err, store.ErrNotFound); _, err = st.Manifest(ctx, ids["2"]) {
+		if time.Now().After(deadline) {
+			t.Fatalf("track 2 was not evicted: %v (status %+v)", err, o.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, n := range []string{"1", "3"} {
+		if _, err := st.Manifest(ctx, ids[n]); err != nil {
+			t.Errorf("track %s evicted: %v", n, err)
+		}
+	}
+	if _, err := o.Manifest(ctx, ids["2"]); err != nil {
+		t.Fatal(err)
+	}
+	if full, _ := to.counts("/2.mp3"); full != 2 {
+		t.Errorf("track 2 fetched %d times, want twice (evicted in between)", full)
+	}
+	if s := o.Status(); s.CachedTracks != 2 {
+		t.Errorf("status %+v, want 2 cached", s)
+	}
+}
+
+// TestRestart: a new Origin on the same store finds the cached tracks, and
+// drops the ones whose file is gone from the index.
+func TestRestart(t *testing.T) {
+	to := newTestOrigin(t)
+	to.put("/1.mp3", &file{data: fixture(t, "cbr128_44k_stereo.mp3")})
+	to.put("/2.mp3", &file{data: fixture(t, "mono_44k.mp3")})
+	to.setIndex("1.mp3\n2.mp3\n")
+	st, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	o1, err := origin.New(origin.Config{Index: to.srv.URL + "/index.m3u", Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- o1.Run(ctx) }()
+	for !o1.Status().Loaded {
+		time.Sleep(10 * time.Millisecond)
+	}
+	id1, id2 := byTitle(t, o1, "1").ID, byTitle(t, o1, "2").ID
+	for _, id := range []string{id1, id2} {
+		if _, err := o1.Manifest(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	to.setIndex("1.mp3\n") // 2 left the origin while the hub was down
+	o2, _ := start(t, to, origin.Config{Store: st})
+	if s := o2.Status(); s.CachedTracks != 1 || s.Tracks != 1 {
+		t.Errorf("status after the restart %+v, want 1 track, cached", s)
+	}
+	if _, err := st.Manifest(context.Background(), id2); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the gone file's track is still cached: %v", err)
+	}
+	if _, err := o2.Manifest(context.Background(), id1); err != nil {
+		t.Fatal(err)
+	}
+	if full, _ := to.counts("/1.mp3"); full != 1 {
+		t.Errorf("fetched %d times across the restart, want once", full)
+	}
+}
+
+// TestOriginFaults: every way a file can fail gives a clear error, and no
+// chunk of it is stored.
+func TestOriginFaults(t *testing.T) {
+	to := newTestOrigin(t)
+	good := fixture(t, "cbr128_44k_stereo.mp3")
+	to.put("/missing.mp3", &file{data: good})
+	to.put("/truncated.mp3", &file{data: good, fault: "truncate"})
+	to.put("/slow.mp3", &file{data: good, fault: "slow"})
+	to.put("/html.mp3", &file{data: good})
+	to.put("/changed.mp3", &file{data: good})
+	to.put("/redirect.mp3", &file{data: good, fault: "redirect"})
+	to.put("/endless.mp3", &file{data: good, fault: "endless"})
+	to.setIndex("missing.mp3\ntruncated.mp3\nslow.mp3\nhtml.mp3\nchanged.mp3\nredirect.mp3\nendless.mp3\n")
+	var logs syncBuffer
+	changes := make(chan struct{}, 16)
+	o, st := start(t, to, origin.Config{FetchTimeout: 2 * time.Second, MaxTrackBytes: 4 << 20,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), OnChange: func() {
+			select {
+			case changes <- struct{}{}:
+			default:
+			}
+		}})
+	ctx := context.Background()
+	// redirect.mp3 is refused when catalogued already.
+	if !strings.Contains(logs.String(), "redirect refused") {
+		t.Errorf("no log line for the redirect to another host:\n%s", logs.String())
+	}
+	ids := map[string]string{}
+	for _, n := range []string{"missing", "truncated", "slow", "html", "changed", "endless"} {
+		ids[n] = byTitle(t, o, n).ID
+	}
+	// Now the faults the catalog could not see.
+	to.mu.Lock()
+	delete(to.files, "/missing.mp3")
+	to.files["/html.mp3"].ctype = "text/html; charset=utf-8"
+	to.files["/changed.mp3"].etag = `"v2"`
+	to.mu.Unlock()
+	for name, want := range map[string]struct {
+		storeErr, originErr error
+		text                string
+	}{
+		"missing":   {store.ErrNotFound, origin.ErrGone, "404"},
+		"truncated": {store.ErrUpstream, origin.ErrTruncated, "bytes"},
+		"slow":      {store.ErrUpstream, origin.ErrTimeout, "timed out"},
+		"html":      {store.ErrUpstream, origin.ErrContentType, "text/html"},
+		"changed":   {store.ErrNotFound, origin.ErrChanged, "changed"},
+		"endless":   {store.ErrUpstream, origin.ErrTooLarge, "bytes"},
+	} {
+		start := time.Now()
+		_, err := o.Manifest(ctx, ids[name])
+		if !errors.Is(err, want.storeErr) || !errors.Is(err, want.originErr) || !strings.Contains(err.Error(), want.text) ||
+			!strings.Contains(err.Error(), name+".mp3") {
+			t.Errorf("%s: err = %v, want %v and %v, naming the file, saying %q", name, err, want.storeErr, want.originErr, want.text)
+		}
+		if el := time.Since(start); el > 10*time.Second {
+			t.Errorf("%s: took %s", name, el)
+		}
+		if _, err := st.Manifest(ctx, ids[name]); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s: something was stored: %v", name, err)
+		}
+		// Asked again soon: the failure is remembered, the origin not asked.
+		before, _ := to.counts("/" + name + ".mp3")
+		if _, err := o.Manifest(ctx, ids[name]); err == nil {
+			t.Errorf("%s: the second try worked", name)
+		}
+		if after, _ := to.counts("/" + name + ".mp3"); after != before && name != "changed" {
+			t.Errorf("%s: fetched again at once (%d → %d)", name, before, after)
+		}
+	}
+	// The changed file is catalogued again under a new id.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := byTitle(t, o, "changed")
+		if s.ID != ids["changed"] {
+			if _, err := o.Manifest(ctx, s.ID); err != nil {
+				t.Fatalf("the changed file under its new id: %v", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the changed file kept its id")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestHostileIndex: an index past its bound is refused with a log line and
+// the catalog keeps what it had.
+func TestHostileIndex(t *testing.T) {
+	to := newTestOrigin(t)
+	to.put("/1.mp3", &file{data: fixture(t, "cbr128_44k_stereo.mp3")})
+	to.setIndex("1.mp3\n")
+	var logs syncBuffer
+	o, _ := start(t, to, origin.Config{MaxIndexBytes: 64 << 10, MaxEntries: 3, Refresh: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if o.Status().Tracks != 1 {
+		t.Fatalf("status %+v", o.Status())
+	}
+	to.setIndex(strings.Repeat("x.mp3\n", 20_000)) // 120 KB
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "too large") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line for the huge index:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if o.Status().Tracks != 1 {
+		t.Errorf("the catalog changed: %+v", o.Status())
+	}
+	var many strings.Builder
+	for i := range 10 {
+		fmt.Fprintf(&many, "%d.mp3\n", i)
+	}
+	to.setIndex(many.String())
+	for !strings.Contains(logs.String(), "over_limit=7") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line for the entries past MaxEntries:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestParseM3U(t *testing.T) {
+	base, _ := url.Parse("http://127.0.0.1:8000/lists/all.m3u8")
+	in := "\ufeff#EXTM3U\n" +
+		"#EXTINF:215,Artist - Title One\n" +
+		"one.mp3\n" +
+		"../music/two.FLAC\n" +
+		"/abs/three.opus#frag\n" +
+		"http://127.0.0.1:8000/four.m4a\n" +
+		"https://127.0.0.1:8000/other-scheme.mp3\n" +
+		"http://127.0.0.1:8001/other-port.mp3\n" +
+		"http://user:pw@127.0.0.1:8000/creds.mp3\n" +
+		"cover.jpg\n" +
+		"one.mp3\n" +
+		"\n" +
+		"#EXTINF:-1 tvg-id=\"x\",Caf\xe9\n" + // Latin-1
+		"five.wav\n" +
+		"six.ogg\n"
+	items, skipped, err := origin.ParseM3U(base, []byte(in), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range items {
+		got = append(got, fmt.Sprintf("%s %s %q %d", it.URL, it.Format, it.Title, it.Seconds))
+	}
+	want := []string{
+		`http://127.0.0.1:8000/lists/one.mp3 MP3 "Title One" 215`,
+		`http://127.0.0.1:8000/music/two.FLAC FLAC "" -1`,
+		`http://127.0.0.1:8000/abs/three.opus Opus "" -1`,
+		`http://127.0.0.1:8000/four.m4a M4A "" -1`,
+		`http://127.0.0.1:8000/lists/five.wav WAV "Café" -1`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("items:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if skipped.OtherHost != 3 || skipped.NotAudio != 1 || skipped.Duplicate != 1 || skipped.OverLimit != 1 {
+		t.Errorf("skipped %+v", skipped)
+	}
+}
+
+// syncBuffer is a log destination safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
