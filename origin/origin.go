@@ -36,13 +36,13 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultCacheBytes    = 2 << 30   // bytes of tracks kept
+	DefaultCacheBytes    = 2 << 30 // bytes of tracks kept
 	DefaultRefresh       = 10 * time.Minute
 	DefaultFetchTimeout  = 2 * time.Minute
-	DefaultMaxTrackBytes = 1 << 30   // bytes of one file
-	DefaultMaxIndexBytes = 16 << 20  // bytes of the index
-	DefaultMaxEntries    = 100_000   // files in the index
-	DefaultWorkers       = 8         // files catalogued at once
+	DefaultMaxTrackBytes = 1 << 30  // bytes of one file
+	DefaultMaxIndexBytes = 16 << 20 // bytes of the index
+	DefaultMaxEntries    = 100_000  // files in the index
+	DefaultWorkers       = 8        // files catalogued at once
 	headerTimeout        = 15 * time.Second
 	tagsTimeout          = 20 * time.Second
 	tagsHead             = 256 << 10 // bytes read for the tags, first try
