@@ -25,6 +25,7 @@ import (
 	"github.com/ztream/ztream/metrics"
 	"github.com/ztream/ztream/metrics/hubmetrics"
 	"github.com/ztream/ztream/musicdir"
+	"github.com/ztream/ztream/origin"
 	"github.com/ztream/ztream/peer"
 	"github.com/ztream/ztream/server"
 	"github.com/ztream/ztream/signaling"
@@ -44,6 +45,7 @@ type serveConfig struct {
 	// music is the folder to follow (--music), "" for none.
 	music     string
 	transcode transcodeFlags
+	origin    originFlags
 	logLevel  string
 	shutdown  time.Duration
 	pprof     bool
@@ -187,6 +189,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.music, "music", envOr("ZTREAM_MUSIC_DIR", ""),
 		"follow this music folder: its audio files (MP3; FLAC, M4A, Ogg, Opus and WAV with ffmpeg) are ingested at start and whenever one is added, replaced or removed; no demo tracks then (env ZTREAM_MUSIC_DIR)")
 	cfg.transcode.register(fs)
+	cfg.origin.register(fs)
 	fs.StringVar(&cfg.logLevel, "log-level", envOr("ZTREAM_LOG_LEVEL", "info"), "debug, info, warn or error (env ZTREAM_LOG_LEVEL)")
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	fs.BoolVar(&cfg.pprof, "pprof", envOr("ZTREAM_PPROF", "") != "", "serve Go profiles at /debug/pprof (env ZTREAM_PPROF=1)")
@@ -230,21 +233,44 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer st.Close()
 	logger.Info("track store open", "store", desc)
-	if cfg.music == "" && !cfg.noDemo {
+	if cfg.music == "" && cfg.origin.url == "" && !cfg.noDemo {
 		if err := ingestDemoIfEmpty(ctx, st, logger); err != nil {
 			return err
 		}
 	}
 
 	met := metrics.New()
-	timed := met.InstrumentStore(st)
+	library := store.Store(st)
+	var h *hub.Hub
+	var org *origin.Origin
+	if cfg.origin.url != "" {
+		// The origin's catalog is the library; st is its cache.
+		org, err = cfg.origin.open(st, tc, missing, met.Origin(), logger, func() { h.CatalogChanged() })
+		if err != nil {
+			return err
+		}
+		library = org
+	}
+	timed := met.InstrumentStore(library)
 	hcfg.Metrics = hubmetrics.New(met, metrics.Limits{})
 	hcfg.Cluster = cl
-	h, err := hub.New(hcfg, timed)
+	h, err = hub.New(hcfg, timed)
 	if err != nil {
 		return fmt.Errorf("starting the hub: %w", err)
 	}
 	defer h.Close()
+	if org != nil {
+		octx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := org.Run(octx); err != nil {
+				logger.Error("origin not followed", "err", err)
+			}
+		}()
+		defer func() { stop(); <-done }() // before the hub and the store close
+		logger.Info("serving the origin", "index", org.Status().Index, "cache_bytes", cfg.origin.cache)
+	}
 	if cfg.music != "" {
 		if tc != nil {
 			logger.Info("transcoding FLAC, M4A, Ogg, Opus and WAV", "ffmpeg", tc.FFmpeg(), "bitrate_kbps", tc.Bitrate())
