@@ -19,6 +19,7 @@ import (
 	"github.com/ztream/ztream/media"
 	"github.com/ztream/ztream/metrics"
 	"github.com/ztream/ztream/metrics/hubmetrics"
+	"github.com/ztream/ztream/origin"
 	"github.com/ztream/ztream/server"
 	"github.com/ztream/ztream/signaling"
 	"github.com/ztream/ztream/store"
@@ -49,6 +50,7 @@ type ztreamEnv struct {
 	addr   string // host:port of the handler
 	base   string // http://addr
 	met    *metrics.Metrics
+	origin *metrics.OriginMetrics // serve --origin's, registered for its panels
 	tracks []*media.Manifest
 	// load is the load generator's report, after a load run.
 	load *loadgen.Report
@@ -63,6 +65,7 @@ func startZtream(t *testing.T, mode trafficMode) *ztreamEnv {
 	t.Helper()
 	st := hubtest.OpenStore(t)
 	env := &ztreamEnv{met: metrics.New()}
+	env.origin = env.met.Origin()
 	env.tracks = append(env.tracks, putFixtures(t, st, 2)...)
 	opts := []hubtest.Option{hubtest.WithStore(st), hubtest.WithMetrics(env.met),
 		hubtest.WithTracks(testtrack.List(3, 40)...)}
@@ -204,6 +207,24 @@ func synthetic(ctx context.Context, _ *testing.T, e *ztreamEnv) error {
 			if i%32 == 7 {
 				m.SeederDropped()
 			}
+		}
+		// What an origin does (package origin calls these).
+		switch o := e.origin; i % 10 {
+		case 0:
+			o.OriginFetched("tags", 256<<10, time.Duration(5+i%20)*time.Millisecond)
+		case 1:
+			o.OriginCacheRequest("miss")
+			o.OriginFetched("track", int64(tr.Size), time.Duration(100+i%400)*time.Millisecond)
+			o.OriginCacheSize(int64(tr.Size)*int64(i/10+1), i/10+1)
+		case 2, 3, 4, 5:
+			o.OriginCacheRequest("hit")
+		case 6:
+			o.OriginCacheRequest("joined")
+		case 7:
+			o.OriginError(origin.Reasons[(i/10)%len(origin.Reasons)])
+			o.OriginEvicted()
+		case 8:
+			o.OriginFetched("index", 40<<10, 30*time.Millisecond)
 		}
 		// Peers receive chunks from each other and report every 1.2 s.
 		p := sim[i%peers]
