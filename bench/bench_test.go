@@ -254,3 +254,15 @@ func TestThousands(t *testing.T) {
 		t.Errorf("joinCounts: %s", got)
 	}
 }
+
+// TestKeptSections: a rewrite keeps the hand-measured sections of the
+// document, from their marker on, and nothing before it.
+func TestKeptSections(t *testing.T) {
+	old := "# Ztream benchmarks\n\ngenerated\n\n" + keptMarker + "\n\n## Tracker\n\nrows\n"
+	if got, want := keptSections([]byte(old)), "\n"+keptMarker+"\n\n## Tracker\n\nrows\n"; got != want {
+		t.Errorf("keptSections = %q, want %q", got, want)
+	}
+	if got := keptSections([]byte("# Ztream benchmarks\n\nno marker\n")); got != "" {
+		t.Errorf("without the marker: %q", got)
+	}
+}

@@ -298,6 +298,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	var sb strings.Builder
 	r.write(&sb)
+	if old, err := os.ReadFile(o.out); err == nil {
+		sb.WriteString(keptSections(old)) // measured by hand: kept
+	}
 	if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(o.out), err)
 	}

@@ -124,6 +124,21 @@ func (r *report) realtimePerCore(x rowResult) float64 {
 	return 1 / (perPeer/r.Options.speed + r.idleCPUPerPeer())
 }
 
+// keptMarker starts the part of the document that bench does not measure
+// and keeps when it rewrites the file: component benchmarks measured with
+// go test -bench, each with its command.
+const keptMarker = "<!-- Component benchmarks: measured with go test -bench, not by go run ./bench, which keeps them. -->"
+
+// keptSections returns the part of an earlier document from keptMarker on
+// (with a blank line before it), or "".
+func keptSections(old []byte) string {
+	i := strings.Index(string(old), keptMarker)
+	if i < 0 {
+		return ""
+	}
+	return "\n" + string(old[i:])
+}
+
 // write renders the whole document.
 func (r *report) write(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
@@ -136,7 +151,8 @@ func (r *report) write(w io.Writer) {
 	p("```sh\n%s\n```\n\n", r.Command)
 	p("run from the repository root on %s UTC; the run took %s. Rerunning the command rewrites the file.\n",
 		r.Started.Format("2006-01-02 15:04"), r.Elapsed.Round(time.Second))
-	p("The verdict against the project's goals is at the end, under [Goals](#goals).\n\n")
+	p("The verdict against the project's goals is under [Goals](#goals). The sections after it are\n")
+	p("component benchmarks measured with `go test -bench` (each says its command); a rewrite keeps them.\n\n")
 
 	p("## Machine\n\n| | |\n|---|---|\n")
 	p("| CPUs (`nproc`) | %d |\n| CPU model | %s |\n| memory | %.1f GiB |\n| kernel | %s |\n| Go | %s |\n| commit | %s |\n",

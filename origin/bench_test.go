@@ -1,0 +1,91 @@
+package origin_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ztream/ztream/boltstore"
+	"github.com/ztream/ztream/demo"
+	"github.com/ztream/ztream/internal/testaudio"
+	"github.com/ztream/ztream/origin"
+	"github.com/ztream/ztream/transcode"
+)
+
+// BenchmarkColdStart measures what a listener waits for on a track's first
+// play in origin mode: the hub fetches the file from a loopback origin,
+// transcodes it when it is not an MP3, cuts it and stores it (the time of
+// Manifest on a track not cached). Each iteration plays another copy of the
+// file (another URL, so another track). The files: a demo MP3 (2.3 MB,
+// 2 min 24 s at 128 kbit/s) and a 4-minute stereo FLAC and Opus of a tone.
+//
+//	go test -run X -bench ColdStart -benchtime 5x ./origin
+func BenchmarkColdStart(b *testing.B) {
+	mp3, err := fs.ReadFile(demo.Tracks(), demo.Names()[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	files := map[string][]byte{"mp3": mp3}
+	for _, f := range []string{"flac", "opus"} {
+		p := filepath.Join(dir, "tone"+testaudio.Ext(f))
+		testaudio.Write(b, p, testaudio.Spec{Format: f, Samples: 44100 * 240, Title: "Four minutes"})
+		if files[f], err = os.ReadFile(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tc, err := transcode.New(transcode.Config{TempDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, kind := range []string{"mp3", "flac", "opus"} {
+		data := files[kind]
+		b.Run(fmt.Sprintf("%s-%.1fMB", kind, float64(len(data))/1e6), func(b *testing.B) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/index.m3u" {
+					for i := range b.N {
+						fmt.Fprintf(w, "copy-%d.%s\n", i, kind)
+					}
+					return
+				}
+				w.Header().Set("ETag", `"`+strings.TrimPrefix(r.URL.Path, "/")+`"`)
+				http.ServeContent(w, r, r.URL.Path, time.Time{}, bytes.NewReader(data))
+			}))
+			defer srv.Close()
+			st, err := boltstore.Open(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			o, err := origin.New(origin.Config{Index: srv.URL + "/index.m3u", Store: st, Transcoder: tc, TempDir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go o.Run(ctx)
+			for !o.Status().Loaded {
+				time.Sleep(5 * time.Millisecond)
+			}
+			list, err := o.ListTracks(ctx)
+			if err != nil || len(list) != b.N {
+				b.Fatalf("%d tracks catalogued of %d: %v", len(list), b.N, err)
+			}
+			b.SetBytes(int64(len(data)))
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := o.Manifest(ctx, list[i].ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
