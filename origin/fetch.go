@@ -73,7 +73,9 @@ func (o *Origin) readTags(ctx context.Context, it Item) (*entry, error) {
 	e.id = trackID(it, v.etag, v.lastModified, v.size, bitrate)
 	s := media.Summary{ID: e.id, Title: tags.Title, Artist: tags.Artist, Album: tags.Album, AlbumArtist: tags.AlbumArtist,
 		Year: tags.Year, TrackNo: tags.TrackNo, DiscNo: tags.DiscNo}
-	if it.Seconds > 0 {
+	if d, ok := media.EstimateDuration(head, v.size); ok && v.size > 0 {
+		s.DurationMS = d.Milliseconds()
+	} else if it.Seconds > 0 {
 		s.DurationMS = int64(it.Seconds) * 1000
 	}
 	if s.Title == "" {

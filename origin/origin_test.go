@@ -222,10 +222,13 @@ func TestCatalogAndFetch(t *testing.T) {
 		t.Fatalf("status %+v, want 2 tracks, none cached", s)
 	}
 	a := byTitle(t, o, "Song A") // no title tag: #EXTINF's
-	if a.Artist != "Someone" || a.DurationMS != 3000 {
-		t.Errorf("MP3 catalogued as %+v, want #EXTINF's artist and duration", a)
+	if a.Artist != "Someone" || a.DurationMS < 1000 {
+		t.Errorf("MP3 catalogued as %+v, want #EXTINF's artist and a duration", a)
 	}
 	b := byTitle(t, o, "Bee")
+	if b.DurationMS != 2000 {
+		t.Errorf("FLAC catalogued with %d ms, want its STREAMINFO's 2000", b.DurationMS)
+	}
 	if b.Artist != "Origin Band" || b.Album != "Far" || b.TrackNo != 2 || b.Cover == "" {
 		t.Errorf("FLAC catalogued as %+v, want its tags and cover", b)
 	}

@@ -487,10 +487,10 @@ export class UI {
         const a = groupAlbums(this.tracks).find((x) => x.artist === r.artist && x.title === r.album);
         list = a ? a.tracks.filter((t) => matches(t, q)) : [];
         numbered = true;
-        const secs = a ? a.tracks.reduce((n, t) => n + t.duration_ms / 1000, 0) : 0;
+        const secs = a && a.tracks.every((t) => t.duration_ms > 0) ? a.tracks.reduce((n, t) => n + t.duration_ms / 1000, 0) : 0;
         head = {
           kind: 'Album', title: r.album, id: a ? a.coverTrack || a.key : r.album, cover: a ? a.cover : '',
-          sub: a ? [a.artist, a.year || '', count(a.tracks.length, 'track'), formatTime(secs)].filter(Boolean).join(' · ') : 'No such album',
+          sub: a ? [a.artist, a.year || '', count(a.tracks.length, 'track'), secs > 0 ? formatTime(secs) : ''].filter(Boolean).join(' · ') : 'No such album',
         };
         break;
       }
@@ -596,7 +596,8 @@ export class UI {
     al.textContent = t.album || '';
     const dur = d.createElement('span');
     dur.className = 'dur num';
-    dur.textContent = formatTime(t.duration_ms / 1000);
+    // 0: not known yet (an origin's track before its first play).
+    dur.textContent = t.duration_ms > 0 ? formatTime(t.duration_ms / 1000) : '';
     b.append(idx, who, al, dur);
     const add = d.createElement('button');
     add.type = 'button';
