@@ -214,6 +214,9 @@ func trackID(w http.ResponseWriter, r *http.Request) (string, bool) {
 // storeError maps a store error to an HTTP status.
 func (a *API) storeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
+	case errors.Is(err, store.ErrNotFound) && errors.Is(err, store.ErrUpstream):
+		// Gone from the origin, or changed there (package origin): why.
+		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not found: "+chi.URLParam(r, "id"))
 	case errors.Is(err, store.ErrInvalid):

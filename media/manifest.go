@@ -64,13 +64,13 @@ type SourceInfo struct {
 	Bitrate    int `json:"bitrate" bson:"bitrate"`
 	SampleRate int `json:"sample_rate" bson:"sample_rate"`
 	Channels   int `json:"channels" bson:"channels"`
-	// SHA256 (lowercase hex) and Size are the source file's: the track's ID
-	// is derived from them (transcode.TrackID), not from the MP3's bytes.
+	// SHA256 (lowercase hex) and Size are the source file's. An ingested
+	// file's track ID is derived from them (transcode.TrackID), not from the
+	// MP3's bytes; an origin's from its URL and version (package origin),
+	// which the manifest does not show: listeners need not learn where the
+	// origin is.
 	SHA256 string `json:"sha256" bson:"sha256"`
 	Size   int64  `json:"size" bson:"size"`
-	// URL is the source's address at an HTTP origin (serve --origin); empty
-	// for a local file.
-	URL string `json:"url,omitempty" bson:"url,omitempty"`
 }
 
 // ChunkInfo describes one chunk: a verbatim run of whole MP3 frames.

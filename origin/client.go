@@ -129,6 +129,16 @@ func statusError(resp *http.Response) error {
 	return fmt.Errorf("%w: %s", ErrStatus, resp.Status)
 }
 
+// requestErr strips the URL from an http.Client error (its message would
+// show listeners where the origin is); the method and cause stay.
+func requestErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
 // timeoutErr marks a context deadline as ErrTimeout, keeping the cause.
 func timeoutErr(err error, d time.Duration) error {
 	if errors.Is(err, context.DeadlineExceeded) || isNetTimeout(err) {

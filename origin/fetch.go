@@ -117,7 +117,7 @@ func (o *Origin) readHead(ctx context.Context, it Item, n int64) ([]byte, versio
 	req.Header.Set("Range", "bytes=0-"+strconv.FormatInt(n-1, 10))
 	resp, err := o.client.Do(req)
 	if err != nil {
-		err = timeoutErr(err, time.Since(start))
+		err = timeoutErr(requestErr(err), time.Since(start))
 		o.metricError(err)
 		return nil, version{}, err
 	}
@@ -160,7 +160,7 @@ func (o *Origin) fetchTrack(ctx context.Context, e *entry) (*media.Manifest, err
 	}
 	o.metricFetched("track", size, time.Since(start))
 
-	mp3, info := src, &media.SourceInfo{Format: "mp3", SHA256: sha, Size: size, URL: e.item.URL.String()}
+	mp3, info := src, &media.SourceInfo{Format: "mp3", SHA256: sha, Size: size}
 	var warnings []string
 	if e.item.Format != "MP3" {
 		if o.cfg.Transcoder == nil {
@@ -227,7 +227,7 @@ func (o *Origin) download(ctx context.Context, e *entry, dst string) (string, in
 	}
 	resp, err := o.client.Do(req)
 	if err != nil {
-		return "", 0, err
+		return "", 0, requestErr(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -272,14 +272,21 @@ func (o *Origin) download(ctx context.Context, e *entry, dst string) (string, in
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// Errors of an origin's fetch are store errors too: a file that is gone or
-// changed is ErrNotFound (its id is no more), the others ErrUpstream.
-func storeErr(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ErrGone), errors.Is(err, ErrChanged):
-		return fmt.Errorf("%w: %w", store.ErrNotFound, err)
+// fetchError is a failed fetch as the store's callers see it: a
+// store.ErrUpstream, and store.ErrNotFound too when the file is gone or
+// changed (its track id is no more). Its message names the file by its
+// base name only: the API shows it to listeners, who need not learn where
+// the origin is (the log has the whole URL).
+type fetchError struct {
+	file string
+	err  error
+}
+
+func (e *fetchError) Error() string { return "origin: " + e.file + ": " + e.err.Error() }
+
+func (e *fetchError) Unwrap() []error {
+	if errors.Is(e.err, ErrGone) || errors.Is(e.err, ErrChanged) {
+		return []error{store.ErrNotFound, store.ErrUpstream, e.err}
 	}
-	return fmt.Errorf("%w: %w", store.ErrUpstream, err)
+	return []error{store.ErrUpstream, e.err}
 }

@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -594,7 +595,7 @@ func (o *Origin) fetch(e *entry, f *flight) {
 	start := time.Now()
 	m, err := o.fetchTrack(ctx, e)
 	if err != nil {
-		err = storeErr(fmt.Errorf("%s: %w", e.item.URL.Redacted(), err))
+		err = &fetchError{file: path.Base(e.item.URL.Path), err: err}
 	}
 	o.mu.Lock()
 	delete(o.inflight, e.id)

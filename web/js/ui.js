@@ -267,7 +267,18 @@ export class UI {
    */
   playTrack(id, fromQueue = false) {
     this.fromQueue = fromQueue;
-    return this.player.play(id);
+    const started = this.player.play(id);
+    // A track that cannot start (its manifest refused: gone from an origin,
+    // the origin failed...) says so; another play() superseding it does not.
+    started.catch((err) => {
+      if (err && err.name === 'AbortError') return;
+      const t = this.tracks.find((x) => x.id === id);
+      // The server's words, without the request line (api.js: "GET path: status ").
+      const why = String(err && err.message ? err.message : err).replace(/^GET \S+: \d{3} /, '');
+      this.setNotice('player', `Could not play “${t ? t.title : id}”: ${why}. Pick a track to try again.`);
+      this.renderPlayState();
+    });
+    return started;
   }
 
   /**
