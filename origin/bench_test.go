@@ -71,7 +71,7 @@ func BenchmarkColdStart(b *testing.B) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			go o.Run(ctx)
+			go func() { _ = o.Run(ctx) }() // ends with ctx
 			for !o.Status().Loaded {
 				time.Sleep(5 * time.Millisecond)
 			}

@@ -94,7 +94,7 @@ func (o *Origin) readTags(ctx context.Context, it Item) (*entry, error) {
 	if c := tags.Cover; c != nil {
 		sum := sha256.Sum256(c.Data)
 		ref := media.CoverRef{SHA256: hex.EncodeToString(sum[:]), MIME: c.MIME, Size: len(c.Data)}
-		if err := o.Store.PutCover(ctx, ref, c.Data); err != nil {
+		if err := o.cache.PutCover(ctx, ref, c.Data); err != nil {
 			o.log.Warn("origin: cover not stored", "url", it.URL.Redacted(), "err", err)
 		} else {
 			s.Cover = ref.SHA256
@@ -152,7 +152,11 @@ func (o *Origin) fetchTrack(ctx context.Context, e *entry) (*media.Manifest, err
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if err := os.RemoveAll(dir); err != nil {
+			o.log.Warn("origin: temporary files left", "dir", dir, "err", err)
+		}
+	}()
 	src := dir + "/source" + strings.ToLower(path.Ext(e.item.URL.Path))
 	sha, size, err := o.download(ctx, e, src)
 	if err != nil {
@@ -203,11 +207,11 @@ func (o *Origin) fetchTrack(ctx context.Context, e *entry) (*media.Manifest, err
 		o.log.Info("origin: "+w, "url", e.item.URL.Redacted())
 	}
 	if tr.Cover != nil {
-		if err := o.Store.PutCover(ctx, *m.Cover, tr.Cover.Data); err != nil {
+		if err := o.cache.PutCover(ctx, *m.Cover, tr.Cover.Data); err != nil {
 			return nil, fmt.Errorf("storing its cover: %w", err)
 		}
 	}
-	if err := o.Store.PutTrack(ctx, m, tr.Chunk); err != nil {
+	if err := o.cache.PutTrack(ctx, m, tr.Chunk); err != nil {
 		return nil, fmt.Errorf("storing it: %w", err)
 	}
 	return m, nil

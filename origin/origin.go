@@ -133,7 +133,8 @@ type cached struct {
 // Origin catalogues an origin's files and serves them from its cache store.
 // It is a store.Store (safe for concurrent use); Run keeps the catalog.
 type Origin struct {
-	store.Store // the cache, for what Origin does not override
+	store.Store             // the cache, for what Origin does not override
+	cache       store.Store // the same, named where Origin reads or writes it itself
 	cfg         Config
 	index       *url.URL
 	client      *http.Client
@@ -192,7 +193,7 @@ func New(cfg Config) (*Origin, error) {
 	}
 	sum := sha256.Sum256([]byte(u.String()))
 	return &Origin{
-		Store: cfg.Store, cfg: cfg, index: u, client: client,
+		Store: cfg.Store, cache: cfg.Store, cfg: cfg, index: u, client: client,
 		log: cfg.Logger.With("origin", u.Redacted()), tag: "origin:" + hex.EncodeToString(sum[:8]),
 		entries: make(map[string]*entry), byURL: make(map[string]*entry),
 		inflight: make(map[string]*flight), failed: make(map[string]failure),
@@ -226,12 +227,12 @@ func (o *Origin) Run(ctx context.Context) error {
 
 // loadCache finds the tracks an earlier run cached (their Origin tag).
 func (o *Origin) loadCache(ctx context.Context) error {
-	list, err := o.Store.ListTracks(ctx)
+	list, err := o.cache.ListTracks(ctx)
 	if err != nil {
 		return err
 	}
 	for _, s := range list {
-		m, err := o.Store.Manifest(ctx, s.ID)
+		m, err := o.cache.Manifest(ctx, s.ID)
 		if err != nil || m.Origin != o.tag {
 			continue
 		}
@@ -372,7 +373,7 @@ func (o *Origin) catalog(ctx context.Context, items []Item) bool {
 		done     int
 		failed   int
 		changed  bool // since OnChange was last called
-		any      bool // at all
+		grew     bool // at all
 		lastLog  = time.Now()
 		lastTell = time.Now()
 	)
@@ -391,7 +392,7 @@ func (o *Origin) catalog(ctx context.Context, items []Item) bool {
 						o.log.Warn("origin: file not catalogued", "url", it.URL.Redacted(), "err", err)
 					}
 				} else if o.add(e) {
-					changed, any = true, true
+					changed, grew = true, true
 				}
 				if time.Since(lastLog) >= progressEvery {
 					lastLog = time.Now()
@@ -416,7 +417,7 @@ feed:
 	}
 	close(next)
 	wg.Wait()
-	return any
+	return grew
 }
 
 // add puts e in the catalog, replacing the entry of its URL; it reports
@@ -474,7 +475,7 @@ func trackID(it Item, etag, lastModified string, size int64, bitrate int) string
 // ListTracks lists the catalog and the store's own tracks (not the
 // cache's), sorted as store.SortSummaries sorts.
 func (o *Origin) ListTracks(ctx context.Context) ([]media.Summary, error) {
-	own, err := o.Store.ListTracks(ctx)
+	own, err := o.cache.ListTracks(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -500,7 +501,7 @@ func (o *Origin) Manifest(ctx context.Context, id string) (*media.Manifest, erro
 	e := o.entries[id]
 	o.mu.Unlock()
 	if e == nil {
-		return o.Store.Manifest(ctx, id)
+		return o.cache.Manifest(ctx, id)
 	}
 	return o.ensure(ctx, e)
 }
@@ -516,12 +517,12 @@ func (o *Origin) ReadChunks(ctx context.Context, id string, from, to int) (store
 			return nil, err
 		}
 	}
-	return o.Store.ReadChunks(ctx, id, from, to)
+	return o.cache.ReadChunks(ctx, id, from, to)
 }
 
 // DeleteTrack removes a track from the store and from the cache's account.
 func (o *Origin) DeleteTrack(ctx context.Context, id string) error {
-	err := o.Store.DeleteTrack(ctx, id)
+	err := o.cache.DeleteTrack(ctx, id)
 	o.mu.Lock()
 	if el, ok := o.lruByID[id]; ok {
 		o.removeCached(el)
@@ -546,7 +547,7 @@ func (o *Origin) ensure(ctx context.Context, e *entry) (*media.Manifest, error) 
 	if el, ok := o.lruByID[e.id]; ok {
 		o.lru.MoveToFront(el)
 		o.mu.Unlock()
-		m, err := o.Store.Manifest(ctx, e.id)
+		m, err := o.cache.Manifest(ctx, e.id)
 		if err == nil {
 			o.metricCache("hit")
 			return m, nil
@@ -691,7 +692,7 @@ func (o *Origin) evict(ctx context.Context, id string) {
 		o.report()
 	}
 	o.mu.Unlock()
-	if err := o.Store.DeleteTrack(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := o.cache.DeleteTrack(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		o.log.Warn("origin: evicting a cached track failed", "id", id, "err", err)
 		return
 	}

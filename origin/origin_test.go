@@ -112,13 +112,15 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	case cp.fault == "truncate" && !ranged:
 		w.Header().Set("Content-Length", fmt.Sprint(len(cp.data)))
 		w.WriteHeader(http.StatusOK)
-		w.Write(cp.data[:len(cp.data)/2])
+		_, _ = w.Write(cp.data[:len(cp.data)/2])
 		return // the handler ends: the connection is cut short
 	case cp.fault == "slow" && !ranged:
 		w.Header().Set("Content-Length", fmt.Sprint(len(cp.data)))
 		w.WriteHeader(http.StatusOK)
 		for i := 0; i < len(cp.data) && r.Context().Err() == nil; i += 1000 {
-			w.Write(cp.data[i:min(i+1000, len(cp.data))])
+			if _, err := w.Write(cp.data[i:min(i+1000, len(cp.data))]); err != nil {
+				return
+			}
 			w.(http.Flusher).Flush()
 			time.Sleep(100 * time.Millisecond)
 		}

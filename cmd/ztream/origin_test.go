@@ -43,7 +43,7 @@ func newCountingOrigin(t *testing.T, files map[string][]byte) *countingOrigin {
 	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/index.m3u8" {
 			w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
-			io.WriteString(w, o.index)
+			_, _ = io.WriteString(w, o.index)
 			return
 		}
 		name := strings.TrimPrefix(r.URL.Path, "/audio/")
@@ -138,8 +138,11 @@ func TestServeOrigin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			io.Copy(io.Discard, resp.Body)
+			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("manifest of %q: %s\n%s", want, resp.Status, stderr.String())
 			}
