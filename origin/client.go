@@ -34,17 +34,20 @@ var (
 	ErrStatus = errors.New("unexpected status")
 	// ErrTimeout: the fetch did not end within its time.
 	ErrTimeout = errors.New("timed out")
+	// ErrBusy: too many tracks are being fetched; try again soon.
+	ErrBusy = errors.New("the hub is busy fetching other tracks")
 )
 
 // Reason returns the label value of err for ztream_origin_errors_total:
 // gone, changed, truncated, too_large, content_type, redirect, status,
-// timeout or other.
+// timeout, busy or other.
 func Reason(err error) string {
 	for _, r := range []struct {
 		err   error
 		label string
 	}{{ErrGone, "gone"}, {ErrChanged, "changed"}, {ErrTruncated, "truncated"}, {ErrTooLarge, "too_large"},
-		{ErrContentType, "content_type"}, {ErrRedirect, "redirect"}, {ErrStatus, "status"}, {ErrTimeout, "timeout"}} {
+		{ErrContentType, "content_type"}, {ErrRedirect, "redirect"}, {ErrStatus, "status"}, {ErrTimeout, "timeout"},
+		{ErrBusy, "busy"}} {
 		if errors.Is(err, r.err) {
 			return r.label
 		}
@@ -56,7 +59,7 @@ func Reason(err error) string {
 }
 
 // Reasons lists Reason's values.
-var Reasons = []string{"gone", "changed", "truncated", "too_large", "content_type", "redirect", "status", "timeout", "other"}
+var Reasons = []string{"gone", "changed", "truncated", "too_large", "content_type", "redirect", "status", "timeout", "busy", "other"}
 
 // maxRedirects bounds the redirects followed for one request.
 const maxRedirects = 5

@@ -63,7 +63,7 @@ func (o *Origin) readTags(ctx context.Context, it Item) (*entry, error) {
 		}
 	}
 	if v.size > o.cfg.MaxTrackBytes {
-		return nil, fmt.Errorf("%w: %d bytes, the bound is %d (--origin-max-track)", ErrTooLarge, v.size, o.cfg.MaxTrackBytes)
+		return nil, fmt.Errorf("%w: %d bytes, the bound is %d", ErrTooLarge, v.size, o.cfg.MaxTrackBytes)
 	}
 	bitrate := 0
 	if it.Format != "MP3" && o.cfg.Transcoder != nil {

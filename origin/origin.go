@@ -44,6 +44,7 @@ const (
 	DefaultMaxIndexBytes = 16 << 20 // bytes of the index
 	DefaultMaxEntries    = 100_000  // files in the index
 	DefaultWorkers       = 8        // files catalogued at once
+	DefaultMaxFetches    = 8        // tracks fetched at once
 	headerTimeout        = 15 * time.Second
 	tagsTimeout          = 20 * time.Second
 	tagsHead             = 256 << 10 // bytes read for the tags, first try
@@ -91,6 +92,11 @@ type Config struct {
 	MaxEntries    int
 	// Workers bounds the files catalogued at once.
 	Workers int
+	// MaxFetches bounds the tracks fetched from the origin at once; as many
+	// again may wait for a turn, and a play of yet another track not cached
+	// is refused (ErrBusy) until one ends: listeners cannot make the hub
+	// download the whole origin at once.
+	MaxFetches int
 	// TempDir holds fetched files while they are cut ("" = os.TempDir()).
 	TempDir string
 	// Client, if set, replaces the bounded HTTP client (tests).
@@ -152,6 +158,9 @@ type Origin struct {
 	cacheBytes int64
 	ctx        context.Context // Run's: fetches outlive the requests that start them
 	loaded     bool            // an index was catalogued once
+
+	fetchSlots chan struct{}  // MaxFetches
+	background sync.WaitGroup // fetches and re-catalogues: Run waits for them
 }
 
 // New checks cfg and returns the Origin; Run catalogues it.
@@ -184,6 +193,9 @@ func New(cfg Config) (*Origin, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
+	if cfg.MaxFetches <= 0 {
+		cfg.MaxFetches = DefaultMaxFetches
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -198,16 +210,19 @@ func New(cfg Config) (*Origin, error) {
 		entries: make(map[string]*entry), byURL: make(map[string]*entry),
 		inflight: make(map[string]*flight), failed: make(map[string]failure),
 		lru: list.New(), lruByID: make(map[string]*list.Element), ctx: context.Background(),
+		fetchSlots: make(chan struct{}, cfg.MaxFetches),
 	}, nil
 }
 
 // Run finds the cache's tracks in the store, catalogues the index, and
-// reads it again every Refresh until ctx ends. A failed read is logged and
-// tried again at the next refresh; the catalog keeps what it had.
+// reads it again every Refresh until ctx ends; then it waits for the
+// fetches under way, which end with it. A failed read is logged and tried
+// again at the next refresh; the catalog keeps what it had.
 func (o *Origin) Run(ctx context.Context) error {
 	o.mu.Lock()
 	o.ctx = ctx
 	o.mu.Unlock()
+	defer o.background.Wait()
 	if err := o.loadCache(ctx); err != nil {
 		return fmt.Errorf("origin: reading the cache: %w", err)
 	}
@@ -286,7 +301,8 @@ func (o *Origin) refresh(ctx context.Context) error {
 		}
 	}
 	o.mu.Unlock()
-	if o.catalog(ctx, todo) || changed {
+	grew, failed := o.catalog(ctx, todo)
+	if grew || changed {
 		o.changed()
 	}
 	if ctx.Err() != nil {
@@ -296,7 +312,12 @@ func (o *Origin) refresh(ctx context.Context) error {
 	o.loaded = true
 	n := len(o.entries)
 	o.mu.Unlock()
-	o.dropStale(ctx)
+	if failed == 0 {
+		// Every file named was catalogued: a cached track no entry has
+		// is of a file gone or changed. (After a failure it may be the
+		// failed file's: it waits for a refresh that reads it.)
+		o.dropStale(ctx)
+	}
 	o.log.Info("origin: catalogued", "tracks", n, "index_entries", len(items))
 	return nil
 }
@@ -323,7 +344,7 @@ func (o *Origin) readIndex(ctx context.Context) ([]Item, error) {
 		return nil, fmt.Errorf("index %s: %w", o.index.Redacted(), err)
 	}
 	if resp.ContentLength > o.cfg.MaxIndexBytes {
-		err := fmt.Errorf("%w: the index has %d bytes, the bound is %d (--origin-max-index)", ErrTooLarge, resp.ContentLength, o.cfg.MaxIndexBytes)
+		err := fmt.Errorf("%w: the index has %d bytes, the bound is %d", ErrTooLarge, resp.ContentLength, o.cfg.MaxIndexBytes)
 		o.metricError(err)
 		return nil, err
 	}
@@ -362,10 +383,10 @@ func (o *Origin) readIndex(ctx context.Context) ([]Item, error) {
 }
 
 // catalog reads the tags of items on Workers goroutines and adds them;
-// it reports whether the catalog changed.
-func (o *Origin) catalog(ctx context.Context, items []Item) bool {
+// it reports whether the catalog changed and how many files failed.
+func (o *Origin) catalog(ctx context.Context, items []Item) (grew bool, failures int) {
 	if len(items) == 0 {
-		return false
+		return false, 0
 	}
 	var (
 		wg       sync.WaitGroup
@@ -373,7 +394,6 @@ func (o *Origin) catalog(ctx context.Context, items []Item) bool {
 		done     int
 		failed   int
 		changed  bool // since OnChange was last called
-		grew     bool // at all
 		lastLog  = time.Now()
 		lastTell = time.Now()
 	)
@@ -417,7 +437,7 @@ feed:
 	}
 	close(next)
 	wg.Wait()
-	return grew
+	return grew, failed
 }
 
 // add puts e in the catalog, replacing the entry of its URL; it reports
@@ -566,9 +586,18 @@ func (o *Origin) ensure(ctx context.Context, e *entry) (*media.Manifest, error) 
 	}
 	f, joined := o.inflight[e.id]
 	if !joined {
+		if len(o.inflight) >= 2*o.cfg.MaxFetches {
+			o.mu.Unlock()
+			o.metricError(ErrBusy)
+			return nil, &fetchError{file: path.Base(e.item.URL.Path), err: fmt.Errorf("%w: %d tracks are being fetched", ErrBusy, 2*o.cfg.MaxFetches)}
+		}
 		f = &flight{done: make(chan struct{})}
 		o.inflight[e.id] = f
-		go o.fetch(e, f)
+		o.background.Add(1)
+		go func() {
+			defer o.background.Done()
+			o.fetch(e, f)
+		}()
 	}
 	o.mu.Unlock()
 	if joined {
@@ -594,7 +623,15 @@ func (o *Origin) fetch(e *entry, f *flight) {
 	ctx, cancel := context.WithTimeout(parent, o.cfg.FetchTimeout)
 	defer cancel()
 	start := time.Now()
-	m, err := o.fetchTrack(ctx, e)
+	var m *media.Manifest
+	var err error
+	select {
+	case o.fetchSlots <- struct{}{}:
+		m, err = o.fetchTrack(ctx, e)
+		<-o.fetchSlots
+	case <-ctx.Done():
+		err = fmt.Errorf("waiting for a turn to fetch: %w", ctx.Err())
+	}
 	if err != nil {
 		err = &fetchError{file: path.Base(e.item.URL.Path), err: err}
 	}
@@ -619,7 +656,11 @@ func (o *Origin) fetch(e *entry, f *flight) {
 		o.metricError(err)
 		o.log.Warn("origin: track not fetched", "url", e.item.URL.Redacted(), "id", e.id, "err", err)
 		if errors.Is(err, ErrChanged) {
-			go o.recatalog(e.item)
+			o.background.Add(1)
+			go func() {
+				defer o.background.Done()
+				o.recatalog(e.item)
+			}()
 		}
 		return
 	}
@@ -635,7 +676,7 @@ func (o *Origin) recatalog(it Item) {
 	o.mu.Lock()
 	ctx := o.ctx
 	o.mu.Unlock()
-	if o.catalog(ctx, []Item{it}) {
+	if grew, _ := o.catalog(ctx, []Item{it}); grew {
 		o.changed()
 	}
 }

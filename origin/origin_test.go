@@ -582,3 +582,38 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestBusy: listeners cannot make the hub fetch more than MaxFetches
+// tracks at once, with as many waiting; the next one is refused at once.
+func TestBusy(t *testing.T) {
+	to := newTestOrigin(t)
+	good := fixture(t, "cbr128_44k_stereo.mp3")
+	var index strings.Builder
+	for i := range 4 {
+		to.put(fmt.Sprintf("/slow%d.mp3", i), &file{data: good, fault: "slow"})
+		fmt.Fprintf(&index, "slow%d.mp3\n", i)
+	}
+	to.setIndex(index.String())
+	o, _ := start(t, to, origin.Config{MaxFetches: 1, FetchTimeout: 3 * time.Second})
+	list, err := o.ListTracks(context.Background())
+	if err != nil || len(list) != 4 {
+		t.Fatalf("%d tracks, %v", len(list), err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, s := range list[:2] { // one fetching, one waiting for its turn
+		go func() { _, _ = o.Manifest(ctx, s.ID) }()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for o.Status().Fetching < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("status %+v", o.Status())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	_, err = o.Manifest(context.Background(), list[2].ID)
+	if !errors.Is(err, origin.ErrBusy) || !errors.Is(err, store.ErrUpstream) || time.Since(start) > time.Second {
+		t.Errorf("a third track: %v after %s, want ErrBusy at once", err, time.Since(start))
+	}
+}
