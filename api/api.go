@@ -168,17 +168,24 @@ func (a *API) chunk(w http.ResponseWriter, r *http.Request) {
 // cached for a year: a re-ingested file with another picture gets another
 // URL; without v, for an hour.
 func (a *API) cover(w http.ResponseWriter, r *http.Request) {
-	m, ok := a.trackManifest(w, r)
+	id, ok := trackID(w, r)
 	if !ok {
 		return
 	}
-	if m.Cover == nil {
-		writeError(w, http.StatusNotFound, "track "+m.ID+" has no cover art")
+	// The catalog entry, not the manifest: an origin's track is not
+	// fetched for its cover (store.Cataloger).
+	s, err := store.SummaryOf(r.Context(), a.cfg.Store, id)
+	if err != nil {
+		a.storeError(w, r, err)
 		return
 	}
-	etag := `"` + m.Cover.SHA256 + `"`
+	if s.Cover == "" {
+		writeError(w, http.StatusNotFound, "track "+s.ID+" has no cover art")
+		return
+	}
+	etag := `"` + s.Cover + `"`
 	h := w.Header()
-	if r.URL.Query().Get("v") == m.Cover.SHA256 {
+	if r.URL.Query().Get("v") == s.Cover {
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {
 		h.Set("Cache-Control", "public, max-age=3600")
@@ -188,7 +195,7 @@ func (a *API) cover(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	mime, data, err := a.cfg.Store.Cover(r.Context(), m.Cover.SHA256)
+	mime, data, err := a.cfg.Store.Cover(r.Context(), s.Cover)
 	if err != nil {
 		a.storeError(w, r, err)
 		return

@@ -309,8 +309,7 @@ func (s *chunkSender) handle(ctx context.Context, m chunkproto.Message) {
 			}
 		}
 	case chunkproto.Have:
-		_, err := s.env.shapes.get(ctx, m.Track)
-		s.reply(chunkproto.HaveReply{Track: m.Track, OK: err == nil})
+		s.reply(chunkproto.HaveReply{Track: m.Track, OK: s.env.shapes.known(ctx, m.Track)})
 	default:
 		// done, error and have_reply answer requests the hub never makes.
 	}

@@ -37,6 +37,26 @@ func newShapeCache(st store.Store, timeout time.Duration) *shapeCache {
 	return &shapeCache{st: st, timeout: timeout, m: make(map[string]trackShape)}
 }
 
+// known reports whether the hub can serve track: its shape is cached or
+// readable, or (a store.Cataloger: an origin's catalog) the track is
+// catalogued, which does not fetch it.
+func (c *shapeCache) known(ctx context.Context, track string) bool {
+	c.mu.Lock()
+	_, ok := c.m[track]
+	c.mu.Unlock()
+	if ok {
+		return true
+	}
+	if _, isCatalog := c.st.(store.Cataloger); isCatalog {
+		mctx, cancel := context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+		_, err := store.SummaryOf(mctx, c.st, track)
+		return err == nil
+	}
+	_, err := c.get(ctx, track)
+	return err == nil
+}
+
 // get returns the shape of track, reading its manifest from the store (within
 // the store timeout) when it is not cached. store.ErrNotFound is wrapped
 // for an unknown track.

@@ -338,6 +338,10 @@ func (c Config) transcoded(ctx context.Context, src Source, r *Result) (*media.M
 	if src.Path == "" {
 		return nil, false, nil, fmt.Errorf("%s: %s needs transcoding, which reads a file on disk", src.Name, r.Format)
 	}
+	before, err := os.Stat(src.Path)
+	if err != nil {
+		return nil, false, nil, fmt.Errorf("%s: %w", src.Name, err)
+	}
 	sha, size, err := transcode.HashFile(ctx, src.Path)
 	if err != nil {
 		return nil, false, nil, fmt.Errorf("%s: %w", src.Name, err)
@@ -355,6 +359,11 @@ func (c Config) transcoded(ctx context.Context, src Source, r *Result) (*media.M
 		return nil, false, nil, err // transcode errors name the file already
 	}
 	defer out.Close()
+	if after, err := os.Stat(src.Path); err != nil || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+		// The id is the content hashed before: another content may not
+		// be stored under it.
+		return nil, false, nil, fmt.Errorf("%s: the file changed while it was transcoded; ingest it again", src.Name)
+	}
 	r.Transcoded = true
 	f, err := os.Open(out.Path)
 	if err != nil {

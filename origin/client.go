@@ -34,20 +34,23 @@ var (
 	ErrStatus = errors.New("unexpected status")
 	// ErrTimeout: the fetch did not end within its time.
 	ErrTimeout = errors.New("timed out")
+	// ErrTranscode: ffmpeg could not make an MP3 of the file (the log has
+	// its words).
+	ErrTranscode = errors.New("ffmpeg could not transcode it")
 	// ErrBusy: too many tracks are being fetched; try again soon.
 	ErrBusy = errors.New("the hub is busy fetching other tracks")
 )
 
 // Reason returns the label value of err for ztream_origin_errors_total:
 // gone, changed, truncated, too_large, content_type, redirect, status,
-// timeout, busy or other.
+// timeout, busy, transcode or other.
 func Reason(err error) string {
 	for _, r := range []struct {
 		err   error
 		label string
 	}{{ErrGone, "gone"}, {ErrChanged, "changed"}, {ErrTruncated, "truncated"}, {ErrTooLarge, "too_large"},
 		{ErrContentType, "content_type"}, {ErrRedirect, "redirect"}, {ErrStatus, "status"}, {ErrTimeout, "timeout"},
-		{ErrBusy, "busy"}} {
+		{ErrBusy, "busy"}, {ErrTranscode, "transcode"}} {
 		if errors.Is(err, r.err) {
 			return r.label
 		}
@@ -59,7 +62,7 @@ func Reason(err error) string {
 }
 
 // Reasons lists Reason's values.
-var Reasons = []string{"gone", "changed", "truncated", "too_large", "content_type", "redirect", "status", "timeout", "busy", "other"}
+var Reasons = []string{"gone", "changed", "truncated", "too_large", "content_type", "redirect", "status", "timeout", "busy", "transcode", "other"}
 
 // maxRedirects bounds the redirects followed for one request.
 const maxRedirects = 5
@@ -86,6 +89,17 @@ func newClient(base *url.URL, headerTimeout time.Duration) *http.Client {
 			return nil
 		},
 	}
+}
+
+// newRequest is a GET of u asking for the bytes as they are: no gzip,
+// whose answer would lose its length and its strong ETag.
+func newRequest(ctx context.Context, u string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept-Encoding", "identity")
+	return req, nil
 }
 
 // audioType reports whether a Content-Type may be an audio file's: audio/*,

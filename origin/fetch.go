@@ -51,7 +51,7 @@ func (o *Origin) readTags(ctx context.Context, it Item) (*entry, error) {
 		tags media.Tags
 		ok   bool
 	)
-	for n := int64(tagsHead); ; n *= 4 {
+	for n := int64(tagsHead); ; {
 		var err error
 		head, v, err = o.readHead(ctx, it, n)
 		if err != nil {
@@ -61,6 +61,11 @@ func (o *Origin) readTags(ctx context.Context, it Item) (*entry, error) {
 		if ok || int64(len(head)) < n || n >= tagsHeadMax || v.size >= 0 && int64(len(head)) >= v.size {
 			break // read, or the whole file was read, or the bound
 		}
+		need := tagsNeed(head)
+		if need <= int64(len(head)) {
+			break // no tags, or none whose end lies further (an untagged file, WAV, M4A)
+		}
+		n = min(max(need, 4*n), tagsHeadMax)
 	}
 	if v.size > o.cfg.MaxTrackBytes {
 		return nil, fmt.Errorf("%w: %d bytes, the bound is %d", ErrTooLarge, v.size, o.cfg.MaxTrackBytes)
@@ -93,15 +98,41 @@ func (o *Origin) readTags(ctx context.Context, it Item) (*entry, error) {
 	}
 	if c := tags.Cover; c != nil {
 		sum := sha256.Sum256(c.Data)
-		ref := media.CoverRef{SHA256: hex.EncodeToString(sum[:]), MIME: c.MIME, Size: len(c.Data)}
-		if err := o.cache.PutCover(ctx, ref, c.Data); err != nil {
-			o.log.Warn("origin: cover not stored", "url", it.URL.Redacted(), "err", err)
-		} else {
-			s.Cover = ref.SHA256
-		}
+		s.Cover = hex.EncodeToString(sum[:])
+		o.covers.put(s.Cover, c.MIME, c.Data)
 	}
 	e.summary = s
 	return e, nil
+}
+
+// tagsNeed returns how many bytes from the start hold a file's tags, as far
+// as its head tells: an ID3v2 tag's declared size, a FLAC's metadata blocks
+// (at least up to the one the head cuts), an Ogg stream's first pages (the
+// comments may span several: twice the head). 0 when the head says none
+// lie further.
+func tagsNeed(head []byte) int64 {
+	switch {
+	case len(head) >= 10 && string(head[:3]) == "ID3":
+		size := int64(head[6]&0x7f)<<21 | int64(head[7]&0x7f)<<14 | int64(head[8]&0x7f)<<7 | int64(head[9]&0x7f)
+		if head[5]&0x10 != 0 {
+			size += 10 // a footer
+		}
+		return 10 + size
+	case len(head) >= 4 && string(head[:4]) == "fLaC":
+		off := int64(4)
+		for off+4 <= int64(len(head)) {
+			b := head[off : off+4]
+			end := off + 4 + (int64(b[1])<<16 | int64(b[2])<<8 | int64(b[3]))
+			if b[0]&0x80 != 0 || end > int64(len(head)) {
+				return end // the last block, or one cut by the head
+			}
+			off = end
+		}
+		return off + 4
+	case len(head) >= 4 && string(head[:4]) == "OggS":
+		return 2 * int64(len(head))
+	}
+	return 0
 }
 
 // readHead fetches the first n bytes of a file (all of it when the origin
@@ -110,7 +141,7 @@ func (o *Origin) readHead(ctx context.Context, it Item, n int64) ([]byte, versio
 	ctx, cancel := context.WithTimeout(ctx, tagsTimeout)
 	defer cancel()
 	start := time.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, it.URL.String(), nil)
+	req, err := newRequest(ctx, it.URL.String())
 	if err != nil {
 		return nil, version{}, err
 	}
@@ -172,7 +203,12 @@ func (o *Origin) fetchTrack(ctx context.Context, e *entry) (*media.Manifest, err
 		}
 		out, err := o.cfg.Transcoder.Transcode(ctx, src)
 		if err != nil {
-			return nil, err
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%w while transcoding", ErrTimeout)
+			}
+			// The details (ffmpeg's words, the hub's paths) are the log's.
+			o.log.Warn("origin: transcode failed", "url", e.item.URL.Redacted(), "err", err)
+			return nil, ErrTranscode
 		}
 		defer out.Close()
 		mp3 = out.Path
@@ -222,7 +258,7 @@ func (o *Origin) fetchTrack(ctx context.Context, e *entry) (*media.Manifest, err
 // and Last-Modified compared), an audio type, and exactly as long as it
 // says, at most MaxTrackBytes.
 func (o *Origin) download(ctx context.Context, e *entry, dst string) (string, int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.item.URL.String(), nil)
+	req, err := newRequest(ctx, e.item.URL.String())
 	if err != nil {
 		return "", 0, err
 	}
@@ -267,6 +303,10 @@ func (o *Origin) download(ctx context.Context, e *entry, dst string) (string, in
 		return "", 0, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, o.cfg.MaxTrackBytes)
 	case v.size >= 0 && n != v.size:
 		return "", 0, fmt.Errorf("%w: %d of %d bytes", ErrTruncated, n, v.size)
+	case v.size < 0 && e.size >= 0 && n != e.size:
+		// No length in the answer: the catalogued one says whether the
+		// body ended early (a dropped connection) or is another file.
+		return "", 0, fmt.Errorf("%w: %d bytes, catalogued %d", ErrTruncated, n, e.size)
 	case n == 0:
 		return "", 0, fmt.Errorf("%w: an empty body", ErrTruncated)
 	}

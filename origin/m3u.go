@@ -1,9 +1,7 @@
 package origin
 
 import (
-	"bufio"
 	"bytes"
-	"fmt"
 	"net/url"
 	"path"
 	"strconv"
@@ -35,7 +33,7 @@ type Skipped struct {
 	// NotAudio: entries whose extension is not .mp3 nor one of
 	// transcode.Extensions.
 	NotAudio int
-	// Invalid: lines that are not URLs.
+	// Invalid: lines that are not URLs, or longer than maxLine.
 	Invalid int
 	// Duplicate: entries named twice.
 	Duplicate int
@@ -50,7 +48,7 @@ func (s Skipped) Total() int {
 	return s.OtherHost + s.NotAudio + s.Invalid + s.Duplicate + s.OverLimit
 }
 
-// maxLine bounds one line of an index.
+// maxLine bounds one line of an index; a longer one is skipped (Invalid).
 const maxLine = 8 << 10
 
 // ParseM3U reads an M3U or M3U8 playlist fetched from base: one entry per
@@ -58,7 +56,7 @@ const maxLine = 8 << 10
 // #EXTINF (duration and title of the next entry). It keeps at most maxItems
 // entries; what it leaves out is counted in Skipped. The input is UTF-8
 // (M3U8) or else read as Latin-1 (M3U).
-func ParseM3U(base *url.URL, data []byte, maxItems int) ([]Item, Skipped, error) {
+func ParseM3U(base *url.URL, data []byte, maxItems int) ([]Item, Skipped) {
 	var (
 		items   []Item
 		skipped Skipped
@@ -72,10 +70,15 @@ func ParseM3U(base *url.URL, data []byte, maxItems int) ([]Item, Skipped, error)
 			skipped.Example = entry
 		}
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), maxLine)
-	for sc.Scan() {
-		line := strings.TrimSpace(strings.TrimPrefix(sc.Text(), "\ufeff"))
+	for rest := data; len(rest) > 0; {
+		raw, after, _ := bytes.Cut(rest, []byte("\n"))
+		rest = after
+		if len(raw) > maxLine {
+			skip(&skipped.Invalid, string(raw[:64])+"...")
+			title, seconds = "", -1
+			continue
+		}
+		line := strings.TrimSpace(strings.TrimPrefix(string(raw), "\ufeff"))
 		if !utf8.ValidString(line) {
 			line = latin1(line)
 		}
@@ -101,7 +104,9 @@ func ParseM3U(base *url.URL, data []byte, maxItems int) ([]Item, Skipped, error)
 		}
 		u := base.ResolveReference(ref)
 		u.Fragment = ""
-		if u.Scheme != base.Scheme || u.Host != base.Host || u.User != nil {
+		// The index's own credentials, if any, carry over to its entries;
+		// an entry may not bring others.
+		if u.Scheme != base.Scheme || u.Host != base.Host || ref.User != nil && ref.User.String() != base.User.String() {
 			skip(&skipped.OtherHost, u.Redacted())
 			continue
 		}
@@ -121,10 +126,7 @@ func ParseM3U(base *url.URL, data []byte, maxItems int) ([]Item, Skipped, error)
 		seen[u.String()] = true
 		items = append(items, Item{URL: u, Format: format, Artist: artist, Title: t, Seconds: s})
 	}
-	if err := sc.Err(); err != nil {
-		return nil, skipped, fmt.Errorf("reading the index: %w", err)
-	}
-	return items, skipped, nil
+	return items, skipped
 }
 
 // formatOf names the format of a URL path by its extension: "MP3", a

@@ -161,6 +161,14 @@ type Origin struct {
 
 	fetchSlots chan struct{}  // MaxFetches
 	background sync.WaitGroup // fetches and re-catalogues: Run waits for them
+	closed     bool           // Run returned: no more background work
+	// readers counts the open chunk iterators of each cached track: an
+	// eviction spares them.
+	readers map[string]int
+	// deleting holds the evictions under way, closed when the track is
+	// out of the store: a fetch of that track waits for it.
+	deleting map[string]chan struct{}
+	covers   *coverCache // the catalog's covers, in memory
 }
 
 // New checks cfg and returns the Origin; Run catalogues it.
@@ -211,6 +219,8 @@ func New(cfg Config) (*Origin, error) {
 		inflight: make(map[string]*flight), failed: make(map[string]failure),
 		lru: list.New(), lruByID: make(map[string]*list.Element), ctx: context.Background(),
 		fetchSlots: make(chan struct{}, cfg.MaxFetches),
+		readers:    make(map[string]int), deleting: make(map[string]chan struct{}),
+		covers: newCoverCache(maxCatalogCoverBytes),
 	}, nil
 }
 
@@ -222,7 +232,12 @@ func (o *Origin) Run(ctx context.Context) error {
 	o.mu.Lock()
 	o.ctx = ctx
 	o.mu.Unlock()
-	defer o.background.Wait()
+	defer func() {
+		o.mu.Lock()
+		o.closed = true // no background work starts after this
+		o.mu.Unlock()
+		o.background.Wait()
+	}()
 	if err := o.loadCache(ctx); err != nil {
 		return fmt.Errorf("origin: reading the cache: %w", err)
 	}
@@ -256,10 +271,14 @@ func (o *Origin) loadCache(ctx context.Context) error {
 		o.mu.Unlock()
 	}
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	o.report()
 	if o.lru.Len() > 0 {
 		o.log.Info("origin: cached tracks found", "tracks", o.lru.Len(), "bytes", o.cacheBytes)
+	}
+	victims := o.victims("") // --origin-cache may be smaller than last time
+	o.mu.Unlock()
+	for _, c := range victims {
+		o.evict(ctx, c)
 	}
 	return nil
 }
@@ -327,7 +346,7 @@ func (o *Origin) readIndex(ctx context.Context) ([]Item, error) {
 	ctx, cancel := context.WithTimeout(ctx, headerTimeout*2)
 	defer cancel()
 	start := time.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.index.String(), nil)
+	req, err := newRequest(ctx, o.index.String())
 	if err != nil {
 		return nil, err
 	}
@@ -355,10 +374,7 @@ func (o *Origin) readIndex(ctx context.Context) ([]Item, error) {
 		return nil, fmt.Errorf("index %s: %w (the bound is %d bytes)", o.index.Redacted(), err, o.cfg.MaxIndexBytes)
 	}
 	o.metricFetched("index", int64(len(data)), time.Since(start))
-	items, skipped, err := ParseM3U(resp.Request.URL, data, o.cfg.MaxEntries)
-	if err != nil {
-		return nil, err
-	}
+	items, skipped := ParseM3U(resp.Request.URL, data, o.cfg.MaxEntries)
 	if o.cfg.Transcoder == nil {
 		kept := items[:0]
 		untranscoded := 0
@@ -371,7 +387,11 @@ func (o *Origin) readIndex(ctx context.Context) ([]Item, error) {
 		}
 		items = kept
 		if untranscoded > 0 {
-			o.log.Warn("origin: files that need ffmpeg skipped", "count", untranscoded, "reason", o.cfg.NoTranscoder)
+			why := o.cfg.NoTranscoder
+			if why == nil {
+				why = errors.New("no transcoder configured")
+			}
+			o.log.Warn("origin: files that need ffmpeg skipped", "count", untranscoded, "reason", why)
 		}
 	}
 	if skipped.Total() > 0 {
@@ -459,18 +479,19 @@ func (o *Origin) add(e *entry) bool {
 }
 
 // dropStale deletes the cached tracks of files the index no longer names
-// (or that changed), once an index was catalogued.
+// (or that changed), once an index was catalogued; tracks being fetched or
+// read wait for a later refresh.
 func (o *Origin) dropStale(ctx context.Context) {
 	o.mu.Lock()
-	var stale []string
-	for id := range o.lruByID {
-		if _, ok := o.entries[id]; !ok && o.inflight[id] == nil {
-			stale = append(stale, id)
+	var stale []cached
+	for id, el := range o.lruByID {
+		if _, ok := o.entries[id]; !ok && o.inflight[id] == nil && o.readers[id] == 0 {
+			stale = append(stale, o.takeOut(el))
 		}
 	}
 	o.mu.Unlock()
-	for _, id := range stale {
-		o.evict(ctx, id)
+	for _, c := range stale {
+		o.evict(ctx, c)
 	}
 	if len(stale) > 0 {
 		o.log.Info("origin: cached tracks of files gone or changed dropped", "tracks", len(stale))
@@ -502,7 +523,9 @@ func (o *Origin) ListTracks(ctx context.Context) ([]media.Summary, error) {
 	o.mu.Lock()
 	out := make([]media.Summary, 0, len(o.entries)+len(own))
 	for _, s := range own {
-		if _, cachedHere := o.lruByID[s.ID]; !cachedHere {
+		_, cachedHere := o.lruByID[s.ID]
+		_, catalogued := o.entries[s.ID] // cached by another hub on the same store
+		if !cachedHere && !catalogued {
 			out = append(out, s)
 		}
 	}
@@ -523,7 +546,19 @@ func (o *Origin) Manifest(ctx context.Context, id string) (*media.Manifest, erro
 	if e == nil {
 		return o.cache.Manifest(ctx, id)
 	}
-	return o.ensure(ctx, e)
+	return o.ensure(ctx, e, true)
+}
+
+// Summary returns a track's catalog entry without fetching it (it is a
+// store.Cataloger): covers and "does the hub have it" do not fetch tracks.
+func (o *Origin) Summary(ctx context.Context, id string) (media.Summary, error) {
+	o.mu.Lock()
+	e := o.entries[id]
+	o.mu.Unlock()
+	if e != nil {
+		return e.summary, nil
+	}
+	return store.SummaryOf(ctx, o.cache, id)
 }
 
 // ReadChunks reads a track's chunks from the cache, fetching a catalogued
@@ -532,12 +567,42 @@ func (o *Origin) ReadChunks(ctx context.Context, id string, from, to int) (store
 	o.mu.Lock()
 	e := o.entries[id]
 	o.mu.Unlock()
-	if e != nil {
-		if _, err := o.ensure(ctx, e); err != nil {
-			return nil, err
-		}
+	if e == nil {
+		return o.cache.ReadChunks(ctx, id, from, to)
 	}
-	return o.cache.ReadChunks(ctx, id, from, to)
+	if _, err := o.ensure(ctx, e, false); err != nil {
+		return nil, err
+	}
+	o.mu.Lock()
+	o.readers[id]++ // spared by evictions until closed
+	o.mu.Unlock()
+	it, err := o.cache.ReadChunks(ctx, id, from, to)
+	if err != nil {
+		o.unread(id)
+		return nil, err
+	}
+	return &readerIterator{ChunkIterator: it, done: func() { o.unread(id) }}, nil
+}
+
+// unread ends one reader of a track.
+func (o *Origin) unread(id string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.readers[id]--; o.readers[id] <= 0 {
+		delete(o.readers, id)
+	}
+}
+
+// readerIterator tells its Origin when it is closed.
+type readerIterator struct {
+	store.ChunkIterator
+	once sync.Once
+	done func()
+}
+
+func (it *readerIterator) Close() error {
+	it.once.Do(it.done)
+	return it.ChunkIterator.Close()
 }
 
 // DeleteTrack removes a track from the store and from the cache's account.
@@ -561,15 +626,18 @@ func (o *Origin) isCached(id string) bool {
 
 // ensure returns e's manifest, fetching the file when the cache does not
 // hold it. One fetch per track runs at a time; a failed one is not tried
-// again for failedFor.
-func (o *Origin) ensure(ctx context.Context, e *entry) (*media.Manifest, error) {
+// again for failedFor. count: the request is a play's (a manifest), told to
+// Metrics; a chunk read is not.
+func (o *Origin) ensure(ctx context.Context, e *entry, count bool) (*media.Manifest, error) {
 	o.mu.Lock()
 	if el, ok := o.lruByID[e.id]; ok {
 		o.lru.MoveToFront(el)
 		o.mu.Unlock()
 		m, err := o.cache.Manifest(ctx, e.id)
 		if err == nil {
-			o.metricCache("hit")
+			if count {
+				o.metricCache("hit")
+			}
 			return m, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
@@ -586,6 +654,10 @@ func (o *Origin) ensure(ctx context.Context, e *entry) (*media.Manifest, error) 
 	}
 	f, joined := o.inflight[e.id]
 	if !joined {
+		if o.closed {
+			o.mu.Unlock()
+			return nil, &fetchError{file: path.Base(e.item.URL.Path), err: fmt.Errorf("%w: the hub is shutting down", ErrBusy)}
+		}
 		if len(o.inflight) >= 2*o.cfg.MaxFetches {
 			o.mu.Unlock()
 			o.metricError(ErrBusy)
@@ -600,9 +672,11 @@ func (o *Origin) ensure(ctx context.Context, e *entry) (*media.Manifest, error) 
 		}()
 	}
 	o.mu.Unlock()
-	if joined {
+	switch {
+	case !count:
+	case joined:
 		o.metricCache("joined")
-	} else {
+	default:
 		o.metricCache("miss")
 	}
 	select {
@@ -619,10 +693,17 @@ func (o *Origin) ensure(ctx context.Context, e *entry) (*media.Manifest, error) 
 func (o *Origin) fetch(e *entry, f *flight) {
 	o.mu.Lock()
 	parent := o.ctx
+	deleting := o.deleting[e.id] // an eviction of this very track, under way
 	o.mu.Unlock()
 	ctx, cancel := context.WithTimeout(parent, o.cfg.FetchTimeout)
 	defer cancel()
 	start := time.Now()
+	if deleting != nil {
+		select {
+		case <-deleting:
+		case <-ctx.Done():
+		}
+	}
 	var m *media.Manifest
 	var err error
 	select {
@@ -656,18 +737,22 @@ func (o *Origin) fetch(e *entry, f *flight) {
 		o.metricError(err)
 		o.log.Warn("origin: track not fetched", "url", e.item.URL.Redacted(), "id", e.id, "err", err)
 		if errors.Is(err, ErrChanged) {
-			o.background.Add(1)
-			go func() {
-				defer o.background.Done()
-				o.recatalog(e.item)
-			}()
+			o.mu.Lock()
+			if !o.closed {
+				o.background.Add(1)
+				go func() {
+					defer o.background.Done()
+					o.recatalog(e.item)
+				}()
+			}
+			o.mu.Unlock()
 		}
 		return
 	}
 	o.log.Info("origin: track fetched", "url", e.item.URL.Redacted(), "id", e.id, "bytes", m.Size,
 		"format", e.item.Format, "took", time.Since(start).Round(time.Millisecond))
-	for _, id := range victims {
-		o.evict(parent, id)
+	for _, c := range victims {
+		o.evict(parent, c)
 	}
 }
 
@@ -709,32 +794,49 @@ func (o *Origin) removeCached(el *list.Element) {
 }
 
 // victims picks the least recently used tracks to evict until the cache
-// fits CacheBytes, sparing keep and fetches under way; o.mu is held. They
-// leave the account now and the store in evict.
-func (o *Origin) victims(keep string) []string {
-	var out []string
+// fits CacheBytes, sparing keep, fetches under way and tracks being read;
+// o.mu is held. They leave the account now, marked deleting, and the store
+// in evict.
+func (o *Origin) victims(keep string) []cached {
+	var out []cached
 	for el := o.lru.Back(); el != nil && o.cacheBytes > o.cfg.CacheBytes; {
 		prev := el.Prev()
 		c := el.Value.(cached)
-		if c.id != keep && o.inflight[c.id] == nil {
-			o.removeCached(el)
-			out = append(out, c.id)
+		if c.id != keep && o.inflight[c.id] == nil && o.readers[c.id] == 0 {
+			out = append(out, o.takeOut(el))
 		}
 		el = prev
 	}
 	return out
 }
 
-// evict deletes a track from the store.
-func (o *Origin) evict(ctx context.Context, id string) {
+// takeOut removes a cached track from the account and marks it deleting;
+// o.mu is held.
+func (o *Origin) takeOut(el *list.Element) cached {
+	c := el.Value.(cached)
+	o.removeCached(el)
+	o.deleting[c.id] = make(chan struct{})
+	return c
+}
+
+// evict deletes a track taken out of the account from the store; a fetch
+// of it meanwhile waits for this. A delete that fails puts it back in the
+// account: it is still in the store.
+func (o *Origin) evict(ctx context.Context, c cached) {
+	err := o.cache.DeleteTrack(ctx, c.id)
 	o.mu.Lock()
-	if el, ok := o.lruByID[id]; ok {
-		o.removeCached(el)
-		o.report()
+	if done, ok := o.deleting[c.id]; ok {
+		delete(o.deleting, c.id)
+		close(done)
 	}
+	failed := err != nil && !errors.Is(err, store.ErrNotFound)
+	if failed {
+		o.addCached(c.id, c.size)
+	}
+	o.report()
 	o.mu.Unlock()
-	if err := o.cache.DeleteTrack(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-		o.log.Warn("origin: evicting a cached track failed", "id", id, "err", err)
+	if failed {
+		o.log.Warn("origin: evicting a cached track failed", "id", c.id, "err", err)
 		return
 	}
 	if o.cfg.Metrics != nil {

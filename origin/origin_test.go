@@ -539,13 +539,11 @@ func TestParseM3U(t *testing.T) {
 		"cover.jpg\n" +
 		"one.mp3\n" +
 		"\n" +
+		strings.Repeat("x", 10_000) + ".mp3\n" + // too long: skipped, not fatal
 		"#EXTINF:-1 tvg-id=\"x\",Caf\xe9\n" + // Latin-1
 		"five.wav\n" +
 		"six.ogg\n"
-	items, skipped, err := origin.ParseM3U(base, []byte(in), 5)
-	if err != nil {
-		t.Fatal(err)
-	}
+	items, skipped := origin.ParseM3U(base, []byte(in), 5)
 	var got []string
 	for _, it := range items {
 		got = append(got, fmt.Sprintf("%s %s %q %d", it.URL, it.Format, it.Title, it.Seconds))
@@ -560,9 +558,16 @@ func TestParseM3U(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("items:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if skipped.OtherHost != 3 || skipped.NotAudio != 1 || skipped.Duplicate != 1 || skipped.OverLimit != 1 {
+	if skipped.OtherHost != 3 || skipped.NotAudio != 1 || skipped.Duplicate != 1 || skipped.OverLimit != 1 || skipped.Invalid != 1 {
 		t.Errorf("skipped %+v", skipped)
 	}
+	// An index behind credentials: its entries keep them.
+	private, _ := url.Parse("http://user:pw@127.0.0.1:8000/list.m3u")
+	items, skipped = origin.ParseM3U(private, []byte("a.mp3\nhttp://other:pw@127.0.0.1:8000/b.mp3\n"), 5)
+	if len(items) != 1 || items[0].URL.User.String() != "user:pw" || skipped.OtherHost != 1 {
+		t.Errorf("with credentials: %v, %+v", items, skipped)
+	}
+
 }
 
 // syncBuffer is a log destination safe for concurrent writes.
@@ -615,5 +620,78 @@ func TestBusy(t *testing.T) {
 	_, err = o.Manifest(context.Background(), list[2].ID)
 	if !errors.Is(err, origin.ErrBusy) || !errors.Is(err, store.ErrUpstream) || time.Since(start) > time.Second {
 		t.Errorf("a third track: %v after %s, want ErrBusy at once", err, time.Since(start))
+	}
+}
+
+// TestBigCoverTags: a FLAC whose cover does not fit the first Range read
+// is read again, as far as its metadata blocks say; an untagged WAV costs
+// one read.
+func TestBigCoverTags(t *testing.T) {
+	dir := t.TempDir()
+	flacPath := filepath.Join(dir, "big.flac")
+	testaudio.Write(t, flacPath, testaudio.Spec{Format: "flac", Samples: 44100, Title: "Big Cover", Cover: "png"})
+	flac, err := os.ReadFile(flacPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pad the picture block: a 600 KB comment block before it.
+	pad := make([]byte, 4+600_000)
+	pad[0], pad[1], pad[2], pad[3] = 1, byte(600_000>>16), byte(600_000>>8&0xff), byte(600_000&0xff) // PADDING, not last
+	big := append(append(append([]byte{}, flac[:4]...), flac[4:42]...), pad...)
+	big = append(big, flac[42:]...)
+	big[4] &^= 0x80 // STREAMINFO is not the last block
+	wavPath := filepath.Join(dir, "plain.wav")
+	testaudio.Write(t, wavPath, testaudio.Spec{Format: "wav", Samples: 44100 * 5})
+	wav, err := os.ReadFile(wavPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := newTestOrigin(t)
+	to.put("/big.flac", &file{data: big, ctype: "audio/flac"})
+	to.put("/plain.wav", &file{data: wav, ctype: "audio/wav"})
+	to.setIndex("big.flac\nplain.wav\n")
+	tc, err := transcode.New(transcode.Config{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ := start(t, to, origin.Config{Transcoder: tc})
+	s := byTitle(t, o, "Big Cover")
+	if s.Cover == "" {
+		t.Errorf("the cover after 600 KB of padding was not read: %+v", s)
+	}
+	if _, heads := to.counts("/big.flac"); heads != 2 {
+		t.Errorf("big.flac: %d Range reads, want 2 (256 KiB, then its blocks' end)", heads)
+	}
+	if _, heads := to.counts("/plain.wav"); heads != 1 {
+		t.Errorf("plain.wav: %d Range reads, want 1", heads)
+	}
+}
+
+// TestTranscodeFailure: a file ffmpeg cannot read fails as ErrTranscode,
+// whose message names the file and nothing of the hub (no paths, no
+// ffmpeg output: those are logged).
+func TestTranscodeFailure(t *testing.T) {
+	to := newTestOrigin(t)
+	to.put("/garbage.flac", &file{data: bytes.Repeat([]byte("not a flac "), 5000), ctype: "audio/flac"})
+	to.setIndex("garbage.flac\n")
+	tc, err := transcode.New(transcode.Config{TempDir: t.TempDir()})
+	if err != nil {
+		t.Skip(err)
+	}
+	var logs syncBuffer
+	o, st := start(t, to, origin.Config{Transcoder: tc, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s := byTitle(t, o, "garbage")
+	_, err = o.Manifest(context.Background(), s.ID)
+	if !errors.Is(err, origin.ErrTranscode) || !errors.Is(err, store.ErrUpstream) {
+		t.Fatalf("err = %v, want ErrTranscode", err)
+	}
+	if msg := err.Error(); msg != "origin: garbage.flac: ffmpeg could not transcode it" {
+		t.Errorf("message %q shows more than the file and the reason", msg)
+	}
+	if !strings.Contains(logs.String(), "transcode failed") || !strings.Contains(logs.String(), "source.flac") {
+		t.Errorf("the log lacks ffmpeg's words:\n%s", logs.String())
+	}
+	if _, err := st.Manifest(context.Background(), s.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("something was stored: %v", err)
 	}
 }

@@ -79,3 +79,25 @@ type Store interface {
 	// Close releases the store.
 	Close() error
 }
+
+// Cataloger is implemented by a store that knows tracks it does not hold
+// yet (package origin, which fetches a track on its first play): Summary
+// returns a track's catalog entry without reading, or fetching, its
+// manifest; ErrNotFound for an unknown track. Showing a cover or answering
+// whether a track exists must not fetch it.
+type Cataloger interface {
+	Summary(ctx context.Context, id string) (media.Summary, error)
+}
+
+// SummaryOf returns track id's catalog entry: st's Summary when st is a
+// Cataloger, else its manifest's.
+func SummaryOf(ctx context.Context, st Store, id string) (media.Summary, error) {
+	if c, ok := st.(Cataloger); ok {
+		return c.Summary(ctx, id)
+	}
+	m, err := st.Manifest(ctx, id)
+	if err != nil {
+		return media.Summary{}, err
+	}
+	return m.Summary(), nil
+}

@@ -424,6 +424,7 @@ func seconds(s string) time.Duration {
 // killed when ctx ends. Its error carries the tail of the program's messages
 // and says when the timeout cut it off.
 func (t *Transcoder) run(ctx context.Context, program string, args []string, w io.Writer) error {
+	start := time.Now()
 	cmd := exec.CommandContext(ctx, program, args...)
 	cmd.Stdin = nil
 	cmd.Stdout = w
@@ -439,7 +440,8 @@ func (t *Transcoder) run(ctx context.Context, program string, args []string, w i
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		if errors.Is(ctxErr, context.DeadlineExceeded) {
-			return fmt.Errorf("did not finish within %s: cut off", t.cfg.Timeout)
+			return fmt.Errorf("did not finish in time: cut off after %s (the timeout per file is %s)",
+				time.Since(start).Round(100*time.Millisecond), t.cfg.Timeout)
 		}
 		return ctxErr
 	}
