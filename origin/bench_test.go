@@ -24,8 +24,8 @@ import (
 // play in origin mode: the hub fetches the file from a loopback origin,
 // transcodes it when it is not an MP3, cuts it and stores it (the time of
 // Manifest on a track not cached). Each iteration plays another copy of the
-// file (another URL, so another track). The files: a demo MP3 (2.3 MB,
-// 2 min 24 s at 128 kbit/s) and a 4-minute stereo FLAC and Opus of a tone.
+// file (another URL, so another track). The files: a demo MP3 (2.1 MB,
+// 2 min 10 s at 128 kbit/s) and a 4-minute stereo FLAC and Opus of a tone.
 //
 //	go test -run X -bench ColdStart -benchtime 5x ./origin
 func BenchmarkColdStart(b *testing.B) {
