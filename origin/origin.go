@@ -50,6 +50,7 @@ const (
 	tagsHead             = 256 << 10 // bytes read for the tags, first try
 	tagsHeadMax          = 4 << 20   // and at most, when the tags are longer
 	failedFor            = 30 * time.Second
+	firstRetry           = 5 * time.Second // an index never read: tried again after 5, 10, 20... s
 	progressEvery        = 5 * time.Second
 )
 
@@ -241,16 +242,23 @@ func (o *Origin) Run(ctx context.Context) error {
 	if err := o.loadCache(ctx); err != nil {
 		return fmt.Errorf("origin: reading the cache: %w", err)
 	}
-	tick := time.NewTicker(o.cfg.Refresh)
-	defer tick.Stop()
+	retry := firstRetry
 	for {
+		wait := o.cfg.Refresh
 		if err := o.refresh(ctx); err != nil && ctx.Err() == nil {
 			o.log.Warn("origin: index not read; the catalog keeps what it had", "err", err)
+			if !o.Status().Loaded {
+				// Nothing catalogued yet: try again soon, then less often.
+				wait, retry = min(retry, o.cfg.Refresh), retry*2
+				o.log.Info("origin: reading the index again", "in", wait)
+			}
 		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
-		case <-tick.C:
+		case <-t.C:
 		}
 	}
 }

@@ -695,3 +695,45 @@ func TestTranscodeFailure(t *testing.T) {
 		t.Errorf("something was stored: %v", err)
 	}
 }
+
+// TestIndexLater: an origin down when the hub starts is read again within
+// seconds, not at the next refresh.
+func TestIndexLater(t *testing.T) {
+	to := newTestOrigin(t)
+	to.put("/1.mp3", &file{data: fixture(t, "cbr128_44k_stereo.mp3")})
+	st, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// The playlist answers 404 at first.
+	o, err := origin.New(origin.Config{Index: to.srv.URL + "/missing-then-there.m3u", Store: st, Refresh: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	time.Sleep(200 * time.Millisecond)
+	if o.Status().Loaded {
+		t.Fatal("loaded an index that is not there")
+	}
+	to.mu.Lock()
+	to.files["/missing-then-there.m3u"] = &file{data: []byte("1.mp3\n"), etag: `"i"`, ctype: "audio/x-mpegurl"}
+	to.mu.Unlock()
+	deadline := time.Now().Add(15 * time.Second)
+	for !o.Status().Loaded {
+		if time.Now().After(deadline) {
+			t.Fatalf("the index was not read again within 15 s: %+v", o.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if o.Status().Tracks != 1 {
+		t.Errorf("status %+v", o.Status())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
