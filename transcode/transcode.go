@@ -280,6 +280,12 @@ func (t *Transcoder) Transcode(ctx context.Context, path string) (*Output, error
 	if r := mp3Rate(p.source.SampleRate); r != p.source.SampleRate {
 		args = append(args, "-ar", strconv.Itoa(r))
 	}
+	if p.source.Format == "aac" && p.source.Duration > 0 {
+		// The AAC decoder keeps the encoder's padding at the end (up to a
+		// frame, 23 ms); the container's duration says where the audio
+		// ends: cut there, or an album would not play gaplessly.
+		args = append(args, "-t", strconv.FormatFloat(p.source.Duration.Seconds(), 'f', 6, 64))
+	}
 	if p.source.Channels > mp3Channels {
 		args = append(args, "-ac", strconv.Itoa(mp3Channels))
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%d channels mixed down to stereo", p.source.Channels))

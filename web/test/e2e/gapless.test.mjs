@@ -22,10 +22,11 @@
 // track change made by the listener starts from that track.
 // The same measurement runs in Firefox (fMP4 path) where it is installed
 // (required in CI).
-// The same cut is also written as a FLAC and an Ogg Vorbis file (ffmpeg):
-// the folder transcodes them to MP3 (package transcode, LAME's gapless
-// header written by ffmpeg), and Chromium must play that album without a
-// gap too.
+// The same cut is also written as a FLAC and an Ogg Vorbis file, and as an
+// M4A (AAC, whose decoder keeps its encoder's padding at the end) and a WAV
+// (ffmpeg): the folder transcodes them to MP3 (package transcode, LAME's
+// gapless header written by ffmpeg), and Chromium must play those albums
+// without a gap too.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -47,6 +48,8 @@ const MAX_GAP_MS_CHROMIUM = 10;
 
 /** The album of the same two tracks as FLAC and Ogg Vorbis, transcoded at ingest. */
 const TRANSCODED_ALBUM = 'One Tone Transcoded';
+/** And as AAC (M4A) and WAV. */
+const AAC_ALBUM = 'One Tone AAC';
 
 /**
  * Writes the two tracks of the tone album into dir with sox and lame, and
@@ -67,6 +70,9 @@ function makeToneAlbum(dir) {
     const meta = (flag, title, n) => [flag, `title=${title}`, flag, 'artist=Gapless Test', flag, `album=${TRANSCODED_ALBUM}`, flag, `track=${n}/2`];
     execFileSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-i', wav('a.wav'), ...meta('-metadata', 'Tone A (FLAC)', 1), '-c:a', 'flac', join(dir, '11-tone-a.flac')]);
     execFileSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-i', wav('b.wav'), ...meta('-metadata:s:a:0', 'Tone B (Vorbis)', 2), '-c:a', 'libvorbis', '-q:a', '6', join(dir, '12-tone-b.ogg')]);
+    const aacMeta = (title, n) => ['-metadata', `title=${title}`, '-metadata', 'artist=Gapless Test', '-metadata', `album=${AAC_ALBUM}`, '-metadata', `track=${n}/2`];
+    execFileSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-i', wav('a.wav'), ...aacMeta('Tone A (AAC)', 1), '-c:a', 'aac', '-b:a', '192k', join(dir, '21-tone-a.m4a')]);
+    execFileSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-i', wav('b.wav'), ...aacMeta('Tone B (WAV)', 2), '-c:a', 'pcm_s16le', join(dir, '22-tone-b.wav')]);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -184,6 +190,8 @@ let music;
 let ids = [];
 /** @type {string[]} */
 let transcodedIds = [];
+/** @type {string[]} */
+let aacIds = [];
 
 before(async () => {
   music = mkdtempSync(join(tmpdir(), 'ztream-e2e-music-'));
@@ -191,14 +199,16 @@ before(async () => {
   server = await startServer(['--music', music]);
   const deadline = Date.now() + 30000;
   const album = (tracks, name) => tracks.filter((x) => x.album === name).sort((a, b) => a.track_no - b.track_no).map((x) => x.id);
-  while ((ids.length < 2 || transcodedIds.length < 2) && Date.now() < deadline) {
+  while ((ids.length < 2 || transcodedIds.length < 2 || aacIds.length < 2) && Date.now() < deadline) {
     const tracks = await (await fetch(`${server.url}/api/tracks`)).json();
     ids = album(tracks, 'One Tone');
     transcodedIds = album(tracks, TRANSCODED_ALBUM);
-    if (ids.length < 2 || transcodedIds.length < 2) await new Promise((r) => setTimeout(r, 200));
+    aacIds = album(tracks, AAC_ALBUM);
+    if (ids.length < 2 || transcodedIds.length < 2 || aacIds.length < 2) await new Promise((r) => setTimeout(r, 200));
   }
   assert.equal(ids.length, 2, 'both tone tracks are in the library');
   assert.equal(transcodedIds.length, 2, 'both transcoded tone tracks (FLAC, Ogg Vorbis) are in the library');
+  assert.equal(aacIds.length, 2, 'both transcoded tone tracks (AAC, WAV) are in the library');
 });
 
 after(async () => {
@@ -294,6 +304,22 @@ test('Chromium plays a FLAC and an Ogg Vorbis track, transcoded at ingest, witho
     await playAndMeasure(page, transcodedIds, t, 'Chromium (FLAC → Ogg Vorbis, transcoded)', MAX_GAP_MS_CHROMIUM);
     const s = await page.evaluate(() => window.ztream.stats());
     assert.equal(s.track, transcodedIds[1]);
+    assert.equal(s.stalls, 0);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('Chromium plays an AAC (M4A) and a WAV track, transcoded at ingest, without a gap', { timeout: 120000 }, async (t) => {
+  const m = await (await fetch(`${server.url}/api/tracks/${aacIds[0]}`)).json();
+  assert.equal(m.source?.format, 'aac', 'the manifest records the source format');
+  const browser = await launchBrowser();
+  try {
+    const { page, problems } = await openPage(await browser.newContext(), server.url);
+    await playAndMeasure(page, aacIds, t, 'Chromium (AAC → WAV, transcoded)', MAX_GAP_MS_CHROMIUM);
+    const s = await page.evaluate(() => window.ztream.stats());
+    assert.equal(s.track, aacIds[1]);
     assert.equal(s.stalls, 0);
     assert.deepEqual(problems, []);
   } finally {
