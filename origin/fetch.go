@@ -179,6 +179,9 @@ func (o *Origin) readHead(ctx context.Context, it Item, n int64) ([]byte, versio
 // when it is not an MP3, and stores it under e.id.
 func (o *Origin) fetchTrack(ctx context.Context, e *entry) (*media.Manifest, error) {
 	start := time.Now()
+	o.mu.Lock()
+	catalogued := e.summary
+	o.mu.Unlock()
 	dir, err := os.MkdirTemp(o.cfg.TempDir, "ztream-origin-*")
 	if err != nil {
 		return nil, err
@@ -234,10 +237,10 @@ func (o *Origin) fetchTrack(ctx context.Context, e *entry) (*media.Manifest, err
 	}
 	m.ID, m.Origin, m.Source = e.id, o.tag, info
 	if m.Title == strings.TrimSuffix(path.Base(e.item.URL.Path), path.Ext(e.item.URL.Path)) {
-		m.Title = e.summary.Title // no title tag: the catalog's (#EXTINF) title
+		m.Title = catalogued.Title // no title tag: the catalog's (#EXTINF) title
 	}
 	if m.Artist == "Unknown artist" {
-		m.Artist = e.summary.Artist
+		m.Artist = catalogued.Artist
 	}
 	for _, w := range append(warnings, tr.Warnings...) {
 		o.log.Info("origin: "+w, "url", e.item.URL.Redacted())

@@ -562,9 +562,13 @@ func (o *Origin) Manifest(ctx context.Context, id string) (*media.Manifest, erro
 func (o *Origin) Summary(ctx context.Context, id string) (media.Summary, error) {
 	o.mu.Lock()
 	e := o.entries[id]
+	var sum media.Summary
+	if e != nil {
+		sum = e.summary // a fetch rewrites it, under o.mu
+	}
 	o.mu.Unlock()
 	if e != nil {
-		return e.summary, nil
+		return sum, nil
 	}
 	return store.SummaryOf(ctx, o.cache, id)
 }
