@@ -11,15 +11,13 @@ import (
 
 	"github.com/ztream/ztream/boltstore"
 	"github.com/ztream/ztream/ingest"
+	"github.com/ztream/ztream/internal/testaudio"
 )
 
 // copyFile copies a media fixture into dir under name.
 func copyFile(t *testing.T, fixture, dst string) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "media", "testdata", fixture))
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := testaudio.Fixture(t, fixture)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -10,19 +10,11 @@ import (
 	"time"
 
 	"github.com/ztream/ztream/boltstore"
+	"github.com/ztream/ztream/internal/testaudio"
 	"github.com/ztream/ztream/media"
 	"github.com/ztream/ztream/musicdir"
 	"github.com/ztream/ztream/store"
 )
-
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "media", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
 
 func write(t *testing.T, path string, data []byte) {
 	t.Helper()
@@ -89,7 +81,7 @@ func TestFolder(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	dir := t.TempDir()
 	outside := t.TempDir()
-	a, b, c, d := fixture(t, "cbr128_44k_stereo.mp3"), fixture(t, "mono_44k.mp3"), fixture(t, "cbr96_32k.mp3"), fixture(t, "nores_44k.mp3")
+	a, b, c, d := testaudio.Fixture(t, "cbr128_44k_stereo.mp3"), testaudio.Fixture(t, "mono_44k.mp3"), testaudio.Fixture(t, "cbr96_32k.mp3"), testaudio.Fixture(t, "nores_44k.mp3")
 	write(t, filepath.Join(dir, "a.mp3"), a)
 	write(t, filepath.Join(dir, "Album", "b.MP3"), b)
 	write(t, filepath.Join(dir, "broken.mp3"), []byte("this is not an MP3 file at all, only text"))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ztream/ztream/boltstore"
 	"github.com/ztream/ztream/ingest"
+	"github.com/ztream/ztream/internal/testaudio"
 	"github.com/ztream/ztream/musicdir"
 	"github.com/ztream/ztream/store"
 )
@@ -40,7 +41,7 @@ func TestRemovedWhileDown(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	dir := t.TempDir()
-	a, b, c, d := fixture(t, "cbr128_44k_stereo.mp3"), fixture(t, "mono_44k.mp3"), fixture(t, "cbr96_32k.mp3"), fixture(t, "nores_44k.mp3")
+	a, b, c, d := testaudio.Fixture(t, "cbr128_44k_stereo.mp3"), testaudio.Fixture(t, "mono_44k.mp3"), testaudio.Fixture(t, "cbr96_32k.mp3"), testaudio.Fixture(t, "nores_44k.mp3")
 	write(t, filepath.Join(dir, "a.mp3"), a)
 	write(t, filepath.Join(dir, "Album", "b.mp3"), b)
 	write(t, filepath.Join(dir, "Album", "d.mp3"), d)

@@ -1,41 +1,21 @@
 package musicdir_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ztream/ztream/boltstore"
 	"github.com/ztream/ztream/internal/testaudio"
+	"github.com/ztream/ztream/internal/testtool"
 	"github.com/ztream/ztream/musicdir"
 	"github.com/ztream/ztream/transcode"
 )
-
-// syncBuffer is a log destination safe for the Folder's goroutine and the
-// test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestFolderTranscodes: with a transcoder, the folder's FLAC and Opus files
 // become tracks, a FLAC added later too, and a removed one leaves; without,
@@ -44,7 +24,7 @@ func TestFolderTranscodes(t *testing.T) {
 	dir := t.TempDir()
 	testaudio.Write(t, filepath.Join(dir, "a.flac"), testaudio.Spec{Format: "flac", Samples: 44100, Title: "A"})
 	testaudio.Write(t, filepath.Join(dir, "Album", "b.opus"), testaudio.Spec{Format: "opus", Samples: 48000, Title: "B"})
-	write(t, filepath.Join(dir, "c.mp3"), fixture(t, "cbr128_44k_stereo.mp3"))
+	write(t, filepath.Join(dir, "c.mp3"), testaudio.Fixture(t, "cbr128_44k_stereo.mp3"))
 
 	t.Run("without ffmpeg", func(t *testing.T) {
 		st, err := boltstore.Open(t.TempDir())
@@ -52,7 +32,7 @@ func TestFolderTranscodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		var logs syncBuffer
+		var logs testtool.Buffer
 		f, stop := startFolder(t, musicdir.Config{Dir: dir, Store: st, Settle: 200 * time.Millisecond,
 			Logger: slog.New(slog.NewTextHandler(&logs, nil)), NoTranscoder: transcode.ErrNotFound})
 		deadline := time.Now().Add(10 * time.Second)

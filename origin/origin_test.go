@@ -18,6 +18,7 @@ import (
 
 	"github.com/ztream/ztream/boltstore"
 	"github.com/ztream/ztream/internal/testaudio"
+	"github.com/ztream/ztream/internal/testtool"
 	"github.com/ztream/ztream/media"
 	"github.com/ztream/ztream/origin"
 	"github.com/ztream/ztream/store"
@@ -138,15 +139,6 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, r.URL.Path, time.Time{}, bytes.NewReader(cp.data))
 }
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "media", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 // start runs an Origin of cfg on the test origin's index until the test
 // ends, and waits for its first catalog.
 func start(t *testing.T, to *testOrigin, cfg origin.Config) (*origin.Origin, store.Store) {
@@ -205,7 +197,7 @@ func byTitle(t *testing.T, st store.Store, title string) media.Summary {
 // listeners ask at once; later plays are served from the cache.
 func TestCatalogAndFetch(t *testing.T) {
 	to := newTestOrigin(t)
-	mp3 := fixture(t, "cbr128_44k_stereo.mp3")
+	mp3 := testaudio.Fixture(t, "cbr128_44k_stereo.mp3")
 	to.put("/music/a.mp3", &file{data: mp3})
 	flacPath := filepath.Join(t.TempDir(), "b.flac")
 	testaudio.Write(t, flacPath, testaudio.Spec{Format: "flac", Samples: 44100 * 2, Title: "Bee", Artist: "Origin Band", Album: "Far", Track: 2, Cover: "png"})
@@ -307,7 +299,7 @@ func TestCatalogAndFetch(t *testing.T) {
 // goes, and its next play fetches it again.
 func TestEviction(t *testing.T) {
 	to := newTestOrigin(t)
-	one, two, three := fixture(t, "cbr128_44k_stereo.mp3"), fixture(t, "mono_44k.mp3"), fixture(t, "cbr96_32k.mp3")
+	one, two, three := testaudio.Fixture(t, "cbr128_44k_stereo.mp3"), testaudio.Fixture(t, "mono_44k.mp3"), testaudio.Fixture(t, "cbr96_32k.mp3")
 	to.put("/1.mp3", &file{data: one})
 	to.put("/2.mp3", &file{data: two})
 	to.put("/3.mp3", &file{data: three})
@@ -359,8 +351,8 @@ func TestEviction(t *testing.T) {
 // drops the ones whose file is gone from the index.
 func TestRestart(t *testing.T) {
 	to := newTestOrigin(t)
-	to.put("/1.mp3", &file{data: fixture(t, "cbr128_44k_stereo.mp3")})
-	to.put("/2.mp3", &file{data: fixture(t, "mono_44k.mp3")})
+	to.put("/1.mp3", &file{data: testaudio.Fixture(t, "cbr128_44k_stereo.mp3")})
+	to.put("/2.mp3", &file{data: testaudio.Fixture(t, "mono_44k.mp3")})
 	to.setIndex("1.mp3\n2.mp3\n")
 	st, err := boltstore.Open(t.TempDir())
 	if err != nil {
@@ -407,7 +399,7 @@ func TestRestart(t *testing.T) {
 // chunk of it is stored.
 func TestOriginFaults(t *testing.T) {
 	to := newTestOrigin(t)
-	good := fixture(t, "cbr128_44k_stereo.mp3")
+	good := testaudio.Fixture(t, "cbr128_44k_stereo.mp3")
 	to.put("/missing.mp3", &file{data: good})
 	to.put("/truncated.mp3", &file{data: good, fault: "truncate"})
 	to.put("/slow.mp3", &file{data: good, fault: "slow"})
@@ -416,7 +408,7 @@ func TestOriginFaults(t *testing.T) {
 	to.put("/redirect.mp3", &file{data: good, fault: "redirect"})
 	to.put("/endless.mp3", &file{data: good, fault: "endless"})
 	to.setIndex("missing.mp3\ntruncated.mp3\nslow.mp3\nhtml.mp3\nchanged.mp3\nredirect.mp3\nendless.mp3\n")
-	var logs syncBuffer
+	var logs testtool.Buffer
 	changes := make(chan struct{}, 16)
 	o, st := start(t, to, origin.Config{FetchTimeout: 2 * time.Second, MaxTrackBytes: 4 << 20,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)), OnChange: func() {
@@ -493,9 +485,9 @@ func TestOriginFaults(t *testing.T) {
 // the catalog keeps what it had.
 func TestHostileIndex(t *testing.T) {
 	to := newTestOrigin(t)
-	to.put("/1.mp3", &file{data: fixture(t, "cbr128_44k_stereo.mp3")})
+	to.put("/1.mp3", &file{data: testaudio.Fixture(t, "cbr128_44k_stereo.mp3")})
 	to.setIndex("1.mp3\n")
-	var logs syncBuffer
+	var logs testtool.Buffer
 	o, _ := start(t, to, origin.Config{MaxIndexBytes: 64 << 10, MaxEntries: 3, Refresh: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if o.Status().Tracks != 1 {
@@ -570,29 +562,11 @@ func TestParseM3U(t *testing.T) {
 
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestBusy: listeners cannot make the hub fetch more than MaxFetches
 // tracks at once, with as many waiting; the next one is refused at once.
 func TestBusy(t *testing.T) {
 	to := newTestOrigin(t)
-	good := fixture(t, "cbr128_44k_stereo.mp3")
+	good := testaudio.Fixture(t, "cbr128_44k_stereo.mp3")
 	var index strings.Builder
 	for i := range 4 {
 		to.put(fmt.Sprintf("/slow%d.mp3", i), &file{data: good, fault: "slow"})
@@ -678,7 +652,7 @@ func TestTranscodeFailure(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	var logs syncBuffer
+	var logs testtool.Buffer
 	o, st := start(t, to, origin.Config{Transcoder: tc, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	s := byTitle(t, o, "garbage")
 	_, err = o.Manifest(context.Background(), s.ID)
@@ -700,7 +674,7 @@ func TestTranscodeFailure(t *testing.T) {
 // seconds, not at the next refresh.
 func TestIndexLater(t *testing.T) {
 	to := newTestOrigin(t)
-	to.put("/1.mp3", &file{data: fixture(t, "cbr128_44k_stereo.mp3")})
+	to.put("/1.mp3", &file{data: testaudio.Fixture(t, "cbr128_44k_stereo.mp3")})
 	st, err := boltstore.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -13,12 +13,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ztream/ztream/demo"
 	"github.com/ztream/ztream/internal/natstest"
+	"github.com/ztream/ztream/internal/testtool"
 	"github.com/ztream/ztream/media"
 )
 
@@ -117,32 +117,14 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// lockedBuffer is a bytes.Buffer that serve may write while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startServe runs `ztream serve args...` for the rest of the test and
 // returns its stderr. At the end of the test it is canceled and must exit
 // 0 within 20 s.
-func startServe(t *testing.T, args ...string) *lockedBuffer {
+func startServe(t *testing.T, args ...string) *testtool.Buffer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	stderr := &lockedBuffer{}
+	stderr := &testtool.Buffer{}
 	go func() { done <- run(ctx, append([]string{"serve"}, args...), io.Discard, stderr) }()
 	t.Cleanup(func() {
 		cancel()
@@ -160,7 +142,7 @@ func startServe(t *testing.T, args ...string) *lockedBuffer {
 
 // waitServing retries ready every 100 ms until it returns nil, and fails
 // the test (with serve's stderr) after 60 s.
-func waitServing(t *testing.T, stderr *lockedBuffer, ready func() error) {
+func waitServing(t *testing.T, stderr *testtool.Buffer, ready func() error) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
 
@@ -186,4 +187,19 @@ func flacPicture(data []byte, mime string) string {
 	be(uint32(len(data))) // data length
 	b.Write(data)
 	return base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
+// Fixture returns the bytes of media/testdata/name, the media package's
+// checked-in MP3 test files, from any package's test.
+func Fixture(tb testing.TB, name string) []byte {
+	tb.Helper()
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		tb.Fatal("testaudio: cannot locate the repository")
+	}
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(self), "..", "..", "media", "testdata", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
 }

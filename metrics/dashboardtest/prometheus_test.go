@@ -14,9 +14,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ztream/ztream/internal/testtool"
 )
 
 const (
@@ -50,29 +51,7 @@ func prometheusBinary(t *testing.T) string {
 type promServer struct {
 	base string // http://127.0.0.1:port
 	hc   *http.Client
-	log  *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe to write from the process's output copier
-// while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() > 1<<20 { // keep the log bounded
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	log  *testtool.Buffer
 }
 
 // freePort returns a TCP port free on 127.0.0.1 a moment ago.
@@ -107,7 +86,7 @@ scrape_configs:
 		t.Fatalf("writing the Prometheus config: %v", err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-	log := &syncBuffer{}
+	log := &testtool.Buffer{Max: 1 << 20} // a bounded log
 	cmd := exec.Command(bin,
 		"--config.file="+cfgPath,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
