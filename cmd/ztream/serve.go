@@ -259,37 +259,21 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return fmt.Errorf("starting the hub: %w", err)
 	}
 	defer h.Close()
+	if tc != nil && (cfg.music != "" || org != nil) {
+		logger.Info("transcoding FLAC, M4A, Ogg, Opus and WAV", "ffmpeg", tc.FFmpeg(), "bitrate_kbps", tc.Bitrate())
+	}
 	if org != nil {
-		octx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if err := org.Run(octx); err != nil {
-				logger.Error("origin not followed", "err", err)
-			}
-		}()
-		defer func() { stop(); <-done }() // before the hub and the store close
+		defer runBackground(ctx, logger, "origin", org.Run)() // stopped before the hub and the store close
 		logger.Info("serving the origin", "index", org.Status().Index, "cache_bytes", cfg.origin.cache)
 	}
 	if cfg.music != "" {
-		if tc != nil {
-			logger.Info("transcoding FLAC, M4A, Ogg, Opus and WAV", "ffmpeg", tc.FFmpeg(), "bitrate_kbps", tc.Bitrate())
-		}
 		// Pages hear of every change the folder brings (catalog message).
 		folder, err := musicdir.New(musicdir.Config{Dir: cfg.music, Store: st, Logger: logger, OnChange: h.CatalogChanged,
 			Transcoder: tc, NoTranscoder: missing})
 		if err != nil {
 			return err
 		}
-		fctx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if err := folder.Run(fctx); err != nil {
-				logger.Error("music folder not followed", "err", err)
-			}
-		}()
-		defer func() { stop(); <-done }() // before the hub and the store close
+		defer runBackground(ctx, logger, "music folder", folder.Run)() // stopped before the hub and the store close
 		logger.Info("following the music folder", "dir", folder.Status().Dir)
 	}
 	health := func() any { return map[string]any{"hub_id": hubID} }
@@ -340,6 +324,21 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// runBackground runs run on its own goroutine until the returned stop is
+// called, which cancels it and waits for it to return; an error is logged as
+// "<what> not followed".
+func runBackground(ctx context.Context, logger *slog.Logger, what string, run func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := run(ctx); err != nil {
+			logger.Error(what+" not followed", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // listener is one HTTP server of `ztream serve` with its socket.
