@@ -31,6 +31,7 @@ type OriginMetrics struct {
 	cacheBytes  prometheus.Gauge
 	cacheTracks prometheus.Gauge
 	evictions   prometheus.Counter
+	reasons     []string // origin.Reasons: the label values of errors
 }
 
 var _ origin.Metrics = (*OriginMetrics)(nil)
@@ -73,7 +74,8 @@ func (m *Metrics) Origin() *OriginMetrics {
 		o.bytes.WithLabelValues(k)
 		o.duration.WithLabelValues(k)
 	}
-	for _, r := range origin.Reasons {
+	o.reasons = origin.Reasons()
+	for _, r := range o.reasons {
 		o.errors.WithLabelValues(r)
 	}
 	for _, r := range originResults {
@@ -94,7 +96,7 @@ func (o *OriginMetrics) OriginFetched(kind string, n int64, d time.Duration) {
 
 // OriginError counts a failed origin request.
 func (o *OriginMetrics) OriginError(reason string) {
-	if !slices.Contains(origin.Reasons, reason) {
+	if !slices.Contains(o.reasons, reason) {
 		reason = "other"
 	}
 	o.errors.WithLabelValues(reason).Inc()

@@ -41,16 +41,22 @@ var (
 	ErrBusy = errors.New("the hub is busy fetching other tracks")
 )
 
-// Reason returns the label value of err for ztream_origin_errors_total:
-// gone, changed, truncated, too_large, content_type, redirect, status,
-// timeout, busy, transcode or other.
+// reasonLabels map the errors above onto the label values of
+// ztream_origin_errors_total, in the order Reason tries them.
+var reasonLabels = [...]struct {
+	err   error
+	label string
+}{{ErrGone, "gone"}, {ErrChanged, "changed"}, {ErrTruncated, "truncated"}, {ErrTooLarge, "too_large"},
+	{ErrContentType, "content_type"}, {ErrRedirect, "redirect"}, {ErrStatus, "status"}, {ErrTimeout, "timeout"},
+	{ErrBusy, "busy"}, {ErrTranscode, "transcode"}}
+
+// otherReason labels the errors none of reasonLabels' match.
+const otherReason = "other"
+
+// Reason returns the label value of err for ztream_origin_errors_total: one
+// of Reasons (a context deadline is a timeout).
 func Reason(err error) string {
-	for _, r := range []struct {
-		err   error
-		label string
-	}{{ErrGone, "gone"}, {ErrChanged, "changed"}, {ErrTruncated, "truncated"}, {ErrTooLarge, "too_large"},
-		{ErrContentType, "content_type"}, {ErrRedirect, "redirect"}, {ErrStatus, "status"}, {ErrTimeout, "timeout"},
-		{ErrBusy, "busy"}, {ErrTranscode, "transcode"}} {
+	for _, r := range reasonLabels {
 		if errors.Is(err, r.err) {
 			return r.label
 		}
@@ -58,11 +64,18 @@ func Reason(err error) string {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "timeout"
 	}
-	return "other"
+	return otherReason
 }
 
-// Reasons lists Reason's values.
-var Reasons = []string{"gone", "changed", "truncated", "too_large", "content_type", "redirect", "status", "timeout", "busy", "transcode", "other"}
+// Reasons lists Reason's values: gone, changed, truncated, too_large,
+// content_type, redirect, status, timeout, busy, transcode and other.
+func Reasons() []string {
+	out := make([]string, 0, len(reasonLabels)+1)
+	for _, r := range reasonLabels {
+		out = append(out, r.label)
+	}
+	return append(out, otherReason)
+}
 
 // maxRedirects bounds the redirects followed for one request.
 const maxRedirects = 5

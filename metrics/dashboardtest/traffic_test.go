@@ -165,6 +165,7 @@ func synthetic(ctx context.Context, _ *testing.T, e *ztreamEnv) error {
 		}
 	}()
 
+	reasons := origin.Reasons()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for i := 0; ; i++ {
@@ -221,7 +222,7 @@ func synthetic(ctx context.Context, _ *testing.T, e *ztreamEnv) error {
 		case 6:
 			o.OriginCacheRequest("joined")
 		case 7:
-			o.OriginError(origin.Reasons[(i/10)%len(origin.Reasons)])
+			o.OriginError(reasons[(i/10)%len(reasons)])
 			o.OriginEvicted()
 		case 8:
 			o.OriginFetched("index", 40<<10, 30*time.Millisecond)
