@@ -365,19 +365,11 @@ func (c Config) transcoded(ctx context.Context, src Source, r *Result) (*media.M
 		return nil, false, nil, fmt.Errorf("%s: the file changed while it was transcoded; ingest it again", src.Name)
 	}
 	r.Transcoded = true
-	f, err := os.Open(out.Path)
-	if err != nil {
-		return nil, false, nil, fmt.Errorf("%s: the transcoded MP3: %w", src.Name, err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, false, nil, fmt.Errorf("%s: the transcoded MP3: %w", src.Name, err)
-	}
-	tr, err := media.Analyze(f, info.Size(), src.Name)
+	tr, err := media.OpenFileAs(out.Path, src.Name)
 	if err != nil {
 		return nil, false, nil, fmt.Errorf("the MP3 transcoded from %w", err)
 	}
+	defer tr.Close()
 	tr.Manifest.ID = id
 	tr.Manifest.Source = &media.SourceInfo{Format: out.Source.Format, Bitrate: out.Source.Bitrate,
 		SampleRate: out.Source.SampleRate, Channels: out.Source.Channels, SHA256: sha, Size: size}

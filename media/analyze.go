@@ -99,7 +99,12 @@ type Track struct {
 
 // OpenFile opens and analyzes the MP3 file at path. The returned Track keeps
 // the file open to serve Chunk; call Close when done.
-func OpenFile(path string) (*Track, error) {
+func OpenFile(path string) (*Track, error) { return OpenFileAs(path, path) }
+
+// OpenFileAs is OpenFile for a file that stands for another one, name (an
+// MP3 transcoded from it, in a temporary file): name is Analyze's, in errors
+// and as the title of a file without one.
+func OpenFileAs(path, name string) (*Track, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open track: %w", err)
@@ -107,13 +112,13 @@ func OpenFile(path string) (*Track, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: stat: %w", path, err)
+		return nil, fmt.Errorf("%s: stat: %w", name, err)
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("%s: not a regular file", path)
+		return nil, fmt.Errorf("%s: not a regular file", name)
 	}
-	t, err := Analyze(f, fi.Size(), path)
+	t, err := Analyze(f, fi.Size(), name)
 	if err != nil {
 		f.Close()
 		return nil, err

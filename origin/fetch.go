@@ -218,19 +218,11 @@ func (o *Origin) fetchTrack(ctx context.Context, e *entry) (*media.Manifest, err
 		warnings = out.Warnings
 		info.Format, info.Bitrate, info.SampleRate, info.Channels = out.Source.Format, out.Source.Bitrate, out.Source.SampleRate, out.Source.Channels
 	}
-	f, err := os.Open(mp3)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	tr, err := media.Analyze(f, st.Size(), path.Base(e.item.URL.Path))
+	tr, err := media.OpenFileAs(mp3, path.Base(e.item.URL.Path))
 	if err != nil {
 		return nil, fmt.Errorf("cutting it into chunks: %w", err)
 	}
+	defer tr.Close()
 	m := tr.Manifest
 	if info.Format == "mp3" {
 		info.Bitrate, info.SampleRate, info.Channels = m.Bitrate, m.SampleRate, m.Channels
