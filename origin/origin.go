@@ -335,16 +335,16 @@ func (o *Origin) refresh(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	o.mu.Lock()
-	o.loaded = true
-	n := len(o.entries)
-	o.mu.Unlock()
 	if failed == 0 {
 		// Every file named was catalogued: a cached track no entry has
 		// is of a file gone or changed. (After a failure it may be the
 		// failed file's: it waits for a refresh that reads it.)
 		o.dropStale(ctx)
 	}
+	o.mu.Lock()
+	o.loaded = true // after dropStale: a loaded catalog has no stale track cached
+	n := len(o.entries)
+	o.mu.Unlock()
 	o.log.Info("origin: catalogued", "tracks", n, "index_entries", len(items))
 	return nil
 }
@@ -884,7 +884,7 @@ func (o *Origin) metricCache(result string) {
 // Status is what an Origin has done so far.
 type Status struct {
 	Index        string `json:"index"`
-	Loaded       bool   `json:"loaded"`
+	Loaded       bool   `json:"loaded"` // an index was catalogued and its stale tracks dropped
 	Tracks       int    `json:"tracks"`
 	CachedTracks int    `json:"cached_tracks"`
 	CachedBytes  int64  `json:"cached_bytes"`
