@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/ztream/ztream/chunkproto"
+	"github.com/ztream/ztream/internal/clientip"
 	"github.com/ztream/ztream/media"
 	"github.com/ztream/ztream/store"
 )
@@ -27,6 +29,10 @@ type Config struct {
 	// algorithm's constants (peer.DefaultAlgorithm), so that browsers run
 	// the numbers the Go peer runs (PROTOCOL.md §8).
 	PeerConfig any
+	// ClientIP finds a request's client address, which names the requester
+	// of the store calls made for it (store.WithRequester: a store that
+	// fetches on a read bounds each client's share).
+	ClientIP clientip.Resolver
 }
 
 // API is the HTTP catalog API.
@@ -51,6 +57,7 @@ func New(cfg Config) *API {
 //	GET /config                   → the peer algorithm's constants
 func (a *API) Routes() http.Handler {
 	r := chi.NewRouter()
+	r.Use(a.requester)
 	r.Get("/config", a.peerConfig)
 	r.Get("/tracks", a.listTracks)
 	r.Get("/tracks/{id}", a.manifest)
@@ -207,6 +214,14 @@ func (a *API) cover(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(data)
 }
 
+// requester names the request's client in its context (store.WithRequester).
+func (a *API) requester(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := store.WithRequester(r.Context(), clientip.Key(a.cfg.ClientIP.Addr(r)))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
 // trackID extracts and validates the {id} URL parameter, answering 400 when
 // it is malformed.
 func trackID(w http.ResponseWriter, r *http.Request) (string, bool) {
@@ -230,6 +245,12 @@ func (a *API) storeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusBadRequest, err.Error())
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
+	case errors.Is(err, store.ErrLimited):
+		var ra interface{ RetryAfter() time.Duration }
+		if errors.As(err, &ra) {
+			w.Header().Set("Retry-After", strconv.Itoa(int((ra.RetryAfter()+time.Second-1)/time.Second)))
+		}
+		writeError(w, http.StatusTooManyRequests, err.Error())
 	case errors.Is(err, store.ErrUpstream):
 		// The origin failed for this track (package origin): the error
 		// says how, and the server is not at fault.

@@ -11,12 +11,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ztream/ztream/api"
 	"github.com/ztream/ztream/boltstore"
+	"github.com/ztream/ztream/internal/clientip"
 	"github.com/ztream/ztream/internal/testtrack"
 	"github.com/ztream/ztream/media"
+	"github.com/ztream/ztream/store"
 )
 
 // putSyntheticTrack stores a synthetic track of n chunks titled "Song" and
@@ -263,5 +267,83 @@ func TestCover(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("catalog %+v does not name the cover", list)
+	}
+}
+
+// requesterStore records the requester of each manifest read and refuses
+// the ones of "198.51.100.7" as a store bounding each client would.
+type requesterStore struct {
+	*boltstore.Store
+	mu   sync.Mutex
+	seen []string
+}
+
+// limitedErr is a store.ErrLimited with a time to wait.
+type limitedErr struct{}
+
+func (limitedErr) Error() string             { return "too many for you" }
+func (limitedErr) Unwrap() error             { return store.ErrLimited }
+func (limitedErr) RetryAfter() time.Duration { return 2500 * time.Millisecond }
+
+func (s *requesterStore) Manifest(ctx context.Context, id string) (*media.Manifest, error) {
+	who := store.RequesterOf(ctx)
+	s.mu.Lock()
+	s.seen = append(s.seen, who)
+	s.mu.Unlock()
+	if who == "198.51.100.7" {
+		return nil, fmt.Errorf("origin: x.flac: %w", limitedErr{})
+	}
+	return s.Store.Manifest(ctx, id)
+}
+
+// TestRequester: the store hears which client a request is for (the
+// forwarded one only from a trusted proxy), and a store's ErrLimited is a
+// 429 with Retry-After.
+func TestRequester(t *testing.T) {
+	t.Parallel()
+	bolt, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bolt.Close() })
+	m, _ := putSyntheticTrack(t, bolt, 2)
+	st := &requesterStore{Store: bolt}
+	trusted, err := clientip.Parse("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.StripPrefix("/api", api.New(api.Config{Store: st, ClientIP: trusted}).Routes()))
+	t.Cleanup(srv.Close)
+	do := func(forwarded string) *http.Response {
+		req, err := http.NewRequest("GET", srv.URL+"/api/tracks/"+m.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if forwarded != "" {
+			req.Header.Set("X-Forwarded-For", forwarded)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if resp := do(""); resp.StatusCode != 200 {
+		t.Fatalf("status %d, want 200", resp.StatusCode)
+	}
+	if resp := do("2001:db8:1:2::5"); resp.StatusCode != 200 {
+		t.Fatalf("status %d, want 200", resp.StatusCode)
+	}
+	resp := do("198.51.100.7")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "3" {
+		t.Errorf("a limited client: status %d, Retry-After %q; want 429, 3", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	want := []string{"127.0.0.1", "2001:db8:1:2::/64", "198.51.100.7"}
+	if strings.Join(st.seen, " ") != strings.Join(want, " ") {
+		t.Errorf("requesters %q, want %q", st.seen, want)
 	}
 }

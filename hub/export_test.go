@@ -5,10 +5,6 @@ import "github.com/ztream/ztream/internal/pionlog"
 // Internals that the tests of package hub_test check. The tests are an
 // external package so that they can use hub/hubtest, which imports hub.
 
-// AddrKey is addrKey: the key under which the per-address cap counts a
-// remote address.
-var AddrKey = addrKey
-
 // PionLevel is pionlog.Level: the level a Pion log line is logged at.
 var PionLevel = pionlog.Level
 

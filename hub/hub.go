@@ -25,9 +25,11 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
+
 	"github.com/ztream/ztream/chunkproto"
 	"github.com/ztream/ztream/cluster"
 	"github.com/ztream/ztream/firstcopy"
+	"github.com/ztream/ztream/internal/clientip"
 	"github.com/ztream/ztream/internal/pionlog"
 	"github.com/ztream/ztream/signaling"
 	"github.com/ztream/ztream/store"
@@ -306,7 +308,7 @@ func (h *Hub) Peers() int {
 // over Config.MaxPeersPerIP 429, and a foreign Origin 403.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	remote := h.cfg.ClientIP.Addr(r)
-	ipKey := addrKey(remote)
+	ipKey := clientip.Key(remote)
 	h.mu.Lock()
 	switch {
 	case h.closed || h.draining.Load():
@@ -345,7 +347,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(signaling.MaxMessageSize)
-	p := newParticipant(h, conn, remote)
+	p := newParticipant(h, conn, remote, ipKey)
 	h.mu.Lock()
 	h.conns[p] = struct{}{}
 	closed := h.closed
@@ -359,23 +361,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fail(websocket.StatusGoingAway, "hub shutting down")
 	}
 	p.serve()
-}
-
-// addrKey returns the per-address accounting key of a remote "host:port":
-// the IP, or its /64 prefix for IPv6 (one subscriber usually holds a /64).
-func addrKey(remote string) string {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return host
-	}
-	if ip.To4() != nil {
-		return ip.String()
-	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 // drainPoll is how often Shutdown checks whether the ranges in flight are done.

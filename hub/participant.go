@@ -11,11 +11,12 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
+	"golang.org/x/time/rate"
+
 	"github.com/ztream/ztream/chunkproto"
 	"github.com/ztream/ztream/signaling"
 	"github.com/ztream/ztream/store"
 	"github.com/ztream/ztream/tracker"
-	"golang.org/x/time/rate"
 )
 
 // maxQueuedCandidates bounds the ICE candidates kept before the answer.
@@ -101,8 +102,10 @@ func (p *participant) spawn(f func()) {
 	}()
 }
 
-func newParticipant(h *Hub, conn *websocket.Conn, remote string) *participant {
-	ctx, cancel := context.WithCancel(h.ctx)
+// newParticipant makes the participant of conn; ipKey (clientip.Key) names
+// its client in the store calls made for it (store.WithRequester).
+func newParticipant(h *Hub, conn *websocket.Conn, remote, ipKey string) *participant {
+	ctx, cancel := context.WithCancel(store.WithRequester(h.ctx, ipKey))
 	p := &participant{
 		h:          h,
 		conn:       conn,

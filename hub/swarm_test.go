@@ -1,14 +1,19 @@
 package hub_test
 
 import (
+	"context"
 	"encoding/base64"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/ztream/ztream/chunkproto"
 	"github.com/ztream/ztream/hub"
 	"github.com/ztream/ztream/hub/hubtest"
 	"github.com/ztream/ztream/internal/testtrack"
+	"github.com/ztream/ztream/media"
 	"github.com/ztream/ztream/signaling"
+	"github.com/ztream/ztream/store"
 )
 
 // TestHoldingMakesPartialHolders: a peer that announces some chunks of a
@@ -188,4 +193,37 @@ func TestFirstCopiesAreStriped(t *testing.T) {
 	hubtest.WaitFor(t, testTimeout, "b gone", func() bool { return !h.Connected(b.id) })
 	c.dcSend(chunkproto.Request{ID: 4, Track: tr.ID(), From: 8, To: 16, FirstCopy: true})
 	c.receiveRange(tr, 4, 8, 16)
+}
+
+// requesterStore records the requester (store.RequesterOf) of every
+// manifest read.
+type requesterStore struct {
+	store.Store
+	mu  sync.Mutex
+	got map[string][]string // by track
+}
+
+func (s *requesterStore) Manifest(ctx context.Context, id string) (*media.Manifest, error) {
+	s.mu.Lock()
+	s.got[id] = append(s.got[id], store.RequesterOf(ctx))
+	s.mu.Unlock()
+	return s.Store.Manifest(ctx, id)
+}
+
+// TestStoreHearsTheClient: the store calls the hub makes for a peer name
+// that peer's address (store.WithRequester), so that a store fetching on a
+// read (package origin) can bound each client's share.
+func TestStoreHearsTheClient(t *testing.T) {
+	tr := testtrack.New(41, 20, testtrack.Size(100))
+	st := &requesterStore{Store: hubtest.OpenStore(t), got: make(map[string][]string)}
+	testtrack.Put(t, st, tr)
+	url := hubtest.New(t, hub.Config{}, hubtest.WithStore(st)).WSURL
+	c := connect(t, url, clientAPI(), signaling.Hello{})
+	c.send(signaling.NewHolding(tr.ID(), make([]bool, 20)))
+	barrier(t, c)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if got := st.got[tr.ID()]; len(got) == 0 || slices.ContainsFunc(got, func(k string) bool { return k != "127.0.0.1" }) {
+		t.Errorf("the manifest reads for the peer named %q, want 127.0.0.1", got)
+	}
 }

@@ -51,7 +51,7 @@ func (m *Metrics) Origin() *OriginMetrics {
 		}, []string{"kind"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "ztream", Name: "origin_errors_total",
-			Help: "Origin requests that failed, by reason: gone, changed, truncated, too_large, content_type, redirect, status, timeout, busy (too many fetches under way), transcode, other.",
+			Help: "Origin requests that failed, by reason: gone, changed, truncated, too_large, content_type, redirect, status, timeout, busy (too many fetches under way), rate_limited (one client asked for too many tracks not cached), transcode, other.",
 		}, []string{"reason"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "ztream", Name: "origin_cache_requests_total",

@@ -48,7 +48,7 @@ var reasonLabels = [...]struct {
 	label string
 }{{ErrGone, "gone"}, {ErrChanged, "changed"}, {ErrTruncated, "truncated"}, {ErrTooLarge, "too_large"},
 	{ErrContentType, "content_type"}, {ErrRedirect, "redirect"}, {ErrStatus, "status"}, {ErrTimeout, "timeout"},
-	{ErrBusy, "busy"}, {ErrTranscode, "transcode"}}
+	{ErrBusy, "busy"}, {ErrRateLimited, "rate_limited"}, {ErrTranscode, "transcode"}}
 
 // otherReason labels the errors none of reasonLabels' match.
 const otherReason = "other"
@@ -68,7 +68,8 @@ func Reason(err error) string {
 }
 
 // Reasons lists Reason's values: gone, changed, truncated, too_large,
-// content_type, redirect, status, timeout, busy, transcode and other.
+// content_type, redirect, status, timeout, busy, rate_limited, transcode
+// and other.
 func Reasons() []string {
 	out := make([]string, 0, len(reasonLabels)+1)
 	for _, r := range reasonLabels {

@@ -3,7 +3,10 @@ package origin
 import (
 	"container/list"
 	"context"
+	"errors"
 	"sync"
+
+	"github.com/ztream/ztream/store"
 )
 
 // maxCatalogCoverBytes bounds the catalog's covers held in memory. They are
@@ -61,10 +64,61 @@ func (c *coverCache) get(sha string) (string, []byte, bool) {
 	return it.mime, it.data, true
 }
 
-// Cover returns a picture: one the catalog read, else the store's.
+// maxCoverReads bounds the tag reads made at once for covers not in memory.
+const maxCoverReads = 4
+
+// Cover returns a picture: one the catalog read, else the store's, else
+// (it left the memory, or the catalog was restored from CatalogFile) the
+// one read again from the head of a catalogued file that has it.
 func (o *Origin) Cover(ctx context.Context, sha string) (string, []byte, error) {
 	if mime, data, ok := o.covers.get(sha); ok {
 		return mime, data, nil
 	}
-	return o.cache.Cover(ctx, sha)
+	mime, data, err := o.cache.Cover(ctx, sha)
+	if !errors.Is(err, store.ErrNotFound) {
+		return mime, data, err
+	}
+	if mime, data, ok := o.rereadCover(ctx, sha); ok {
+		return mime, data, nil
+	}
+	return "", nil, err
+}
+
+// rereadCover reads the tags of a catalogued file whose cover is sha again
+// (one Range read: it does not fetch the track), one read per picture at a
+// time and maxCoverReads at once.
+func (o *Origin) rereadCover(ctx context.Context, sha string) (string, []byte, bool) {
+	var it Item
+	found := false
+	o.mu.Lock()
+	for _, e := range o.entries {
+		if e.summary.Cover == sha {
+			it, found = e.item, true
+			break
+		}
+	}
+	runCtx := o.ctx // the read outlives the request that started it: others may wait for it
+	o.mu.Unlock()
+	if !found {
+		return "", nil, false
+	}
+	done := o.coverReads.DoChan(sha, func() (any, error) {
+		select {
+		case o.coverSlots <- struct{}{}:
+			defer func() { <-o.coverSlots }()
+		case <-runCtx.Done():
+			return nil, runCtx.Err()
+		}
+		_, err := o.readTags(runCtx, it) // puts the cover it finds in o.covers
+		if err != nil {
+			o.log.Info("origin: cover not read again", "url", it.URL.Redacted(), "err", err)
+		}
+		return nil, err
+	})
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return "", nil, false
+	}
+	return o.covers.get(sha)
 }

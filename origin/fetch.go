@@ -324,6 +324,9 @@ type fetchError struct {
 func (e *fetchError) Error() string { return "origin: " + e.file + ": " + e.err.Error() }
 
 func (e *fetchError) Unwrap() []error {
+	if errors.Is(e.err, ErrRateLimited) {
+		return []error{store.ErrLimited, e.err} // the origin did not fail
+	}
 	if errors.Is(e.err, ErrGone) || errors.Is(e.err, ErrChanged) {
 		return []error{store.ErrNotFound, store.ErrUpstream, e.err}
 	}

@@ -30,6 +30,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/ztream/ztream/media"
 	"github.com/ztream/ztream/store"
 	"github.com/ztream/ztream/transcode"
@@ -45,6 +47,7 @@ const (
 	DefaultMaxEntries    = 100_000  // files in the index
 	DefaultWorkers       = 8        // files catalogued at once
 	DefaultMaxFetches    = 8        // tracks fetched at once
+	DefaultClientFetches = 12       // tracks one client may have fetched a minute
 	headerTimeout        = 15 * time.Second
 	tagsTimeout          = 20 * time.Second
 	tagsHead             = 256 << 10 // bytes read for the tags, first try
@@ -98,6 +101,18 @@ type Config struct {
 	// is refused (ErrBusy) until one ends: listeners cannot make the hub
 	// download the whole origin at once.
 	MaxFetches int
+	// ClientFetches bounds the tracks not cached that one client (its
+	// address: store.WithRequester) may have the hub fetch a minute, as
+	// many at once; past it the client gets ErrRateLimited (store.ErrLimited)
+	// until its count refills. A listener cannot keep the fetch slots to
+	// itself. 0 is DefaultClientFetches, negative no bound.
+	ClientFetches int
+	// CatalogFile, when set, is where the catalog is kept across restarts
+	// (JSON, written after each refresh that changed it and at the end of
+	// Run). A restart lists its files at once and reads the tags only of
+	// the files it does not name (and, as every refresh, of the cached
+	// ones); a file that changed meanwhile is found out on its first play.
+	CatalogFile string
 	// TempDir holds fetched files while they are cut ("" = os.TempDir()).
 	TempDir string
 	// Client, if set, replaces the bounded HTTP client (tests).
@@ -169,7 +184,14 @@ type Origin struct {
 	// deleting holds the evictions under way, closed when the track is
 	// out of the store: a fetch of that track waits for it.
 	deleting map[string]chan struct{}
-	covers   *coverCache // the catalog's covers, in memory
+	covers   *coverCache   // the catalog's covers, in memory
+	limits   *clientLimits // the fetches each client started (ClientFetches)
+	// catalogGen counts the catalog's changes; savedGen is the count
+	// CatalogFile was written at.
+	catalogGen, savedGen uint64
+	restored             int // entries CatalogFile gave at start
+	coverReads           singleflight.Group
+	coverSlots           chan struct{} // tag reads for covers at once
 }
 
 // New checks cfg and returns the Origin; Run catalogues it.
@@ -205,6 +227,9 @@ func New(cfg Config) (*Origin, error) {
 	if cfg.MaxFetches <= 0 {
 		cfg.MaxFetches = DefaultMaxFetches
 	}
+	if cfg.ClientFetches == 0 {
+		cfg.ClientFetches = DefaultClientFetches
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -221,7 +246,8 @@ func New(cfg Config) (*Origin, error) {
 		lru: list.New(), lruByID: make(map[string]*list.Element), ctx: context.Background(),
 		fetchSlots: make(chan struct{}, cfg.MaxFetches),
 		readers:    make(map[string]int), deleting: make(map[string]chan struct{}),
-		covers: newCoverCache(maxCatalogCoverBytes),
+		covers: newCoverCache(maxCatalogCoverBytes), limits: newClientLimits(cfg.ClientFetches),
+		coverSlots: make(chan struct{}, maxCoverReads),
 	}, nil
 }
 
@@ -238,9 +264,19 @@ func (o *Origin) Run(ctx context.Context) error {
 		o.closed = true // no background work starts after this
 		o.mu.Unlock()
 		o.background.Wait()
+		o.save()
 	}()
 	if err := o.loadCache(ctx); err != nil {
 		return fmt.Errorf("origin: reading the cache: %w", err)
+	}
+	if n, err := o.restoreCatalog(); err != nil {
+		o.log.Warn("origin: catalog file not used", "err", err)
+	} else if n > 0 {
+		o.mu.Lock()
+		o.restored = n
+		o.mu.Unlock()
+		o.log.Info("origin: catalog restored; only files it does not name are read", "file", o.cfg.CatalogFile, "tracks", n)
+		o.changed()
 	}
 	retry := firstRetry
 	for {
@@ -253,6 +289,7 @@ func (o *Origin) Run(ctx context.Context) error {
 				o.log.Info("origin: reading the index again", "in", wait)
 			}
 		}
+		o.save()
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -260,6 +297,13 @@ func (o *Origin) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// save writes CatalogFile if the catalog changed, logging a failure.
+func (o *Origin) save() {
+	if err := o.saveCatalog(); err != nil {
+		o.log.Warn("origin: catalog file not written; a restart reads every file's tags again", "err", err)
 	}
 }
 
@@ -324,6 +368,7 @@ func (o *Origin) refresh(ctx context.Context) error {
 		if !keep[u] {
 			delete(o.byURL, u)
 			delete(o.entries, e.id)
+			o.catalogGen++
 			changed = true
 		}
 	}
@@ -483,6 +528,7 @@ func (o *Origin) add(e *entry) bool {
 	}
 	o.byURL[u] = e
 	o.entries[e.id] = e
+	o.catalogGen++
 	return true
 }
 
@@ -638,8 +684,9 @@ func (o *Origin) isCached(id string) bool {
 
 // ensure returns e's manifest, fetching the file when the cache does not
 // hold it. One fetch per track runs at a time; a failed one is not tried
-// again for failedFor. count: the request is a play's (a manifest), told to
-// Metrics; a chunk read is not.
+// again for failedFor. Starting a fetch counts against the requester's
+// ClientFetches; joining one or a cache hit does not. count: the request
+// is a play's (a manifest), told to Metrics; a chunk read is not.
 func (o *Origin) ensure(ctx context.Context, e *entry, count bool) (*media.Manifest, error) {
 	o.mu.Lock()
 	if el, ok := o.lruByID[e.id]; ok {
@@ -674,6 +721,11 @@ func (o *Origin) ensure(ctx context.Context, e *entry, count bool) (*media.Manif
 			o.mu.Unlock()
 			o.metricError(ErrBusy)
 			return nil, &fetchError{file: path.Base(e.item.URL.Path), err: fmt.Errorf("%w: %d tracks are being fetched", ErrBusy, 2*o.cfg.MaxFetches)}
+		}
+		if err := o.limits.take(store.RequesterOf(ctx), time.Now()); err != nil {
+			o.mu.Unlock()
+			o.metricError(err)
+			return nil, &fetchError{file: path.Base(e.item.URL.Path), err: err}
 		}
 		f = &flight{done: make(chan struct{})}
 		o.inflight[e.id] = f
@@ -738,6 +790,7 @@ func (o *Origin) fetch(e *entry, f *flight) {
 		o.addCached(m.ID, m.Size)
 		if cur, ok := o.entries[e.id]; ok {
 			cur.summary = m.Summary() // the exact duration, from the audio
+			o.catalogGen++
 		}
 	}
 	victims := o.victims(e.id)
@@ -889,6 +942,7 @@ type Status struct {
 	CachedTracks int    `json:"cached_tracks"`
 	CachedBytes  int64  `json:"cached_bytes"`
 	Fetching     int    `json:"fetching"`
+	Restored     int    `json:"restored"` // tracks the catalog file gave at start
 }
 
 // Status returns what the Origin has done so far.
@@ -896,5 +950,5 @@ func (o *Origin) Status() Status {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return Status{Index: o.index.Redacted(), Loaded: o.loaded, Tracks: len(o.entries),
-		CachedTracks: o.lru.Len(), CachedBytes: o.cacheBytes, Fetching: len(o.inflight)}
+		CachedTracks: o.lru.Len(), CachedBytes: o.cacheBytes, Fetching: len(o.inflight), Restored: o.restored}
 }

@@ -711,3 +711,203 @@ func TestIndexLater(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestClientFetches: one client may start ClientFetches fetches a minute;
+// past it a track not cached is refused (a store.ErrLimited with the time
+// to wait), while its cached tracks, other clients and the server's own
+// calls are served; joining a fetch under way costs nothing.
+func TestClientFetches(t *testing.T) {
+	to := newTestOrigin(t)
+	good := testaudio.Fixture(t, "cbr128_44k_stereo.mp3")
+	var index strings.Builder
+	for i := range 6 {
+		f := &file{data: good}
+		if i == 4 {
+			f.fault = "slow" // about 5 s
+		}
+		to.put(fmt.Sprintf("/%d.mp3", i), f)
+		fmt.Fprintf(&index, "#EXTINF:-1,T%d\n%d.mp3\n", i, i)
+	}
+	to.setIndex(index.String())
+	o, _ := start(t, to, origin.Config{ClientFetches: 2})
+	id := func(i int) string { return byTitle(t, o, fmt.Sprintf("T%d", i)).ID }
+	a := store.WithRequester(context.Background(), "192.0.2.1")
+	b := store.WithRequester(context.Background(), "192.0.2.2")
+	for _, i := range []int{0, 1} {
+		if _, err := o.Manifest(a, id(i)); err != nil {
+			t.Fatalf("track %d for a: %v", i, err)
+		}
+	}
+	_, err := o.Manifest(a, id(2))
+	var wait interface{ RetryAfter() time.Duration }
+	if !errors.Is(err, store.ErrLimited) || !errors.Is(err, origin.ErrRateLimited) || errors.Is(err, store.ErrUpstream) ||
+		!errors.As(err, &wait) || wait.RetryAfter() <= 0 || wait.RetryAfter() > 30*time.Second {
+		t.Fatalf("a third fetch for a: %v, want ErrRateLimited within 30 s", err)
+	}
+	if _, err := o.Manifest(a, id(0)); err != nil {
+		t.Errorf("a cached track for a: %v", err)
+	}
+	if _, err := o.Manifest(b, id(2)); err != nil {
+		t.Errorf("track 2 for b: %v", err)
+	}
+	if _, err := o.Manifest(a, id(2)); err != nil {
+		t.Errorf("track 2, cached by b's play, for a: %v", err)
+	}
+	if _, err := o.Manifest(context.Background(), id(3)); err != nil {
+		t.Errorf("track 3 for the server: %v", err)
+	}
+	bDone := make(chan error, 1)
+	go func() {
+		_, err := o.Manifest(b, id(4))
+		bDone <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for o.Status().Fetching == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("b's fetch of track 4 did not start: %+v", o.Status())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := o.Manifest(a, id(4)); err != nil {
+		t.Errorf("a joining b's fetch of track 4: %v", err)
+	}
+	if err := <-bDone; err != nil {
+		t.Errorf("track 4 for b: %v", err)
+	}
+	for i := range 5 {
+		if full, _ := to.counts(fmt.Sprintf("/%d.mp3", i)); full != 1 {
+			t.Errorf("track %d fetched %d times, want once", i, full)
+		}
+	}
+	if full, _ := to.counts("/5.mp3"); full != 0 {
+		t.Errorf("track 5 fetched %d times, want none", full)
+	}
+}
+
+// runOrigin runs an Origin with cfg (Index and TempDir set here) until
+// stop is called, once its index was catalogued.
+func runOrigin(t *testing.T, to *testOrigin, cfg origin.Config) (o *origin.Origin, stop func()) {
+	t.Helper()
+	cfg.Index = to.srv.URL + "/index.m3u"
+	cfg.TempDir = t.TempDir()
+	o, err := origin.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !o.Status().Loaded {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("the index was not catalogued: %+v", o.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return o, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestCatalogFile: a restart with CatalogFile lists the files at once and
+// reads the tags only of the files it does not name and of the cached ones;
+// a cover is read again on demand; an entry that does not check out, or a
+// file of another playlist, is not used.
+func TestCatalogFile(t *testing.T) {
+	to := newTestOrigin(t)
+	mp3 := testaudio.Fixture(t, "cbr128_44k_stereo.mp3")
+	to.put("/a.mp3", &file{data: mp3})
+	to.put("/c.mp3", &file{data: testaudio.Fixture(t, "mono_44k.mp3")})
+	flacPath := filepath.Join(t.TempDir(), "b.flac")
+	testaudio.Write(t, flacPath, testaudio.Spec{Format: "flac", Samples: 44100, Title: "Bee", Cover: "png"})
+	flac, err := os.ReadFile(flacPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to.put("/b.flac", &file{data: flac, ctype: "audio/flac"})
+	to.setIndex("#EXTINF:-1,A\na.mp3\nb.flac\n#EXTINF:-1,C\nc.mp3\n")
+	tc, err := transcode.New(transcode.Config{TempDir: t.TempDir()})
+	if err != nil {
+		t.Skip(err) // testaudio.Write failed the test under CI already
+	}
+	st, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	catalogFile := filepath.Join(t.TempDir(), "catalog.json")
+	cfg := origin.Config{Store: st, Transcoder: tc, CatalogFile: catalogFile}
+	heads := func(p string) int { _, h := to.counts(p); return h }
+
+	o1, stop := runOrigin(t, to, cfg)
+	a, b := byTitle(t, o1, "A"), byTitle(t, o1, "Bee")
+	if _, err := o1.Manifest(context.Background(), a.ID); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if heads("/b.flac") != 1 || heads("/c.mp3") != 1 {
+		t.Fatalf("first run: %d and %d tag reads, want one each", heads("/b.flac"), heads("/c.mp3"))
+	}
+
+	to.put("/d.mp3", &file{data: mp3})
+	to.setIndex("#EXTINF:-1,A\na.mp3\nb.flac\n#EXTINF:-1,C\nc.mp3\n#EXTINF:-1,D\nd.mp3\n")
+	o2, stop := runOrigin(t, to, cfg)
+	if s := o2.Status(); s.Restored != 3 || s.Tracks != 4 || s.CachedTracks != 1 {
+		t.Errorf("after the restart %+v, want 3 restored of 4, 1 cached", s)
+	}
+	if heads("/b.flac") != 1 || heads("/c.mp3") != 1 || heads("/d.mp3") != 1 || heads("/a.mp3") != 2 {
+		t.Errorf("tag reads after the restart: a %d (cached: checked), b %d, c %d, d %d; want 2, 1, 1, 1",
+			heads("/a.mp3"), heads("/b.flac"), heads("/c.mp3"), heads("/d.mp3"))
+	}
+	if got := byTitle(t, o2, "Bee"); got != b {
+		t.Errorf("restored %+v, want %+v", got, b)
+	}
+	for range 2 {
+		if mime, data, err := o2.Cover(context.Background(), b.Cover); err != nil || mime != "image/png" || len(data) == 0 {
+			t.Fatalf("the restored track's cover: %q, %d bytes, %v", mime, len(data), err)
+		}
+	}
+	if heads("/b.flac") != 2 {
+		t.Errorf("the cover took %d tag reads, want one", heads("/b.flac")-1)
+	}
+	if _, err := o2.Manifest(context.Background(), byTitle(t, o2, "C").ID); err != nil {
+		t.Errorf("playing a restored track: %v", err)
+	}
+	stop()
+
+	// An entry edited by hand does not check out: it is read again.
+	data, err := os.ReadFile(catalogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := bytes.Replace(data, []byte(`"url":"`+to.srv.URL+`/c.mp3"`), []byte(`"url":"`+to.srv.URL+`/c.mp3?x"`), 1)
+	if bytes.Equal(edited, data) {
+		t.Fatalf("no entry of c.mp3 in %s", data)
+	}
+	if err := os.WriteFile(catalogFile, edited, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o3, stop := runOrigin(t, to, cfg)
+	if s := o3.Status(); s.Restored != 3 || s.Tracks != 4 {
+		t.Errorf("with an edited entry %+v, want 3 restored of 4", s)
+	}
+	if heads("/c.mp3") != 2 { // in the first run, and now
+		t.Errorf("c.mp3: %d tag reads, want 2", heads("/c.mp3"))
+	}
+	stop()
+
+	// Another playlist's file is not used.
+	other := origin.Config{Store: st, Transcoder: tc, CatalogFile: catalogFile}
+	to2 := newTestOrigin(t)
+	to2.put("/a.mp3", &file{data: mp3})
+	to2.setIndex("a.mp3\n")
+	o4, stop := runOrigin(t, to2, other)
+	if s := o4.Status(); s.Restored != 0 || s.Tracks != 1 {
+		t.Errorf("another playlist %+v, want nothing restored", s)
+	}
+	stop()
+}

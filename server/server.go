@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/ztream/ztream/api"
+	"github.com/ztream/ztream/internal/clientip"
 	"github.com/ztream/ztream/metrics"
 	"github.com/ztream/ztream/store"
 )
@@ -29,6 +30,8 @@ type Config struct {
 	Web http.Handler
 	// PeerConfig is served at /api/config (see api.Config.PeerConfig).
 	PeerConfig any
+	// ClientIP finds a request's client address (api.Config.ClientIP).
+	ClientIP clientip.Resolver
 	// Profiling mounts Go's pprof handlers at /debug/pprof (off by default:
 	// profiles reveal internals and cost CPU).
 	Profiling bool
@@ -47,7 +50,7 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
-	apiCfg := api.Config{Store: cfg.Store, Logger: cfg.Logger, PeerConfig: cfg.PeerConfig}
+	apiCfg := api.Config{Store: cfg.Store, Logger: cfg.Logger, PeerConfig: cfg.PeerConfig, ClientIP: cfg.ClientIP}
 	if cfg.Metrics != nil {
 		apiCfg.OnChunkServed = cfg.Metrics.ServerBytes
 	}

@@ -18,6 +18,12 @@ var ErrNotFound = errors.New("not found")
 // from elsewhere (package origin) when that failed: the error says why.
 var ErrUpstream = errors.New("upstream failed")
 
+// ErrLimited is returned (possibly wrapped) by a store that does work on a
+// read (package origin fetches a track on its first play) when the
+// requester (WithRequester) asked for too much of it lately: try again later.
+// The error's RetryAfter method, when it has one, says when.
+var ErrLimited = errors.New("too many requests")
+
 // ErrInvalid is returned (possibly wrapped) for a malformed request, such as a
 // chunk range outside the manifest or a manifest inconsistent with its chunks.
 var ErrInvalid = errors.New("invalid argument")
@@ -100,4 +106,20 @@ func SummaryOf(ctx context.Context, st Store, id string) (media.Summary, error) 
 		return media.Summary{}, err
 	}
 	return m.Summary(), nil
+}
+
+// requesterKey is the context key of WithRequester.
+type requesterKey struct{}
+
+// WithRequester returns ctx naming the client a store call is made for (its
+// address key, clientip.Key), so that a store doing work on a read can bound
+// each client's share (ErrLimited). Calls without one are the server's own.
+func WithRequester(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, requesterKey{}, key)
+}
+
+// RequesterOf returns the client WithRequester named in ctx, or "".
+func RequesterOf(ctx context.Context) string {
+	key, _ := ctx.Value(requesterKey{}).(string)
+	return key
 }

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,11 @@ type originFlags struct {
 	cache   string
 	refresh time.Duration
 	timeout time.Duration
+	// perClient: tracks not cached one client may have fetched a minute
+	// (0: no bound).
+	perClient int
+	// catalog: the catalog file ("" beside the embedded store, "off").
+	catalog string
 }
 
 func (o *originFlags) register(fs *flag.FlagSet) {
@@ -30,16 +36,43 @@ func (o *originFlags) register(fs *flag.FlagSet) {
 		"how often the origin's playlist is read again (env ZTREAM_ORIGIN_REFRESH)")
 	fs.DurationVar(&o.timeout, "origin-timeout", envDuration("ZTREAM_ORIGIN_TIMEOUT", origin.DefaultFetchTimeout),
 		"longest a track's fetch from the origin (and its transcode) may take (env ZTREAM_ORIGIN_TIMEOUT)")
+	fs.IntVar(&o.perClient, "origin-client-fetches", envInt("ZTREAM_ORIGIN_CLIENT_FETCHES", origin.DefaultClientFetches),
+		"tracks not cached one client address (an IPv6 /64) may have the hub fetch a minute, as many at once; past it such a play answers 429 until the count refills; 0 for no bound (env ZTREAM_ORIGIN_CLIENT_FETCHES)")
+	fs.StringVar(&o.catalog, "origin-catalog", envOr("ZTREAM_ORIGIN_CATALOG", ""),
+		"file keeping the origin's catalog across restarts, so that a restart reads only new files' tags (default: origin-catalog.json in --data; none with --mongo unless given; off: none) (env ZTREAM_ORIGIN_CATALOG)")
 }
 
-// open returns the Origin over the cache store st.
-func (o *originFlags) open(st store.Store, tc *transcode.Transcoder, noTranscoder error, m origin.Metrics, log *slog.Logger, onChange func()) (*origin.Origin, error) {
+// catalogFile returns the catalog file for the store flags sf: the one
+// given, none for "off", else one beside the embedded store.
+func (o *originFlags) catalogFile(sf storeFlags) string {
+	switch {
+	case o.catalog == "off":
+		return ""
+	case o.catalog != "":
+		return o.catalog
+	case sf.mongo != "":
+		return ""
+	}
+	return filepath.Join(sf.data, "origin-catalog.json")
+}
+
+// open returns the Origin over the cache store st, keeping its catalog in
+// catalogFile ("" none).
+func (o *originFlags) open(st store.Store, catalogFile string, tc *transcode.Transcoder, noTranscoder error, m origin.Metrics, log *slog.Logger, onChange func()) (*origin.Origin, error) {
 	cache, err := parseBytes(o.cache)
 	if err != nil {
 		return nil, fmt.Errorf("--origin-cache: %w", err)
 	}
+	if o.perClient < 0 {
+		return nil, fmt.Errorf("--origin-client-fetches %d: want 0 (no bound) or more", o.perClient)
+	}
+	perClient := o.perClient
+	if perClient == 0 {
+		perClient = -1 // origin.Config: negative is no bound
+	}
 	org, err := origin.New(origin.Config{Index: o.url, Store: st, Transcoder: tc, NoTranscoder: noTranscoder,
-		CacheBytes: cache, Refresh: o.refresh, FetchTimeout: o.timeout, Logger: log, Metrics: m, OnChange: onChange})
+		CacheBytes: cache, Refresh: o.refresh, FetchTimeout: o.timeout, ClientFetches: perClient,
+		CatalogFile: catalogFile, Logger: log, Metrics: m, OnChange: onChange})
 	if err != nil {
 		return nil, fmt.Errorf("--origin: %w", err)
 	}

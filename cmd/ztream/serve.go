@@ -245,7 +245,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	var org *origin.Origin
 	if cfg.origin.url != "" {
 		// The origin's catalog is the library; st is its cache.
-		org, err = cfg.origin.open(st, tc, missing, met.Origin(), logger, func() { h.CatalogChanged() })
+		org, err = cfg.origin.open(st, cfg.origin.catalogFile(cfg.store), tc, missing, met.Origin(), logger, func() { h.CatalogChanged() })
 		if err != nil {
 			return err
 		}
@@ -290,6 +290,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		Web:          web.Handler(),
 		Profiling:    cfg.pprof,
 		PeerConfig:   peer.DefaultAlgorithm(),
+		ClientIP:     hcfg.ClientIP,
 		OpsElsewhere: cfg.metricsAddr != "",
 		Hub:          health,
 	}

@@ -88,3 +88,22 @@ func (r Resolver) Addr(req *http.Request) string {
 	}
 	return remote
 }
+
+// Key returns the per-address accounting key of addr (an IP or "host:port",
+// as Addr returns): the IP, or its /64 prefix for IPv6, since one
+// subscriber usually holds a whole /64.
+func Key(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	return netip.PrefixFrom(ip.WithZone(""), 64).Masked().String()
+}

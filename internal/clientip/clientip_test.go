@@ -48,3 +48,29 @@ func TestAddr(t *testing.T) {
 		t.Error(`Parse("bogus") succeeded`)
 	}
 }
+
+// TestKey: IPv6 counts per /64, IPv4 per address, whatever the port, and a
+// v4-mapped address is its IPv4 address.
+func TestKey(t *testing.T) {
+	for _, tc := range []struct{ a, b string }{
+		{"[2001:db8:1:2:3:4:5:6]:443", "[2001:db8:1:2:ffff::1]:80"},
+		{"10.0.0.1:1", "10.0.0.1:2"},
+		{"[::ffff:10.0.0.1]:1", "10.0.0.1"},
+		{"2001:db8:1:2::9", "[2001:db8:1:2::8]:1"},
+	} {
+		if Key(tc.a) != Key(tc.b) {
+			t.Errorf("Key(%s) = %s, Key(%s) = %s: want one key", tc.a, Key(tc.a), tc.b, Key(tc.b))
+		}
+	}
+	for _, tc := range []struct{ a, b string }{
+		{"10.0.0.1:1", "10.0.0.2:1"},
+		{"[2001:db8:1:2::1]:1", "[2001:db8:1:3::1]:1"},
+	} {
+		if Key(tc.a) == Key(tc.b) {
+			t.Errorf("Key(%s) = Key(%s) = %s: want two keys", tc.a, tc.b, Key(tc.a))
+		}
+	}
+	if got := Key("[2001:db8:1:2:3:4:5:6]:443"); got != "2001:db8:1:2::/64" {
+		t.Errorf("Key of an IPv6 address = %q, want 2001:db8:1:2::/64", got)
+	}
+}
