@@ -27,7 +27,8 @@ const (
 	// CodeInvalidRange: from/to are outside the track's chunks or from >= to.
 	CodeInvalidRange = "invalid_range"
 	// CodeTooManyRequests: the requester already has the maximum number of
-	// ranges in flight.
+	// ranges in flight (or, at a hub in front of an origin, asked for too
+	// many tracks it had to fetch lately).
 	CodeTooManyRequests = "too_many_requests"
 	// CodeDuplicateID: a request reused the id of a request still in flight.
 	CodeDuplicateID = "duplicate_id"

@@ -351,9 +351,12 @@ func (s *chunkSender) start(ctx context.Context, req chunkproto.Request) {
 	}
 	shape, err := s.env.shapes.get(ctx, req.Track)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
 			fail(chunkproto.CodeNotFound, "unknown track "+req.Track)
-		} else {
+		case errors.Is(err, store.ErrLimited): // the peer's share of the store's work (package origin)
+			fail(chunkproto.CodeTooManyRequests, err.Error())
+		default:
 			s.p.log.Warn("request: manifest", "track", req.Track, "err", err)
 			fail(chunkproto.CodeUnavailable, "track store unavailable")
 		}

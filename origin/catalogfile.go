@@ -163,7 +163,7 @@ func writeFileAtomic(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // after the rename, nothing is there
+	defer func() { _ = os.Remove(tmp.Name()) }() // after the rename, nothing is there
 	enc := json.NewEncoder(tmp)
 	if err := enc.Encode(v); err != nil {
 		tmp.Close()

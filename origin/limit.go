@@ -8,8 +8,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// ErrRateLimited: this client made the hub fetch too many tracks lately
-// (Config.ClientFetches); it may try again later.
+// ErrRateLimited is returned (wrapped) when a client made the hub fetch too
+// many tracks lately (Config.ClientFetches); it may try again later.
 var ErrRateLimited = errors.New("too many tracks not cached were asked for from your address")
 
 // maxClientLimits bounds the clients whose fetches are counted at once;
