@@ -770,12 +770,20 @@ func (o *Origin) fetch(e *entry, f *flight) {
 	}
 	var m *media.Manifest
 	var err error
-	select {
-	case o.fetchSlots <- struct{}{}:
-		m, err = o.fetchTrack(ctx, e)
-		<-o.fetchSlots
-	case <-ctx.Done():
-		err = fmt.Errorf("waiting for a turn to fetch: %w", ctx.Err())
+	stored, serr := o.cache.Manifest(ctx, e.id)
+	fromStore := serr == nil && stored.Origin == o.tag
+	if fromStore {
+		// Another hub in front of this origin, on the same store, fetched
+		// it since this one started: the origin is not asked again.
+		m = stored
+	} else {
+		select {
+		case o.fetchSlots <- struct{}{}:
+			m, err = o.fetchTrack(ctx, e)
+			<-o.fetchSlots
+		case <-ctx.Done():
+			err = fmt.Errorf("waiting for a turn to fetch: %w", ctx.Err())
+		}
 	}
 	if err != nil {
 		err = &fetchError{file: path.Base(e.item.URL.Path), err: err}
@@ -814,8 +822,12 @@ func (o *Origin) fetch(e *entry, f *flight) {
 		}
 		return
 	}
-	o.log.Info("origin: track fetched", "url", e.item.URL.Redacted(), "id", e.id, "bytes", m.Size,
-		"format", e.item.Format, "took", time.Since(start).Round(time.Millisecond))
+	if fromStore {
+		o.log.Info("origin: track found in the store, fetched by another hub", "url", e.item.URL.Redacted(), "id", e.id)
+	} else {
+		o.log.Info("origin: track fetched", "url", e.item.URL.Redacted(), "id", e.id, "bytes", m.Size,
+			"format", e.item.Format, "took", time.Since(start).Round(time.Millisecond))
+	}
 	for _, c := range victims {
 		o.evict(parent, c)
 	}

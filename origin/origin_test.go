@@ -911,3 +911,32 @@ func TestCatalogFile(t *testing.T) {
 	}
 	stop()
 }
+
+// TestSharedStore: two hubs in front of one origin on one store: a track
+// the first fetched is found in the store by the second, which does not
+// ask the origin again.
+func TestSharedStore(t *testing.T) {
+	to := newTestOrigin(t)
+	to.put("/1.mp3", &file{data: testaudio.Fixture(t, "cbr128_44k_stereo.mp3")})
+	to.setIndex("#EXTINF:-1,One\n1.mp3\n")
+	st, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() }) // after both hubs stop
+	o1, _ := start(t, to, origin.Config{Store: st})
+	o2, _ := start(t, to, origin.Config{Store: st})
+	id := byTitle(t, o1, "One").ID
+	if _, err := o1.Manifest(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o2.Manifest(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if full, _ := to.counts("/1.mp3"); full != 1 {
+		t.Errorf("the origin saw %d fetches of the track, want 1", full)
+	}
+	if s := o2.Status(); s.CachedTracks != 1 {
+		t.Errorf("the second hub's status %+v, want the track counted in its cache", s)
+	}
+}
