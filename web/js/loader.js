@@ -119,6 +119,12 @@ class PeerSource extends Source {
   }
 }
 
+/**
+ * Whether a peer source was asked for chunks and sent none yet.
+ * @param {{received: number, asked: number}} ps
+ */
+const silent = (ps) => ps.received === 0 && ps.asked > 0;
+
 export class Loader extends EventTarget {
   /**
    * @param {{manifest: Manifest, store: import('./chunkstore.js').ChunkStore,
@@ -837,8 +843,21 @@ export class Loader extends EventTarget {
     if (this.finished) return;
     this.finished = true;
     clearInterval(this.timer);
+    this.timer = null;
     this.cancelRanges();
     if (this.net) for (const t of NET_EVENTS) this.net.removeEventListener(t, this.onNet);
+    // A source asked and silent is still judged at silence_real_ms (§8.5),
+    // however soon the others completed the track, as the Go peer does
+    // while its playback goes on; then (or at stop) the checks end.
+    if (this.peers.some(silent)) {
+      this.timer = setInterval(() => {
+        this.checkPeers(performance.now());
+        if (!this.peers.some(silent)) {
+          clearInterval(this.timer);
+          this.timer = null;
+        }
+      }, this.tickMs);
+    }
   }
 
   /**

@@ -42,6 +42,10 @@ async function leechFromBadSeeder(m, fault) {
     await b.page.evaluate((id) => { window.ztream.autoAdvance = false; return window.ztream.play(id); }, m.id);
     await waitUntil(b.page, (id) => window.ztream.stats().complete.includes(id), m.id, { timeout: 45000 });
     await waitUntil(b.page, () => window.ztream.stats().currentTime > 1, undefined, { timeout: 15000 });
+    // The hub may complete the track before the seeder's fault shows (a
+    // silent seeder is abandoned only at the source timeout): give the page
+    // that time, bounded; the assertions below say what it did.
+    await waitUntil(b.page, () => window.ztream.stats().peers_abandoned >= 1, undefined, { timeout: 10000 }).catch(() => {});
     const sb = await pageStats(b.page);
     const log = await b.page.evaluate(() => window.ztream.log.slice());
     if (process.env.ZTREAM_E2E_VERBOSE) console.log(log.join('\n'));

@@ -297,6 +297,30 @@ test('a silent peer (nothing silence_real_ms after first asked) is abandoned and
   assert.equal(me.stats.bytes.hub, manifest.size);
 });
 
+test('a silent peer is still judged at silence_real_ms when the hub completed the track before', async (t) => {
+  installFakes();
+  const { manifest, data } = makeManifest({ n: 40 });
+  const me = await browserPeer({ data });
+  t.after(() => me.net.stop());
+  answerLookups(me.net, me.ws, () => ({ reason: 'busy' }));
+  await leecherLink(me.net, me.ws, { peer: 'p-silent', pairId: 'x-0', track: manifest.id, far: (dc) => {
+    dc.addEventListener('message', (e) => {
+      const m = JSON.parse(e.data);
+      if (m.type === 'have') dc.send(JSON.stringify({ type: 'have_reply', track: m.track, ok: true })); // then never sends a chunk
+    });
+  } });
+  // The silent range stalls at source_timeout_ms; the fast hub completes the track long before silence_real_ms.
+  const l = new Loader({ manifest, store: me.store, stats: me.stats, net: me.net, config: { ...FAST, silence_real_ms: 800 }, tickMs: 5 });
+  t.after(() => l.stop());
+  l.kick();
+  await until(() => l.complete, 5000);
+  assert.equal(me.stats.reportsSent, 0, 'completed before the silence timeout');
+  await until(() => me.stats.reportsSent > 0, 5000);
+  assert.deepEqual(me.ws.sent.filter((m) => m.type === 'report'), [{ type: 'report', peer: 'p-silent', track: manifest.id, reason: 'timeout' }]);
+  assert.equal(me.stats.peersAbandoned, 1);
+  assert.equal(me.stats.bytes.hub, manifest.size);
+});
+
 test('a lying peer (range done without a chunk its bitfield claims) is abandoned and reported timeout', async (t) => {
   installFakes();
   const { manifest, data } = makeManifest({ n: 16 });
