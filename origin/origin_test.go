@@ -151,6 +151,15 @@ func start(t *testing.T, to *testOrigin, cfg origin.Config) (*origin.Origin, sto
 		t.Cleanup(func() { st.Close() })
 		cfg.Store = st
 	}
+	o, stop := runOrigin(t, to, cfg)
+	t.Cleanup(stop) // before the store closes
+	return o, cfg.Store
+}
+
+// runOrigin runs an Origin with cfg (Index and TempDir set here) until
+// stop is called, once its index was catalogued.
+func runOrigin(t *testing.T, to *testOrigin, cfg origin.Config) (o *origin.Origin, stop func()) {
+	t.Helper()
 	cfg.Index = to.srv.URL + "/index.m3u"
 	cfg.TempDir = t.TempDir()
 	o, err := origin.New(cfg)
@@ -160,20 +169,21 @@ func start(t *testing.T, to *testOrigin, cfg origin.Config) (*origin.Origin, sto
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- o.Run(ctx) }()
-	t.Cleanup(func() {
+	stop = func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
-	})
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for !o.Status().Loaded {
 		if time.Now().After(deadline) {
+			stop()
 			t.Fatalf("the index was not catalogued: %+v", o.Status())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return o, cfg.Store
+	return o, stop
 }
 
 // byTitle finds a catalogued track.
@@ -359,26 +369,14 @@ func TestRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	o1, err := origin.New(origin.Config{Index: to.srv.URL + "/index.m3u", Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- o1.Run(ctx) }()
-	for !o1.Status().Loaded {
-		time.Sleep(10 * time.Millisecond)
-	}
+	o1, stop := runOrigin(t, to, origin.Config{Store: st})
 	id1, id2 := byTitle(t, o1, "1").ID, byTitle(t, o1, "2").ID
 	for _, id := range []string{id1, id2} {
-		if _, err := o1.Manifest(ctx, id); err != nil {
+		if _, err := o1.Manifest(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	to.setIndex("1.mp3\n") // 2 left the origin while the hub was down
 	o2, _ := start(t, to, origin.Config{Store: st})
 	if s := o2.Status(); s.CachedTracks != 1 || s.Tracks != 1 {
@@ -781,35 +779,6 @@ func TestClientFetches(t *testing.T) {
 	}
 	if full, _ := to.counts("/5.mp3"); full != 0 {
 		t.Errorf("track 5 fetched %d times, want none", full)
-	}
-}
-
-// runOrigin runs an Origin with cfg (Index and TempDir set here) until
-// stop is called, once its index was catalogued.
-func runOrigin(t *testing.T, to *testOrigin, cfg origin.Config) (o *origin.Origin, stop func()) {
-	t.Helper()
-	cfg.Index = to.srv.URL + "/index.m3u"
-	cfg.TempDir = t.TempDir()
-	o, err := origin.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- o.Run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for !o.Status().Loaded {
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("the index was not catalogued: %+v", o.Status())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return o, func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
 	}
 }
 

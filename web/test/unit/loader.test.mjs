@@ -271,10 +271,17 @@ test('a peer whose range stalls is cancelled and left alone for source_timeout_m
   assert.ok(me.stats.bytes.hub > 0, 'the hub took over the stalled chunks');
 });
 
-test('a silent peer (nothing silence_real_ms after first asked) is abandoned and reported timeout; the hub serves the track', async (t) => {
+/**
+ * A browser peer (its hub answering each chunk after hubDelayMs) linked to
+ * p-silent, a peer of a 40-chunk track that says it holds it and never sends
+ * a chunk.
+ * @param {import('node:test').TestContext} t
+ * @param {number} hubDelayMs
+ */
+async function withSilentSeeder(t, hubDelayMs) {
   installFakes();
   const { manifest, data } = makeManifest({ n: 40 });
-  const me = await browserPeer({ data, hubOpts: { delayMs: 5 } });
+  const me = await browserPeer({ data, hubOpts: { delayMs: hubDelayMs } });
   t.after(() => me.net.stop());
   answerLookups(me.net, me.ws, () => ({ reason: 'busy' }));
   await leecherLink(me.net, me.ws, { peer: 'p-silent', pairId: 'x-0', track: manifest.id, far: (dc) => {
@@ -283,6 +290,11 @@ test('a silent peer (nothing silence_real_ms after first asked) is abandoned and
       if (m.type === 'have') dc.send(JSON.stringify({ type: 'have_reply', track: m.track, ok: true })); // then never sends a chunk
     });
   } });
+  return { manifest, me };
+}
+
+test('a silent peer (nothing silence_real_ms after first asked) is abandoned and reported timeout; the hub serves the track', async (t) => {
+  const { manifest, me } = await withSilentSeeder(t, 5);
   const logs = [];
   const l = new Loader({ manifest, store: me.store, stats: me.stats, net: me.net, config: FAST, tickMs: 5, log: (m) => logs.push(m) });
   t.after(() => l.stop());
@@ -298,17 +310,7 @@ test('a silent peer (nothing silence_real_ms after first asked) is abandoned and
 });
 
 test('a silent peer is still judged at silence_real_ms when the hub completed the track before', async (t) => {
-  installFakes();
-  const { manifest, data } = makeManifest({ n: 40 });
-  const me = await browserPeer({ data });
-  t.after(() => me.net.stop());
-  answerLookups(me.net, me.ws, () => ({ reason: 'busy' }));
-  await leecherLink(me.net, me.ws, { peer: 'p-silent', pairId: 'x-0', track: manifest.id, far: (dc) => {
-    dc.addEventListener('message', (e) => {
-      const m = JSON.parse(e.data);
-      if (m.type === 'have') dc.send(JSON.stringify({ type: 'have_reply', track: m.track, ok: true })); // then never sends a chunk
-    });
-  } });
+  const { manifest, me } = await withSilentSeeder(t, 0);
   // The silent range stalls at source_timeout_ms; the fast hub completes the track long before silence_real_ms.
   const l = new Loader({ manifest, store: me.store, stats: me.stats, net: me.net, config: { ...FAST, silence_real_ms: 800 }, tickMs: 5 });
   t.after(() => l.stop());
