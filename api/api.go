@@ -204,6 +204,8 @@ func (a *API) cover(w http.ResponseWriter, r *http.Request) {
 	}
 	mime, data, err := a.cfg.Store.Cover(r.Context(), s.Cover)
 	if err != nil {
+		h.Del("ETag")
+		h.Set("Cache-Control", "no-store") // a refusal (429, 502) is not the picture
 		a.storeError(w, r, err)
 		return
 	}

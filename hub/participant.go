@@ -375,10 +375,13 @@ func (p *participant) publishHolding(track string) {
 func (p *participant) holding(m signaling.Holding) {
 	shape, err := p.h.shapes.get(p.ctx, m.Track)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
 			p.h.metrics.SignalingRejected(signaling.CodeUnknownTrack)
 			p.sendError(signaling.CodeUnknownTrack, "holding of "+m.Track+": unknown track", signaling.TypeHolding)
-		} else {
+		case errors.Is(err, store.ErrLimited): // the peer's share of the store's work (package origin)
+			p.log.Debug("holding: store", "track", m.Track, "err", err)
+		default:
 			p.log.Warn("holding: store", "track", m.Track, "err", err)
 		}
 		return
@@ -403,9 +406,13 @@ func (p *participant) handleLookup(m signaling.Lookup) {
 	shape, err := p.h.shapes.get(p.ctx, track)
 	size := shape.size
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
 			p.sendError(signaling.CodeUnknownTrack, "lookup of "+track+": unknown track", signaling.TypeLookup)
-		} else {
+		case errors.Is(err, store.ErrLimited):
+			p.h.metrics.SignalingRejected(signaling.CodeRateLimited)
+			p.sendError(signaling.CodeRateLimited, "lookup of "+track+": "+err.Error(), signaling.TypeLookup)
+		default:
 			p.log.Warn("lookup: store", "track", track, "err", err)
 			p.sendError(signaling.CodeInternal, "lookup of "+track+": track store unavailable", signaling.TypeLookup)
 		}

@@ -384,6 +384,8 @@ func (s *chunkSender) start(ctx context.Context, req chunkproto.Request) {
 			fail(chunkproto.CodeInvalidRange, err.Error())
 		case errors.Is(err, store.ErrNotFound):
 			fail(chunkproto.CodeNotFound, "unknown track "+req.Track)
+		case errors.Is(err, store.ErrLimited):
+			fail(chunkproto.CodeTooManyRequests, err.Error())
 		default:
 			s.p.log.Warn("request: read chunks", "track", req.Track, "err", err)
 			fail(chunkproto.CodeUnavailable, "track store unavailable")

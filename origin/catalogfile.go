@@ -35,9 +35,11 @@ type savedCatalog struct {
 
 // savedEntry is one catalogued file.
 type savedEntry struct {
-	// URL is the file's, without credentials (the index's are added back
-	// when read: an entry with others is never catalogued).
+	// URL is the file's, without credentials; Credentials says it had the
+	// index's (an entry with others is never catalogued), added back when
+	// read. The file holds no password.
 	URL          string        `json:"url"`
+	Credentials  bool          `json:"credentials,omitempty"`
 	Format       string        `json:"format"`
 	Artist       string        `json:"extinf_artist,omitempty"`
 	Title        string        `json:"extinf_title,omitempty"`
@@ -108,10 +110,13 @@ func (o *Origin) restoreCatalog() (int, error) {
 // savedToEntry checks s and makes it an entry.
 func (o *Origin) savedToEntry(s savedEntry) (*entry, bool) {
 	u, err := url.Parse(s.URL)
-	if err != nil || u.Scheme != o.index.Scheme || u.Host != o.index.Host || u.User != nil {
+	// The index's host (its scheme may be another: a redirect to https).
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Hostname() != o.index.Hostname() || u.User != nil {
 		return nil, false
 	}
-	u.User = o.index.User
+	if s.Credentials {
+		u.User = o.index.User
+	}
 	it := Item{URL: u, Format: s.Format, Artist: s.Artist, Title: s.Title, Seconds: s.Seconds}
 	bitrate := 0
 	if it.Format != "MP3" {
@@ -140,8 +145,9 @@ func (o *Origin) saveCatalog() error {
 		Entries: make([]savedEntry, 0, len(o.entries))}
 	for _, e := range o.entries {
 		u := *e.item.URL
+		creds := u.User != nil
 		u.User = nil
-		saved.Entries = append(saved.Entries, savedEntry{URL: u.String(), Format: e.item.Format, Artist: e.item.Artist,
+		saved.Entries = append(saved.Entries, savedEntry{URL: u.String(), Credentials: creds, Format: e.item.Format, Artist: e.item.Artist,
 			Title: e.item.Title, Seconds: e.item.Seconds, ID: e.id, ETag: e.etag, LastModified: e.lastModified,
 			Size: e.size, Summary: e.summary})
 	}

@@ -4,7 +4,9 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"path"
 	"sync"
+	"time"
 
 	"github.com/ztream/ztream/store"
 )
@@ -67,6 +69,10 @@ func (c *coverCache) get(sha string) (string, []byte, bool) {
 // maxCoverReads bounds the tag reads made at once for covers not in memory.
 const maxCoverReads = 4
 
+// coverReadsPerFetch: a client may have the hub read this many covers again
+// for each track fetch it may start (a page shows many covers per play).
+const coverReadsPerFetch = 10
+
 // Cover returns a picture: one the catalog read, else the store's, else
 // (it left the memory, or the catalog was restored from CatalogFile) the
 // one read again from the head of a catalogued file that has it.
@@ -78,47 +84,90 @@ func (o *Origin) Cover(ctx context.Context, sha string) (string, []byte, error) 
 	if !errors.Is(err, store.ErrNotFound) {
 		return mime, data, err
 	}
-	if mime, data, ok := o.rereadCover(ctx, sha); ok {
-		return mime, data, nil
-	}
-	return "", nil, err
+	return o.rereadCover(ctx, sha, err)
 }
 
 // rereadCover reads the tags of a catalogued file whose cover is sha again
-// (one Range read: it does not fetch the track), one read per picture at a
-// time and maxCoverReads at once.
-func (o *Origin) rereadCover(ctx context.Context, sha string) (string, []byte, bool) {
+// (one Range read: it does not fetch the track). The reads are bounded:
+// maxCoverReads at once, each client's by coverLimits, and a picture not
+// found is not looked for again for failedFor. notFound is the answer when
+// no file has it.
+func (o *Origin) rereadCover(ctx context.Context, sha string, notFound error) (string, []byte, error) {
 	var it Item
 	found := false
 	o.mu.Lock()
-	for _, e := range o.entries {
-		if e.summary.Cover == sha {
+	if until, ok := o.coverFailed[sha]; ok && time.Now().Before(until) {
+		o.mu.Unlock()
+		return "", nil, notFound
+	}
+	for id := range o.coverOf[sha] {
+		if e := o.entries[id]; e != nil {
 			it, found = e.item, true
 			break
 		}
 	}
-	runCtx := o.ctx // the read outlives the request that started it: others may wait for it
+	var err error
+	if found {
+		err = o.coverLimits.take(store.RequesterOf(ctx), time.Now())
+	}
 	o.mu.Unlock()
 	if !found {
-		return "", nil, false
+		return "", nil, notFound
 	}
-	done := o.coverReads.DoChan(sha, func() (any, error) {
-		select {
-		case o.coverSlots <- struct{}{}:
-			defer func() { <-o.coverSlots }()
-		case <-runCtx.Done():
-			return nil, runCtx.Err()
-		}
-		_, err := o.readTags(runCtx, it) // puts the cover it finds in o.covers
-		if err != nil {
-			o.log.Info("origin: cover not read again", "url", it.URL.Redacted(), "err", err)
-		}
-		return nil, err
-	})
+	if err != nil {
+		return "", nil, &fetchError{file: path.Base(it.URL.Path), err: err}
+	}
 	select {
-	case <-done:
+	case o.coverSlots <- struct{}{}:
+		defer func() { <-o.coverSlots }()
 	case <-ctx.Done():
-		return "", nil, false
+		return "", nil, ctx.Err()
 	}
-	return o.covers.get(sha)
+	if mime, data, ok := o.covers.get(sha); ok { // read by another request meanwhile
+		return mime, data, nil
+	}
+	_, rerr := o.readTags(ctx, it) // puts the cover it finds in o.covers
+	if mime, data, ok := o.covers.get(sha); ok {
+		return mime, data, nil
+	}
+	if ctx.Err() == nil {
+		o.log.Info("origin: cover not read again", "url", it.URL.Redacted(), "err", rerr)
+		o.mu.Lock()
+		now := time.Now()
+		for k, until := range o.coverFailed {
+			if now.After(until) {
+				delete(o.coverFailed, k)
+			}
+		}
+		if len(o.coverFailed) < o.cfg.MaxEntries {
+			o.coverFailed[sha] = now.Add(failedFor)
+		}
+		o.mu.Unlock()
+	}
+	return "", nil, notFound
+}
+
+// indexCover records e's cover in coverOf; o.mu is held.
+func (o *Origin) indexCover(e *entry) {
+	sha := e.summary.Cover
+	if sha == "" {
+		return
+	}
+	ids := o.coverOf[sha]
+	if ids == nil {
+		ids = make(map[string]struct{})
+		o.coverOf[sha] = ids
+	}
+	ids[e.id] = struct{}{}
+}
+
+// unindexCover undoes indexCover; o.mu is held.
+func (o *Origin) unindexCover(e *entry) {
+	sha := e.summary.Cover
+	if ids := o.coverOf[sha]; ids != nil {
+		delete(ids, e.id)
+		if len(ids) == 0 {
+			delete(o.coverOf, sha)
+		}
+	}
 }

@@ -30,8 +30,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/ztream/ztream/media"
 	"github.com/ztream/ztream/store"
 	"github.com/ztream/ztream/transcode"
@@ -190,8 +188,14 @@ type Origin struct {
 	// CatalogFile was written at.
 	catalogGen, savedGen uint64
 	restored             int // entries CatalogFile gave at start
-	coverReads           singleflight.Group
-	coverSlots           chan struct{} // tag reads for covers at once
+	// coverOf finds the entries whose cover is a picture (by its SHA-256);
+	// coverFailed remembers the pictures a read failed to find, for
+	// failedFor; coverLimits counts each client's reads (ClientFetches ×
+	// coverReadsPerFetch); coverSlots bounds them at once.
+	coverOf     map[string]map[string]struct{}
+	coverFailed map[string]time.Time
+	coverLimits *clientLimits
+	coverSlots  chan struct{}
 }
 
 // New checks cfg and returns the Origin; Run catalogues it.
@@ -247,7 +251,8 @@ func New(cfg Config) (*Origin, error) {
 		fetchSlots: make(chan struct{}, cfg.MaxFetches),
 		readers:    make(map[string]int), deleting: make(map[string]chan struct{}),
 		covers: newCoverCache(maxCatalogCoverBytes), limits: newClientLimits(cfg.ClientFetches),
-		coverSlots: make(chan struct{}, maxCoverReads),
+		coverOf: make(map[string]map[string]struct{}), coverFailed: make(map[string]time.Time),
+		coverLimits: newClientLimits(cfg.ClientFetches * coverReadsPerFetch), coverSlots: make(chan struct{}, maxCoverReads),
 	}, nil
 }
 
@@ -274,6 +279,7 @@ func (o *Origin) Run(ctx context.Context) error {
 	} else if n > 0 {
 		o.mu.Lock()
 		o.restored = n
+		o.savedGen = o.catalogGen // the file says as much
 		o.mu.Unlock()
 		o.log.Info("origin: catalog restored; only files it does not name are read", "file", o.cfg.CatalogFile, "tracks", n)
 		o.changed()
@@ -368,6 +374,7 @@ func (o *Origin) refresh(ctx context.Context) error {
 		if !keep[u] {
 			delete(o.byURL, u)
 			delete(o.entries, e.id)
+			o.unindexCover(e)
 			o.catalogGen++
 			changed = true
 		}
@@ -524,10 +531,12 @@ func (o *Origin) add(e *entry) bool {
 			return false
 		}
 		delete(o.entries, old.id)
+		o.unindexCover(old)
 		o.log.Info("origin: file changed; catalogued under a new id", "url", e.item.URL.Redacted(), "old", old.id, "new", e.id)
 	}
 	o.byURL[u] = e
 	o.entries[e.id] = e
+	o.indexCover(e)
 	o.catalogGen++
 	return true
 }
@@ -797,7 +806,9 @@ func (o *Origin) fetch(e *entry, f *flight) {
 		delete(o.failed, e.id)
 		o.addCached(m.ID, m.Size)
 		if cur, ok := o.entries[e.id]; ok {
+			o.unindexCover(cur)
 			cur.summary = m.Summary() // the exact duration, from the audio
+			o.indexCover(cur)
 			o.catalogGen++
 		}
 	}
@@ -949,7 +960,7 @@ func (o *Origin) metricCache(result string) {
 // Status is what an Origin has done so far.
 type Status struct {
 	Index        string `json:"index"`
-	Loaded       bool   `json:"loaded"` // an index was catalogued and its stale tracks dropped
+	Loaded       bool   `json:"loaded"` // an index was catalogued (and, if every file was, stale tracks dropped)
 	Tracks       int    `json:"tracks"`
 	CachedTracks int    `json:"cached_tracks"`
 	CachedBytes  int64  `json:"cached_bytes"`

@@ -867,6 +867,19 @@ func TestCatalogFile(t *testing.T) {
 	if heads("/c.mp3") != 2 { // in the first run, and now
 		t.Errorf("c.mp3: %d tag reads, want 2", heads("/c.mp3"))
 	}
+	// A cover whose file no longer answers is not looked for again at once.
+	to.mu.Lock()
+	to.files["/b.flac"].ctype = "text/html"
+	to.mu.Unlock()
+	before := heads("/b.flac")
+	for range 3 {
+		if _, _, err := o3.Cover(context.Background(), b.Cover); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a cover that cannot be read: %v, want ErrNotFound", err)
+		}
+	}
+	if n := heads("/b.flac") - before; n != 1 {
+		t.Errorf("3 asks for a cover that cannot be read made %d reads, want 1", n)
+	}
 	stop()
 
 	// Another playlist's file is not used.

@@ -819,6 +819,7 @@ func (s *session) complete() {
 		}
 	}
 	s.finished = true
+	s.spareUnjudged(time.Now())
 	if bad > 0 {
 		s.res.CorruptAccepted += bad
 		s.p.stats.corruptAccepted.Add(int64(bad))
@@ -838,6 +839,18 @@ func (s *session) complete() {
 		}
 	}
 	s.cancelRanges()
+}
+
+// spareUnjudged drops, at completion, the peers asked for chunks less than
+// a source timeout ago that sent none yet: nothing they send counts any
+// more, and they did not have their time (§8.5). The silent peers asked
+// before that are still judged by checkPeers while the playback goes on.
+func (s *session) spareUnjudged(now time.Time) {
+	for _, ps := range append([]*peerSource(nil), s.peers...) {
+		if ps.got == 0 && !ps.asked.IsZero() && now.Sub(ps.asked) <= s.sourceTimeout() {
+			s.dropPeer(ps, false)
+		}
+	}
 }
 
 // cancelRanges stops whatever is still in flight for the track.

@@ -848,7 +848,10 @@ export class Loader extends EventTarget {
     if (this.net) for (const t of NET_EVENTS) this.net.removeEventListener(t, this.onNet);
     // A source asked and silent is still judged at silence_real_ms (§8.5),
     // however soon the others completed the track, as the Go peer does
-    // while its playback goes on; then (or at stop) the checks end.
+    // while its playback goes on; then (or at stop) the checks end. One
+    // asked less than a source timeout ago did not have its time: spared.
+    const now = performance.now();
+    for (const ps of [...this.peers]) if (silent(ps) && now - ps.asked <= this.sourceTimeout) this.dropPeer(ps);
     if (this.peers.some(silent)) {
       this.timer = setInterval(() => {
         this.checkPeers(performance.now());
