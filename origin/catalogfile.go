@@ -51,15 +51,6 @@ type savedEntry struct {
 	Summary      media.Summary `json:"summary"`
 }
 
-// bitrate is the transcoder's bitrate, part of the ids of the files it
-// transcodes (0 without one).
-func (o *Origin) bitrate() int {
-	if o.cfg.Transcoder == nil {
-		return 0
-	}
-	return o.cfg.Transcoder.Bitrate()
-}
-
 // restoreCatalog puts the entries of Config.CatalogFile in the catalog and
 // returns how many; a missing file is no error, and an entry that does not
 // check out (its id is not the one its URL and version give) is left out.
@@ -118,11 +109,8 @@ func (o *Origin) savedToEntry(s savedEntry) (*entry, bool) {
 		u.User = o.index.User
 	}
 	it := Item{URL: u, Format: s.Format, Artist: s.Artist, Title: s.Title, Seconds: s.Seconds}
-	bitrate := 0
-	if it.Format != "MP3" {
-		bitrate = o.bitrate()
-	}
-	if !chunkproto.ValidTrackID(s.ID) || s.Summary.ID != s.ID || trackID(it, s.ETag, s.LastModified, s.Size, bitrate) != s.ID {
+	v := version{etag: s.ETag, lastModified: s.LastModified, size: s.Size}
+	if !chunkproto.ValidTrackID(s.ID) || s.Summary.ID != s.ID || o.idOf(it, v) != s.ID {
 		return nil, false
 	}
 	return &entry{item: it, id: s.ID, etag: s.ETag, lastModified: s.LastModified, size: s.Size, summary: s.Summary}, true

@@ -96,7 +96,7 @@ func (o *Origin) rereadCover(ctx context.Context, sha string, notFound error) (s
 	var it Item
 	found := false
 	o.mu.Lock()
-	if until, ok := o.coverFailed[sha]; ok && time.Now().Before(until) {
+	if f, ok := o.coverFailed[sha]; ok && time.Now().Before(f.until) {
 		o.mu.Unlock()
 		return "", nil, notFound
 	}
@@ -134,13 +134,9 @@ func (o *Origin) rereadCover(ctx context.Context, sha string, notFound error) (s
 		o.log.Info("origin: cover not read again", "url", it.URL.Redacted(), "err", rerr)
 		o.mu.Lock()
 		now := time.Now()
-		for k, until := range o.coverFailed {
-			if now.After(until) {
-				delete(o.coverFailed, k)
-			}
-		}
+		forgetExpired(o.coverFailed, now)
 		if len(o.coverFailed) < o.cfg.MaxEntries {
-			o.coverFailed[sha] = now.Add(failedFor)
+			o.coverFailed[sha] = failure{err: rerr, until: now.Add(failedFor)}
 		}
 		o.mu.Unlock()
 	}

@@ -70,12 +70,7 @@ func (o *Origin) readTags(ctx context.Context, it Item) (*entry, error) {
 	if v.size > o.cfg.MaxTrackBytes {
 		return nil, fmt.Errorf("%w: %d bytes, the bound is %d", ErrTooLarge, v.size, o.cfg.MaxTrackBytes)
 	}
-	bitrate := 0
-	if it.Format != "MP3" && o.cfg.Transcoder != nil {
-		bitrate = o.cfg.Transcoder.Bitrate()
-	}
-	e := &entry{item: it, etag: v.etag, lastModified: v.lastModified, size: v.size}
-	e.id = trackID(it, v.etag, v.lastModified, v.size, bitrate)
+	e := &entry{item: it, id: o.idOf(it, v), etag: v.etag, lastModified: v.lastModified, size: v.size}
 	s := media.Summary{ID: e.id, Title: tags.Title, Artist: tags.Artist, Album: tags.Album, AlbumArtist: tags.AlbumArtist,
 		Year: tags.Year, TrackNo: tags.TrackNo, DiscNo: tags.DiscNo}
 	if d, ok := media.EstimateDuration(head, v.size); ok && v.size > 0 {

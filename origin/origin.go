@@ -138,7 +138,7 @@ type flight struct {
 	err  error
 }
 
-// failure is a fetch that failed, remembered for failedFor.
+// failure is a fetch (or a cover read) that failed, remembered for failedFor.
 type failure struct {
 	err   error
 	until time.Time
@@ -193,7 +193,7 @@ type Origin struct {
 	// failedFor; coverLimits counts each client's reads (ClientFetches ×
 	// coverReadsPerFetch); coverSlots bounds them at once.
 	coverOf     map[string]map[string]struct{}
-	coverFailed map[string]time.Time
+	coverFailed map[string]failure
 	coverLimits *clientLimits
 	coverSlots  chan struct{}
 }
@@ -251,7 +251,7 @@ func New(cfg Config) (*Origin, error) {
 		fetchSlots: make(chan struct{}, cfg.MaxFetches),
 		readers:    make(map[string]int), deleting: make(map[string]chan struct{}),
 		covers: newCoverCache(maxCatalogCoverBytes), limits: newClientLimits(cfg.ClientFetches),
-		coverOf: make(map[string]map[string]struct{}), coverFailed: make(map[string]time.Time),
+		coverOf: make(map[string]map[string]struct{}), coverFailed: make(map[string]failure),
 		coverLimits: newClientLimits(cfg.ClientFetches * coverReadsPerFetch), coverSlots: make(chan struct{}, maxCoverReads),
 	}, nil
 }
@@ -576,6 +576,25 @@ func trackID(it Item, etag, lastModified string, size int64, bitrate int) string
 	return hex.EncodeToString(sum[:16])
 }
 
+// idOf is the track id of it at version v: trackID with the bitrate the
+// file is transcoded at (0 for an MP3).
+func (o *Origin) idOf(it Item, v version) string {
+	bitrate := 0
+	if it.Format != "MP3" {
+		bitrate = o.bitrate()
+	}
+	return trackID(it, v.etag, v.lastModified, v.size, bitrate)
+}
+
+// bitrate is the transcoder's bitrate, part of the ids of the files it
+// transcodes (0 without one).
+func (o *Origin) bitrate() int {
+	if o.cfg.Transcoder == nil {
+		return 0
+	}
+	return o.cfg.Transcoder.Bitrate()
+}
+
 // ListTracks lists the catalog and the store's own tracks (not the
 // cache's), sorted as store.SortSummaries sorts.
 func (o *Origin) ListTracks(ctx context.Context) ([]media.Summary, error) {
@@ -801,7 +820,7 @@ func (o *Origin) fetch(e *entry, f *flight) {
 	delete(o.inflight, e.id)
 	if err != nil {
 		o.failed[e.id] = failure{err: err, until: time.Now().Add(failedFor)}
-		o.pruneFailed()
+		forgetExpired(o.failed, time.Now())
 	} else {
 		delete(o.failed, e.id)
 		o.addCached(m.ID, m.Size)
@@ -854,12 +873,12 @@ func (o *Origin) recatalog(it Item) {
 	}
 }
 
-// pruneFailed forgets failures that expired; o.mu is held.
-func (o *Origin) pruneFailed() {
-	now := time.Now()
-	for id, f := range o.failed {
+// forgetExpired deletes the failures of m whose time is up (o.failed and
+// o.coverFailed, under o.mu).
+func forgetExpired(m map[string]failure, now time.Time) {
+	for k, f := range m {
 		if now.After(f.until) {
-			delete(o.failed, id)
+			delete(m, k)
 		}
 	}
 }
